@@ -1,0 +1,13 @@
+module github.com/speedbt/btt
+
+go 1.26.8
+
+require (
+	github.com/btcsuite/btcd/btcec/v2 v2.3.5
+	github.com/google/go-cmp v0.7.0
+	go.etcd.io/bbolt v1.4.3
+	golang.org/x/crypto v0.58.0
+	golang.org/x/sys v0.49.0
+)
+
+require github.com/decred/dcrd/dcrec/secp256k1/v4 v4.0.1 // indirect
