@@ -1,0 +1,22 @@
+//go:build !linux
+
+package thirdparty
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// setProcAttr puts the tool in its own process group so its children can be
+// signalled with it.
+func setProcAttr(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+}
+
+// signalGroup signals the process group the tool leads.
+func signalGroup(cmd *exec.Cmd, sig syscall.Signal) {
+	if cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, sig)
+}
