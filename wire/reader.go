@@ -1,0 +1,198 @@
+package wire
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// DefaultMaxMessageLen is the length-prefix limit NewReader uses when given none:
+// room for a 128 KiB block or the bitfield of a torrent with a million pieces, far
+// above what mainstream clients send (16 KiB blocks), yet small enough that a hostile
+// peer cannot make a connection hold much memory.
+const DefaultMaxMessageLen = 256 << 10
+
+// readBufferSize is the Reader's own read-ahead. Small messages (have, request, cancel)
+// are served from it without a system call each; reads of a whole block go around it
+// straight into the caller's buffer.
+const readBufferSize = 4 << 10
+
+// directAllocLimit is the largest body buffer a Reader allocates in one step. A longer
+// message grows the buffer as its bytes actually arrive, so a peer that announces a
+// large message and sends nothing costs at most this much.
+const directAllocLimit = 64 << 10
+
+// Reader reads framed peer-wire messages from a stream, reusing one buffer.
+//
+// A Reader is not safe for concurrent use; a connection has one reader goroutine. After
+// any error other than a *MessageError for a message whose bytes were fully consumed
+// (ErrBadLength or ErrBadPayload), the stream position is undefined and the Reader must
+// be abandoned with its connection.
+type Reader struct {
+	br      *bufio.Reader
+	maxLen  int
+	buf     []byte  // message body, reused between messages
+	scratch [8]byte // fixed-size header fields, kept here so reads do not allocate
+	pending int     // bytes of a piece block left on the stream by ReadHeader
+}
+
+// NewReader returns a Reader that refuses messages whose length prefix exceeds maxLen
+// (DefaultMaxMessageLen if maxLen <= 0). The limit is checked before anything is
+// allocated for the message.
+func NewReader(r io.Reader, maxLen int) *Reader {
+	if maxLen <= 0 {
+		maxLen = DefaultMaxMessageLen
+	}
+	return &Reader{br: bufio.NewReaderSize(r, readBufferSize), maxLen: maxLen}
+}
+
+// MaxLen returns the largest length prefix the Reader accepts.
+func (r *Reader) MaxLen() int { return r.maxLen }
+
+// ReadMessage reads the next message whole. Its Payload aliases the Reader's buffer and
+// is valid until the next call on r. At a clean end of stream (between messages) it
+// returns io.EOF; a stream cut inside a message gives a *MessageError wrapping
+// io.ErrUnexpectedEOF.
+func (r *Reader) ReadMessage() (Message, error) { return r.read(false) }
+
+// ReadHeader is ReadMessage except that a piece message's block is left on the stream:
+// the returned message has Index, Begin and Length (the block's size) but no Payload,
+// and the caller must next call ReadPayload with a buffer of exactly Length bytes, so
+// the block lands in its final buffer without a copy. If the caller calls ReadHeader
+// or ReadMessage instead, the block is skipped.
+func (r *Reader) ReadHeader() (Message, error) { return r.read(true) }
+
+// ReadPayload reads the block of the piece message last returned by ReadHeader into dst,
+// which must be exactly as long as that message's Length.
+func (r *Reader) ReadPayload(dst []byte) error {
+	if r.pending == 0 || len(dst) != r.pending {
+		return fmt.Errorf("%w: %d bytes pending, buffer of %d", ErrPayloadPending, r.pending, len(dst))
+	}
+	n := r.pending
+	r.pending = 0
+	if _, err := io.ReadFull(r.br, dst); err != nil {
+		return r.bodyError(Piece, lenPieceHead+n, err)
+	}
+	return nil
+}
+
+func (r *Reader) read(headerOnly bool) (Message, error) {
+	if r.pending > 0 {
+		n := r.pending
+		r.pending = 0
+		if _, err := r.br.Discard(n); err != nil {
+			return Message{}, r.bodyError(Piece, lenPieceHead+n, err)
+		}
+	}
+	if _, err := io.ReadFull(r.br, r.scratch[:4]); err != nil {
+		if err == io.EOF {
+			return Message{}, io.EOF
+		}
+		return Message{}, r.bodyError(KeepAlive, -1, err)
+	}
+	n32 := binary.BigEndian.Uint32(r.scratch[:4])
+	if uint64(n32) > uint64(r.maxLen) {
+		return Message{}, &MessageError{Type: KeepAlive, Length: int(min(n32, 1<<31-1)), Err: ErrMessageTooLarge}
+	}
+	n := int(n32)
+	if n == 0 {
+		return Message{Type: KeepAlive}, nil
+	}
+	id, err := r.br.ReadByte()
+	if err != nil {
+		return Message{}, r.bodyError(KeepAlive, n, err)
+	}
+	t := MessageType(id)
+	if err := checkLength(t, n); err != nil {
+		return Message{}, err
+	}
+	if headerOnly && t == Piece {
+		if _, err := io.ReadFull(r.br, r.scratch[:8]); err != nil {
+			return Message{}, r.bodyError(t, n, err)
+		}
+		r.pending = n - lenPieceHead
+		return Message{
+			Type:   Piece,
+			Index:  binary.BigEndian.Uint32(r.scratch[0:4]),
+			Begin:  binary.BigEndian.Uint32(r.scratch[4:8]),
+			Length: uint32(r.pending),
+		}, nil
+	}
+	body, err := r.readBody(id, n)
+	if err != nil {
+		return Message{}, r.bodyError(t, n, err)
+	}
+	return DecodeBody(body)
+}
+
+// checkLength applies the per-type length rules before the body is read, so a message
+// that cannot be valid is refused before its bytes are buffered.
+func checkLength(t MessageType, n int) error {
+	ok := true
+	switch t {
+	case Choke, Unchoke, Interested, NotInterested, HaveAll, HaveNone:
+		ok = n == lenNoPayload
+	case Have, Suggest, AllowedFast:
+		ok = n == lenIndex
+	case Request, Cancel, Reject:
+		ok = n == lenBlockRef
+	case Port:
+		ok = n == lenPort
+	case Piece:
+		ok = n >= lenPieceHead
+	case Extended:
+		ok = n >= lenExtHead
+	}
+	if !ok {
+		return &MessageError{Type: t, Length: n, Err: ErrBadLength}
+	}
+	return nil
+}
+
+// readBody reads the n-byte body whose first byte (id) was already consumed.
+func (r *Reader) readBody(id byte, n int) ([]byte, error) {
+	if cap(r.buf) >= n {
+		b := r.buf[:n]
+		b[0] = id
+		_, err := io.ReadFull(r.br, b[1:])
+		return b, err
+	}
+	if n <= directAllocLimit {
+		r.buf = make([]byte, n)
+		r.buf[0] = id
+		_, err := io.ReadFull(r.br, r.buf[1:])
+		return r.buf, err
+	}
+	// A large message: grow by doubling as the bytes arrive, never past n (<= maxLen).
+	b := r.buf[:0]
+	if cap(b) < directAllocLimit {
+		b = make([]byte, 0, directAllocLimit)
+	}
+	b = append(b, id)
+	for len(b) < n {
+		if len(b) == cap(b) {
+			nb := make([]byte, len(b), min(2*cap(b), n))
+			copy(nb, b)
+			b = nb
+		}
+		end := min(cap(b), n)
+		k, err := io.ReadFull(r.br, b[len(b):end])
+		b = b[:len(b)+k]
+		if err != nil {
+			return nil, err
+		}
+	}
+	r.buf = b
+	return b, nil
+}
+
+// bodyError turns a read error inside a message into a *MessageError when the stream
+// was cut short, and passes other errors (timeouts, closed connections) through wrapped.
+func (r *Reader) bodyError(t MessageType, n int, err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return &MessageError{Type: t, Length: n, Err: io.ErrUnexpectedEOF}
+	}
+	return fmt.Errorf("wire: reading %v message: %w", t, err)
+}
