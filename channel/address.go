@@ -1,0 +1,137 @@
+package channel
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"golang.org/x/crypto/sha3"
+)
+
+// AddressSize is the length of a raw address: the 0x41 prefix and 20 hash bytes.
+const AddressSize = 21
+
+// AddressPrefix is TRON's main-net address prefix byte.
+const AddressPrefix = 0x41
+
+// ErrBadAddress is returned for a malformed or mistyped address.
+var ErrBadAddress = errors.New("channel: invalid address")
+
+// Address is a TRON-style account address: 0x41 followed by the last 20 bytes of the
+// Keccak-256 hash of the uncompressed public key (without its 0x04 prefix). Its text form
+// is base58check (4-byte double-SHA-256 checksum) and starts with 'T'.
+type Address [AddressSize]byte
+
+func addressFromUncompressed(uncompressed []byte) Address {
+	h := sha3.NewLegacyKeccak256()
+	h.Write(uncompressed[1:])
+	sum := h.Sum(nil)
+	var a Address
+	a[0] = AddressPrefix
+	copy(a[1:], sum[12:])
+	return a
+}
+
+// IsZero reports whether a is the zero value (no address).
+func (a Address) IsZero() bool { return a == Address{} }
+
+// String returns the base58check form.
+func (a Address) String() string {
+	var buf [AddressSize + 4]byte
+	copy(buf[:], a[:])
+	c := checksum(a[:])
+	copy(buf[AddressSize:], c[:])
+	return base58Encode(buf[:])
+}
+
+// MarshalText implements encoding.TextMarshaler (base58check).
+func (a Address) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler (base58check).
+func (a *Address) UnmarshalText(b []byte) error {
+	x, err := ParseAddress(string(b))
+	if err != nil {
+		return err
+	}
+	*a = x
+	return nil
+}
+
+// ParseAddress parses the base58check form of an address and checks its prefix and checksum.
+func ParseAddress(s string) (Address, error) {
+	var a Address
+	// 25 bytes are at most 35 base58 digits; refuse longer input before any big-number work.
+	if len(s) == 0 || len(s) > 35 {
+		return a, fmt.Errorf("%w: length %d", ErrBadAddress, len(s))
+	}
+	raw, err := base58Decode(s)
+	if err != nil {
+		return a, err
+	}
+	if len(raw) != AddressSize+4 {
+		return a, fmt.Errorf("%w: %d bytes decoded, want %d", ErrBadAddress, len(raw), AddressSize+4)
+	}
+	if c := checksum(raw[:AddressSize]); string(c[:]) != string(raw[AddressSize:]) {
+		return a, fmt.Errorf("%w: checksum mismatch", ErrBadAddress)
+	}
+	if raw[0] != AddressPrefix {
+		return a, fmt.Errorf("%w: prefix 0x%02x, want 0x41", ErrBadAddress, raw[0])
+	}
+	copy(a[:], raw)
+	return a, nil
+}
+
+func checksum(b []byte) [4]byte {
+	h1 := sha256.Sum256(b)
+	h2 := sha256.Sum256(h1[:])
+	return [4]byte(h2[:4])
+}
+
+const base58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+func base58Encode(b []byte) string {
+	zeros := 0
+	for zeros < len(b) && b[zeros] == 0 {
+		zeros++
+	}
+	n := new(big.Int).SetBytes(b)
+	var out []byte
+	mod := new(big.Int)
+	radix := big.NewInt(58)
+	for n.Sign() > 0 {
+		n.DivMod(n, radix, mod)
+		out = append(out, base58Alphabet[mod.Int64()])
+	}
+	for range zeros {
+		out = append(out, '1')
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return string(out)
+}
+
+func base58Decode(s string) ([]byte, error) {
+	n := new(big.Int)
+	radix := big.NewInt(58)
+	zeros := 0
+	for zeros < len(s) && s[zeros] == '1' {
+		zeros++
+	}
+	for i := 0; i < len(s); i++ {
+		d := -1
+		for j := 0; j < len(base58Alphabet); j++ {
+			if base58Alphabet[j] == s[i] {
+				d = j
+				break
+			}
+		}
+		if d < 0 {
+			return nil, fmt.Errorf("%w: character %q is not base58", ErrBadAddress, s[i])
+		}
+		n.Mul(n, radix)
+		n.Add(n, big.NewInt(int64(d)))
+	}
+	return append(make([]byte, zeros), n.Bytes()...), nil
+}
