@@ -1,0 +1,402 @@
+package metainfo
+
+import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/speedbt/btt/wire/bencode"
+)
+
+// MaxPieceLength is the largest piece length accepted. libtorrent refuses more than 128 MiB
+// for new torrents; 256 MiB leaves room for odd old ones while bounding a piece buffer.
+const MaxPieceLength = 256 << 20
+
+// MinPieceLengthV2 is BEP 52's smallest piece length, also the floor Create uses.
+const MinPieceLengthV2 = 16 << 10
+
+// Info is a parsed info dictionary: what the swarm agrees on and storage lays out.
+type Info struct {
+	Name        string
+	PieceLength int64
+	// Pieces holds the SHA-1 hash of each piece (v1 and hybrid torrents); nil for v2-only
+	// torrents, whose piece hashes live in the piece layers outside the info dictionary.
+	Pieces  [][20]byte
+	Private bool   // BEP 27: use only the torrent's trackers, no DHT or PEX
+	Source  string // "source": a tag some trackers put in to make the hash unique
+	// MetaVersion is 1 for v1 torrents and 2 for v2 and hybrid ones (BEP 52).
+	MetaVersion int
+
+	// Files is the flat file list in storage order. For a multi-file torrent each Path begins
+	// with the torrent's name (the directory); a single-file torrent has one file whose Path is
+	// [Name]. Pad files (BEP 47) are included, marked Pad, since they occupy piece space.
+	Files []File
+	// TotalLength is the sum of all file lengths, pad files included.
+	TotalLength int64
+
+	multiFile bool
+	raw       []byte
+	hash      [20]byte
+	hashV2    [32]byte
+}
+
+// File is one entry of the flat file list.
+type File struct {
+	Path   []string
+	Length int64
+	Offset int64 // where the file starts in the torrent's byte stream
+
+	Pad         bool     // BEP 47 attr "p" (or a legacy "_____padding_file_" name): zeros, not stored
+	Executable  bool     // attr "x"
+	Hidden      bool     // attr "h"
+	Symlink     bool     // attr "l": a link to SymlinkPath, with no data
+	SymlinkPath []string // target, relative to the torrent's root
+
+	PiecesRoot [32]byte // v2: root of the file's SHA-256 merkle tree (zero for empty files)
+}
+
+// Hash returns the 20-byte info-hash used on the wire, by trackers and the DHT: SHA-1 of the
+// info dictionary, or for a v2-only torrent the SHA-256 hash truncated to 20 bytes (BEP 52).
+func (i *Info) Hash() [20]byte { return i.hash }
+
+// HashV2 returns the SHA-256 info-hash and true for v2 and hybrid torrents.
+func (i *Info) HashV2() ([32]byte, bool) { return i.hashV2, i.MetaVersion == 2 }
+
+// HasV1 reports whether the torrent carries v1 piece hashes (v1 or hybrid).
+func (i *Info) HasV1() bool { return i.Pieces != nil }
+
+// Bytes returns the exact bytes of the info dictionary. The caller must not modify them.
+func (i *Info) Bytes() []byte { return i.raw }
+
+// IsMultiFile reports whether the torrent is a directory of files ("files" or a v2 tree with
+// more than the single named file) rather than a single file.
+func (i *Info) IsMultiFile() bool { return i.multiFile }
+
+// NumPieces returns the number of pieces.
+func (i *Info) NumPieces() int {
+	if i.Pieces != nil {
+		return len(i.Pieces)
+	}
+	return int(ceilDiv(i.TotalLength, i.PieceLength))
+}
+
+// PieceSize returns the length of piece index; only the last piece may be shorter.
+func (i *Info) PieceSize(index int) int64 {
+	start := int64(index) * i.PieceLength
+	return min(i.PieceLength, i.TotalLength-start)
+}
+
+func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
+
+type rawInfo struct {
+	Name        string             `bencode:"name"`
+	PieceLength int64              `bencode:"piece length"`
+	Pieces      []byte             `bencode:"pieces"`
+	Private     any                `bencode:"private"`
+	Source      any                `bencode:"source"`
+	MetaVersion int64              `bencode:"meta version"`
+	Length      *int64             `bencode:"length"`
+	Attr        string             `bencode:"attr"`
+	SymlinkPath bencode.RawMessage `bencode:"symlink path"`
+	Files       bencode.RawMessage `bencode:"files"`
+	FileTree    bencode.RawMessage `bencode:"file tree"`
+}
+
+type rawFile struct {
+	Length      int64              `bencode:"length"`
+	Path        bencode.RawMessage `bencode:"path"`
+	Attr        string             `bencode:"attr"`
+	SymlinkPath bencode.RawMessage `bencode:"symlink path"`
+}
+
+// ParseInfo parses an info dictionary on its own, as fetched from peers with BEP 9.
+func (l Limits) ParseInfo(b []byte) (*Info, error) {
+	l = l.withDefaults()
+	if int64(len(b)) > l.MaxSize {
+		return nil, fmt.Errorf("%w: info dictionary is larger than %d bytes", ErrTooLarge, l.MaxSize)
+	}
+	// The big lists (files, file tree) are kept raw here and walked with counts checked
+	// before anything is allocated per entry.
+	var ri rawInfo
+	if err := l.decoder().Unmarshal(b, &ri); err != nil {
+		return nil, fmt.Errorf("%w: info: %w", ErrInvalid, err)
+	}
+	if len(b) == 0 || b[0] != 'd' {
+		return nil, fmt.Errorf("%w: info is not a dictionary", ErrInvalid)
+	}
+	info := &Info{
+		Name:        ri.Name,
+		PieceLength: ri.PieceLength,
+		Source:      asString(ri.Source),
+		MetaVersion: 1,
+		raw:         b,
+	}
+	if p, ok := ri.Private.(int64); ok && p == 1 {
+		info.Private = true
+	}
+	if err := checkComponent(ri.Name); err != nil {
+		return nil, fmt.Errorf("%w: name: %w", ErrUnsafePath, err)
+	}
+	switch ri.MetaVersion {
+	case 0, 1:
+	case 2:
+		info.MetaVersion = 2
+	default:
+		return nil, fmt.Errorf("%w: unknown meta version %d", ErrInvalid, ri.MetaVersion)
+	}
+	if ri.PieceLength <= 0 || ri.PieceLength > MaxPieceLength {
+		return nil, fmt.Errorf("%w: %d (want 1..%d)", ErrPieceLength, ri.PieceLength, MaxPieceLength)
+	}
+	if info.MetaVersion == 2 && (ri.PieceLength < MinPieceLengthV2 || ri.PieceLength&(ri.PieceLength-1) != 0) {
+		return nil, fmt.Errorf("%w: v2 needs a power of two >= 16 KiB, got %d", ErrPieceLength, ri.PieceLength)
+	}
+
+	hasV1 := ri.Length != nil || ri.Files != nil
+	if hasV1 {
+		if err := info.v1Files(l, &ri); err != nil {
+			return nil, err
+		}
+		if err := info.setPieces(ri.Pieces); err != nil {
+			return nil, err
+		}
+	}
+	if info.MetaVersion == 2 {
+		if ri.FileTree == nil {
+			return nil, fmt.Errorf("%w: meta version 2 without a file tree", ErrInvalid)
+		}
+		v2, multi, err := parseFileTree(l, ri.Name, ri.FileTree)
+		if err != nil {
+			return nil, err
+		}
+		if hasV1 {
+			if err := mergeHybrid(info.Files, v2); err != nil {
+				return nil, err
+			}
+		} else {
+			info.multiFile = multi
+			info.Files = v2
+			info.layoutV2()
+		}
+	} else if !hasV1 {
+		return nil, fmt.Errorf("%w: info has neither length nor files", ErrInvalid)
+	}
+	if err := checkConflicts(info.Files); err != nil {
+		return nil, err
+	}
+
+	info.hash = sha1.Sum(b)
+	info.hashV2 = sha256.Sum256(b)
+	if !hasV1 {
+		copy(info.hash[:], info.hashV2[:20])
+	}
+	return info, nil
+}
+
+// v1Files fills Files from "length" (single file) or "files" (multi-file).
+func (info *Info) v1Files(l Limits, ri *rawInfo) error {
+	if ri.Length != nil && ri.Files != nil {
+		return fmt.Errorf("%w: info has both length and files", ErrInvalid)
+	}
+	if ri.Length != nil {
+		f := File{Path: []string{ri.Name}, Length: *ri.Length}
+		if err := setAttr(&f, ri.Attr, ri.SymlinkPath, l); err != nil {
+			return err
+		}
+		return info.addFiles(f)
+	}
+	info.multiFile = true
+	n := 0
+	return eachListElem(ri.Files, "files", func(elem []byte) error {
+		if n++; n > l.MaxFiles {
+			return fmt.Errorf("%w: more than %d files", ErrTooLarge, l.MaxFiles)
+		}
+		var rf rawFile
+		if err := l.decoder().Unmarshal(elem, &rf); err != nil {
+			return fmt.Errorf("%w: file %d: %w", ErrInvalid, n-1, err)
+		}
+		path, err := parsePath(rf.Path, l)
+		if err != nil {
+			return fmt.Errorf("file %d: %w", n-1, err)
+		}
+		f := File{Path: append([]string{info.Name}, path...), Length: rf.Length}
+		if err := setAttr(&f, rf.Attr, rf.SymlinkPath, l); err != nil {
+			return fmt.Errorf("file %d: %w", n-1, err)
+		}
+		return info.addFiles(f)
+	})
+}
+
+// addFiles appends files at the end of the byte stream, checking lengths and their sum.
+func (info *Info) addFiles(files ...File) error {
+	for _, f := range files {
+		if f.Length < 0 || f.Length > math.MaxInt64-info.TotalLength {
+			return fmt.Errorf("%w: file %q length %d", ErrInvalid, strings.Join(f.Path, "/"), f.Length)
+		}
+		f.Offset = info.TotalLength
+		info.TotalLength += f.Length
+		info.Files = append(info.Files, f)
+	}
+	return nil
+}
+
+func (info *Info) setPieces(p []byte) error {
+	if len(p)%20 != 0 {
+		return fmt.Errorf("%w: pieces is %d bytes, not a multiple of 20", ErrBadPieces, len(p))
+	}
+	if want := ceilDiv(info.TotalLength, info.PieceLength); int64(len(p)/20) != want {
+		return fmt.Errorf("%w: %d hashes for %d bytes in pieces of %d (want %d)",
+			ErrBadPieces, len(p)/20, info.TotalLength, info.PieceLength, want)
+	}
+	info.Pieces = make([][20]byte, len(p)/20)
+	for i := range info.Pieces {
+		info.Pieces[i] = [20]byte(p[i*20:])
+	}
+	return nil
+}
+
+// setAttr applies a BEP 47 attribute string. Unknown attribute letters are ignored, as the
+// BEP asks.
+func setAttr(f *File, attr string, symlink bencode.RawMessage, l Limits) error {
+	f.Pad = strings.Contains(attr, "p") || strings.HasPrefix(f.Path[len(f.Path)-1], "_____padding_file_")
+	f.Executable = strings.Contains(attr, "x")
+	f.Hidden = strings.Contains(attr, "h")
+	f.Symlink = strings.Contains(attr, "l")
+	if f.Symlink {
+		target, err := parsePath(symlink, l)
+		if err != nil {
+			return fmt.Errorf("symlink path: %w", err)
+		}
+		f.SymlinkPath = target
+	}
+	return nil
+}
+
+// parsePath decodes a path list, bounding its depth and length and rejecting components that
+// could leave the download directory.
+func parsePath(raw bencode.RawMessage, l Limits) ([]string, error) {
+	if raw == nil {
+		return nil, fmt.Errorf("%w: missing path", ErrUnsafePath)
+	}
+	var path []string
+	total := 0
+	err := eachListElem(raw, "path", func(elem []byte) error {
+		if len(path) >= l.MaxPathDepth {
+			return fmt.Errorf("%w: path deeper than %d", ErrTooLarge, l.MaxPathDepth)
+		}
+		var c string
+		if err := bencode.Unmarshal(elem, &c); err != nil {
+			return fmt.Errorf("%w: path component: %w", ErrInvalid, err)
+		}
+		if total += len(c) + 1; total > l.MaxPathLength {
+			return fmt.Errorf("%w: path longer than %d bytes", ErrTooLarge, l.MaxPathLength)
+		}
+		if err := checkComponent(c); err != nil {
+			return err
+		}
+		path = append(path, c)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(path) == 0 {
+		return nil, fmt.Errorf("%w: empty path", ErrUnsafePath)
+	}
+	return path, nil
+}
+
+// checkComponent rejects a path component that is empty, "." or "..", or holds a separator
+// or NUL. Backslash is refused too, since it separates paths on Windows.
+func checkComponent(c string) error {
+	if c == "" || c == "." || c == ".." || strings.ContainsAny(c, "/\\\x00") {
+		return fmt.Errorf("%w: component %q", ErrUnsafePath, c)
+	}
+	return nil
+}
+
+// checkConflicts rejects two files with the same path and a file that is also used as a
+// directory by another: either would make two files share storage. Pad files are exempt:
+// they are never stored, and libtorrent names every pad of one size the same (".pad/N").
+func checkConflicts(files []File) error {
+	if len(files) < 2 {
+		return nil
+	}
+	const (
+		isFile = 1
+		isDir  = 2
+	)
+	seen := make(map[string]int, len(files))
+	for _, f := range files {
+		if f.Pad {
+			continue
+		}
+		p := ""
+		for j, c := range f.Path {
+			if j > 0 {
+				p += "/"
+			}
+			p += c
+			kind := isDir
+			if j == len(f.Path)-1 {
+				kind = isFile
+			}
+			prev := seen[p]
+			if prev == isFile || (prev == isDir && kind == isFile) {
+				return fmt.Errorf("%w: %q appears twice or as both file and directory", ErrUnsafePath, p)
+			}
+			seen[p] = kind
+		}
+	}
+	return nil
+}
+
+// eachListElem calls fn with the raw bytes of each element of the bencoded list b, without
+// copying or decoding them all at once.
+func eachListElem(b []byte, what string, fn func(elem []byte) error) error {
+	if len(b) < 2 || b[0] != 'l' {
+		return fmt.Errorf("%w: %s is not a list", ErrInvalid, what)
+	}
+	pos := 1
+	for pos < len(b) && b[pos] != 'e' {
+		n, err := bencode.Next(b[pos:])
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrInvalid, what, err)
+		}
+		if err := fn(b[pos : pos+n]); err != nil {
+			return err
+		}
+		pos += n
+	}
+	return nil
+}
+
+// eachDictEntry calls fn with each key and raw value of the bencoded dictionary b, in the
+// order they appear, without copying the values.
+func eachDictEntry(b []byte, what string, fn func(key string, val []byte) error) error {
+	if len(b) < 2 || b[0] != 'd' {
+		return fmt.Errorf("%w: %s is not a dictionary", ErrInvalid, what)
+	}
+	pos := 1
+	for pos < len(b) && b[pos] != 'e' {
+		kn, err := bencode.Next(b[pos:])
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrInvalid, what, err)
+		}
+		var key string
+		if err := bencode.Unmarshal(b[pos:pos+kn], &key); err != nil {
+			return fmt.Errorf("%w: %s key: %w", ErrInvalid, what, err)
+		}
+		pos += kn
+		vn, err := bencode.Next(b[pos:])
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrInvalid, what, err)
+		}
+		if err := fn(key, b[pos:pos+vn]); err != nil {
+			return err
+		}
+		pos += vn
+	}
+	return nil
+}
