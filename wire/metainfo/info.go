@@ -186,10 +186,14 @@ func (l Limits) ParseInfo(b []byte) (*Info, error) {
 		return nil, err
 	}
 
-	info.hash = sha1.Sum(b)
-	info.hashV2 = sha256.Sum256(b)
-	if !hasV1 {
-		copy(info.hash[:], info.hashV2[:20])
+	if hasV1 {
+		info.hash = sha1.Sum(b)
+	}
+	if info.MetaVersion == 2 {
+		info.hashV2 = sha256.Sum256(b)
+		if !hasV1 {
+			copy(info.hash[:], info.hashV2[:20])
+		}
 	}
 	return info, nil
 }

@@ -1,0 +1,152 @@
+package metainfo
+
+import (
+	"context"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+)
+
+// readChunk is the least a single read asks the disk for: small pieces are read several at a
+// time so the disk sees long sequential reads, not 16 KiB ones.
+const readChunk = 4 << 20
+
+// chunk is a run of whole pieces read from the byte stream, handed to a hashing worker.
+type chunk struct {
+	first int // index of the first piece in buf
+	buf   []byte
+}
+
+// hashPieces returns the concatenated SHA-1 hashes of the pieces of the byte stream that
+// srcs describe (total bytes, in pieces of pl). One goroutine reads sequentially into a few
+// recycled buffers; n workers hash them.
+func hashPieces(ctx context.Context, srcs []source, total, pl int64, n int) ([]byte, error) {
+	npieces := ceilDiv(total, pl)
+	out := make([]byte, 20*npieces)
+	if npieces == 0 {
+		return out, nil
+	}
+	n = workers(n)
+	perChunk := max(1, readChunk/pl)
+	chunkLen := perChunk * pl
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan chunk)
+	// n workers each hold one buffer, one more is being filled: n+1 buffers, allocated lazily.
+	free := make(chan []byte, n+1)
+	for range n + 1 {
+		free <- nil
+	}
+
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range jobs {
+				for i := 0; int64(i)*pl < int64(len(c.buf)); i++ {
+					end := min(int64(i+1)*pl, int64(len(c.buf)))
+					h := sha1.Sum(c.buf[int64(i)*pl : end])
+					copy(out[20*(c.first+i):], h[:])
+				}
+				free <- c.buf
+			}
+		}()
+	}
+
+	err := func() error {
+		defer close(jobs)
+		r := &streamReader{srcs: srcs}
+		defer r.Close()
+		for first := int64(0); first < npieces; first += perChunk {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			size := min(chunkLen, total-first*pl)
+			if int64(cap(buf)) < size {
+				buf = make([]byte, chunkLen)
+			}
+			buf = buf[:size]
+			if _, err := io.ReadFull(r, buf); err != nil {
+				return err
+			}
+			select {
+			case jobs <- chunk{int(first), buf}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	}()
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// streamReader reads the concatenation of srcs: file contents and zero-filled pads. A file
+// that turns out shorter than its listed length (changed while hashing) is an error.
+type streamReader struct {
+	srcs []source
+	f    *os.File
+	left int64 // bytes left in srcs[0]
+	open bool  // srcs[0] is current (file opened or pad started)
+}
+
+func (r *streamReader) Read(p []byte) (int, error) {
+	for len(r.srcs) > 0 {
+		s := r.srcs[0]
+		if !r.open {
+			if s.path != "" {
+				f, err := os.Open(s.path)
+				if err != nil {
+					return 0, err
+				}
+				r.f = f
+			}
+			r.left, r.open = s.length, true
+		}
+		if r.left == 0 {
+			r.Close()
+			r.srcs = r.srcs[1:]
+			continue
+		}
+		p = p[:min(int64(len(p)), r.left)]
+		var n int
+		var err error
+		if r.f == nil { // a pad: zeros
+			clear(p)
+			n = len(p)
+		} else {
+			n, err = r.f.Read(p)
+			if errors.Is(err, io.EOF) {
+				if n == 0 {
+					return 0, fmt.Errorf("metainfo: %s is shorter than when listed (changed while hashing?)", s.path)
+				}
+				err = nil
+			}
+		}
+		r.left -= int64(n)
+		return n, err
+	}
+	return 0, io.EOF
+}
+
+// Close closes the current file, if any.
+func (r *streamReader) Close() error {
+	r.open = false
+	if r.f == nil {
+		return nil
+	}
+	err := r.f.Close()
+	r.f = nil
+	return err
+}
