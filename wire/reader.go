@@ -33,9 +33,8 @@ const directAllocLimit = 64 << 10
 type Reader struct {
 	br      *bufio.Reader
 	maxLen  int
-	buf     []byte  // message body, reused between messages
-	scratch [8]byte // fixed-size header fields, kept here so reads do not allocate
-	pending int     // bytes of a piece block left on the stream by ReadHeader
+	buf     []byte // bodies too long for the read-ahead buffer, reused between messages
+	pending int    // bytes of a piece block left on the stream by ReadHeader
 }
 
 // NewReader returns a Reader that refuses messages whose length prefix exceeds maxLen
@@ -86,41 +85,55 @@ func (r *Reader) read(headerOnly bool) (Message, error) {
 			return Message{}, r.bodyError(Piece, lenPieceHead+n, err)
 		}
 	}
-	if _, err := io.ReadFull(r.br, r.scratch[:4]); err != nil {
-		if err == io.EOF {
+	// Peek rather than read: small messages are then decoded in place in the read-ahead
+	// buffer, with no copy and no system call of their own.
+	p, err := r.br.Peek(4)
+	if err != nil {
+		if err == io.EOF && len(p) == 0 {
 			return Message{}, io.EOF
 		}
 		return Message{}, r.bodyError(KeepAlive, -1, err)
 	}
-	n32 := binary.BigEndian.Uint32(r.scratch[:4])
+	n32 := binary.BigEndian.Uint32(p)
 	if uint64(n32) > uint64(r.maxLen) {
 		return Message{}, &MessageError{Type: KeepAlive, Length: int(min(n32, 1<<31-1)), Err: ErrMessageTooLarge}
 	}
 	n := int(n32)
 	if n == 0 {
+		r.br.Discard(4)
 		return Message{Type: KeepAlive}, nil
 	}
-	id, err := r.br.ReadByte()
-	if err != nil {
+	if p, err = r.br.Peek(5); err != nil {
 		return Message{}, r.bodyError(KeepAlive, n, err)
 	}
-	t := MessageType(id)
+	t := MessageType(p[4])
 	if err := checkLength(t, n); err != nil {
 		return Message{}, err
 	}
 	if headerOnly && t == Piece {
-		if _, err := io.ReadFull(r.br, r.scratch[:8]); err != nil {
+		if p, err = r.br.Peek(4 + lenPieceHead); err != nil {
 			return Message{}, r.bodyError(t, n, err)
 		}
-		r.pending = n - lenPieceHead
-		return Message{
+		m := Message{
 			Type:   Piece,
-			Index:  binary.BigEndian.Uint32(r.scratch[0:4]),
-			Begin:  binary.BigEndian.Uint32(r.scratch[4:8]),
-			Length: uint32(r.pending),
-		}, nil
+			Index:  binary.BigEndian.Uint32(p[5:9]),
+			Begin:  binary.BigEndian.Uint32(p[9:13]),
+			Length: uint32(n - lenPieceHead),
+		}
+		r.br.Discard(4 + lenPieceHead)
+		r.pending = n - lenPieceHead
+		return m, nil
 	}
-	body, err := r.readBody(id, n)
+	if 4+n <= r.br.Size() {
+		if p, err = r.br.Peek(4 + n); err != nil {
+			return Message{}, r.bodyError(t, n, err)
+		}
+		m, err := DecodeBody(p[4:])
+		r.br.Discard(4 + n)
+		return m, err
+	}
+	r.br.Discard(5)
+	body, err := r.readBody(p[4], n)
 	if err != nil {
 		return Message{}, r.bodyError(t, n, err)
 	}
