@@ -1,0 +1,277 @@
+package utp
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+)
+
+func listen(t testing.TB, cfg Config) *Socket {
+	t.Helper()
+	s, err := Listen("udp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func dial(t testing.TB, s *Socket, addr string) net.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := s.DialContext(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func randomData(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, 2))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// transfer sends data from a dialled connection to an accepted one, and a short reply
+// back, and checks both arrive intact and end in io.EOF.
+func transfer(t *testing.T, client, server *Socket, dialAddr string, data []byte, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	type result struct {
+		sum  [32]byte
+		n    int
+		err  error
+		echo []byte
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := server.Accept()
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(timeout))
+		h := sha256.New()
+		n, err := io.Copy(h, c)
+		if err == nil {
+			_, err = c.Write([]byte("thanks"))
+		}
+		var r result
+		copy(r.sum[:], h.Sum(nil))
+		r.n, r.err = int(n), err
+		done <- r
+	}()
+	c, err := client.DialContext(ctx, dialAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	if _, err := c.Write(data); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	_ = c.(*Conn).CloseWrite()
+	reply, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("read reply: %v", err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("server: %v", r.err)
+	}
+	if r.n != len(data) || r.sum != sha256.Sum256(data) {
+		t.Fatalf("server got %d bytes (sum %x), want %d (sum %x)", r.n, r.sum[:4], len(data), sha256.Sum256(data))
+	}
+	if string(reply) != "thanks" {
+		t.Fatalf("reply %q", reply)
+	}
+}
+
+func TestTransferLoopback(t *testing.T) {
+	a, b := listen(t, Config{}), listen(t, Config{})
+	for _, n := range []int{0, 1, 1399, 1400, 1401, 100_000, 8 << 20} {
+		transfer(t, a, b, b.Addr().String(), randomData(uint64(n), n), 30*time.Second)
+	}
+}
+
+func TestTransferImpaired(t *testing.T) {
+	tests := []struct {
+		name string
+		imp  impairment
+		size int
+	}{
+		{"loss 1%", impairment{seed: 1, loss: 0.01, dup: 0.01, reorder: 0.02, holdFor: 5 * time.Millisecond}, 4 << 20},
+		{"loss 5%", impairment{seed: 5, loss: 0.05, dup: 0.01, reorder: 0.05, holdFor: 5 * time.Millisecond}, 2 << 20},
+		{"loss 10%", impairment{seed: 10, loss: 0.10, dup: 0.02, reorder: 0.05, holdFor: 10 * time.Millisecond}, 1 << 20},
+		{"reorder 30% dup 10%", impairment{seed: 30, dup: 0.10, reorder: 0.30, holdFor: 3 * time.Millisecond}, 2 << 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := listen(t, Config{}), listen(t, Config{})
+			r := newRelay(t, b.Addr(), tt.imp)
+			transfer(t, a, b, r.Addr(), randomData(tt.imp.seed, tt.size), 90*time.Second)
+			r.mu.Lock()
+			t.Logf("relay forwarded %d, dropped %d", r.forwarded, r.dropped)
+			r.mu.Unlock()
+		})
+	}
+}
+
+func TestEcho(t *testing.T) {
+	a, b := listen(t, Config{}), listen(t, Config{})
+	go func() {
+		c, err := b.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = io.Copy(c, c)
+	}()
+	c := dial(t, a, b.Addr().String())
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 100)
+	for i := range 200 {
+		msg := bytes.Repeat([]byte{byte(i)}, i%100+1)
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf[:len(msg)]); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf[:len(msg)], msg) {
+			t.Fatalf("echo %d mismatch", i)
+		}
+	}
+}
+
+func TestDeadlines(t *testing.T) {
+	a, b := listen(t, Config{}), listen(t, Config{WriteBuffer: 1 << 16, ReadBuffer: 1 << 16})
+	c := dial(t, a, b.Addr().String())
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := c.Read(make([]byte, 10)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read = %v, want deadline exceeded", err)
+	}
+	var ne net.Error
+	if _, err := c.Read(make([]byte, 10)); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("Read = %v, want a timeout net.Error", err)
+	}
+	_ = c.SetReadDeadline(time.Time{})
+
+	// Nobody reads on the other side: the peer's window and our send buffer fill, and
+	// Write must give up at the deadline.
+	s, err := b.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_ = s.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+	n, err := s.Write(make([]byte, 4<<20))
+	if !errors.Is(err, os.ErrDeadlineExceeded) || n == 0 || n >= 4<<20 {
+		t.Fatalf("Write = %d, %v; want a partial write and deadline exceeded", n, err)
+	}
+}
+
+func TestResetOnSocketClose(t *testing.T) {
+	a, b := listen(t, Config{}), listen(t, Config{})
+	c := dial(t, a, b.Addr().String())
+	s, err := b.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, ErrReset) {
+		t.Fatalf("Read after peer socket closed = %v, want ErrReset", err)
+	}
+	if _, err := s.Read(make([]byte, 1)); err == nil {
+		t.Fatal("Read on a closed socket's conn succeeded")
+	}
+	if _, err := b.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept after Close = %v", err)
+	}
+}
+
+func TestDialTimeout(t *testing.T) {
+	a := listen(t, Config{})
+	// A UDP socket that never answers.
+	mute, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := a.DialContext(ctx, mute.LocalAddr().String()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("DialContext = %v, want deadline exceeded", err)
+	}
+	a.mu.Lock()
+	n := len(a.conns)
+	a.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d connections left after a failed dial", n)
+	}
+}
+
+func TestManyConnections(t *testing.T) {
+	a, b := listen(t, Config{}), listen(t, Config{})
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range n {
+			c, err := b.Accept()
+			if err != nil {
+				errs <- err
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := a.Dial(b.Addr().String())
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+			data := randomData(uint64(i), 50_000)
+			go func() { _, _ = c.Write(data); _ = c.(*Conn).CloseWrite() }()
+			got, err := io.ReadAll(c)
+			if err != nil || !bytes.Equal(got, data) {
+				errs <- errors.New("echo mismatch")
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

@@ -1,0 +1,445 @@
+package utp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config tunes a Socket. The zero value is usable.
+type Config struct {
+	// Unhandled receives every datagram that is not uTP (for example DHT KRPC). It runs
+	// on the socket's reader goroutine: b is valid only during the call, and a slow
+	// handler delays every connection on the socket.
+	Unhandled func(b []byte, from net.Addr)
+
+	// PacketSize is the most payload one packet carries. The default, 1400, keeps a
+	// packet with IPv6, UDP and uTP headers under a 1500-byte MTU, so it is never
+	// fragmented.
+	PacketSize int
+
+	// ReadBuffer is each connection's receive window in bytes (default 1 MiB).
+	ReadBuffer int
+
+	// WriteBuffer is how many bytes each connection queues before Write blocks
+	// (default 1 MiB).
+	WriteBuffer int
+
+	// SocketBuffer sizes the kernel's UDP send and receive buffers (default 4 MiB;
+	// negative leaves the kernel default). Only applied when the socket is a *net.UDPConn.
+	SocketBuffer int
+
+	// Target is the LEDBAT queueing-delay target (default 100 ms, RFC 6817).
+	Target time.Duration
+
+	// Backlog is how many accepted connections may wait for Accept (default 64); SYNs
+	// beyond it are refused with ST_RESET.
+	Backlog int
+
+	// KeepAlive is the idle time after which a connection sends an empty ack, so that
+	// NAT mappings stay open (default 29 s).
+	KeepAlive time.Duration
+
+	// IdleTimeout closes a connection that has received nothing for this long
+	// (default 5 min; BitTorrent peers send keep-alives every 2 min).
+	IdleTimeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.PacketSize <= 0 {
+		c.PacketSize = 1400
+	}
+	c.PacketSize = min(c.PacketSize, 65507-HeaderSize)
+	if c.ReadBuffer <= 0 {
+		c.ReadBuffer = 1 << 20
+	}
+	if c.WriteBuffer <= 0 {
+		c.WriteBuffer = 1 << 20
+	}
+	if c.SocketBuffer == 0 {
+		c.SocketBuffer = 4 << 20
+	}
+	if c.Target <= 0 {
+		c.Target = defaultTarget
+	}
+	if c.Backlog <= 0 {
+		c.Backlog = 64
+	}
+	if c.KeepAlive <= 0 {
+		c.KeepAlive = 29 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 5 * time.Minute
+	}
+	return c
+}
+
+// SocketStats counts what a Socket's reader saw.
+type SocketStats struct {
+	Packets   uint64 // datagrams read
+	Malformed uint64 // uTP-shaped datagrams that failed to decode
+	Unhandled uint64 // datagrams passed to Config.Unhandled (or dropped when it is nil)
+	Unknown   uint64 // uTP packets for no connection
+}
+
+type connKey struct {
+	addr netip.AddrPort
+	id   uint16
+}
+
+// Socket serves uTP connections on one UDP socket. It is a net.Listener.
+type Socket struct {
+	pc    net.PacketConn
+	udp   *net.UDPConn // set when pc is one: the allocation-free read and write path
+	cfg   Config
+	epoch time.Time
+	tsOff uint32 // random offset of our microsecond clock
+
+	mu     sync.Mutex
+	conns  map[connKey]*Conn
+	closed bool
+
+	acceptCh   chan *Conn
+	done       chan struct{}
+	readerDone chan struct{}
+	closeOnce  sync.Once
+	bufs       sync.Pool
+
+	packets, malformed, unhandled, unknown atomic.Uint64
+}
+
+// Listen opens a UDP socket on addr ("udp", "udp4" or "udp6") and serves uTP on it.
+func Listen(network, addr string, cfg Config) (*Socket, error) {
+	pc, err := net.ListenPacket(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	s, err := NewSocket(pc, cfg)
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewSocket serves uTP on pc, which the Socket owns from now on: Close closes it, and
+// nobody else may read from it (send other protocols' packets with WriteTo and receive
+// them through Config.Unhandled).
+func NewSocket(pc net.PacketConn, cfg Config) (*Socket, error) {
+	if pc == nil {
+		return nil, errors.New("utp: nil PacketConn")
+	}
+	cfg = cfg.withDefaults()
+	s := &Socket{
+		pc:         pc,
+		cfg:        cfg,
+		epoch:      time.Now(),
+		tsOff:      rand.Uint32(),
+		conns:      make(map[connKey]*Conn),
+		acceptCh:   make(chan *Conn, cfg.Backlog),
+		done:       make(chan struct{}),
+		readerDone: make(chan struct{}),
+	}
+	size := HeaderSize + cfg.PacketSize
+	s.bufs.New = func() any { b := make([]byte, 0, size); return &b }
+	if u, ok := pc.(*net.UDPConn); ok {
+		s.udp = u
+		if cfg.SocketBuffer > 0 {
+			sizeBuffers(u, cfg.SocketBuffer)
+		}
+	}
+	go s.readLoop()
+	return s, nil
+}
+
+// Addr is the local address of the UDP socket.
+func (s *Socket) Addr() net.Addr { return s.pc.LocalAddr() }
+
+// Stats returns the reader's counters.
+func (s *Socket) Stats() SocketStats {
+	return SocketStats{Packets: s.packets.Load(), Malformed: s.malformed.Load(), Unhandled: s.unhandled.Load(), Unknown: s.unknown.Load()}
+}
+
+// WriteTo sends a datagram of another protocol (the DHT) from the socket's port.
+func (s *Socket) WriteTo(b []byte, addr net.Addr) (int, error) { return s.pc.WriteTo(b, addr) }
+
+// Accept waits for the next incoming connection.
+func (s *Socket) Accept() (net.Conn, error) {
+	select {
+	case c := <-s.acceptCh:
+		return c, nil
+	case <-s.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close resets every connection, closes the UDP socket and waits for the reader to stop.
+func (s *Socket) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		conns := make([]*Conn, 0, len(s.conns))
+		for _, c := range s.conns {
+			conns = append(conns, c)
+		}
+		s.mu.Unlock()
+		close(s.done)
+		for _, c := range conns {
+			c.mu.Lock()
+			if c.state != stateDead {
+				c.sendReset()
+			}
+			c.destroyLocked(net.ErrClosed)
+			c.mu.Unlock()
+		}
+		err = s.pc.Close()
+		<-s.readerDone
+	})
+	return err
+}
+
+// Dial connects to addr ("host:port") over uTP.
+func (s *Socket) Dial(addr string) (net.Conn, error) {
+	return s.DialContext(context.Background(), addr)
+}
+
+// DialContext connects to addr ("host:port") over uTP. The SYN is retransmitted with
+// exponential backoff until the peer answers, ctx ends, or about 15 s pass.
+func (s *Socket) DialContext(ctx context.Context, addr string) (net.Conn, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		ua, rerr := net.ResolveUDPAddr("udp", addr)
+		if rerr != nil {
+			return nil, fmt.Errorf("utp: dial %s: %w", addr, rerr)
+		}
+		ap = ua.AddrPort()
+	}
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if s.udp != nil {
+		// An IPv4-only socket cannot reach an IPv6 peer and vice versa; fail now rather
+		// than after the SYN retries.
+		if la, ok := s.pc.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() != nil && !la.IP.IsUnspecified() && !ap.Addr().Is4() {
+			return nil, fmt.Errorf("utp: dial %s from %s: address family mismatch", addr, la)
+		}
+	}
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, net.ErrClosed
+	}
+	var id uint16
+	for tries := 0; ; tries++ {
+		id = uint16(rand.Uint32())
+		// Our id and the peer's (id+1) must both be free for this address: the acceptor
+		// side of a simultaneous connection uses the SYN's id+1.
+		_, a := s.conns[connKey{ap, id}]
+		_, b := s.conns[connKey{ap, id + 1}]
+		if !a && !b {
+			break
+		}
+		if tries > 64 {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("utp: dial %s: no free connection id", addr)
+		}
+	}
+	c := newConn(s, ap, id, id+1, false)
+	s.conns[connKey{ap, id}] = c
+	s.mu.Unlock()
+
+	c.mu.Lock()
+	c.state = stateSynSent
+	c.seqNr = uint16(rand.Uint32())
+	c.peerWnd = c.mss * initCwndPkts
+	c.newPacket(TypeSyn)
+	now := time.Now()
+	c.lastRecv = now
+	c.flush(now)
+	c.armNext(now)
+	c.mu.Unlock()
+
+	select {
+	case <-c.connected:
+		return c, nil
+	case <-c.dead:
+		c.mu.Lock()
+		err := c.err
+		c.mu.Unlock()
+		return nil, fmt.Errorf("utp: dial %s: %w", addr, err)
+	case <-ctx.Done():
+		c.mu.Lock()
+		c.sendReset()
+		c.destroyLocked(ctx.Err())
+		c.mu.Unlock()
+		return nil, fmt.Errorf("utp: dial %s: %w", addr, ctx.Err())
+	}
+}
+
+func (s *Socket) remove(c *Conn) {
+	s.mu.Lock()
+	if s.conns[connKey{c.remote, c.recvID}] == c {
+		delete(s.conns, connKey{c.remote, c.recvID})
+	}
+	s.mu.Unlock()
+}
+
+func (s *Socket) micros(now time.Time) uint32 {
+	return uint32(now.Sub(s.epoch).Microseconds()) + s.tsOff
+}
+
+func (s *Socket) send(b []byte, to netip.AddrPort) {
+	// Send errors (a full buffer, an unreachable peer) are losses as far as uTP is
+	// concerned: retransmission and the timeouts deal with them.
+	if s.udp != nil {
+		_, _ = s.udp.WriteToUDPAddrPort(b, to)
+		return
+	}
+	_, _ = s.pc.WriteTo(b, net.UDPAddrFromAddrPort(to))
+}
+
+func (s *Socket) getBuf() []byte  { return (*s.bufs.Get().(*[]byte))[:0] }
+func (s *Socket) putBuf(b []byte) { b = b[:0]; s.bufs.Put(&b) }
+
+// readLoop is the socket's only reader: it demultiplexes by packet shape and hands uTP
+// packets to their connection, all on this goroutine.
+func (s *Socket) readLoop() {
+	defer close(s.readerDone)
+	buf := make([]byte, 65536)
+	var h Header
+	for {
+		var (
+			n   int
+			ap  netip.AddrPort
+			err error
+			src net.Addr
+		)
+		if s.udp != nil {
+			n, ap, err = s.udp.ReadFromUDPAddrPort(buf)
+		} else {
+			n, src, err = s.pc.ReadFrom(buf)
+			if ua, ok := src.(*net.UDPAddr); ok {
+				ap = ua.AddrPort()
+			}
+		}
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || s.isClosed() {
+				return
+			}
+			// A transient error (ICMP-induced ECONNREFUSED and the like): keep serving,
+			// but do not spin if it repeats.
+			select {
+			case <-s.done:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			continue
+		}
+		s.packets.Add(1)
+		b := buf[:n]
+		if !IsPacket(b) || !ap.IsValid() {
+			s.unhandled.Add(1)
+			if s.cfg.Unhandled != nil {
+				if src == nil {
+					src = net.UDPAddrFromAddrPort(ap)
+				}
+				s.cfg.Unhandled(b, src)
+			}
+			continue
+		}
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		payload, err := h.Decode(b)
+		if err != nil {
+			s.malformed.Add(1)
+			continue
+		}
+		s.dispatch(&h, payload, ap)
+	}
+}
+
+func (s *Socket) isClosed() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Socket) dispatch(h *Header, payload []byte, from netip.AddrPort) {
+	now := time.Now()
+	if h.Type == TypeSyn {
+		s.mu.Lock()
+		c := s.conns[connKey{from, h.ConnID + 1}]
+		s.mu.Unlock()
+		if c != nil {
+			c.handleSyn(h, now)
+			return
+		}
+		s.accept(h, from, now)
+		return
+	}
+	s.mu.Lock()
+	c := s.conns[connKey{from, h.ConnID}]
+	s.mu.Unlock()
+	if c == nil {
+		s.unknown.Add(1)
+		// Tell the peer the connection is gone, but never answer a RESET or an ack
+		// with one, so two endpoints cannot bounce resets forever.
+		if h.Type == TypeData || h.Type == TypeFin {
+			s.sendResetTo(from, h.ConnID, h.Seq, now)
+		}
+		return
+	}
+	c.handle(h, payload, now)
+}
+
+func (s *Socket) sendResetTo(to netip.AddrPort, connID, ack uint16, now time.Time) {
+	var b [HeaderSize]byte
+	putHeader(b[:], TypeReset, 0, connID, s.micros(now), 0, 0, uint16(rand.Uint32()), ack)
+	s.send(b[:], to)
+}
+
+func (s *Socket) accept(h *Header, from netip.AddrPort, now time.Time) {
+	s.mu.Lock()
+	if s.closed || len(s.acceptCh) == cap(s.acceptCh) {
+		s.mu.Unlock()
+		s.sendResetTo(from, h.ConnID, h.Seq, now)
+		return
+	}
+	c := newConn(s, from, h.ConnID+1, h.ConnID, true)
+	s.conns[connKey{from, c.recvID}] = c
+	s.mu.Unlock()
+
+	c.mu.Lock()
+	c.state = stateConnected
+	close(c.connected)
+	c.synSeq = h.Seq
+	c.ackNr = h.Seq
+	c.seqNr = uint16(rand.Uint32())
+	// libtorrent's SYN advertises a zero window: the real one comes with its first
+	// data packet, so start from a small guess instead of waiting on a zero window.
+	c.peerWnd = c.mss * initCwndPkts
+	c.lastRecv = now
+	c.replyMicro = s.micros(now) - h.Timestamp
+	c.sendState(now)
+	c.armNext(now)
+	c.mu.Unlock()
+
+	select {
+	case s.acceptCh <- c:
+	default:
+		// Only the reader sends on acceptCh and it checked the room above, so this
+		// cannot happen; reset rather than leak if it ever does.
+		c.mu.Lock()
+		c.sendReset()
+		c.destroyLocked(errors.New("utp: accept queue full"))
+		c.mu.Unlock()
+	}
+}
