@@ -1,0 +1,342 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// Errors callers branch on. Others wrap the *os.PathError of the failing file.
+var (
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("storage: torrent closed")
+	// ErrRange means a piece index, offset or length outside the torrent.
+	ErrRange = errors.New("storage: block out of range")
+	// ErrShortFile means a file ended before the data asked for (truncated or not yet written).
+	ErrShortFile = errors.New("storage: file shorter than torrent says")
+	// ErrNotHave means a piece that is not verified was asked to be served.
+	ErrNotHave = errors.New("storage: piece not verified")
+	// ErrVerified means a write to a piece that is already verified; it is refused so a
+	// late or hostile block can never corrupt data we announced.
+	ErrVerified = errors.New("storage: piece already verified")
+	// ErrReadOnly means a write to a torrent opened with Options.ReadOnly.
+	ErrReadOnly = errors.New("storage: read-only")
+)
+
+// Options tunes Open. The zero value is the usual read-write storage.
+type Options struct {
+	// ReadOnly never creates or writes a file: for seeding data the user owns.
+	ReadOnly bool
+	// Pool supplies block buffers; share one among a client's torrents. Nil gives the
+	// torrent its own.
+	Pool *BufferPool
+	// NoSendfile makes SendBlock always copy through a buffer. For measurements and for
+	// file systems where sendfile misbehaves.
+	NoSendfile bool
+}
+
+// file is one torrent file and its lazily opened handle.
+type file struct {
+	File
+	path  string // on disk
+	start int64  // offset in the torrent
+
+	mu       sync.Mutex
+	f        *os.File
+	writable bool
+}
+
+// Torrent is the on-disk data of one torrent.
+type Torrent struct {
+	dir       string
+	spec      Spec
+	total     int64
+	numPieces int
+	files     []*file
+	data      []*file // files with Length > 0, by start, for offset lookups
+	opts      Options
+	pool      *BufferPool
+
+	have   []atomic.Uint64 // verified pieces
+	closed atomic.Bool
+
+	sendPool sync.Pool // *sendBuf for SendBlock's copy path
+
+	mu      sync.Mutex // guards hashing and spare
+	hashing map[int]*hasher
+	spare   []*hasher
+}
+
+// Open prepares a torrent's storage in dir. It validates the spec (paths that could
+// leave dir are rejected with ErrBadSpec) and creates the zero-length files, which no
+// piece write would create. Other files are created, sparse, on their first write.
+// Open reads nothing: call LoadResume or Recheck to learn which pieces are on disk.
+func Open(dir string, spec Spec, opts Options) (*Torrent, error) {
+	total, err := spec.total()
+	if err != nil {
+		return nil, err
+	}
+	t := &Torrent{
+		dir:       dir,
+		spec:      spec,
+		total:     total,
+		numPieces: len(spec.Hashes),
+		opts:      opts,
+		pool:      opts.Pool,
+		hashing:   make(map[int]*hasher),
+	}
+	if t.pool == nil {
+		t.pool = new(BufferPool)
+	}
+	t.have = make([]atomic.Uint64, (t.numPieces+63)/64)
+	var off int64
+	for _, f := range spec.Files {
+		tf := &file{File: f, start: off}
+		if !f.Pad {
+			tf.path = filepath.Join(append([]string{dir}, f.Path...)...)
+		}
+		off += f.Length
+		t.files = append(t.files, tf)
+		if f.Length > 0 {
+			t.data = append(t.data, tf)
+		}
+		if f.Length == 0 && !f.Pad && !opts.ReadOnly {
+			if err := createEmpty(tf.path); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return t, nil
+}
+
+func createEmpty(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	return f.Close()
+}
+
+// NumPieces is the number of pieces.
+func (t *Torrent) NumPieces() int { return t.numPieces }
+
+// PieceSize is the length of piece i (the last may be shorter); 0 if out of range.
+func (t *Torrent) PieceSize(i int) int64 {
+	if i < 0 || i >= t.numPieces {
+		return 0
+	}
+	if i == t.numPieces-1 {
+		return t.total - int64(i)*t.spec.PieceLength
+	}
+	return t.spec.PieceLength
+}
+
+// Length is the torrent's total length.
+func (t *Torrent) Length() int64 { return t.total }
+
+// Have reports whether piece i is verified.
+func (t *Torrent) Have(i int) bool {
+	if i < 0 || i >= t.numPieces {
+		return false
+	}
+	return t.have[i>>6].Load()&(1<<(i&63)) != 0
+}
+
+// Pieces returns which pieces are verified, as a fresh slice.
+func (t *Torrent) Pieces() []bool {
+	out := make([]bool, t.numPieces)
+	for i := range out {
+		out[i] = t.Have(i)
+	}
+	return out
+}
+
+func (t *Torrent) setHave(i int, v bool) {
+	if v {
+		t.have[i>>6].Or(1 << (i & 63))
+	} else {
+		t.have[i>>6].And(^uint64(1 << (i & 63)))
+	}
+}
+
+// Close closes the files. Calls in progress may fail with ErrClosed or os.ErrClosed.
+func (t *Torrent) Close() error {
+	if t.closed.Swap(true) {
+		return nil
+	}
+	var first error
+	for _, f := range t.files {
+		f.mu.Lock()
+		if f.f != nil {
+			if err := f.f.Close(); err != nil && first == nil {
+				first = err
+			}
+			f.f = nil
+		}
+		f.mu.Unlock()
+	}
+	return first
+}
+
+// handle returns the file's open handle, opening it on first use. Reads do not create
+// files (a missing file is an error wrapping fs.ErrNotExist); writes do, sparse at full
+// length so the file's size is right from the start. A handle is opened read-write
+// whenever possible so that it never has to be swapped while others use it.
+func (t *Torrent) handle(f *file, write bool) (*os.File, error) {
+	if t.closed.Load() {
+		return nil, ErrClosed
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.f != nil && (f.writable || !write) {
+		return f.f, nil
+	}
+	if write && t.opts.ReadOnly {
+		return nil, ErrReadOnly
+	}
+	if f.f != nil { // opened read-only earlier, and read-write failed then
+		return nil, fmt.Errorf("storage: %s: opened read-only", f.path)
+	}
+	if !t.opts.ReadOnly {
+		h, err := os.OpenFile(f.path, os.O_RDWR, 0)
+		if err == nil {
+			f.f, f.writable = h, true
+			return h, nil
+		}
+		if !write && errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("storage: %w", err)
+		}
+		if write {
+			if !errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("storage: %w", err)
+			}
+			return t.create(f)
+		}
+	}
+	h, err := os.Open(f.path)
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	f.f = h
+	return h, nil
+}
+
+func (t *Torrent) create(f *file) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	h, err := os.OpenFile(f.path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	// Sparse: no blocks are allocated, the size is final. Only grow: a file that exists
+	// but was opened elsewhere is left alone.
+	if fi, err := h.Stat(); err == nil && fi.Size() < f.Length {
+		if err := h.Truncate(f.Length); err != nil {
+			h.Close()
+			return nil, fmt.Errorf("storage: %w", err)
+		}
+	}
+	f.f, f.writable = h, true
+	return h, nil
+}
+
+// span checks a block request and returns its torrent offset.
+func (t *Torrent) span(piece, begin, length int) (int64, error) {
+	size := t.PieceSize(piece)
+	if size == 0 || begin < 0 || length < 0 || int64(begin)+int64(length) > size {
+		return 0, fmt.Errorf("%w: piece %d [%d+%d] of %d pieces", ErrRange, piece, begin, length, t.numPieces)
+	}
+	return int64(piece)*t.spec.PieceLength + int64(begin), nil
+}
+
+// segments calls fn for each file range covering [off, off+n) of the torrent, in order.
+// pos is the offset into the caller's buffer.
+func (t *Torrent) segments(off, n int64, fn func(f *file, foff int64, pos, length int) error) error {
+	i := sort.Search(len(t.data), func(i int) bool { return t.data[i].start+t.data[i].Length > off })
+	var pos int64
+	for n > 0 && i < len(t.data) {
+		f := t.data[i]
+		foff := off - f.start
+		l := min(n, f.Length-foff)
+		if err := fn(f, foff, int(pos), int(l)); err != nil {
+			return err
+		}
+		off += l
+		pos += l
+		n -= l
+		i++
+	}
+	return nil
+}
+
+// ReadBlock reads len(buf) bytes at offset begin of piece. A block may span files;
+// pad files read as zeros. It does not check that the piece is verified.
+func (t *Torrent) ReadBlock(piece, begin int, buf []byte) error {
+	off, err := t.span(piece, begin, len(buf))
+	if err != nil {
+		return err
+	}
+	return t.readAt(buf, off)
+}
+
+func (t *Torrent) readAt(buf []byte, off int64) error {
+	return t.segments(off, int64(len(buf)), func(f *file, foff int64, pos, l int) error {
+		dst := buf[pos : pos+l]
+		if f.Pad {
+			clear(dst)
+			return nil
+		}
+		h, err := t.handle(f, false)
+		if err != nil {
+			return err
+		}
+		n, err := h.ReadAt(dst, foff)
+		if n == l {
+			return nil
+		}
+		if err == io.EOF || err == nil {
+			return fmt.Errorf("%w: %s has %d bytes at %d, want %d", ErrShortFile, f.path, n, foff, l)
+		}
+		return fmt.Errorf("storage: %w", err)
+	})
+}
+
+// WriteBlock writes data at offset begin of piece without hashing it. Pad ranges are
+// skipped. Writes to a verified piece fail with ErrVerified. Use WriteBlockHashed for
+// downloaded data; WriteBlock is for callers that verify by other means (VerifyPiece).
+func (t *Torrent) WriteBlock(piece, begin int, data []byte) error {
+	off, err := t.span(piece, begin, len(data))
+	if err != nil {
+		return err
+	}
+	if t.Have(piece) {
+		return fmt.Errorf("%w: piece %d", ErrVerified, piece)
+	}
+	return t.writeAt(data, off)
+}
+
+func (t *Torrent) writeAt(data []byte, off int64) error {
+	return t.segments(off, int64(len(data)), func(f *file, foff int64, pos, l int) error {
+		if f.Pad {
+			return nil
+		}
+		h, err := t.handle(f, true)
+		if err != nil {
+			return err
+		}
+		if _, err := h.WriteAt(data[pos:pos+l], foff); err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+		return nil
+	})
+}
