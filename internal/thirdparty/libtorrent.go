@@ -142,7 +142,7 @@ type LT struct {
 	errs    []string
 
 	ready, metadata, checked, finished, seeding, announced, failed chan struct{}
-	exited                                                      chan struct{} // stdout closed
+	exited                                                         chan struct{} // stdout closed
 }
 
 type ltEvent struct {

@@ -37,7 +37,7 @@ type proc struct {
 }
 
 // startProc starts cmd, logging to a file in dir. If takeStdout is true the
-// caller must have set cmd.Stdout itself. Cleanup stops the process (SIGTERM,
+// caller must have set cmd.Stdout (or left it nil to discard it). Cleanup stops the process (SIGTERM,
 // then SIGKILL) and, if the test failed, logs the tail of its log.
 func startProc(t testing.TB, name, dir string, cmd *exec.Cmd, takeStdout bool) *proc {
 	t.Helper()
@@ -193,7 +193,6 @@ func waitListen(ctx context.Context, p *proc, addr string) error {
 		}
 	}
 }
-
 
 // writeScript writes an executable shell script that touches marker, for the
 // "run this when done" hooks of Transmission and aria2.

@@ -1,0 +1,89 @@
+package thirdparty
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/speedbt/btt/internal/testutil"
+)
+
+// trackerSeed starts opentracker on 127.0.0.1 and a libtorrent seeder on
+// 127.0.0.2 of a v1-only torrent that names the tracker, and waits until the
+// seeder has announced, so a client that announces next is told about it.
+func trackerSeed(t *testing.T, ctx context.Context) (root, torPath string, seed *LT) {
+	t.Helper()
+	testutil.NeedLibtorrent(t)
+	httpAddr := testutil.Addr("127.0.0.1", testutil.FreePort(t, "127.0.0.1"))
+	udpPort := testutil.FreeUDPPort(t, "127.0.0.1")
+	root = WriteFiles(t, t.TempDir(), multiFiles)
+	// The tracker URL must be in the torrent before the info-hash is known, so
+	// reserve the addresses first and whitelist afterwards.
+	httpURL := "http://" + httpAddr + "/announce"
+	tor := LibtorrentCreateTorrent(t, filepath.Join(root, "payload"), 256<<10, true, []string{httpURL})
+	torPath = WriteTorrent(t, tor)
+	gotURL, _ := StartOpentracker(t, httpAddr, udpPort, [][20]byte{InfoHash(t, tor)})
+	if gotURL != httpURL {
+		t.Fatalf("StartOpentracker returned %q, want %q", gotURL, httpURL)
+	}
+	seed = StartLibtorrent(t, LTConfig{Listen: testutil.Addr("127.0.0.2", testutil.FreePort(t, "127.0.0.2")),
+		Torrent: torPath, SavePath: root, Seed: true, TCP: true})
+	if err := seed.WaitSeeding(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := seed.WaitAnnounced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return root, torPath, seed
+}
+
+func TestLibtorrentToAria2ViaOpentracker(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	root, torPath, seed := trackerSeed(t, ctx)
+	a := StartAria2(t, Aria2Config{Listen: testutil.Addr("127.0.0.4", testutil.FreePort(t, "127.0.0.4")), Torrent: torPath})
+	if err := a.WaitFinished(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WaitExit(ctx); err != nil {
+		t.Errorf("aria2c exit: %v", err)
+	}
+	sameFiles(t, root, a.Dir())
+	if st := seed.Status(); st.TotalPayloadUp < st.TotalWanted {
+		t.Errorf("seeder uploaded %d payload bytes, torrent has %d", st.TotalPayloadUp, st.TotalWanted)
+	}
+}
+
+// Transmission ignores 127.0.0.0/8 addresses in tracker replies (it treats
+// them as martian), so it cannot find the seeder that way; the seeder learns
+// Transmission's address from the tracker and dials it instead.
+func TestLibtorrentToTransmissionViaOpentracker(t *testing.T) {
+	testutil.NeedLibtorrent(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	httpAddr := testutil.Addr("127.0.0.1", testutil.FreePort(t, "127.0.0.1"))
+	httpURL := "http://" + httpAddr + "/announce"
+	root := WriteFiles(t, t.TempDir(), multiFiles)
+	tor := LibtorrentCreateTorrent(t, filepath.Join(root, "payload"), 256<<10, true, []string{httpURL})
+	torPath := WriteTorrent(t, tor)
+	ih := InfoHash(t, tor)
+	StartOpentracker(t, httpAddr, testutil.FreeUDPPort(t, "127.0.0.1"), [][20]byte{ih})
+
+	tr := StartTransmission(t, TransmissionConfig{Listen: testutil.Addr("127.0.0.5", testutil.FreePort(t, "127.0.0.5")), Torrent: torPath})
+	start := time.Now()
+	if err := WaitSwarm(ctx, httpURL, ih, 1); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("transmission announced after %v", time.Since(start))
+	seed := StartLibtorrent(t, LTConfig{Listen: testutil.Addr("127.0.0.2", testutil.FreePort(t, "127.0.0.2")),
+		Torrent: torPath, SavePath: root, Seed: true, TCP: true})
+	if err := tr.WaitFinished(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("transmission finished after %v", time.Since(start))
+	sameFiles(t, root, tr.Dir())
+	if st := seed.Status(); st.TotalPayloadUp < st.TotalWanted {
+		t.Errorf("seeder uploaded %d payload bytes, torrent has %d", st.TotalPayloadUp, st.TotalWanted)
+	}
+}
