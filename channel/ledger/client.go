@@ -1,0 +1,215 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/speedbt/btt/channel"
+)
+
+// maxResponseBytes caps what the client reads from a ledger (a full channel listing is
+// about 1000 x 700 bytes).
+const maxResponseBytes = 4 << 20
+
+// Client calls a ledger over HTTP. It is safe for concurrent use. The high-level methods
+// pick a fresh random nonce per call; to retry an operation after a network error without
+// risking a double spend, build the request once and resend it with Post.
+type Client struct {
+	base string
+	hc   *http.Client
+
+	mu   sync.Mutex
+	info *Info
+}
+
+// NewClient returns a client for the ledger at base (e.g. "http://127.0.0.1:7000").
+// hc may be nil for http.DefaultClient.
+func NewClient(base string, hc *http.Client) *Client {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &Client{base: strings.TrimRight(base, "/"), hc: hc}
+}
+
+// NewNonce returns a random nonce for a signed request.
+func NewNonce() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.BigEndian.Uint64(b[:])
+}
+
+// Post sends body as JSON to path and decodes the response into out. Ledger errors come
+// back as *Error (errors.Is against ErrInsufficientFunds etc. works).
+func (c *Client) Post(ctx context.Context, path string, body, out any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return c.roundTrip(req, out)
+}
+
+// Get fetches path and decodes the response into out.
+func (c *Client) Get(ctx context.Context, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return err
+	}
+	return c.roundTrip(req, out)
+}
+
+func (c *Client) roundTrip(req *http.Request, out any) error {
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		return err
+	}
+	if len(b) > maxResponseBytes {
+		return fmt.Errorf("ledger: response above %d bytes", maxResponseBytes)
+	}
+	if resp.StatusCode != http.StatusOK {
+		e := &Error{Status: resp.StatusCode}
+		if json.Unmarshal(b, e) != nil || e.Code == "" {
+			e.Code, e.Msg = "http_status", fmt.Sprintf("%s: %.200s", resp.Status, b)
+		}
+		return e
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("ledger: decode response: %w", err)
+	}
+	return nil
+}
+
+// Info fetches the ledger's description (uncached).
+func (c *Client) Info(ctx context.Context) (Info, error) {
+	var in Info
+	err := c.Get(ctx, "/v1/info", &in)
+	if err == nil {
+		c.mu.Lock()
+		c.info = &in
+		c.mu.Unlock()
+	}
+	return in, err
+}
+
+// LedgerID returns the ledger's id, fetched once.
+func (c *Client) LedgerID(ctx context.Context) (channel.LedgerID, error) {
+	c.mu.Lock()
+	in := c.info
+	c.mu.Unlock()
+	if in != nil {
+		return in.LedgerID, nil
+	}
+	i, err := c.Info(ctx)
+	return i.LedgerID, err
+}
+
+// CreateAccount registers k's address.
+func (c *Client) CreateAccount(ctx context.Context, k *channel.PrivateKey) (Account, error) {
+	id, err := c.LedgerID(ctx)
+	if err != nil {
+		return Account{}, err
+	}
+	req := AccountRequest{Nonce: U64(NewNonce())}
+	req.Sign(id, k)
+	var a Account
+	return a, c.Post(ctx, "/v1/accounts", &req, &a)
+}
+
+// Balance reads an account.
+func (c *Client) Balance(ctx context.Context, a channel.Address) (Account, error) {
+	var acc Account
+	return acc, c.Get(ctx, "/v1/accounts/"+a.String(), &acc)
+}
+
+// Faucet solves the proof of work the ledger asks for and claims the starting balance.
+func (c *Client) Faucet(ctx context.Context, k *channel.PrivateKey) (FaucetResult, error) {
+	in, err := c.Info(ctx)
+	if err != nil {
+		return FaucetResult{}, err
+	}
+	req := FaucetRequest{Nonce: U64(NewNonce())}
+	const chunk = 1 << 16
+	found := false
+	for start := uint64(0); !found; start += chunk {
+		if err := ctx.Err(); err != nil {
+			return FaucetResult{}, err
+		}
+		if start > 1<<40 {
+			return FaucetResult{}, fmt.Errorf("ledger: no proof of work found for %d bits", in.FaucetBits)
+		}
+		// Solve counts from zero; shift the nonce space by using a fresh nonce per chunk.
+		req.Nonce = U64(NewNonce())
+		found = req.Solve(in.LedgerID, k, in.FaucetBits, chunk)
+	}
+	var r FaucetResult
+	return r, c.Post(ctx, "/v1/faucet", &req, &r)
+}
+
+// Transfer moves amount base units from k's account to to.
+func (c *Client) Transfer(ctx context.Context, k *channel.PrivateKey, to channel.Address, amount uint64) (TransferResult, error) {
+	id, err := c.LedgerID(ctx)
+	if err != nil {
+		return TransferResult{}, err
+	}
+	req := TransferRequest{To: to, Amount: U64(amount), Nonce: U64(NewNonce())}
+	req.Sign(id, k)
+	var r TransferResult
+	return r, c.Post(ctx, "/v1/transfers", &req, &r)
+}
+
+// OpenChannel locks amount from payer's account into a channel towards payee until expiry.
+func (c *Client) OpenChannel(ctx context.Context, payer *channel.PrivateKey, payee channel.PublicKey, amount uint64, expiry time.Time) (Channel, error) {
+	id, err := c.LedgerID(ctx)
+	if err != nil {
+		return Channel{}, err
+	}
+	req := OpenRequest{Payee: payee, Amount: U64(amount), Nonce: U64(NewNonce()), Expiry: U64(expiry.Unix())}
+	req.Sign(id, payer)
+	var ch Channel
+	return ch, c.Post(ctx, "/v1/channels", &req, &ch)
+}
+
+// Channel fetches a channel. A provider calls it the first time it sees a channel id and
+// compares payer, payee, amount and expiry with what the requester claimed.
+func (c *Client) Channel(ctx context.Context, id channel.ChannelID) (Channel, error) {
+	var ch Channel
+	return ch, c.Get(ctx, "/v1/channels/"+id.String(), &ch)
+}
+
+// Channels lists the channels where a is payer or payee.
+func (c *Client) Channels(ctx context.Context, a channel.Address) ([]Channel, error) {
+	var l ChannelList
+	err := c.Get(ctx, "/v1/channels?address="+url.QueryEscape(a.String()), &l)
+	return l.Channels, err
+}
+
+// CloseChannel settles a channel on the last voucher the payee holds, counter-signing it
+// with the payee's key. payer is the channel's payer key.
+func (c *Client) CloseChannel(ctx context.Context, payee *channel.PrivateKey, payer channel.PublicKey, v channel.SignedVoucher) (Channel, error) {
+	cl := channel.SignClose(payee, v)
+	req := NewCloseRequest(payer, payee.Public(), cl)
+	var ch Channel
+	return ch, c.Post(ctx, "/v1/channels/"+v.Channel.String()+"/close", &req, &ch)
+}
