@@ -123,6 +123,7 @@ func (t *Torrent) WriteBlockHashed(piece, begin int, data []byte) (WriteResult, 
 	}
 	hs := t.acquire(piece)
 	if hs == nil {
+		t.stats.blocksDuplicate.Add(1)
 		return BlockDuplicate, nil
 	}
 	defer t.release(hs)
@@ -131,6 +132,7 @@ func (t *Torrent) WriteBlockHashed(piece, begin int, data []byte) (WriteResult, 
 	hs.mu.Lock()
 	if hs.done || hs.claimed[bi] {
 		hs.mu.Unlock()
+		t.stats.blocksDuplicate.Add(1)
 		return BlockDuplicate, nil
 	}
 	hs.claimed[bi] = true
@@ -176,6 +178,7 @@ func (t *Torrent) WriteBlockHashed(piece, begin int, data []byte) (WriteResult, 
 		hs.h.Reset()
 		hs.hashed = 0
 		clear(hs.claimed)
+		t.stats.piecesFailed.Add(1)
 		return PieceFailed, nil
 	}
 	hs.done = true
@@ -183,5 +186,6 @@ func (t *Torrent) WriteBlockHashed(piece, begin int, data []byte) (WriteResult, 
 	t.setHave(piece, true)
 	delete(t.hashing, piece)
 	t.mu.Unlock()
+	t.stats.piecesVerified.Add(1)
 	return PieceVerified, nil
 }

@@ -37,7 +37,9 @@ func (t *Torrent) SendBlock(w io.Writer, header []byte, piece, begin, length int
 			return n, err
 		}
 	}
-	return t.sendCopy(w, header, off, int64(length))
+	n, err := t.sendCopy(w, header, off, int64(length))
+	t.stats.bytesCopied.Add(n)
+	return n, err
 }
 
 // sendCopy is the portable path: pread into a pooled buffer, then Write.

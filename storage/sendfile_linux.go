@@ -41,7 +41,7 @@ func (t *Torrent) sendfile(w io.Writer, header []byte, off, length int64) (n int
 			if errors.Is(err, unix.ENOTSOCK) {
 				return 0, false, nil
 			}
-			return 0, true, err
+			return 0, true, err // a partial header is not counted; the connection is broken anyway
 		}
 		sent = int64(len(header))
 	}
@@ -59,13 +59,17 @@ func (t *Torrent) sendfile(w io.Writer, header []byte, off, length int64) (n int
 		return err
 	})
 	if err == errNoSendfile {
-		// The file system cannot sendfile (EINVAL) before a byte of data went out.
+		// The file system cannot sendfile (EINVAL) before a byte of data went out. The
+		// header went out already; copy the data (counted as copied, the header not).
 		if sent == 0 {
 			return 0, false, nil
 		}
 		m, err := t.sendCopy(w, nil, off, length)
+		t.stats.bytesSendfile.Add(sent)
+		t.stats.bytesCopied.Add(m)
 		return sent + m, true, err
 	}
+	t.stats.bytesSendfile.Add(sent + data)
 	return sent + data, true, err
 }
 

@@ -65,6 +65,7 @@ type Torrent struct {
 
 	have   []atomic.Uint64 // verified pieces
 	closed atomic.Bool
+	stats  counters
 
 	sendPool sync.Pool // *sendBuf for SendBlock's copy path
 
@@ -124,6 +125,33 @@ func createEmpty(path string) error {
 		return fmt.Errorf("storage: %w", err)
 	}
 	return f.Close()
+}
+
+// Stats are the torrent's storage counters since Open.
+type Stats struct {
+	PiecesVerified  int64 // by WriteBlockHashed
+	PiecesFailed    int64 // hash mismatches in WriteBlockHashed
+	BlocksDuplicate int64 // blocks WriteBlockHashed did not write
+	BytesWritten    int64 // payload written by WriteBlock and WriteBlockHashed
+	BytesSendfile   int64 // sent by SendBlock without a user-space copy (headers included)
+	BytesCopied     int64 // sent by SendBlock through a buffer (headers included)
+}
+
+type counters struct {
+	piecesVerified, piecesFailed, blocksDuplicate, bytesWritten, bytesSendfile, bytesCopied atomic.Int64
+}
+
+// Stats returns a snapshot of the counters.
+func (t *Torrent) Stats() Stats {
+	c := &t.stats
+	return Stats{
+		PiecesVerified:  c.piecesVerified.Load(),
+		PiecesFailed:    c.piecesFailed.Load(),
+		BlocksDuplicate: c.blocksDuplicate.Load(),
+		BytesWritten:    c.bytesWritten.Load(),
+		BytesSendfile:   c.bytesSendfile.Load(),
+		BytesCopied:     c.bytesCopied.Load(),
+	}
 }
 
 // NumPieces is the number of pieces.
@@ -337,6 +365,7 @@ func (t *Torrent) writeAt(data []byte, off int64) error {
 		if _, err := h.WriteAt(data[pos:pos+l], foff); err != nil {
 			return fmt.Errorf("storage: %w", err)
 		}
+		t.stats.bytesWritten.Add(int64(l))
 		return nil
 	})
 }
