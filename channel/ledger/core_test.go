@@ -115,8 +115,8 @@ func TestCoreScenario(t *testing.T) {
 	wrongLedger.Open.Ledger[0] ^= 1
 	mustErr(wrongLedger, ledger.ErrInvalid)
 
-	mustErr(closeOp(alice, bob, id, 1, 1001), ledger.ErrInvalid)        // above deposit
-	mustErr(closeOp(alice, bob, id, 0, 1), ledger.ErrInvalid)           // sequence 0
+	mustErr(closeOp(alice, bob, id, 1, 1001), ledger.ErrInvalid) // above deposit
+	mustErr(closeOp(alice, bob, id, 0, 1), ledger.ErrInvalid)    // sequence 0
 	mustErr(closeOp(alice, bob, channel.ChannelID{9}, 1, 1), ledger.ErrNotFound)
 	wrongKeys := closeOp(alice, bob, id, 1, 1)
 	wrongKeys.Payee = tr.Public()

@@ -33,6 +33,7 @@ func commands() []command {
 		{"info", "show what a .torrent file holds", runInfo},
 		{"download", "download a torrent from peers", runDownload},
 		{"seed", "serve a complete torrent to peers", runSeed},
+		{"wallet", "manage a Speed wallet: new, show, balance, faucet, transfer", runWallet},
 	}
 }
 

@@ -1,0 +1,186 @@
+package wallet
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/speedbt/btt/channel"
+	"github.com/speedbt/btt/channel/ledger"
+)
+
+// UsageError is a command-line mistake (exit status 2 in btt).
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// PasswordEnv names the environment variable that may hold the wallet password (a
+// --password-file flag wins over it). There is no interactive prompt: btt has no terminal
+// dependency, and scripts need a non-interactive way anyway.
+const PasswordEnv = "BTT_WALLET_PASSWORD"
+
+// Run implements "btt wallet new|show|balance|faucet|transfer". Output lines are
+// "key: value"; balance prints "balance: <amount> BTT" with 6 decimals.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return &UsageError{"want a subcommand: new, show, balance, faucet or transfer"}
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("btt wallet "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	walletPath := fs.String("wallet", "", "wallet key file")
+	ledgerURL := fs.String("ledger", "", "ledger URL, e.g. http://127.0.0.1:7000")
+	passFile := fs.String("password-file", "", "file whose first line is the wallet password (or set "+PasswordEnv+")")
+	to := fs.String("to", "", "transfer: destination address (base58, T...)")
+	amount := fs.String("amount", "", "transfer: amount in BTT, up to 6 decimals")
+	timeout := fs.Duration("timeout", 2*time.Minute, "give up on the ledger after this long")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &UsageError{err.Error()}
+	}
+	if fs.NArg() != 0 {
+		return &UsageError{fmt.Sprintf("unexpected arguments %q", fs.Args())}
+	}
+	if *walletPath == "" {
+		return &UsageError{"--wallet FILE is required"}
+	}
+	needLedger := func() (*ledger.Client, error) {
+		if *ledgerURL == "" {
+			return nil, &UsageError{"--ledger URL is required"}
+		}
+		return ledger.NewClient(*ledgerURL, &http.Client{Timeout: 30 * time.Second}), nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	password := func() ([]byte, error) {
+		if *passFile != "" {
+			b, err := os.ReadFile(*passFile)
+			if err != nil {
+				return nil, err
+			}
+			if i := bytes.IndexByte(b, '\n'); i >= 0 {
+				b = b[:i]
+			}
+			return bytes.TrimSuffix(b, []byte("\r")), nil
+		}
+		return []byte(os.Getenv(PasswordEnv)), nil
+	}
+	key := func() (*channel.PrivateKey, error) {
+		pw, err := password()
+		if err != nil {
+			return nil, err
+		}
+		return Load(*walletPath, pw)
+	}
+
+	switch sub {
+	case "new":
+		pw, err := password()
+		if err != nil {
+			return err
+		}
+		k, err := channel.GenerateKey()
+		if err != nil {
+			return err
+		}
+		if err := Save(*walletPath, k, pw); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "address: %s\npublic key: %s\nencrypted: %s\n", k.Address(), k.Public(), yesNo(len(pw) > 0))
+		return nil
+	case "show":
+		b, err := readFile(*walletPath)
+		if err != nil {
+			return err
+		}
+		in, err := Inspect(b)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "address: %s\npublic key: %s\nencrypted: %s\n", in.Address, in.PublicKey, yesNo(in.Encrypted))
+		if *ledgerURL != "" {
+			c, _ := needLedger()
+			acc, err := c.Balance(ctx, in.Address)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "balance: %s BTT\n", channel.FormatBTT(uint64(acc.Balance)))
+		}
+		return nil
+	case "balance":
+		c, err := needLedger()
+		if err != nil {
+			return err
+		}
+		b, err := readFile(*walletPath)
+		if err != nil {
+			return err
+		}
+		in, err := Inspect(b)
+		if err != nil {
+			return err
+		}
+		acc, err := c.Balance(ctx, in.Address)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "address: %s\nbalance: %s BTT\n", in.Address, channel.FormatBTT(uint64(acc.Balance)))
+		return nil
+	case "faucet":
+		c, err := needLedger()
+		if err != nil {
+			return err
+		}
+		k, err := key()
+		if err != nil {
+			return err
+		}
+		r, err := c.Faucet(ctx, k)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "address: %s\nreceived: %s BTT\nbalance: %s BTT\n", r.Address,
+			channel.FormatBTT(uint64(r.Amount)), channel.FormatBTT(uint64(r.Balance)))
+		return nil
+	case "transfer":
+		c, err := needLedger()
+		if err != nil {
+			return err
+		}
+		dest, err := channel.ParseAddress(*to)
+		if err != nil {
+			return &UsageError{fmt.Sprintf("--to: %v", err)}
+		}
+		units, err := channel.ParseBTT(*amount)
+		if err != nil || units == 0 {
+			return &UsageError{fmt.Sprintf("--amount %q: want a positive BTT amount with at most 6 decimals", *amount)}
+		}
+		k, err := key()
+		if err != nil {
+			return err
+		}
+		r, err := c.Transfer(ctx, k, dest, units)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "from: %s\nto: %s\nsent: %s BTT\nbalance: %s BTT\n", r.From, r.To,
+			channel.FormatBTT(uint64(r.Amount)), channel.FormatBTT(uint64(r.Balance)))
+		return nil
+	}
+	return &UsageError{fmt.Sprintf("unknown wallet subcommand %q", sub)}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
