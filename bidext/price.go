@@ -39,66 +39,59 @@ func Owed(price, n uint64) (uint64, error) {
 	return hi<<(64-PriceDataShift) | lo>>PriceDataShift, nil
 }
 
-// Meter accumulates what one requester owes one provider across price changes. Bytes
-// are counted per price period and each period is floored once, so both sides compute
-// the same cumulative amount from the same sequence of (price, piece length) events.
-// The zero value is a meter at price 0 with nothing owed.
+// MaxMeterPrices bounds the distinct prices one Meter tracks. Prices change at most once
+// per rechoke (10 s), so this is more than a week of constant repricing.
+const MaxMeterPrices = 1 << 16
+
+// ErrTooManyPrices reports a Meter asked to track more than MaxMeterPrices prices.
+var ErrTooManyPrices = errors.New("bidext: too many distinct prices on one meter")
+
+// Meter accumulates what one requester owes one provider. Bytes are summed per distinct
+// price and each sum is floored once: the amount owed is
+//
+//	sum over prices P of floor(P * B_P / 2^30)
+//
+// where B_P is the bytes of verified piece data received under price P. It depends only
+// on the totals, not on the order in which pieces verify or prices alternate, so the
+// requester and the provider compute the same amount from the same blocks. The zero
+// value owes nothing. Not safe for concurrent use.
 type Meter struct {
-	settled uint64 // owed for closed periods
-	price   uint64 // current period's price
-	bytes   uint64 // bytes billed in the current period
+	bytes map[uint64]uint64 // price -> bytes billed at it
+	total uint64
 }
 
-// SetPrice starts a new period at price (a new bid-response took effect). The amount of
-// the closing period is settled first.
-func (m *Meter) SetPrice(price uint64) error {
-	if price == m.price {
-		return nil
+// Add bills n more bytes at price and returns the new cumulative amount owed. On error
+// the meter is unchanged. Free bytes (price 0) are not recorded.
+func (m *Meter) Add(price, n uint64) (uint64, error) {
+	if price == 0 || n == 0 {
+		return m.total, nil
 	}
-	cur, err := Owed(m.price, m.bytes)
-	if err != nil {
-		return err
+	old, seen := m.bytes[price]
+	if !seen && len(m.bytes) >= MaxMeterPrices {
+		return 0, ErrTooManyPrices
 	}
-	s, carry := bits.Add64(m.settled, cur, 0)
-	if carry != 0 {
-		return ErrOverflow
-	}
-	m.settled, m.price, m.bytes = s, price, 0
-	return nil
-}
-
-// Price returns the price of the current period.
-func (m *Meter) Price() uint64 { return m.price }
-
-// Add bills n more bytes (a verified piece) at the current price and returns the new
-// cumulative amount owed. On error the meter is unchanged.
-func (m *Meter) Add(n uint64) (uint64, error) {
-	b, carry := bits.Add64(m.bytes, n, 0)
+	b, carry := bits.Add64(old, n, 0)
 	if carry != 0 {
 		return 0, ErrOverflow
 	}
-	total, err := m.total(b)
+	before, _ := Owed(price, old) // was accepted when old was recorded
+	after, err := Owed(price, b)
 	if err != nil {
 		return 0, err
 	}
-	m.bytes = b
-	return total, nil
-}
-
-// Total returns the cumulative amount owed so far.
-func (m *Meter) Total() uint64 {
-	t, _ := m.total(m.bytes) // Add and SetPrice refuse any state whose total overflows
-	return t
-}
-
-func (m *Meter) total(b uint64) (uint64, error) {
-	cur, err := Owed(m.price, b)
-	if err != nil {
-		return 0, err
-	}
-	t, carry := bits.Add64(m.settled, cur, 0)
+	t, carry := bits.Add64(m.total-before, after, 0)
 	if carry != 0 {
 		return 0, ErrOverflow
 	}
+	if m.bytes == nil {
+		m.bytes = make(map[uint64]uint64)
+	}
+	m.bytes[price], m.total = b, t
 	return t, nil
 }
+
+// Total returns the cumulative amount owed.
+func (m *Meter) Total() uint64 { return m.total }
+
+// Bytes returns the bytes billed at price.
+func (m *Meter) Bytes(price uint64) uint64 { return m.bytes[price] }

@@ -52,56 +52,65 @@ func TestOwedMatchesBigInt(t *testing.T) {
 	}
 }
 
-// TestMeterNoDrift bills many odd-sized pieces one at a time: the cumulative amount equals
-// the floor of the exact total per price period, never the sum of per-piece floors.
+// TestMeterNoDrift bills many odd-sized pieces one at a time at alternating prices: the
+// cumulative amount is the floor of the exact total per price, never the sum of
+// per-piece floors, and does not depend on the order.
 func TestMeterNoDrift(t *testing.T) {
-	var m Meter
-	if err := m.SetPrice(999_999); err != nil {
-		t.Fatal(err)
+	var m, rev Meter
+	type bill struct{ price, n uint64 }
+	var bills []bill
+	for i := range 1000 {
+		bills = append(bills, bill{999_999, 16383}, bill{uint64(5 + i%2), 3 << 20}, bill{0, 1 << 30})
 	}
-	var bytes1 uint64
-	for range 1000 {
-		if _, err := m.Add(16383); err != nil {
+	for _, b := range bills {
+		if _, err := m.Add(b.price, b.n); err != nil {
 			t.Fatal(err)
 		}
-		bytes1 += 16383
 	}
-	want1, _ := Owed(999_999, bytes1)
-	if m.Total() != want1 {
-		t.Fatalf("after period 1: %d, want %d", m.Total(), want1)
+	for i := len(bills) - 1; i >= 0; i-- {
+		if _, err := rev.Add(bills[i].price, bills[i].n); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := m.SetPrice(5); err != nil {
-		t.Fatal(err)
+	a, _ := Owed(999_999, 1000*16383)
+	b, _ := Owed(5, 500*(3<<20))
+	c, _ := Owed(6, 500*(3<<20))
+	if want := a + b + c; m.Total() != want || rev.Total() != want {
+		t.Fatalf("total %d (reversed %d), want %d", m.Total(), rev.Total(), want)
 	}
-	got, err := m.Add(3 << 30)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := want1 + 15; got != want {
-		t.Fatalf("after period 2: %d, want %d", got, want)
-	}
-	if err := m.SetPrice(5); err != nil || m.Total() != got {
-		t.Fatalf("same price started a period: %v %d", err, m.Total())
+	if m.Bytes(0) != 0 || m.Bytes(5) != 500*(3<<20) {
+		t.Fatalf("bytes per price: free %d, at 5: %d", m.Bytes(0), m.Bytes(5))
 	}
 }
 
-func TestMeterOverflowLeavesState(t *testing.T) {
+func TestMeterErrorsLeaveState(t *testing.T) {
 	var m Meter
-	_ = m.SetPrice(math.MaxUint64)
-	if _, err := m.Add(1 << 30); err != nil {
+	if _, err := m.Add(math.MaxUint64, 1<<30); err != nil {
 		t.Fatal(err)
 	}
-	before := m
-	if _, err := m.Add(1); !errors.Is(err, ErrOverflow) {
-		t.Fatalf("err = %v, want overflow", err)
+	check := func(name string, price, n uint64, want error) {
+		t.Helper()
+		total, bytes := m.Total(), m.Bytes(price)
+		if _, err := m.Add(price, n); !errors.Is(err, want) {
+			t.Fatalf("%s: err = %v, want %v", name, err, want)
+		}
+		if m.Total() != total || m.Bytes(price) != bytes {
+			t.Fatalf("%s: failed Add changed the meter", name)
+		}
 	}
-	if m != before {
-		t.Fatal("failed Add changed the meter")
+	check("amount overflow", math.MaxUint64, 1, ErrOverflow)
+	check("total overflow", 1, 1<<30, ErrOverflow)
+	check("huge byte count", 1, math.MaxUint64, ErrOverflow)
+	var many Meter
+	for p := uint64(1); p <= MaxMeterPrices; p++ {
+		if _, err := many.Add(p, 1); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := m.SetPrice(1); err != nil {
-		t.Fatal(err)
+	if _, err := many.Add(MaxMeterPrices+1, 1); !errors.Is(err, ErrTooManyPrices) {
+		t.Fatalf("err = %v, want ErrTooManyPrices", err)
 	}
-	if _, err := m.Add(1 << 30); !errors.Is(err, ErrOverflow) {
-		t.Fatalf("settled + new: err = %v, want overflow", err)
+	if _, err := many.Add(7, 1); err != nil {
+		t.Fatalf("known price refused: %v", err)
 	}
 }
