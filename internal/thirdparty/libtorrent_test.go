@@ -3,6 +3,7 @@ package thirdparty
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -78,5 +79,52 @@ func TestLibtorrentToLibtorrent(t *testing.T) {
 	}
 	if s := seed.Status(); s.TotalPayloadUp < st.TotalWanted {
 		t.Errorf("seeder uploaded %d, want >= %d", s.TotalPayloadUp, st.TotalWanted)
+	}
+}
+
+// A live capture of a libtorrent -> libtorrent transfer decodes with zero
+// malformed frames, and its frames were really taken by the dissector.
+func TestCaptureLibtorrentTransfer(t *testing.T) {
+	testutil.NeedLibtorrent(t)
+	testutil.NeedTool(t, "tshark")
+	for _, tc := range []struct {
+		name   string
+		utp    bool
+		proto  string
+		decode string
+	}{
+		{"tcp", false, "bittorrent", "tcp.port==%d,bittorrent"},
+		{"utp", true, "bt-utp", "udp.port==%d,bt-utp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root, torPath, _ := seedSetup(t, false, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			sp, lp := testutil.FreePort(t, "127.0.0.2"), testutil.FreePort(t, "127.0.0.3")
+			capt := StartCapture(t, "lo", fmt.Sprintf("port %d or port %d", sp, lp))
+			seed := StartLibtorrent(t, LTConfig{Listen: testutil.Addr("127.0.0.2", sp), Torrent: torPath, SavePath: root,
+				Seed: true, TCP: !tc.utp, UTP: tc.utp, SocketBuffers: 4 << 20})
+			if err := seed.WaitSeeding(ctx); err != nil {
+				t.Fatal(err)
+			}
+			leech := StartLibtorrent(t, LTConfig{Listen: testutil.Addr("127.0.0.3", lp), Torrent: torPath,
+				TCP: !tc.utp, UTP: tc.utp, SocketBuffers: 4 << 20, Peers: []string{seed.Addr()}})
+			if err := leech.WaitFinished(ctx); err != nil {
+				t.Fatal(err)
+			}
+			st := seed.Status()
+			seed.Stop()
+			leech.Stop()
+			r := CheckPcap(t, capt.Stop(), fmt.Sprintf(tc.decode, sp), fmt.Sprintf(tc.decode, lp))
+			t.Log(r)
+			// The transport the test asked for is the only one on the wire.
+			if other := map[bool]string{false: "udp", true: "tcp"}[tc.utp]; r.Protocols[other] != 0 {
+				t.Errorf("%d %s frames in a %s-only transfer", r.Protocols[other], other, tc.name)
+			}
+			r.Expect(t, tc.proto)
+			if r.Frames < 100 {
+				t.Errorf("only %d frames captured for a %d-byte transfer", r.Frames, st.TotalWanted)
+			}
+		})
 	}
 }
