@@ -172,11 +172,15 @@ func ParseMessage(b []byte, maxLen int) (Message, int, error) {
 	if uint64(n) > uint64(maxLen) {
 		return Message{}, 0, &MessageError{Type: KeepAlive, Length: int(min(n, 1<<31-1)), Err: ErrMessageTooLarge}
 	}
-	if uint64(len(b)-4) < uint64(n) {
-		t := KeepAlive
-		if len(b) > 4 {
-			t = MessageType(b[4])
+	t := KeepAlive
+	if n > 0 && len(b) > 4 {
+		// Judge the length by the type first, as Reader does, so both give the same error.
+		t = MessageType(b[4])
+		if err := checkLength(t, int(n)); err != nil {
+			return Message{}, 0, err
 		}
+	}
+	if uint64(len(b)-4) < uint64(n) {
 		return Message{}, 0, &MessageError{Type: t, Length: int(n), Err: errShort}
 	}
 	m, err := DecodeBody(b[4 : 4+n])

@@ -143,6 +143,27 @@ func TestReaderSkipsUnreadBlock(t *testing.T) {
 	if err := r.ReadPayload(make([]byte, 10)); !errors.Is(err, ErrPayloadPending) {
 		t.Errorf("ReadPayload with nothing pending: %v", err)
 	}
+	if err := r.ReadPayload(nil); !errors.Is(err, ErrPayloadPending) {
+		t.Errorf("empty ReadPayload with nothing pending: %v", err)
+	}
+}
+
+// TestEmptyBlock: a piece message with an empty block is legal framing; header-first
+// reading hands it over with an empty ReadPayload.
+func TestEmptyBlock(t *testing.T) {
+	stream := AppendMessage(nil, Message{Type: Piece, Index: 1, Begin: 2})
+	stream = AppendMessage(stream, Message{Type: Have, Index: 3})
+	r := NewReader(bytes.NewReader(stream), 0)
+	m, err := r.ReadHeader()
+	if err != nil || m.Type != Piece || m.Length != 0 {
+		t.Fatalf("ReadHeader = %+v, %v", m, err)
+	}
+	if err := r.ReadPayload([]byte{}); err != nil {
+		t.Fatalf("ReadPayload of empty block: %v", err)
+	}
+	if m, err := r.ReadHeader(); err != nil || m.Type != Have {
+		t.Fatalf("next = %+v, %v", m, err)
+	}
 }
 
 // TestRoundTripAllTypes encodes one message of every type and reads them back as one stream.

@@ -35,6 +35,7 @@ type Reader struct {
 	maxLen  int
 	buf     []byte // bodies too long for the read-ahead buffer, reused between messages
 	pending int    // bytes of a piece block left on the stream by ReadHeader
+	inPiece bool   // ReadHeader returned a piece whose block ReadPayload has not read
 }
 
 // NewReader returns a Reader that refuses messages whose length prefix exceeds maxLen
@@ -66,11 +67,11 @@ func (r *Reader) ReadHeader() (Message, error) { return r.read(true) }
 // ReadPayload reads the block of the piece message last returned by ReadHeader into dst,
 // which must be exactly as long as that message's Length.
 func (r *Reader) ReadPayload(dst []byte) error {
-	if r.pending == 0 || len(dst) != r.pending {
+	if !r.inPiece || len(dst) != r.pending {
 		return fmt.Errorf("%w: %d bytes pending, buffer of %d", ErrPayloadPending, r.pending, len(dst))
 	}
 	n := r.pending
-	r.pending = 0
+	r.pending, r.inPiece = 0, false
 	if _, err := io.ReadFull(r.br, dst); err != nil {
 		return r.bodyError(Piece, lenPieceHead+n, err)
 	}
@@ -78,9 +79,9 @@ func (r *Reader) ReadPayload(dst []byte) error {
 }
 
 func (r *Reader) read(headerOnly bool) (Message, error) {
-	if r.pending > 0 {
+	if r.inPiece {
 		n := r.pending
-		r.pending = 0
+		r.pending, r.inPiece = 0, false
 		if _, err := r.br.Discard(n); err != nil {
 			return Message{}, r.bodyError(Piece, lenPieceHead+n, err)
 		}
@@ -121,7 +122,7 @@ func (r *Reader) read(headerOnly bool) (Message, error) {
 			Length: uint32(n - lenPieceHead),
 		}
 		r.br.Discard(4 + lenPieceHead)
-		r.pending = n - lenPieceHead
+		r.pending, r.inPiece = n-lenPieceHead, true
 		return m, nil
 	}
 	if 4+n <= r.br.Size() {
