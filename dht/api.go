@@ -114,7 +114,7 @@ func (n *Node) BootstrapAsync(addrs []netip.AddrPort, done func(error)) {
 	var seeds []NodeInfo
 	outstanding := 0
 	finish := func() {
-		l := n.startLookup(n.id, opFindNode, 0, seeds, nil, nil)
+		l := n.newLookup(n.id, opFindNode, 0, nil, nil)
 		l.internal = func(r LookupResult) {
 			err := r.Err
 			if n.tbl.Len() > 0 {
@@ -124,6 +124,7 @@ func (n *Node) BootstrapAsync(addrs []netip.AddrPort, done func(error)) {
 				n.later = append(n.later, func() { done(err) })
 			}
 		}
+		l.begin(seeds)
 	}
 	for _, t := range targets {
 		ok := n.query(t.addr, t.id, krpc.MethodFindNode, &krpc.Args{Target: n.id}, func(m *krpc.Msg, err error) {

@@ -74,18 +74,29 @@ type lookup struct {
 // startLookup begins a lookup. seeds are added to the nodes of the routing table as
 // starting points. onPeers and done are user callbacks, run without the lock.
 func (n *Node) startLookup(target ID, o op, port int, seeds []NodeInfo, onPeers func([]netip.AddrPort), done func(LookupResult)) *lookup {
+	l := n.newLookup(target, o, port, onPeers, done)
+	l.begin(seeds)
+	return l
+}
+
+func (n *Node) newLookup(target ID, o op, port int, onPeers func([]netip.AddrPort), done func(LookupResult)) *lookup {
 	l := &lookup{n: n, target: target, op: o, port: port, seen: map[netip.AddrPort]bool{}, peers: map[netip.AddrPort]bool{},
 		start: n.cfg.Clock.Now(), onPeers: onPeers, done: done}
 	l.res.Target = target
+	return l
+}
+
+// begin seeds the lookup and sends its first queries. It may finish at once.
+func (l *lookup) begin(seeds []NodeInfo) {
+	n, target := l.n, l.target
 	n.lookups[l] = struct{}{}
 	l.add(n.tbl.closest(target, n.cfg.K*2), 0)
 	l.add(seeds, 0)
 	if n.closed {
 		l.finish(ErrClosed)
-		return l
+		return
 	}
 	l.step()
-	return l
 }
 
 func (l *lookup) maxCands() int { return l.n.cfg.K * 8 }
