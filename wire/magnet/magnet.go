@@ -238,7 +238,7 @@ func (m *Magnet) String() string {
 		add("ws", escape(w))
 	}
 	for _, p := range m.Peers {
-		add("x.pe", escape(p))
+		add("x.pe", escapePeer(p))
 	}
 	if len(m.SelectOnly) > 0 {
 		parts := make([]string, len(m.SelectOnly))
@@ -251,6 +251,13 @@ func (m *Magnet) String() string {
 		add("so", strings.Join(parts, ","))
 	}
 	return b.String()
+}
+
+// escapePeer escapes a peer address but leaves the ':', '[' and ']' of "host:port" and
+// "[v6]:port" alone: libtorrent reads x.pe without unescaping it.
+func escapePeer(s string) string {
+	r := strings.NewReplacer("%3A", ":", "%5B", "[", "%5D", "]")
+	return r.Replace(escape(s))
 }
 
 // escape percent-encodes a value. Spaces become %20 rather than '+', which is what libtorrent

@@ -139,10 +139,11 @@ func TestString(t *testing.T) {
 		InfoHashV2: h32(v2Hash), HasV2: true,
 		DisplayName: "a b&c",
 		Trackers:    []string{"http://t/a?x=1&y=2"},
+		Peers:       []string{"127.0.0.1:6881", "[::1]:6881"},
 		SelectOnly:  []Range{{1, 1}, {3, 9}},
 	}
 	want := "magnet:?xt=urn:btih:" + hexHash + "&xt=urn:btmh:1220" + v2Hash +
-		"&dn=a%20b%26c&tr=http%3A%2F%2Ft%2Fa%3Fx%3D1%26y%3D2&so=1,3-9"
+		"&dn=a%20b%26c&tr=http%3A%2F%2Ft%2Fa%3Fx%3D1%26y%3D2&x.pe=127.0.0.1:6881&x.pe=[::1]:6881&so=1,3-9"
 	if got := m.String(); got != want {
 		t.Errorf("String() =\n %s\nwant\n %s", got, want)
 	}
