@@ -10,6 +10,85 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// sender carries one SendBlock's state through the RawConn callbacks. Its callbacks are
+// bound once, when the sender is made, and senders are pooled, so a send allocates only
+// what net's SyscallConn does.
+type sender struct {
+	rc     syscall.RawConn // the socket
+	buf    []byte          // header left to send
+	flags  int
+	ffd    int
+	name   string
+	off    int64 // file offset
+	length int64 // file bytes left
+	sent   int64
+	err    error
+
+	headerFn   func(fd uintptr) bool
+	sendfileFn func(fd uintptr) bool
+	controlFn  func(fd uintptr)
+}
+
+func newSender() *sender {
+	s := new(sender)
+	s.headerFn = s.header
+	s.sendfileFn = s.sendfile
+	s.controlFn = s.control
+	return s
+}
+
+func (s *sender) header(fd uintptr) bool {
+	for len(s.buf) > 0 {
+		n, err := unix.SendmsgN(int(fd), s.buf, nil, nil, s.flags)
+		if n > 0 {
+			s.buf = s.buf[n:]
+			s.sent += int64(n)
+		}
+		switch {
+		case err == unix.EAGAIN:
+			return false
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			s.err = os.NewSyscallError("sendmsg", err)
+			return true
+		}
+	}
+	return true
+}
+
+func (s *sender) sendfile(fd uintptr) bool {
+	for s.length > 0 {
+		// The kernel caps one call near 2 GiB; blocks are far smaller.
+		n, err := unix.Sendfile(int(fd), s.ffd, &s.off, int(min(s.length, 1<<30)))
+		if n > 0 {
+			s.sent += int64(n)
+			s.length -= int64(n)
+		}
+		switch {
+		case err == unix.EAGAIN:
+			return false // wait until writable; the conn's write deadline applies
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			s.err = os.NewSyscallError("sendfile", err)
+			return true
+		case n == 0:
+			s.err = fmt.Errorf("%w: %s ends before offset %d", ErrShortFile, s.name, s.off)
+			return true
+		}
+	}
+	return true
+}
+
+// control runs with the file's descriptor held open (so Close cannot recycle it mid-send).
+func (s *sender) control(fd uintptr) {
+	s.ffd = int(fd)
+	if err := s.rc.Write(s.sendfileFn); err != nil && s.err == nil {
+		s.err = err
+	}
+}
+
 // sendfile sends header and [off, off+length) of the torrent to w with send(MSG_MORE)
 // and sendfile(2). handled is false when w is not a socket we can use, or when the kernel
 // refused sendfile before anything was sent; the caller then copies instead.
@@ -34,116 +113,59 @@ func (t *Torrent) sendfile(w io.Writer, header []byte, off, length int64) (n int
 	if err != nil {
 		return 0, false, nil
 	}
-	var sent int64
-	more := length > 0
+	s, _ := t.senders.Get().(*sender)
+	if s == nil {
+		s = newSender()
+	}
+	defer func() {
+		s.rc, s.buf, s.err = nil, nil, nil
+		t.senders.Put(s)
+	}()
+	s.rc, s.sent, s.err = rc, 0, nil
 	if len(header) > 0 {
-		if err := sendHeader(rc, header, more); err != nil {
-			if errors.Is(err, unix.ENOTSOCK) {
+		s.buf, s.flags = header, 0
+		if length > 0 {
+			s.flags = unix.MSG_MORE // keep the header in the data's first segment
+		}
+		if werr := rc.Write(s.headerFn); werr != nil && s.err == nil {
+			s.err = werr
+		}
+		if s.err != nil {
+			if s.sent == 0 && errors.Is(s.err, unix.ENOTSOCK) {
 				return 0, false, nil
 			}
-			return 0, true, err // a partial header is not counted; the connection is broken anyway
+			t.stats.bytesSendfile.Add(s.sent)
+			return s.sent, true, s.err
 		}
-		sent = int64(len(header))
 	}
-	var data int64
+	hdrSent := s.sent
 	err = t.segments(off, length, func(f *file, foff int64, _, l int) error {
-		h, err := t.handle(f, false)
+		h, raw, err := t.rawHandle(f)
 		if err != nil {
 			return err
 		}
-		m, err := sendFileRange(rc, h, foff, int64(l))
-		data += m
-		if err != nil && data == 0 && (errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS)) {
+		s.off, s.length, s.name = foff, int64(l), h.Name()
+		if cerr := raw.Control(s.controlFn); cerr != nil && s.err == nil {
+			s.err = cerr
+		}
+		if s.err != nil && s.sent == hdrSent && (errors.Is(s.err, unix.EINVAL) || errors.Is(s.err, unix.ENOSYS)) {
 			return errNoSendfile
 		}
-		return err
+		return s.err
 	})
 	if err == errNoSendfile {
-		// The file system cannot sendfile (EINVAL) before a byte of data went out. The
-		// header went out already; copy the data (counted as copied, the header not).
-		if sent == 0 {
+		// The file system cannot sendfile before a byte of data went out. The header may
+		// have gone out already; copy the data.
+		t.stats.bytesSendfile.Add(hdrSent)
+		if hdrSent == 0 {
 			return 0, false, nil
 		}
 		m, err := t.sendCopy(w, nil, off, length)
-		t.stats.bytesSendfile.Add(sent)
 		t.stats.bytesCopied.Add(m)
-		return sent + m, true, err
+		return hdrSent + m, true, err
 	}
-	t.stats.bytesSendfile.Add(sent + data)
-	return sent + data, true, err
+	t.stats.bytesSendfile.Add(s.sent)
+	return s.sent, true, err
 }
 
 var errNoSendfile = errors.New("sendfile not supported")
-
-func sendHeader(rc syscall.RawConn, header []byte, more bool) error {
-	flags := 0
-	if more {
-		flags = unix.MSG_MORE
-	}
-	var serr error
-	werr := rc.Write(func(fd uintptr) bool {
-		for len(header) > 0 {
-			n, err := unix.SendmsgN(int(fd), header, nil, nil, flags)
-			if n > 0 {
-				header = header[n:]
-			}
-			switch {
-			case err == unix.EAGAIN:
-				return false
-			case err == unix.EINTR:
-				continue
-			case err != nil:
-				serr = os.NewSyscallError("sendmsg", err)
-				return true
-			}
-		}
-		return true
-	})
-	if werr != nil {
-		return werr
-	}
-	return serr
-}
-
-// sendFileRange sends length bytes at off of h to the socket, waiting for the socket to
-// become writable as needed (so the conn's write deadline applies).
-func sendFileRange(rc syscall.RawConn, h *os.File, off, length int64) (int64, error) {
-	frc, err := h.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	var sent int64
-	var serr error
-	cerr := frc.Control(func(ffd uintptr) {
-		werr := rc.Write(func(sfd uintptr) bool {
-			for length > 0 {
-				// The kernel caps one call at about 2 GiB; blocks are far smaller.
-				n, err := unix.Sendfile(int(sfd), int(ffd), &off, int(min(length, 1<<30)))
-				if n > 0 {
-					sent += int64(n)
-					length -= int64(n)
-				}
-				switch {
-				case err == unix.EAGAIN:
-					return false
-				case err == unix.EINTR:
-					continue
-				case err != nil:
-					serr = os.NewSyscallError("sendfile", err)
-					return true
-				case n == 0:
-					serr = fmt.Errorf("%w: %s ends before offset %d", ErrShortFile, h.Name(), off)
-					return true
-				}
-			}
-			return true
-		})
-		if serr == nil {
-			serr = werr
-		}
-	})
-	if serr == nil {
-		serr = cerr
-	}
-	return sent, serr
-}

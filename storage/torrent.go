@@ -10,6 +10,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // Errors callers branch on. Others wrap the *os.PathError of the failing file.
@@ -49,6 +50,7 @@ type file struct {
 
 	mu       sync.Mutex
 	f        *os.File
+	raw      syscall.RawConn // f's, made once: SyscallConn allocates
 	writable bool
 }
 
@@ -68,6 +70,7 @@ type Torrent struct {
 	stats  counters
 
 	sendPool sync.Pool // *sendBuf for SendBlock's copy path
+	senders  sync.Pool // *sender for SendBlock's sendfile path
 
 	mu      sync.Mutex // guards hashing and spare
 	hashing map[int]*hasher
@@ -256,6 +259,24 @@ func (t *Torrent) handle(f *file, write bool) (*os.File, error) {
 	}
 	f.f = h
 	return h, nil
+}
+
+// rawHandle is handle for reading plus the handle's RawConn.
+func (t *Torrent) rawHandle(f *file) (*os.File, syscall.RawConn, error) {
+	h, err := t.handle(f, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.raw == nil || f.f != h {
+		raw, err := h.SyscallConn()
+		if err != nil {
+			return nil, nil, fmt.Errorf("storage: %w", err)
+		}
+		f.raw = raw
+	}
+	return h, f.raw, nil
 }
 
 func (t *Torrent) create(f *file) (*os.File, error) {
