@@ -128,3 +128,79 @@ func TestCaptureLibtorrentTransfer(t *testing.T) {
 		})
 	}
 }
+
+func TestLibtorrentMagnet(t *testing.T) {
+	testutil.NeedLibtorrent(t)
+	root, torPath, tor := seedSetup(t, false, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	seed := StartLibtorrent(t, LTConfig{Listen: testutil.Addr("127.0.0.2", testutil.FreePort(t, "127.0.0.2")),
+		Torrent: torPath, SavePath: root, Seed: true})
+	if err := seed.WaitSeeding(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ih := InfoHash(t, tor)
+	dl := t.TempDir()
+	leech := StartLibtorrent(t, LTConfig{Listen: testutil.Addr("127.0.0.3", testutil.FreePort(t, "127.0.0.3")),
+		Magnet: fmt.Sprintf("magnet:?xt=urn:btih:%x", ih), SavePath: dl, Peers: []string{seed.Addr()}})
+	if err := leech.WaitMetadata(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := leech.WaitFinished(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sameFiles(t, root, dl)
+}
+
+// libtorrent never chokes loopback peers unless ChokeLocal is set: with no
+// unchoke slots at all, a local leecher is still served by default, and is
+// kept choked with ChokeLocal.
+func TestLibtorrentChokeLocal(t *testing.T) {
+	testutil.NeedLibtorrent(t)
+	root, torPath, _ := seedSetup(t, false, nil)
+	for _, chokeLocal := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ChokeLocal=%v", chokeLocal), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			seed := StartLibtorrent(t, LTConfig{Listen: testutil.Addr("127.0.0.2", testutil.FreePort(t, "127.0.0.2")),
+				Torrent: torPath, SavePath: root, Seed: true, ChokeLocal: chokeLocal,
+				// allowed_fast_set_size 0: otherwise BEP 6 lets a choked peer
+				// fetch a few "allowed fast" pieces anyway.
+				Settings: map[string]any{"unchoke_slots_limit": 0, "num_optimistic_unchoke_slots": 0, "allowed_fast_set_size": 0}})
+			if err := seed.WaitSeeding(ctx); err != nil {
+				t.Fatal(err)
+			}
+			leech := StartLibtorrent(t, LTConfig{Listen: testutil.Addr("127.0.0.3", testutil.FreePort(t, "127.0.0.3")),
+				Torrent: torPath, Peers: []string{seed.Addr()}})
+			if !chokeLocal {
+				if err := leech.WaitFinished(ctx); err != nil {
+					t.Fatalf("local peer not served without ChokeLocal: %v", err)
+				}
+				return
+			}
+			// Wait for the connection, then give the seeder a few rechoke
+			// rounds (15 s apart by default, but the first runs at connect)
+			// to unchoke; it must not.
+			for {
+				st := leech.Status()
+				if len(st.Peers) > 0 && st.Peers[0].WeInterested {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					t.Fatal("leecher never connected and became interested")
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+			hold, cancelHold := context.WithTimeout(ctx, 3*time.Second)
+			defer cancelHold()
+			if err := leech.WaitFinished(hold); err == nil {
+				t.Fatal("leecher finished although the seeder has no unchoke slots and ChokeLocal is set")
+			}
+			st := leech.Status()
+			if len(st.Peers) != 1 || !st.Peers[0].TheyChoke || st.TotalPayloadDown != 0 {
+				t.Errorf("want the one peer choking us and nothing downloaded; got %+v", st)
+			}
+		})
+	}
+}
