@@ -134,6 +134,10 @@ func (p PublicKey) Address() Address {
 // Verify checks sig over digest. It returns ErrHighS for a malleated signature and
 // ErrBadSignature when the signature is malformed or made by another key.
 func (p PublicKey) Verify(digest [32]byte, sig Signature) error {
+	k, err := btcec.ParsePubKey(p[:])
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadPublicKey, err)
+	}
 	var r, s btcec.ModNScalar
 	if overflow := r.SetByteSlice(sig[:32]); overflow || r.IsZero() {
 		return fmt.Errorf("%w: r out of range", ErrBadSignature)
@@ -143,10 +147,6 @@ func (p PublicKey) Verify(digest [32]byte, sig Signature) error {
 	}
 	if s.IsOverHalfOrder() {
 		return ErrHighS
-	}
-	k, err := btcec.ParsePubKey(p[:])
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadPublicKey, err)
 	}
 	if !ecdsa.NewSignature(&r, &s).Verify(digest[:], k) {
 		return ErrBadSignature
