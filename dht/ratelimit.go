@@ -62,26 +62,22 @@ func (l *limiter) allow(ip netip.Addr, now time.Time) (ok, banned bool) {
 	return true, false
 }
 
-// evict makes room: first by forgetting IPs whose bucket has refilled (forgetting them
-// changes nothing), then, if every IP is active, an arbitrary unbanned one. Banned IPs
-// are kept as long as possible, so spoofing many addresses cannot lift a ban cheaply.
+// evict makes room for an eighth of the table at once, so a flood of new (spoofed)
+// sources costs amortised constant time per packet. It forgets first the IPs whose
+// bucket has refilled (forgetting them changes nothing), then unbanned ones, and banned
+// ones last, so spoofing many addresses cannot lift a ban cheaply.
 func (l *limiter) evict(now time.Time) {
-	for ip, b := range l.m {
-		if now.After(b.bannedUntil) && b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
-			delete(l.m, ip)
+	target := l.maxEntries - max(1, l.maxEntries/8)
+	for pass := 0; pass < 3 && len(l.m) > target; pass++ {
+		for ip, b := range l.m {
+			if len(l.m) <= target {
+				break
+			}
+			banned := now.Before(b.bannedUntil)
+			refilled := b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst
+			if pass == 2 || (pass == 1 && !banned) || (pass == 0 && !banned && refilled) {
+				delete(l.m, ip)
+			}
 		}
-	}
-	if len(l.m) < l.maxEntries {
-		return
-	}
-	for ip, b := range l.m {
-		if now.After(b.bannedUntil) {
-			delete(l.m, ip)
-			return
-		}
-	}
-	for ip := range l.m {
-		delete(l.m, ip)
-		return
 	}
 }
