@@ -347,8 +347,8 @@ func (c *Conn) enqueue(b []byte) {
 }
 
 func (c *Conn) newPacket(t Type) *packet {
-	buf := c.s.getBuf()
-	p := &packet{buf: buf[:HeaderSize], typ: t, seq: c.seqNr}
+	p := c.s.getPacket()
+	p.typ, p.seq = t, c.seqNr
 	c.seqNr++
 	c.q = append(c.q, p)
 	return p
@@ -582,7 +582,7 @@ func (c *Conn) onAck(h *Header, now time.Time) {
 		c.q[0] = nil
 		c.q = c.q[1:]
 		c.nsent--
-		c.s.putBuf(p.buf)
+		c.s.putPacket(p)
 	}
 	lostNow := false
 	if sack := h.SelectiveAck(); sack != nil && c.nsent > 0 {
@@ -866,7 +866,7 @@ func (c *Conn) destroyLocked(err error) {
 	c.ackTimer.Stop()
 	close(c.dead)
 	for _, p := range c.q {
-		c.s.putBuf(p.buf)
+		c.s.putPacket(p)
 	}
 	c.q, c.nsent, c.flight, c.lost = nil, 0, 0, 0
 	c.ooo, c.oooBytes = nil, 0

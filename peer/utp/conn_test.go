@@ -45,8 +45,9 @@ func randomData(seed uint64, n int) []byte {
 }
 
 // transfer sends data from a dialled connection to an accepted one, and a short reply
-// back, and checks both arrive intact and end in io.EOF.
-func transfer(t *testing.T, client, server *Socket, dialAddr string, data []byte, timeout time.Duration) {
+// back, and checks both arrive intact and end in io.EOF. The server takes the first
+// connection from the client's address, or from via if it is set (a relay).
+func transfer(t *testing.T, client, server *Socket, dialAddr string, data []byte, timeout time.Duration, via ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -57,11 +58,25 @@ func transfer(t *testing.T, client, server *Socket, dialAddr string, data []byte
 		echo []byte
 	}
 	done := make(chan result, 1)
+	from := client.Addr().String()
+	if len(via) > 0 {
+		from = via[0]
+	}
 	go func() {
-		c, err := server.Accept()
-		if err != nil {
-			done <- result{err: err}
-			return
+		// Take the client's connection; anything else in the backlog (the garbage
+		// storm's SYNs) is closed.
+		var c net.Conn
+		for c == nil {
+			a, err := server.Accept()
+			if err != nil {
+				done <- result{err: err}
+				return
+			}
+			if a.RemoteAddr().String() == from {
+				c = a
+			} else {
+				a.Close()
+			}
 		}
 		defer c.Close()
 		_ = c.SetDeadline(time.Now().Add(timeout))
@@ -123,7 +138,7 @@ func TestTransferImpaired(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			a, b := listen(t, Config{}), listen(t, Config{})
 			r := newRelay(t, b.Addr(), tt.imp)
-			transfer(t, a, b, r.Addr(), randomData(tt.imp.seed, tt.size), 90*time.Second)
+			transfer(t, a, b, r.Addr(), randomData(tt.imp.seed, tt.size), 90*time.Second, r.back.LocalAddr().String())
 			r.mu.Lock()
 			t.Logf("relay forwarded %d, dropped %d", r.forwarded, r.dropped)
 			r.mu.Unlock()

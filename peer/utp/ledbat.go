@@ -102,16 +102,19 @@ func (l *ledbat) queuingDelay() int64 {
 
 // onAck grows or shrinks the window for bytesAcked newly acknowledged bytes. flight is
 // the bytes that were outstanding before the ack: a window the sender does not fill is
-// not grown (RFC 6817: cwnd <= flightsize + ALLOWED_INCREASE*MSS).
+// not grown (RFC 6817: cwnd <= flightsize + ALLOWED_INCREASE*MSS). Unlike the RFC we
+// never shrink the window for being unfilled: pacing keeps the flight below the window
+// on purpose, and shrinking for it would ratchet the window down.
 func (l *ledbat) onAck(bytesAcked, flight int) {
 	if bytesAcked <= 0 {
 		return
 	}
 	q := l.queuingDelay()
+	before := l.cwnd
 	if l.cwnd < l.ssthresh {
 		if q <= l.target/2 {
 			l.cwnd += bytesAcked
-			l.capToFlight(flight)
+			l.capGrowth(before, flight)
 			return
 		}
 		// Queueing delay is building: leave slow start for the delay controller.
@@ -121,16 +124,16 @@ func (l *ledbat) onAck(bytesAcked, flight int) {
 	delta := ledbatGain * offTarget * float64(bytesAcked) * float64(l.mss) / float64(l.cwnd)
 	l.cwnd += int(delta)
 	if delta > 0 {
-		l.capToFlight(flight)
+		l.capGrowth(before, flight)
 	}
 	if l.cwnd < l.minCwnd() {
 		l.cwnd = l.minCwnd()
 	}
 }
 
-func (l *ledbat) capToFlight(flight int) {
-	if m := flight + allowedIncr*l.mss; l.cwnd > m {
-		l.cwnd = max(m, l.minCwnd())
+func (l *ledbat) capGrowth(before, flight int) {
+	if m := max(before, flight+allowedIncr*l.mss); l.cwnd > m {
+		l.cwnd = m
 	}
 }
 

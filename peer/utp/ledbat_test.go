@@ -84,8 +84,8 @@ func TestLedbatAppLimitedDoesNotGrow(t *testing.T) {
 	for range 1000 {
 		l.onAck(1000, 1000) // only one packet ever outstanding
 	}
-	if l.cwnd > 1000+allowedIncr*1000 {
-		t.Fatalf("cwnd %d grew past flight + ALLOWED_INCREASE", l.cwnd)
+	if want := max(initCwndPkts, 1+allowedIncr) * 1000; l.cwnd != want {
+		t.Fatalf("cwnd %d, want %d: an unfilled window must neither grow nor shrink", l.cwnd, want)
 	}
 }
 

@@ -39,7 +39,7 @@ type Config struct {
 	Target time.Duration
 
 	// Backlog is how many accepted connections may wait for Accept (default 64); SYNs
-	// beyond it are refused with ST_RESET.
+	// beyond it are dropped (the dialler retransmits them).
 	Backlog int
 
 	// KeepAlive is the idle time after which a connection sends an empty ack, so that
@@ -109,9 +109,9 @@ type Socket struct {
 	done       chan struct{}
 	readerDone chan struct{}
 	closeOnce  sync.Once
-	bufs       sync.Pool
+	packets    sync.Pool // *packet, recycled once acknowledged
 
-	packets, malformed, unhandled, unknown atomic.Uint64
+	received, malformed, unhandled, unknown atomic.Uint64
 }
 
 // Listen opens a UDP socket on addr ("udp", "udp4" or "udp6") and serves uTP on it.
@@ -147,7 +147,7 @@ func NewSocket(pc net.PacketConn, cfg Config) (*Socket, error) {
 		readerDone: make(chan struct{}),
 	}
 	size := HeaderSize + cfg.PacketSize
-	s.bufs.New = func() any { b := make([]byte, 0, size); return &b }
+	s.packets.New = func() any { return &packet{buf: make([]byte, 0, size)} }
 	if u, ok := pc.(*net.UDPConn); ok {
 		s.udp = u
 		if cfg.SocketBuffer > 0 {
@@ -163,7 +163,7 @@ func (s *Socket) Addr() net.Addr { return s.pc.LocalAddr() }
 
 // Stats returns the reader's counters.
 func (s *Socket) Stats() SocketStats {
-	return SocketStats{Packets: s.packets.Load(), Malformed: s.malformed.Load(), Unhandled: s.unhandled.Load(), Unknown: s.unknown.Load()}
+	return SocketStats{Packets: s.received.Load(), Malformed: s.malformed.Load(), Unhandled: s.unhandled.Load(), Unknown: s.unknown.Load()}
 }
 
 // WriteTo sends a datagram of another protocol (the DHT) from the socket's port.
@@ -304,8 +304,15 @@ func (s *Socket) send(b []byte, to netip.AddrPort) {
 	_, _ = s.pc.WriteTo(b, net.UDPAddrFromAddrPort(to))
 }
 
-func (s *Socket) getBuf() []byte  { return (*s.bufs.Get().(*[]byte))[:0] }
-func (s *Socket) putBuf(b []byte) { b = b[:0]; s.bufs.Put(&b) }
+// getPacket returns a cleared packet whose buffer holds PacketSize bytes of payload
+// after the header.
+func (s *Socket) getPacket() *packet {
+	p := s.packets.Get().(*packet)
+	*p = packet{buf: p.buf[:HeaderSize]}
+	return p
+}
+
+func (s *Socket) putPacket(p *packet) { s.packets.Put(p) }
 
 // readLoop is the socket's only reader: it demultiplexes by packet shape and hands uTP
 // packets to their connection, all on this goroutine.
@@ -341,7 +348,7 @@ func (s *Socket) readLoop() {
 			}
 			continue
 		}
-		s.packets.Add(1)
+		s.received.Add(1)
 		b := buf[:n]
 		if !IsPacket(b) || !ap.IsValid() {
 			s.unhandled.Add(1)
@@ -409,8 +416,9 @@ func (s *Socket) sendResetTo(to netip.AddrPort, connID, ack uint16, now time.Tim
 func (s *Socket) accept(h *Header, from netip.AddrPort, now time.Time) {
 	s.mu.Lock()
 	if s.closed || len(s.acceptCh) == cap(s.acceptCh) {
+		// Drop the SYN, as TCP does with a full backlog: a real dialler retries it,
+		// while a reset would make a flood of SYNs refuse real peers for good.
 		s.mu.Unlock()
-		s.sendResetTo(from, h.ConnID, h.Seq, now)
 		return
 	}
 	c := newConn(s, from, h.ConnID+1, h.ConnID, true)
