@@ -92,9 +92,9 @@ func wireConversation(t *testing.T) (client, server []byte, clientMsgs, serverMs
 	return client, server, clientMsgs, serverMsgs
 }
 
-// segments cuts a byte stream into TCP payloads of irregular sizes, so messages both
+// wireSegments cuts a byte stream into TCP payloads of irregular sizes, so messages both
 // share segments and span them, as on a real connection.
-func segments(b []byte, src, dst uint16) []thirdparty.Packet {
+func wireSegments(b []byte, src, dst uint16) []thirdparty.Packet {
 	var out []thirdparty.Packet
 	sizes := []int{68, 1, 300, 5, 4000, 2, 9000, 37}
 	for i := 0; len(b) > 0; i++ {
@@ -110,8 +110,8 @@ func TestWireTshark(t *testing.T) {
 	client, server, clientMsgs, serverMsgs := wireConversation(t)
 
 	// Client speaks first (the handshake), then the server, then the rest interleaved.
-	cs := segments(client, wireClientPort, wireServerPort)
-	ss := segments(server, wireServerPort, wireClientPort)
+	cs := wireSegments(client, wireClientPort, wireServerPort)
+	ss := wireSegments(server, wireServerPort, wireClientPort)
 	packets := []thirdparty.Packet{cs[0], ss[0]}
 	for i := 1; i < max(len(cs), len(ss)); i++ {
 		if i < len(cs) {
@@ -144,7 +144,7 @@ func TestWireTshark(t *testing.T) {
 		msgs []wire.Message
 	}{{"client", wireClientPort, clientMsgs}, {"server", wireServerPort, serverMsgs}} {
 		t.Run(dir.name, func(t *testing.T) {
-			got := tsharkFields(t, tshark, pcap, decodeAs, fmt.Sprintf("tcp.srcport==%d", dir.port),
+			got := wireTsharkFields(t, tshark, pcap, decodeAs, fmt.Sprintf("tcp.srcport==%d", dir.port),
 				"bittorrent.peer_id", "bittorrent.msg.length", "bittorrent.msg.type", "bittorrent.piece.index",
 				"bittorrent.piece.begin", "bittorrent.piece.length", "bittorrent.port", "bittorrent.extended.id")
 			if n := len(got["bittorrent.peer_id"]); n != 1 {
@@ -178,7 +178,7 @@ func TestWireTshark(t *testing.T) {
 				"bittorrent.piece.begin": begins, "bittorrent.piece.length": plens, "bittorrent.port": ports,
 				"bittorrent.extended.id": extIDs,
 			} {
-				if g := parseUints(t, got[field]); !slices.Equal(g, want) {
+				if g := wireParseUints(t, got[field]); !slices.Equal(g, want) {
 					t.Errorf("%s: tshark read %v, we sent %v", field, g, want)
 				}
 			}
@@ -186,9 +186,9 @@ func TestWireTshark(t *testing.T) {
 	}
 }
 
-// tsharkFields runs tshark on pcap with a display filter and returns every occurrence
+// wireTsharkFields runs tshark on pcap with a display filter and returns every occurrence
 // of each field, in frame order.
-func tsharkFields(t *testing.T, tshark, pcap, decodeAs, filter string, fields ...string) map[string][]string {
+func wireTsharkFields(t *testing.T, tshark, pcap, decodeAs, filter string, fields ...string) map[string][]string {
 	t.Helper()
 	args := []string{"-r", pcap, "-n", "-d", decodeAs, "-Y", filter, "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=;", "-E", "separator=\t"}
 	for _, f := range fields {
@@ -212,7 +212,7 @@ func tsharkFields(t *testing.T, tshark, pcap, decodeAs, filter string, fields ..
 	return res
 }
 
-func parseUints(t *testing.T, ss []string) []uint64 {
+func wireParseUints(t *testing.T, ss []string) []uint64 {
 	t.Helper()
 	var out []uint64
 	for _, s := range ss {
