@@ -2,6 +2,7 @@ package thirdparty
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/speedbt/btt/internal/testutil"
@@ -72,5 +73,41 @@ func TestCheckPcapWithoutDecodeAsFindsNoBittorrent(t *testing.T) {
 	r := CheckPcap(t, pcap)
 	if r.Protocols["bittorrent"] != 0 || r.Protocols["data"] != 1 {
 		t.Errorf("without decode-as: %v; want 0 bittorrent and 1 data frame", r)
+	}
+}
+
+// Every DHT and uTP reference vector, wrapped as UDP, is taken by tshark's
+// bt-dht and bt-utp dissectors without a malformed frame, except libtorrent's
+// uTP packets with extension type 3, which tshark 4.0 leaves as plain data.
+func TestWritePcapUDPVectors(t *testing.T) {
+	testutil.NeedTool(t, "tshark")
+	for _, tc := range []struct{ glob, proto string }{
+		{"dht/libtorrent-2.0.8/*.bin", "bt-dht"},
+		{"utp/libtorrent-2.0.8/*.bin", "bt-utp"},
+	} {
+		files, err := filepath.Glob(filepath.Join(testutil.SharedDir(t), "vectors", tc.glob))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("no vectors %s (%v)", tc.glob, err)
+		}
+		var pkts []Packet
+		undissected := 0
+		for _, f := range files {
+			if strings.Contains(f, "-ext3") {
+				undissected++
+			}
+			rel, _ := filepath.Rel(filepath.Join(testutil.SharedDir(t), "vectors"), f)
+			pkts = append(pkts, Packet{Payload: testutil.Vector(t, rel), UDP: true, SrcPort: 40000, DstPort: 51413})
+		}
+		pcap := filepath.Join(t.TempDir(), "v.pcap")
+		if err := WritePcap(pcap, pkts); err != nil {
+			t.Fatal(err)
+		}
+		r := CheckPcap(t, pcap, "udp.port==51413,"+tc.proto)
+		t.Log(tc.proto, r)
+		r.Expect(t, tc.proto)
+		if r.Protocols[tc.proto] != len(pkts)-undissected || r.Protocols["data"] < undissected {
+			t.Errorf("%s: %d of %d vectors decoded, %d data frames; want all but the %d with extension 3",
+				tc.proto, r.Protocols[tc.proto], len(pkts), r.Protocols["data"], undissected)
+		}
 	}
 }
