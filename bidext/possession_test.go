@@ -313,7 +313,8 @@ func TestSourceProofVerify(t *testing.T) {
 	})
 }
 
-// TestSourceProofVector pins the proof layout; docs/bep-speed.md quotes this value.
+// TestSourceProofVector pins the proof layout and the value docs/bep-speed.md uses in its
+// source_proof example.
 func TestSourceProofVector(t *testing.T) {
 	var salt [SaltSize]byte
 	for i := range salt {
@@ -330,5 +331,7 @@ func TestSourceProofVector(t *testing.T) {
 	if want := sha256.Sum256(in); got != want {
 		t.Fatalf("proof %x, want %x", got, want)
 	}
-	t.Logf("source proof vector: %x", got)
+	if want := "f16050de428a725070fcf8723473b7685a34ffc5e3111957be010cbdd0e9f188"; hex.EncodeToString(got[:]) != want {
+		t.Fatalf("proof %x, the BEP draft says %s", got, want)
+	}
 }
