@@ -203,9 +203,9 @@ func (p *Picker) retire(i int) {
 	}
 }
 
-// AddPeer registers a peer with no pieces. Adding a known peer is a no-op.
+// AddPeer registers a peer with no pieces. Adding a known peer, or NoPeer, is a no-op.
 func (p *Picker) AddPeer(k PeerKey) {
-	if _, ok := p.peers[k]; ok {
+	if _, ok := p.peers[k]; ok || k == NoPeer {
 		return
 	}
 	p.peers[k] = &peerState{has: New(p.layout.NumPieces)}
@@ -385,29 +385,44 @@ func (p *Picker) SetHave(i int) {
 // Verified marks piece i complete after its hash matched.
 func (p *Picker) Verified(i int) { p.SetHave(i) }
 
+// NoPeer is the key Failed reports for a block nobody delivered. The session must not
+// use it for a real peer.
+const NoPeer = ^PeerKey(0)
+
 // Failed puts piece i back to be fetched whole after its hash did not match, and returns
-// the peers that delivered its blocks, so the session can strike them (see Blame).
-func (p *Picker) Failed(i int) []PeerKey {
+// who delivered each of its blocks: by[j] sent block j (NoPeer if none did, which only
+// happens when Failed is called for a piece that was not full, e.g. after a write error).
+//
+// Striking every contributor (Peers, then Blame) is the simple rule; it punishes the honest
+// peers that shared a piece with a bad one. The exact rule keeps by until the piece
+// verifies and strikes only the senders of the blocks that differed from the good data
+// (storage.Torrent.BadBlocks tells which): libtorrent's smart ban.
+func (p *Picker) Failed(i int) (by []PeerKey) {
 	if i < 0 || i >= p.layout.NumPieces || p.act[i] < 0 {
 		return nil
 	}
 	ap := p.actives[p.act[i]]
-	var who []PeerKey
-	for _, b := range ap.blocks {
-		if b.state != blockReceived {
-			continue
-		}
-		dup := false
-		for _, w := range who {
-			dup = dup || w == b.from
-		}
-		if !dup {
-			who = append(who, b.from)
+	by = make([]PeerKey, len(ap.blocks))
+	for j, b := range ap.blocks {
+		by[j] = NoPeer
+		if b.state == blockReceived {
+			by[j] = b.from
 		}
 	}
 	p.dropActive(ap)
 	p.unstarted++
-	return who
+	return by
+}
+
+// Peers returns the distinct peers in by (as returned by Failed), without NoPeer.
+func Peers(by []PeerKey) []PeerKey {
+	var out []PeerKey
+	for _, k := range by {
+		if k != NoPeer && !containsKey(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // dropActive removes an active piece, cancelling what is still requested for it.

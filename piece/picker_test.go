@@ -271,7 +271,11 @@ func TestFailedRefetchesAndBlames(t *testing.T) {
 	if !full {
 		t.Fatal("piece not full")
 	}
-	who := p.Failed(0)
+	by := p.Failed(0)
+	if by[x[0].Begin/BlockSize] != 1 || by[y[0].Begin/BlockSize] != 2 {
+		t.Fatalf("by block %v", by)
+	}
+	who := Peers(by)
 	slices.Sort(who)
 	if !slices.Equal(who, []PeerKey{1, 2}) {
 		t.Fatalf("contributors %v", who)

@@ -175,6 +175,7 @@ func (t *Torrent) WriteBlockHashed(piece, begin int, data []byte) (WriteResult, 
 	hs.h.Sum(sum[:0])
 	if sum != t.spec.Hashes[piece] {
 		// Start the piece over. Every claimed block was hashed, so no write is in flight.
+		t.recordFailure(piece)
 		hs.h.Reset()
 		hs.hashed = 0
 		clear(hs.claimed)

@@ -72,9 +72,10 @@ type Torrent struct {
 	sendPool sync.Pool // *sendBuf for SendBlock's copy path
 	senders  sync.Pool // *sender for SendBlock's sendfile path
 
-	mu      sync.Mutex // guards hashing and spare
-	hashing map[int]*hasher
-	spare   []*hasher
+	mu       sync.Mutex // guards hashing, spare and failures
+	hashing  map[int]*hasher
+	spare    []*hasher
+	failures map[int][][][20]byte // per piece, per failed attempt, per block SHA-1
 }
 
 // Open prepares a torrent's storage in dir. It validates the spec (paths that could

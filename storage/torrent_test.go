@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -204,6 +205,16 @@ func TestCorruptPieceDetected(t *testing.T) {
 	}
 	if res, _ := tr.WriteBlockHashed(1, BlockSize, fx.block(1, 1)); res != PieceVerified {
 		t.Fatalf("refetched piece: %v", res)
+	}
+	// smart ban: of the failed attempt, only block 1 differed from the good data
+	if bad, err := tr.BadBlocks(1); err != nil || len(bad) != 1 || !slices.Equal(bad[0], []int{1}) {
+		t.Fatalf("BadBlocks = %v, %v", bad, err)
+	}
+	if bad, err := tr.BadBlocks(1); bad != nil || err != nil {
+		t.Fatalf("BadBlocks again = %v, %v", bad, err)
+	}
+	if _, err := tr.BadBlocks(0); !errors.Is(err, ErrNotHave) {
+		t.Fatalf("BadBlocks of unverified piece: %v", err)
 	}
 	// a late copy of a verified piece is a duplicate and is not written
 	if res, _ := tr.WriteBlockHashed(1, BlockSize, bad); res != BlockDuplicate {
