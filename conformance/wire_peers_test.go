@@ -1,13 +1,14 @@
 package conformance
 
-// Conformance of the wire package with a real libtorrent 2.0.8 over loopback TCP, in
-// both directions. Our side is built from wire alone (no peer session): it proves the
-// handshake, the BEP 3/6 messages, the BEP 10 extended handshake and BEP 9 ut_metadata
-// as libtorrent writes and reads them.
+// Conformance of the wire package with real peers over loopback TCP: libtorrent 2.0.8
+// in both directions, and a Transmission 3.00 seed. Our side is built from wire alone
+// (no peer session): it proves the handshake (and the listener's split form), the BEP
+// 3/6 messages, the BEP 10 extended handshake and BEP 9 ut_metadata as these clients
+// write and read them.
 //
-// Needs python3-libtorrent; run inside a private netns:
+// Needs python3-libtorrent and transmission-cli; run inside a private netns:
 //   go test -c -o /tmp/conf.test ./conformance/ &&
-//   unshare -n sh -c 'ip link set lo up && exec /tmp/conf.test -test.run TestWireLibtorrent -test.v'
+//   unshare -n sh -c 'ip link set lo up && exec /tmp/conf.test -test.run "TestWire(Libtorrent|Transmission)" -test.v'
 
 import (
 	"bytes"
@@ -18,6 +19,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -93,136 +95,8 @@ func TestWireLibtorrentDownload(t *testing.T) {
 	if err := seed.WaitSeeding(ctx); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", seed.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := wireDownload(t, ctx, seed.Addr(), tor)
 	defer conn.Close()
-	deadline, _ := ctx.Deadline()
-	conn.SetDeadline(deadline)
-
-	if err := wire.WriteHandshake(conn, wireLTHandshake(tor.infoHash, "-BT0001-wiretest0001")); err != nil {
-		t.Fatal(err)
-	}
-	hs, err := wire.ReadHandshake(conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if hs.InfoHash != tor.infoHash || !hs.Reserved.SupportsExtended() || !hs.Reserved.SupportsFast() {
-		t.Fatalf("libtorrent's handshake: info-hash %x, reserved %x", hs.InfoHash, hs.Reserved)
-	}
-	if !bytes.HasPrefix(hs.PeerID[:], []byte("-LT20")) {
-		t.Errorf("peer id %q", hs.PeerID)
-	}
-
-	var out []byte
-	out = wire.AppendMessage(out, wire.Message{Type: wire.Extended, ExtID: wire.ExtHandshakeID,
-		Payload: wire.AppendExtendedHandshake(nil, wire.ExtendedHandshake{
-			M: map[string]int{wire.ExtMetadata: wireLTOurMetadataID}, V: "btt-wire-test", Reqq: 250,
-		})})
-	out = wire.AppendMessage(out, wire.Message{Type: wire.HaveNone})
-	out = wire.AppendMessage(out, wire.Message{Type: wire.Interested})
-	if _, err := conn.Write(out); err != nil {
-		t.Fatal(err)
-	}
-
-	r := wire.NewReader(conn, 0)
-	var (
-		ext          wire.ExtendedHandshake
-		gotExt       bool
-		haveAll      bool
-		unchoked     bool
-		metadata     = make([]byte, len(tor.info))
-		metaPieces   = wire.MetadataPieces(len(tor.info))
-		metaGot      int
-		requested    bool
-		blocksLeft   int
-		data         = make([]byte, len(tor.data))
-		seenMessages = map[wire.MessageType]int{}
-	)
-	for metaGot < metaPieces || !requested || blocksLeft > 0 {
-		m, err := r.ReadHeader()
-		if err != nil {
-			t.Fatalf("reading from libtorrent: %v (seen %v)", err, seenMessages)
-		}
-		seenMessages[m.Type]++
-		switch m.Type {
-		case wire.Extended:
-			switch m.ExtID {
-			case wire.ExtHandshakeID:
-				if ext, err = wire.ParseExtendedHandshake(m.Payload); err != nil {
-					t.Fatal(err)
-				}
-				gotExt = true
-				if ext.MetadataSize != len(tor.info) || ext.M[wire.ExtMetadata] == 0 || ext.Reqq == 0 {
-					t.Fatalf("libtorrent's extended handshake: %+v", ext)
-				}
-				// Ask for every metadata piece under the id libtorrent chose.
-				var req []byte
-				for i := range metaPieces {
-					req = wire.AppendMessage(req, wire.Message{Type: wire.Extended, ExtID: uint8(ext.M[wire.ExtMetadata]),
-						Payload: wire.AppendMetadataMessage(nil, wire.MetadataMessage{Type: wire.MetadataRequest, Piece: i})})
-				}
-				if _, err := conn.Write(req); err != nil {
-					t.Fatal(err)
-				}
-			case wireLTOurMetadataID:
-				md, err := wire.ParseMetadataMessage(m.Payload)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if md.Type != wire.MetadataData || md.TotalSize != len(tor.info) {
-					t.Fatalf("ut_metadata reply %v total %d", md.Type, md.TotalSize)
-				}
-				copy(metadata[md.Piece*wire.MetadataPieceLen:], md.Data)
-				metaGot++
-			}
-		case wire.HaveAll:
-			haveAll = true
-		case wire.Bitfield:
-			haveAll = len(m.Payload) == (tor.numPieces()+7)/8 // libtorrent may send a full bitfield instead
-		case wire.Unchoke:
-			unchoked = true
-		case wire.Piece:
-			if m.Begin%wireLTBlock != 0 || int(m.Index) >= tor.numPieces() {
-				t.Fatalf("unexpected block %d/%d", m.Index, m.Begin)
-			}
-			off := int(m.Index)*wireLTPieceLen + int(m.Begin)
-			if err := r.ReadPayload(data[off : off+int(m.Length)]); err != nil {
-				t.Fatal(err)
-			}
-			blocksLeft--
-		case wire.Reject:
-			t.Fatalf("libtorrent rejected %d/%d/%d", m.Index, m.Begin, m.Length)
-		}
-		if gotExt && haveAll && unchoked && !requested {
-			requested = true
-			var req []byte
-			for i := range tor.numPieces() {
-				for b := 0; b < tor.pieceLen(i); b += wireLTBlock {
-					req = wire.AppendMessage(req, wire.Message{Type: wire.Request, Index: uint32(i), Begin: uint32(b),
-						Length: uint32(min(wireLTBlock, tor.pieceLen(i)-b))})
-					blocksLeft++
-				}
-			}
-			if _, err := conn.Write(req); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	t.Logf("messages from libtorrent: %v", seenMessages)
-	if sha1.Sum(metadata) != tor.infoHash {
-		t.Error("metadata fetched with ut_metadata does not hash to the info-hash")
-	}
-	for i := range tor.numPieces() {
-		p := data[i*wireLTPieceLen : i*wireLTPieceLen+tor.pieceLen(i)]
-		if h := sha1.Sum(p); !bytes.Equal(h[:], tor.pieces[20*i:20*i+20]) {
-			t.Errorf("piece %d fails its hash", i)
-		}
-	}
-	if !bytes.Equal(data, tor.data) {
-		t.Error("downloaded data differs")
-	}
 	// A keep-alive and a have are accepted: libtorrent keeps the connection.
 	if _, err := conn.Write(wire.AppendMessage(wire.AppendMessage(nil, wire.Message{Type: wire.KeepAlive}), wire.Message{Type: wire.NotInterested})); err != nil {
 		t.Fatal(err)
@@ -274,6 +148,183 @@ func TestWireLibtorrentUpload(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Errorf("serving libtorrent: %v", err)
 	}
+}
+
+// wireDownload dials a seed of tor at addr, fetches the info dictionary with
+// ut_metadata and every block with request/piece, checks both against the hashes, and
+// returns the connection, still open.
+func wireDownload(t *testing.T, ctx context.Context, addr string, tor wireLTTorrent) net.Conn {
+	t.Helper()
+	// A seed that is still checking its data (Transmission with -v) hangs up on
+	// connections for the torrent: try again until it answers.
+	var conn net.Conn
+	var hs wire.Handshake
+	for {
+		var err error
+		if conn, hs, err = wireDial(ctx, addr, tor.infoHash); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("handshake with %s: %v", addr, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if hs.InfoHash != tor.infoHash || !hs.Reserved.SupportsExtended() || !hs.Reserved.SupportsFast() {
+		t.Fatalf("the seed's handshake: info-hash %x, reserved %x", hs.InfoHash, hs.Reserved)
+	}
+	t.Logf("peer id %q, reserved %x", hs.PeerID, hs.Reserved)
+
+	var out []byte
+	out = wire.AppendMessage(out, wire.Message{Type: wire.Extended, ExtID: wire.ExtHandshakeID,
+		Payload: wire.AppendExtendedHandshake(nil, wire.ExtendedHandshake{
+			M: map[string]int{wire.ExtMetadata: wireLTOurMetadataID}, V: "btt-wire-test", Reqq: 250,
+		})})
+	out = wire.AppendMessage(out, wire.Message{Type: wire.HaveNone})
+	out = wire.AppendMessage(out, wire.Message{Type: wire.Interested})
+	if _, err := conn.Write(out); err != nil {
+		t.Fatal(err)
+	}
+
+	r := wire.NewReader(conn, 0)
+	var (
+		ext          wire.ExtendedHandshake
+		gotExt       bool
+		haveAll      bool
+		has          = make([]bool, tor.numPieces())
+		unchoked     bool
+		metadata     = make([]byte, len(tor.info))
+		metaPieces   = wire.MetadataPieces(len(tor.info))
+		metaGot      int
+		requested    bool
+		blocksLeft   int
+		data         = make([]byte, len(tor.data))
+		seenMessages = map[wire.MessageType]int{}
+	)
+	for metaGot < metaPieces || !requested || blocksLeft > 0 {
+		m, err := r.ReadHeader()
+		if err != nil {
+			t.Fatalf("reading from the seed: %v (seen %v)", err, seenMessages)
+		}
+		seenMessages[m.Type]++
+		switch m.Type {
+		case wire.Extended:
+			switch m.ExtID {
+			case wire.ExtHandshakeID:
+				if ext, err = wire.ParseExtendedHandshake(m.Payload); err != nil {
+					t.Fatal(err)
+				}
+				gotExt = true
+				if ext.MetadataSize != len(tor.info) || ext.M[wire.ExtMetadata] == 0 || ext.Reqq == 0 {
+					t.Fatalf("the seed's extended handshake: %+v", ext)
+				}
+				// Ask for every metadata piece under the id libtorrent chose.
+				var req []byte
+				for i := range metaPieces {
+					req = wire.AppendMessage(req, wire.Message{Type: wire.Extended, ExtID: uint8(ext.M[wire.ExtMetadata]),
+						Payload: wire.AppendMetadataMessage(nil, wire.MetadataMessage{Type: wire.MetadataRequest, Piece: i})})
+				}
+				if _, err := conn.Write(req); err != nil {
+					t.Fatal(err)
+				}
+			case wireLTOurMetadataID:
+				md, err := wire.ParseMetadataMessage(m.Payload)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if md.Type != wire.MetadataData || md.TotalSize != len(tor.info) {
+					t.Fatalf("ut_metadata reply %v total %d", md.Type, md.TotalSize)
+				}
+				copy(metadata[md.Piece*wire.MetadataPieceLen:], md.Data)
+				metaGot++
+			}
+		case wire.HaveAll:
+			haveAll = true
+		case wire.Bitfield:
+			for i := range tor.numPieces() {
+				has[i] = m.Payload[i/8]&(0x80>>(i%8)) != 0
+			}
+			haveAll = !slices.Contains(has, false)
+		case wire.Have:
+			// A seed still checking its data when we connect announces pieces as it goes.
+			has[m.Index] = true
+			haveAll = !slices.Contains(has, false)
+		case wire.Unchoke:
+			unchoked = true
+		case wire.Piece:
+			if m.Begin%wireLTBlock != 0 || int(m.Index) >= tor.numPieces() {
+				t.Fatalf("unexpected block %d/%d", m.Index, m.Begin)
+			}
+			off := int(m.Index)*wireLTPieceLen + int(m.Begin)
+			if err := r.ReadPayload(data[off : off+int(m.Length)]); err != nil {
+				t.Fatal(err)
+			}
+			blocksLeft--
+		case wire.Reject:
+			t.Fatalf("the seed rejected %d/%d/%d", m.Index, m.Begin, m.Length)
+		}
+		if gotExt && haveAll && unchoked && !requested {
+			requested = true
+			var req []byte
+			for i := range tor.numPieces() {
+				for b := 0; b < tor.pieceLen(i); b += wireLTBlock {
+					req = wire.AppendMessage(req, wire.Message{Type: wire.Request, Index: uint32(i), Begin: uint32(b),
+						Length: uint32(min(wireLTBlock, tor.pieceLen(i)-b))})
+					blocksLeft++
+				}
+			}
+			if _, err := conn.Write(req); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Logf("messages from the seed: %v", seenMessages)
+	if sha1.Sum(metadata) != tor.infoHash {
+		t.Error("metadata fetched with ut_metadata does not hash to the info-hash")
+	}
+	for i := range tor.numPieces() {
+		p := data[i*wireLTPieceLen : i*wireLTPieceLen+tor.pieceLen(i)]
+		if h := sha1.Sum(p); !bytes.Equal(h[:], tor.pieces[20*i:20*i+20]) {
+			t.Errorf("piece %d fails its hash", i)
+		}
+	}
+	if !bytes.Equal(data, tor.data) {
+		t.Error("downloaded data differs")
+	}
+	return conn
+}
+
+// TestWireTransmissionDownload: the same download from a Transmission 3.00 seed.
+func TestWireTransmissionDownload(t *testing.T) {
+	tor := wireLTSetup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), wireLTTimeout)
+	defer cancel()
+	addr := testutil.Addr("127.0.0.5", testutil.FreePort(t, "127.0.0.5"))
+	seed := thirdparty.StartTransmission(t, thirdparty.TransmissionConfig{
+		Listen: addr, Torrent: tor.torrentPath, Dir: tor.root, Verify: true,
+	})
+	defer seed.Stop()
+	conn := wireDownload(t, ctx, addr, tor)
+	conn.Close()
+}
+
+// wireDial connects to addr and exchanges handshakes.
+func wireDial(ctx context.Context, addr string, infoHash [20]byte) (net.Conn, wire.Handshake, error) {
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, wire.Handshake{}, err
+	}
+	deadline, _ := ctx.Deadline()
+	conn.SetDeadline(deadline)
+	if err := wire.WriteHandshake(conn, wireLTHandshake(infoHash, "-BT0001-wiretest0001")); err != nil {
+		conn.Close()
+		return nil, wire.Handshake{}, err
+	}
+	hs, err := wire.ReadHandshake(conn)
+	if err != nil {
+		conn.Close()
+		return nil, wire.Handshake{}, err
+	}
+	return conn, hs, nil
 }
 
 // wireLTServe accepts one connection and serves tor on it until the peer goes away.
