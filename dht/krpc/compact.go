@@ -20,10 +20,10 @@ type NodeInfo struct {
 	Addr netip.AddrPort
 }
 
-// AppendCompactAddr appends the compact form of a (6 bytes for IPv4, 18 for IPv6).
-// An IPv4-mapped IPv6 address is written as IPv4.
+// AppendCompactAddr appends the compact form of a (6 bytes for IPv4, 18 for IPv6,
+// including IPv4-mapped IPv6, so that decoding gives back the same address).
 func AppendCompactAddr(dst []byte, a netip.AddrPort) []byte {
-	ip := a.Addr().Unmap()
+	ip := a.Addr()
 	if ip.Is4() {
 		b := ip.As4()
 		dst = append(dst, b[:]...)
@@ -50,7 +50,7 @@ func ParseCompactAddr(b []byte) (netip.AddrPort, error) {
 // family are skipped.
 func AppendCompactNodes(dst []byte, nodes []NodeInfo, v6 bool) []byte {
 	for _, n := range nodes {
-		if n.Addr.Addr().Unmap().Is4() == v6 {
+		if n.Addr.Addr().Is4() == v6 {
 			continue
 		}
 		dst = append(dst, n.ID[:]...)

@@ -132,7 +132,7 @@ func (r *Return) append(dst []byte) []byte {
 }
 
 func appendCompactString(dst []byte, a netip.AddrPort) []byte {
-	if a.Addr().Unmap().Is4() {
+	if a.Addr().Is4() {
 		dst = append(dst, "6:"...)
 	} else {
 		dst = append(dst, "18:"...)
@@ -143,7 +143,7 @@ func appendCompactString(dst []byte, a netip.AddrPort) []byte {
 func appendNodesString(dst []byte, nodes []NodeInfo, v6 bool) []byte {
 	n := 0
 	for _, x := range nodes {
-		if x.Addr.Addr().Unmap().Is4() != v6 {
+		if x.Addr.Addr().Is4() != v6 {
 			n++
 		}
 	}
