@@ -7,10 +7,15 @@ import (
 	"slices"
 )
 
+// MaxAllowedFast caps the size of an allowed-fast set. BEP 6 suggests 10; the set is a
+// courtesy to a peer that has nothing yet, and a large one would let a choked peer
+// download much of a torrent without reciprocating. The cap also bounds the work.
+const MaxAllowedFast = 256
+
 // AllowedFastSet returns the BEP 6 allowed-fast set of k pieces for the peer at addr on
 // the torrent with the given info-hash and number of pieces, in the order the algorithm
-// yields them. k is capped at numPieces (the algorithm could not finish otherwise); a
-// torrent without pieces, k <= 0 or an invalid address give nil.
+// yields them. k is capped at numPieces (the algorithm could not finish otherwise) and
+// at MaxAllowedFast; a torrent without pieces, k <= 0 or an invalid address give nil.
 //
 // For IPv4 this is BEP 6's algorithm, which masks the address to its /24 so one host
 // cannot collect several sets. BEP 6 defines nothing for IPv6; here the address is
@@ -21,7 +26,7 @@ func AllowedFastSet(addr netip.Addr, infoHash [20]byte, numPieces, k int) []uint
 	if numPieces <= 0 || k <= 0 || !addr.IsValid() {
 		return nil
 	}
-	k = min(k, numPieces)
+	k = min(k, numPieces, MaxAllowedFast)
 	var x []byte
 	var buf [8 + 20]byte
 	if addr = addr.Unmap(); addr.Is4() {

@@ -41,6 +41,7 @@ func TestAllowedFastSetEdges(t *testing.T) {
 	ih := [20]byte{1, 2, 3}
 	for _, tt := range []struct{ numPieces, k, wantLen int }{
 		{0, 10, 0}, {1, 10, 1}, {3, 10, 3}, {5, 0, 0}, {5, -1, 0}, {1000, 10, 10},
+		{300, 300, MaxAllowedFast}, {1 << 30, 1 << 30, MaxAllowedFast},
 	} {
 		got := AllowedFastSet(ip, ih, tt.numPieces, tt.k)
 		if len(got) != tt.wantLen {

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 
 	"github.com/speedbt/btt/wire/bencode"
@@ -77,6 +78,11 @@ func ParseExtendedHandshake(payload []byte) (ExtendedHandshake, error) {
 		}
 	}
 	return h, nil
+}
+
+// YourAddr returns YourIP as an address, and false when it was not sent.
+func (h ExtendedHandshake) YourAddr() (netip.Addr, bool) {
+	return netip.AddrFromSlice(h.YourIP)
 }
 
 // setKnown stores the value of a known key in its field and reports whether it did.

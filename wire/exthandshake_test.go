@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"net/netip"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -46,6 +47,9 @@ func TestExtendedHandshakeVectors(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want, h); diff != "" {
 				t.Errorf("decoded (-want +got):\n%s", diff)
+			}
+			if a, ok := h.YourAddr(); ok != (h.YourIP != nil) || ok && a != netip.AddrFrom4([4]byte{127, 0, 0, 1}) {
+				t.Errorf("YourAddr = %v, %v", a, ok)
 			}
 			enc := AppendExtendedHandshake(nil, h)
 			if !bytes.Equal(enc, dict) {

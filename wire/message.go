@@ -161,10 +161,13 @@ func AppendExtendedHeader(dst []byte, extID uint8, payloadLen int) []byte {
 }
 
 // ParseMessage decodes the framed message at the start of b (length prefix included)
-// and returns it with the number of bytes it took. A length prefix above maxLen is
-// refused with ErrMessageTooLarge; if b holds less than the whole message the error
-// wraps io.ErrUnexpectedEOF. Payload aliases b.
+// and returns it with the number of bytes it took. A length prefix above maxLen
+// (DefaultMaxMessageLen if maxLen <= 0) is refused with ErrMessageTooLarge; if b holds
+// less than the whole message the error wraps io.ErrUnexpectedEOF. Payload aliases b.
 func ParseMessage(b []byte, maxLen int) (Message, int, error) {
+	if maxLen <= 0 {
+		maxLen = DefaultMaxMessageLen
+	}
 	if len(b) < 4 {
 		return Message{}, 0, &MessageError{Type: KeepAlive, Length: -1, Err: errShort}
 	}

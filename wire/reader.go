@@ -27,9 +27,9 @@ const directAllocLimit = 64 << 10
 // Reader reads framed peer-wire messages from a stream, reusing one buffer.
 //
 // A Reader is not safe for concurrent use; a connection has one reader goroutine. After
-// any error other than a *MessageError for a message whose bytes were fully consumed
-// (ErrBadLength or ErrBadPayload), the stream position is undefined and the Reader must
-// be abandoned with its connection.
+// an error from ReadMessage or ReadHeader the stream position is undefined (a refused
+// message is not skipped), so the Reader is to be abandoned with its connection. Errors
+// in payloads decoded later (ParseExtendedHandshake and the like) leave it usable.
 type Reader struct {
 	br      *bufio.Reader
 	maxLen  int
