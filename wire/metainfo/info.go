@@ -1,6 +1,7 @@
 package metainfo
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"crypto/sha256"
 	"fmt"
@@ -104,11 +105,31 @@ type rawInfo struct {
 	FileTree    bencode.RawMessage `bencode:"file tree"`
 }
 
+// rawFile is one entry of "files". It is decoded by hand rather than by reflection: a
+// torrent can list a million files, and the raw path lists are sliced, not copied.
 type rawFile struct {
-	Length      int64              `bencode:"length"`
-	Path        bencode.RawMessage `bencode:"path"`
-	Attr        string             `bencode:"attr"`
-	SymlinkPath bencode.RawMessage `bencode:"symlink path"`
+	Length      int64
+	Path        []byte
+	Attr        string
+	SymlinkPath []byte
+}
+
+func (rf *rawFile) decode(b []byte) error {
+	return eachDictEntry(b, "file", func(key string, val []byte) error {
+		switch key {
+		case "length":
+			return bencode.Unmarshal(val, &rf.Length)
+		case "path":
+			rf.Path = val
+		case "attr":
+			var err error
+			rf.Attr, err = bstring(val)
+			return err
+		case "symlink path":
+			rf.SymlinkPath = val
+		}
+		return nil
+	})
 }
 
 // ParseInfo parses an info dictionary on its own, as fetched from peers with BEP 9.
@@ -217,7 +238,7 @@ func (info *Info) v1Files(l Limits, ri *rawInfo) error {
 			return fmt.Errorf("%w: more than %d files", ErrTooLarge, l.MaxFiles)
 		}
 		var rf rawFile
-		if err := l.decoder().Unmarshal(elem, &rf); err != nil {
+		if err := rf.decode(elem); err != nil {
 			return fmt.Errorf("%w: file %d: %w", ErrInvalid, n-1, err)
 		}
 		path, err := parsePath(rf.Path, l)
@@ -262,7 +283,7 @@ func (info *Info) setPieces(p []byte) error {
 
 // setAttr applies a BEP 47 attribute string. Unknown attribute letters are ignored, as the
 // BEP asks.
-func setAttr(f *File, attr string, symlink bencode.RawMessage, l Limits) error {
+func setAttr(f *File, attr string, symlink []byte, l Limits) error {
 	f.Pad = strings.Contains(attr, "p") || strings.HasPrefix(f.Path[len(f.Path)-1], "_____padding_file_")
 	f.Executable = strings.Contains(attr, "x")
 	f.Hidden = strings.Contains(attr, "h")
@@ -279,7 +300,7 @@ func setAttr(f *File, attr string, symlink bencode.RawMessage, l Limits) error {
 
 // parsePath decodes a path list, bounding its depth and length and rejecting components that
 // could leave the download directory.
-func parsePath(raw bencode.RawMessage, l Limits) ([]string, error) {
+func parsePath(raw []byte, l Limits) ([]string, error) {
 	if raw == nil {
 		return nil, fmt.Errorf("%w: missing path", ErrUnsafePath)
 	}
@@ -289,9 +310,9 @@ func parsePath(raw bencode.RawMessage, l Limits) ([]string, error) {
 		if len(path) >= l.MaxPathDepth {
 			return fmt.Errorf("%w: path deeper than %d", ErrTooLarge, l.MaxPathDepth)
 		}
-		var c string
-		if err := bencode.Unmarshal(elem, &c); err != nil {
-			return fmt.Errorf("%w: path component: %w", ErrInvalid, err)
+		c, err := bstring(elem)
+		if err != nil {
+			return fmt.Errorf("path component: %w", err)
 		}
 		if total += len(c) + 1; total > l.MaxPathLength {
 			return fmt.Errorf("%w: path longer than %d bytes", ErrTooLarge, l.MaxPathLength)
@@ -388,9 +409,9 @@ func eachDictEntry(b []byte, what string, fn func(key string, val []byte) error)
 		if err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrInvalid, what, err)
 		}
-		var key string
-		if err := bencode.Unmarshal(b[pos:pos+kn], &key); err != nil {
-			return fmt.Errorf("%w: %s key: %w", ErrInvalid, what, err)
+		key, err := bstring(b[pos : pos+kn])
+		if err != nil {
+			return fmt.Errorf("%s key: %w", what, err)
 		}
 		pos += kn
 		vn, err := bencode.Next(b[pos:])
@@ -403,4 +424,14 @@ func eachDictEntry(b []byte, what string, fn func(key string, val []byte) error)
 		pos += vn
 	}
 	return nil
+}
+
+// bstring returns the contents of a bencoded string that bencode.Next has delimited (and so
+// validated), without the reflection of a full Unmarshal.
+func bstring(b []byte) (string, error) {
+	i := bytes.IndexByte(b, ':')
+	if len(b) == 0 || b[0] < '0' || b[0] > '9' || i < 0 {
+		return "", fmt.Errorf("%w: expected a string", ErrInvalid)
+	}
+	return string(b[i+1:]), nil
 }
