@@ -26,7 +26,14 @@ var (
 
 // PrivateKey is a secp256k1 signing key.
 type PrivateKey struct {
-	k *btcec.PrivateKey
+	k   *btcec.PrivateKey
+	pub PublicKey // cached: deriving it is a scalar multiplication
+}
+
+func newKey(k *btcec.PrivateKey) *PrivateKey {
+	p := &PrivateKey{k: k}
+	copy(p.pub[:], k.PubKey().SerializeCompressed())
+	return p
 }
 
 // GenerateKey returns a new random key from crypto/rand.
@@ -35,7 +42,7 @@ func GenerateKey() (*PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("channel: generate key: %w", err)
 	}
-	return &PrivateKey{k: k}, nil
+	return newKey(k), nil
 }
 
 // NewPrivateKey returns the key with the 32-byte big-endian scalar b. It fails when b is
@@ -48,18 +55,14 @@ func NewPrivateKey(b []byte) (*PrivateKey, error) {
 	if overflow := s.SetByteSlice(b); overflow || s.IsZero() {
 		return nil, errors.New("channel: private key out of range")
 	}
-	return &PrivateKey{k: btcec.PrivKeyFromScalar(&s)}, nil
+	return newKey(btcec.PrivKeyFromScalar(&s)), nil
 }
 
 // Bytes returns the 32-byte scalar. Keep it secret.
 func (k *PrivateKey) Bytes() []byte { return k.k.Serialize() }
 
 // Public returns the compressed public key.
-func (k *PrivateKey) Public() PublicKey {
-	var p PublicKey
-	copy(p[:], k.k.PubKey().SerializeCompressed())
-	return p
-}
+func (k *PrivateKey) Public() PublicKey { return k.pub }
 
 // Address returns the TRON-style address of the key.
 func (k *PrivateKey) Address() Address { return k.Public().Address() }
