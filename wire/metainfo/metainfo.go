@@ -74,7 +74,7 @@ func (m *MetaInfo) Trackers() [][]string {
 type Limits struct {
 	MaxSize       int64 // bytes of the .torrent file; default 64 MiB
 	MaxFiles      int   // entries in the file list (pad files included); default 1,000,000
-	MaxPathDepth  int   // components of one file path, the torrent name excluded; default 64
+	MaxPathDepth  int   // components of one file path, the torrent name excluded; default 64 (v2 trees deeper than about 62 hit bencode's depth limit first)
 	MaxPathLength int   // bytes of one joined file path; default 4096 (Linux PATH_MAX)
 }
 
