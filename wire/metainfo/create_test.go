@@ -250,3 +250,37 @@ func BenchmarkCreate(b *testing.B) {
 		}
 	}
 }
+
+func TestCreateSymlinks(t *testing.T) {
+	root := writeTree(t, map[string]int{"real/a": 100, "b": 7})
+	// A link to a file is followed; a link to a directory (here a loop) is skipped.
+	if err := os.Symlink("b", filepath.Join(root, "link-to-b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(".", filepath.Join(root, "real", "loop")); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Create(context.Background(), root, CreateOptions{PieceLength: 16 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range m.Info.Files {
+		got = append(got, strings.Join(f.Path, "/"))
+	}
+	if diff := cmp.Diff([]string{"content/b", "content/link-to-b", "content/real/a"}, got); diff != "" {
+		t.Errorf("files (-want +got):\n%s", diff)
+	}
+	checkPieces(t, root, m.Info)
+}
+
+// TestStreamReaderShortFile: a file that is shorter than listed (it shrank after the walk)
+// makes hashing fail instead of hashing zeros or hanging.
+func TestStreamReaderShortFile(t *testing.T) {
+	root := writeTree(t, map[string]int{"a": 10})
+	srcs := []source{{filepath.Join(root, "a"), 20}}
+	_, err := hashPieces(context.Background(), srcs, 20, 16<<10, 2)
+	if err == nil || !strings.Contains(err.Error(), "shorter") {
+		t.Errorf("err = %v, want a shrunk-file error", err)
+	}
+}
