@@ -33,6 +33,7 @@ type Aria2Config struct {
 // Aria2 is a running aria2c.
 type Aria2 struct {
 	p      *proc
+	addr   string
 	dir    string
 	marker string
 }
@@ -43,6 +44,7 @@ type Aria2 struct {
 func StartAria2(t testing.TB, cfg Aria2Config) *Aria2 {
 	t.Helper()
 	bin := needTool(t, "aria2c")
+	needIsolatedNet(t)
 	host, port, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
 		t.Fatalf("aria2: Listen %q: %v", cfg.Listen, err)
@@ -77,7 +79,7 @@ func StartAria2(t testing.TB, cfg Aria2Config) *Aria2 {
 	}
 	args = append(args, cfg.Args...)
 	args = append(args, cfg.Torrent)
-	a := &Aria2{dir: cfg.Dir, marker: marker}
+	a := &Aria2{addr: cfg.Listen, dir: cfg.Dir, marker: marker}
 	a.p = startProc(t, "aria2-"+host, work, exec.Command(bin, args...), false)
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
@@ -86,6 +88,9 @@ func StartAria2(t testing.TB, cfg Aria2Config) *Aria2 {
 	}
 	return a
 }
+
+// Addr is the address aria2 accepts peers on, "IP:PORT".
+func (a *Aria2) Addr() string { return a.addr }
 
 // Dir is where aria2 saves the torrent's files.
 func (a *Aria2) Dir() string { return a.dir }

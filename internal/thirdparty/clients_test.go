@@ -87,3 +87,46 @@ func TestLibtorrentToTransmissionViaOpentracker(t *testing.T) {
 		t.Errorf("seeder uploaded %d payload bytes, torrent has %d", st.TotalPayloadUp, st.TotalWanted)
 	}
 }
+
+// aria2 and Transmission as seeders: libtorrent dials them.
+func TestSeedersAria2AndTransmission(t *testing.T) {
+	testutil.NeedLibtorrent(t)
+	root := WriteFiles(t, t.TempDir(), multiFiles)
+	tor := LibtorrentCreateTorrent(t, filepath.Join(root, "payload"), 256<<10, true, nil)
+	torPath := WriteTorrent(t, tor)
+	for _, name := range []string{"aria2", "transmission"} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			var addr string
+			switch name {
+			case "aria2":
+				a := StartAria2(t, Aria2Config{Listen: testutil.Addr("127.0.0.4", testutil.FreePort(t, "127.0.0.4")),
+					Torrent: torPath, Dir: root, Seed: true})
+				addr = a.Addr()
+			case "transmission":
+				tr := StartTransmission(t, TransmissionConfig{Listen: testutil.Addr("127.0.0.5", testutil.FreePort(t, "127.0.0.5")),
+					Torrent: torPath, Dir: root, Verify: true})
+				addr = tr.Addr()
+			}
+			dl := t.TempDir()
+			leech := StartLibtorrent(t, LTConfig{Listen: testutil.Addr("127.0.0.3", testutil.FreePort(t, "127.0.0.3")),
+				Torrent: torPath, SavePath: dl, TCP: true})
+			// The seeder may still be checking its data when first dialled
+			// and refuse the torrent; dial again until the download starts.
+			for {
+				leech.ConnectPeer(addr)
+				wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
+				err := leech.WaitFinished(wctx)
+				wcancel()
+				if err == nil {
+					break
+				}
+				if ctx.Err() != nil {
+					t.Fatalf("download from %s: %v", name, err)
+				}
+			}
+			sameFiles(t, root, dl)
+		})
+	}
+}

@@ -160,6 +160,7 @@ type ltEvent struct {
 func StartLibtorrent(t testing.TB, cfg LTConfig) *LT {
 	t.Helper()
 	testutil.NeedLibtorrent(t)
+	needIsolatedNet(t)
 	if (cfg.Torrent == "") == (cfg.Magnet == "") {
 		t.Fatal("thirdparty: LTConfig needs exactly one of Torrent and Magnet")
 	}

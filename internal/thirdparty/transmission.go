@@ -34,6 +34,7 @@ type TransmissionConfig struct {
 // Transmission is a running transmission-cli.
 type Transmission struct {
 	p      *proc
+	addr   string
 	dir    string
 	marker string
 }
@@ -46,6 +47,7 @@ type Transmission struct {
 func StartTransmission(t testing.TB, cfg TransmissionConfig) *Transmission {
 	t.Helper()
 	bin := needTool(t, "transmission-cli")
+	needIsolatedNet(t)
 	host, portStr, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
 		t.Fatalf("transmission: Listen %q: %v", cfg.Listen, err)
@@ -105,7 +107,7 @@ func StartTransmission(t testing.TB, cfg TransmissionConfig) *Transmission {
 	}
 	args = append(args, cfg.Torrent)
 	cmd := exec.Command(bin, args...)
-	tr := &Transmission{dir: cfg.Dir, marker: marker}
+	tr := &Transmission{addr: cfg.Listen, dir: cfg.Dir, marker: marker}
 	// stdout is only a progress line redrawn with \r every second; the log
 	// messages are on stderr.
 	tr.p = startProc(t, "transmission-"+host, work, cmd, true)
@@ -116,6 +118,9 @@ func StartTransmission(t testing.TB, cfg TransmissionConfig) *Transmission {
 	}
 	return tr
 }
+
+// Addr is the address Transmission accepts peers on, "IP:PORT".
+func (tr *Transmission) Addr() string { return tr.addr }
 
 // Dir is where Transmission saves the torrent's files.
 func (tr *Transmission) Dir() string { return tr.dir }
