@@ -9,19 +9,27 @@ import (
 	"strings"
 	"time"
 
+	"github.com/speedbt/btt/wire/magnet"
 	"github.com/speedbt/btt/wire/metainfo"
 )
 
 // runInfo implements "btt info": what transmission-show prints, one "key: value" per line so
 // scripts can grep it, sizes in exact bytes (with a readable form beside them).
 func runInfo(_ context.Context, args []string) error {
-	fs := newFlagSet("info", "FILE.torrent")
+	fs := newFlagSet("info", "FILE.torrent|MAGNET-URI")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return usagef("want exactly one FILE.torrent, got %d arguments", len(pos))
+		return usagef("want exactly one FILE.torrent or magnet URI, got %d arguments", len(pos))
+	}
+	if strings.HasPrefix(strings.ToLower(pos[0]), "magnet:") {
+		mg, err := magnet.Parse(pos[0])
+		if err != nil {
+			return err
+		}
+		return writeMagnetInfo(os.Stdout, mg)
 	}
 	m, err := metainfo.Load(pos[0])
 	if err != nil {
@@ -105,6 +113,45 @@ func writeInfo(w io.Writer, m *metainfo.MetaInfo) error {
 	for _, f := range info.Files {
 		fmt.Fprintf(&b, "  %*d %s%s\n", width, f.Length, quoteIfNeeded(strings.Join(f.Path, "/")), attrString(f))
 	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeMagnetInfo prints what a magnet link says, in the same "key: value" form as a torrent:
+// name (when given), info-hash (when v1), info-hash-v2 (when v2), then the trackers:, web
+// seeds:, peers: and select-only: sections when present.
+func writeMagnetInfo(w io.Writer, mg *magnet.Magnet) error {
+	var b strings.Builder
+	if mg.DisplayName != "" {
+		fmt.Fprintf(&b, "name: %s\n", quoteIfNeeded(mg.DisplayName))
+	}
+	if mg.HasV1 {
+		fmt.Fprintf(&b, "info-hash: %x\n", mg.InfoHash)
+	}
+	if mg.HasV2 {
+		fmt.Fprintf(&b, "info-hash-v2: %x\n", mg.InfoHashV2)
+	}
+	section := func(title string, items []string) {
+		if len(items) == 0 {
+			return
+		}
+		b.WriteString(title + ":\n")
+		for _, it := range items {
+			fmt.Fprintf(&b, "  %s\n", quoteIfNeeded(it))
+		}
+	}
+	section("trackers", mg.Trackers)
+	section("web seeds", mg.WebSeeds)
+	section("peers", mg.Peers)
+	var so []string
+	for _, r := range mg.SelectOnly {
+		if r.First == r.Last {
+			so = append(so, strconv.Itoa(r.First))
+		} else {
+			so = append(so, fmt.Sprintf("%d-%d", r.First, r.Last))
+		}
+	}
+	section("select-only", so)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

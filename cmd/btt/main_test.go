@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/speedbt/btt/wire/magnet"
 	"github.com/speedbt/btt/wire/metainfo"
 )
 
@@ -76,6 +77,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"create", "-f", content, "-o", out, "--private"}, 0},
 		{[]string{"info", out}, 0},
 		{[]string{"info", "-h"}, 0},
+		{[]string{"info", "magnet:?xt=urn:btih:58b2cdd92185f159d186a341da87e8f3bb189031"}, 0},
+		{[]string{"info", "magnet:?dn=no-hash"}, 1},
 	}
 	// Commands print results to stdout; keep the test output quiet.
 	stdout := os.Stdout
@@ -177,6 +180,32 @@ files:
 		if !strings.Contains(b.String(), line) {
 			t.Errorf("hybrid output lacks %q:\n%s", line, b.String())
 		}
+	}
+}
+
+func TestMagnetInfoFormat(t *testing.T) {
+	mg, err := magnet.Parse("magnet:?xt=urn:btih:58b2cdd92185f159d186a341da87e8f3bb189031&xt=urn:btmh:1220" +
+		"94366b7437add556a4e3ead3ffd7534633b02f48ebf455dbcaca9ab0fcb8ee19&dn=a%20b&tr=http%3A%2F%2Ft%2Fa&x.pe=127.0.0.1:1&so=0,2-3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := writeMagnetInfo(&b, mg); err != nil {
+		t.Fatal(err)
+	}
+	want := `name: a b
+info-hash: 58b2cdd92185f159d186a341da87e8f3bb189031
+info-hash-v2: 94366b7437add556a4e3ead3ffd7534633b02f48ebf455dbcaca9ab0fcb8ee19
+trackers:
+  http://t/a
+peers:
+  127.0.0.1:1
+select-only:
+  0
+  2-3
+`
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("btt info MAGNET output (-want +got):\n%s", diff)
 	}
 }
 
