@@ -132,8 +132,14 @@ func (rf *rawFile) decode(b []byte) error {
 	})
 }
 
-// ParseInfo parses an info dictionary on its own, as fetched from peers with BEP 9.
+// ParseInfo parses an info dictionary on its own, as fetched from peers with BEP 9. It keeps
+// a copy of b, so the caller may reuse its buffer.
 func (l Limits) ParseInfo(b []byte) (*Info, error) {
+	return l.parseInfo(bytes.Clone(b))
+}
+
+// parseInfo parses b and keeps it as the info's bytes.
+func (l Limits) parseInfo(b []byte) (*Info, error) {
 	l = l.withDefaults()
 	if int64(len(b)) > l.MaxSize {
 		return nil, fmt.Errorf("%w: info dictionary is larger than %d bytes", ErrTooLarge, l.MaxSize)
@@ -233,7 +239,7 @@ func (info *Info) v1Files(l Limits, ri *rawInfo) error {
 	}
 	info.multiFile = true
 	n := 0
-	return eachListElem(ri.Files, "files", func(elem []byte) error {
+	err := eachListElem(ri.Files, "files", func(elem []byte) error {
 		if n++; n > l.MaxFiles {
 			return fmt.Errorf("%w: more than %d files", ErrTooLarge, l.MaxFiles)
 		}
@@ -251,6 +257,11 @@ func (info *Info) v1Files(l Limits, ri *rawInfo) error {
 		}
 		return info.addFiles(f)
 	})
+	if err == nil && n == 0 {
+		// libtorrent refuses these too; there would be nothing to store or share.
+		err = fmt.Errorf("%w: empty file list", ErrInvalid)
+	}
+	return err
 }
 
 // addFiles appends files at the end of the byte stream, checking lengths and their sum.

@@ -165,7 +165,8 @@ func (l Limits) Parse(data []byte) (*MetaInfo, error) {
 	if raw.Info == nil {
 		return nil, ErrNoInfo
 	}
-	info, err := l.ParseInfo(raw.Info)
+	info, err := l.parseInfo(raw.Info) // raw.Info is already a copy of data
+
 	if err != nil {
 		return nil, err
 	}

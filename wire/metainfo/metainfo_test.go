@@ -280,6 +280,7 @@ func TestParseErrors(t *testing.T) {
 		{"path too long", torrent(t, map[string]any{"files": []any{file(1, strings.Repeat("a", 4097))}}), ErrTooLarge},
 		{"path component not string", torrent(t, map[string]any{"files": []any{file(1, 5)}}), ErrInvalid},
 		{"files not list", torrent(t, map[string]any{"files": "x"}), ErrInvalid},
+		{"files empty", torrent(t, map[string]any{"files": []any{}}), ErrInvalid},
 		{"sizes overflow", torrent(t, map[string]any{"files": []any{file(1<<62, "a"), file(1<<62, "b"), file(1<<62, "c")}, "pieces": ""}), ErrInvalid},
 		{"meta version 3", torrent(t, map[string]any{"length": 1, "meta version": 3}), ErrInvalid},
 		{"v2 without tree", torrent(t, map[string]any{"length": 1, "meta version": 2}), ErrInvalid},
@@ -369,6 +370,16 @@ func TestInfoHashOverExactBytes(t *testing.T) {
 	}
 	if info2.Hash() != m.InfoHash() {
 		t.Error("ParseInfo hash differs from Parse")
+	}
+	// ParseInfo keeps its own copy: the caller may reuse the buffer.
+	buf := []byte(info)
+	info3, err := ParseInfo(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(buf)
+	if !bytes.Equal(info3.Bytes(), []byte(info)) {
+		t.Error("ParseInfo's bytes change with the caller's buffer")
 	}
 }
 
