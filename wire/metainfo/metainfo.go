@@ -166,7 +166,6 @@ func (l Limits) Parse(data []byte) (*MetaInfo, error) {
 		return nil, ErrNoInfo
 	}
 	info, err := l.parseInfo(raw.Info) // raw.Info is already a copy of data
-
 	if err != nil {
 		return nil, err
 	}
