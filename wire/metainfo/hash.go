@@ -33,8 +33,6 @@ func hashPieces(ctx context.Context, srcs []source, total, pl int64, n int) ([]b
 	perChunk := max(1, readChunk/pl)
 	chunkLen := perChunk * pl
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	jobs := make(chan chunk)
 	// n workers each hold one buffer, one more is being filled: n+1 buffers, allocated lazily.
 	free := make(chan []byte, n+1)
@@ -44,9 +42,7 @@ func hashPieces(ctx context.Context, srcs []source, total, pl int64, n int) ([]b
 
 	var wg sync.WaitGroup
 	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for c := range jobs {
 				for i := 0; int64(i)*pl < int64(len(c.buf)); i++ {
 					end := min(int64(i+1)*pl, int64(len(c.buf)))
@@ -55,7 +51,7 @@ func hashPieces(ctx context.Context, srcs []source, total, pl int64, n int) ([]b
 				}
 				free <- c.buf
 			}
-		}()
+		})
 	}
 
 	err := func() error {
