@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/speedbt/btt/internal/testutil"
 )
 
 func TestFromBytes(t *testing.T) {
@@ -116,5 +118,22 @@ func TestLayout(t *testing.T) {
 		if bad.Check() == nil {
 			t.Errorf("%+v accepted", bad)
 		}
+	}
+}
+
+// TestBitfieldVector decodes libtorrent's bitfield message (payload after the 5-byte
+// length+id header) and re-encodes it.
+func TestBitfieldVector(t *testing.T) {
+	v := testutil.Vector(t, "bt/libtorrent-2.0.8/bitfield-partial.bin")
+	payload := v[5:]
+	bf, err := FromBytes(payload, 36) // 0x70 in the last byte: pieces 33-35 set, 36+ spare
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(bf.Bytes(), payload) || bf.Count() != 14 || !bf.Has(0) || bf.Has(5) || !bf.Has(35) {
+		t.Fatalf("%s count %d", bf.String(), bf.Count())
+	}
+	if _, err := FromBytes(payload, 34); !errors.Is(err, ErrSpareBits) {
+		t.Fatalf("34 pieces: %v", err)
 	}
 }
