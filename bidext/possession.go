@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"math/rand/v2"
 )
 
@@ -186,8 +187,8 @@ func (p *Possession) Uploaded(piece, begin, length uint32) (changed bool) {
 }
 
 // draw picks the next challenged chunk: PRNG draws until one is not marked and is not
-// avoid (the chunk just uploaded), then, after a bounded number of tries, the next
-// such chunk after the last draw.
+// avoid (the chunk just uploaded), then, after a bounded number of tries, the first such
+// chunk after the last draw, found a word of the bitmap at a time.
 func (p *Possession) draw(avoid uint64) uint64 {
 	if p.n == 1 {
 		return 0
@@ -199,16 +200,27 @@ func (p *Possession) draw(avoid uint64) uint64 {
 			return g
 		}
 	}
-	for range p.n {
-		g++
-		if g == p.n {
-			g = 0
+	words := uint64(len(p.bits))
+	w := g / 64
+	mask := ^uint64(0) << (g % 64) // the first word: only bits from g on
+	for range words + 1 {
+		free := ^p.bits[w] & mask
+		for free != 0 {
+			c := w*64 + uint64(bits.TrailingZeros64(free))
+			if c >= p.n {
+				break // padding bits past the last chunk
+			}
+			if c != avoid {
+				return c
+			}
+			free &= free - 1
 		}
-		if g != avoid && !p.isSet(g) {
-			return g
+		mask = ^uint64(0)
+		if w++; w == words {
+			w = 0
 		}
 	}
-	return g // every other chunk is marked: cannot happen, marks clear when all are set
+	return g // unreachable: avoid is marked (or no chunk) and marks clear when all are set
 }
 
 // Challenge makes a fresh challenge for the current chunk with a salt read from random

@@ -144,6 +144,25 @@ func TestChallengeAvoidsUploaded(t *testing.T) {
 	}
 }
 
+// TestDrawScansNearlyFullBitmap leaves one chunk of 100,000 unmarked: the PRNG draws
+// miss it and the word scan must find it, wherever it is.
+func TestDrawScansNearlyFullBitmap(t *testing.T) {
+	for _, free := range []uint64{0, 63, 64, 65, 99_999, 54_321} {
+		p, err := NewPossession(testSecret, testHash, ChunkSize, 100_000*ChunkSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range p.bits {
+			p.bits[i] = ^uint64(0)
+		}
+		p.bits[free/64] &^= 1 << (free % 64)
+		p.set = p.n - 1
+		if got := p.draw(p.n); got != free {
+			t.Errorf("free chunk %d: drew %d", free, got)
+		}
+	}
+}
+
 func TestUploadedRange(t *testing.T) {
 	p, err := NewPossession(testSecret, testHash, 4*ChunkSize, 8*ChunkSize)
 	if err != nil {

@@ -134,8 +134,11 @@ type SpeedError struct {
 func (e *SpeedError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Err.Error())
-	if e.Type >= 0 {
-		fmt.Fprintf(&b, " (%v)", SpeedMsgType(min(e.Type, 255)))
+	switch {
+	case e.Type >= 0 && e.Type < int64(len(speedTypeNames)):
+		fmt.Fprintf(&b, " (%v)", SpeedMsgType(e.Type))
+	case e.Type >= 0:
+		fmt.Fprintf(&b, " (msg_type %d)", e.Type)
 	}
 	if e.Key != "" {
 		fmt.Fprintf(&b, ": key %q", e.Key)
