@@ -194,6 +194,9 @@ func (l Limits) Parse(data []byte) (*MetaInfo, error) {
 			}
 			m.PieceLayers[[32]byte([]byte(k))] = v
 		}
+		if err := checkPieceLayers(info, m.PieceLayers); err != nil {
+			return nil, err
+		}
 	}
 	return m, nil
 }

@@ -85,6 +85,13 @@ var testTorrents = []struct {
 		webSeeds: []string{"http://127.0.0.1:8080/"},
 	},
 	{
+		// 64 KiB pieces, 7 and 4 pieces per file: piece layers padded with non-zero hashes.
+		file:   "lt-v2-64k.torrent",
+		v2:     "8a26634f96b6e96f76c058602540fcbe15e405caf782341431f0c37b1745b040",
+		pieces: 11, size: 400000 + 58752 + 200000, multi: true,
+		files: []wantFile{{"big/seven.bin", 400000, false}, {"big/three.bin", 200000, false}},
+	},
+	{
 		file: "mktorrent-multi.torrent", v1: "58b2cdd92185f159d186a341da87e8f3bb189031",
 		pieces: 7, size: 400007, multi: true, private: true,
 		files: []wantFile{
@@ -422,4 +429,33 @@ func deepPath(n int) []any {
 		p[i] = "a"
 	}
 	return p
+}
+
+// TestPieceLayers checks the v2 piece layers of libtorrent's torrents against their pieces
+// roots, and that one flipped bit in a layer is caught.
+func TestPieceLayers(t *testing.T) {
+	for _, name := range []string{"lt-v2-multi.torrent", "lt-hybrid-multi.torrent", "lt-v2-single.torrent", "lt-v2-64k.torrent"} {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Parse(data)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(m.PieceLayers) == 0 {
+			t.Fatalf("%s: no piece layers", name)
+		}
+		for root, layer := range m.PieceLayers {
+			i := bytes.Index(data, layer)
+			if i < 0 {
+				t.Fatalf("%s: layer of %x not found in the file", name, root)
+			}
+			bad := bytes.Clone(data)
+			bad[i+len(layer)-1] ^= 1
+			if _, err := Parse(bad); !errors.Is(err, ErrBadPieces) {
+				t.Errorf("%s: layer of %x with a flipped bit: err = %v, want ErrBadPieces", name, root, err)
+			}
+		}
+	}
 }
