@@ -45,11 +45,21 @@ func (a Address) String() string {
 	return base58Encode(buf[:])
 }
 
-// MarshalText implements encoding.TextMarshaler (base58check).
-func (a Address) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+// MarshalText implements encoding.TextMarshaler (base58check). The zero Address (no
+// address) is written as "", so that it reads back as the zero Address.
+func (a Address) MarshalText() ([]byte, error) {
+	if a.IsZero() {
+		return []byte{}, nil
+	}
+	return []byte(a.String()), nil
+}
 
-// UnmarshalText implements encoding.TextUnmarshaler (base58check).
+// UnmarshalText implements encoding.TextUnmarshaler (base58check; "" is the zero Address).
 func (a *Address) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*a = Address{}
+		return nil
+	}
 	x, err := ParseAddress(string(b))
 	if err != nil {
 		return err

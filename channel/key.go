@@ -111,11 +111,22 @@ func ParsePublicKeyHex(s string) (PublicKey, error) {
 // String returns the key in lower-case hex.
 func (p PublicKey) String() string { return hex.EncodeToString(p[:]) }
 
-// MarshalText implements encoding.TextMarshaler (hex).
-func (p PublicKey) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+// MarshalText implements encoding.TextMarshaler (hex). The zero PublicKey (no key) is
+// written as "", so that it reads back as the zero PublicKey.
+func (p PublicKey) MarshalText() ([]byte, error) {
+	if p == (PublicKey{}) {
+		return []byte{}, nil
+	}
+	return []byte(p.String()), nil
+}
 
-// UnmarshalText implements encoding.TextUnmarshaler (hex, validated as a curve point).
+// UnmarshalText implements encoding.TextUnmarshaler (hex, validated as a curve point; ""
+// is the zero PublicKey, which no signature verifies against).
 func (p *PublicKey) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*p = PublicKey{}
+		return nil
+	}
 	k, err := ParsePublicKeyHex(string(b))
 	if err != nil {
 		return err
@@ -159,6 +170,9 @@ func (p PublicKey) Verify(digest [32]byte, sig Signature) error {
 
 // Signature is r||s, 32 bytes each, big-endian, with s in the lower half of the group order.
 type Signature [SignatureSize]byte
+
+// Bytes returns a copy of the 64 bytes.
+func (s Signature) Bytes() []byte { return append([]byte(nil), s[:]...) }
 
 // String returns the signature in lower-case hex.
 func (s Signature) String() string { return hex.EncodeToString(s[:]) }
