@@ -1,0 +1,363 @@
+package peer
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/speedbt/btt/piece"
+	"github.com/speedbt/btt/wire"
+)
+
+// conn is one peer connection. Its reader and writer goroutines touch only the fields marked
+// shared (each guarded as noted); everything else belongs to the torrent loop.
+type conn struct {
+	t        *torrent
+	nc       net.Conn
+	key      piece.PeerKey
+	addr     netip.AddrPort
+	peerID   [20]byte
+	reserved wire.Reserved
+	outgoing bool
+
+	// Shared: counters the loop samples for rates.
+	downloaded atomic.Int64 // payload bytes received in blocks we asked for
+	uploaded   atomic.Int64 // payload bytes sent
+	wasted     atomic.Int64 // payload bytes received that we did not ask for
+
+	// Shared: piece uploads queued at the writer; the loop adds, whoever removes one subtracts.
+	queuedUploads atomic.Int32
+
+	// Shared: blocks requested from this peer, so the reader can tell wanted blocks from
+	// unsolicited ones before it writes anything to disk.
+	reqMu     sync.Mutex
+	requested map[piece.Block]struct{}
+
+	out sendQueue
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	closeErr  error // set before closed is closed
+
+	// Loop-owned state.
+	ls loopState
+}
+
+// loopState is the part of a connection only the torrent loop reads and writes.
+type loopState struct {
+	amChoking      bool
+	amInterested   bool
+	peerChoking    bool
+	peerInterested bool
+	has            piece.Bitfield
+	seed           bool
+	allowedFast    map[uint32]struct{} // pieces the peer lets us request while choked
+	ext            extState
+	lastBlock      time.Time // last wanted block received
+	connectedAt    time.Time
+	unchokedAt     time.Time // when we last unchoked it (for choke rotation)
+	chokedAt       time.Time // when we last choked it
+	snubbed        bool
+	downRate       rate
+	upRate         rate
+	optimistic     bool
+}
+
+// extState is what the BEP 10 handshake told us about the peer.
+type extState struct {
+	ids          map[string]uint8 // the peer's extension ids, by name
+	reqq         int
+	clientName   string
+	metadataSize int
+}
+
+// sendQueue is the writer's inbox: the loop appends, the writer takes everything at once.
+type sendQueue struct {
+	mu   sync.Mutex
+	msgs []outMsg
+	wake chan struct{} // capacity 1: a pending wake-up
+}
+
+// outMsg is a message to send. For a piece, only Index/Begin/Length are set and the writer
+// reads the block from storage when it gets to it, so queued uploads hold no memory.
+type outMsg struct {
+	m wire.Message
+}
+
+func newConn(t *torrent, nc net.Conn, h wire.Handshake, outgoing bool) *conn {
+	ap, _ := netip.ParseAddrPort(nc.RemoteAddr().String())
+	c := &conn{
+		t:         t,
+		nc:        nc,
+		addr:      ap,
+		peerID:    h.PeerID,
+		reserved:  h.Reserved,
+		outgoing:  outgoing,
+		requested: map[piece.Block]struct{}{},
+		closed:    make(chan struct{}),
+	}
+	c.out.wake = make(chan struct{}, 1)
+	c.ls.amChoking = true
+	c.ls.peerChoking = true
+	return c
+}
+
+func (c *conn) String() string { return c.addr.String() }
+
+func (c *conn) fast() bool     { return c.reserved.SupportsFast() }
+func (c *conn) extended() bool { return c.reserved.SupportsExtended() }
+
+// close shuts the connection once; the reader then reports evClosed to the loop.
+func (c *conn) close(err error) {
+	c.closeOnce.Do(func() {
+		c.closeErr = err
+		close(c.closed)
+		c.nc.Close()
+	})
+}
+
+// send queues a control message. It never blocks the loop.
+func (c *conn) send(m wire.Message) {
+	c.out.mu.Lock()
+	c.out.msgs = append(c.out.msgs, outMsg{m: m})
+	c.out.mu.Unlock()
+	select {
+	case c.out.wake <- struct{}{}:
+	default:
+	}
+}
+
+// cancelUpload removes a queued piece upload; it reports false when the writer already took it.
+func (c *conn) cancelUpload(b piece.Block) bool {
+	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
+	for i, o := range c.out.msgs {
+		if o.m.Type == wire.Piece && o.m.Index == b.Piece && o.m.Begin == b.Begin && o.m.Length == b.Length {
+			c.out.msgs = append(c.out.msgs[:i], c.out.msgs[i+1:]...)
+			c.queuedUploads.Add(-1)
+			return true
+		}
+	}
+	return false
+}
+
+// dropUploads removes every queued piece upload (we choked the peer) and returns them.
+func (c *conn) dropUploads() []piece.Block {
+	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
+	var dropped []piece.Block
+	kept := c.out.msgs[:0]
+	for _, o := range c.out.msgs {
+		if o.m.Type == wire.Piece {
+			dropped = append(dropped, piece.Block{Piece: o.m.Index, Begin: o.m.Begin, Length: o.m.Length})
+			c.queuedUploads.Add(-1)
+			continue
+		}
+		kept = append(kept, o)
+	}
+	c.out.msgs = kept
+	return dropped
+}
+
+func (c *conn) addRequested(b piece.Block) {
+	c.reqMu.Lock()
+	c.requested[b] = struct{}{}
+	c.reqMu.Unlock()
+}
+
+func (c *conn) removeRequested(b piece.Block) {
+	c.reqMu.Lock()
+	delete(c.requested, b)
+	c.reqMu.Unlock()
+}
+
+// takeRequested reports whether b was requested, and forgets it.
+func (c *conn) takeRequested(b piece.Block) bool {
+	c.reqMu.Lock()
+	_, ok := c.requested[b]
+	delete(c.requested, b)
+	c.reqMu.Unlock()
+	return ok
+}
+
+func (c *conn) clearRequested() {
+	c.reqMu.Lock()
+	clear(c.requested)
+	c.reqMu.Unlock()
+}
+
+// event is what a connection's goroutines tell the torrent loop.
+type event struct {
+	c    *conn
+	kind eventKind
+	msg  wire.Message // evMessage: Payload is owned by the event
+	blk  piece.Block  // evBlock
+	res  blockResult  // evBlock
+	err  error        // evClosed, evBlock (storage failure)
+}
+
+type eventKind uint8
+
+const (
+	evMessage eventKind = iota // a decoded message other than a wanted block
+	evBlock                    // a wanted block was written to storage
+	evClosed                   // the connection is gone
+)
+
+// blockResult says what writing a block did to its piece.
+type blockResult struct {
+	pieceDone bool // the piece's last missing block arrived
+	pieceOK   bool // and its hash matched
+	dup       bool // the block had already been written (endgame)
+}
+
+// readLoop decodes messages until the connection fails. Wanted blocks go straight from the
+// socket into a pooled buffer and on to storage, where they are hashed as they arrive; the
+// loop hears only the outcome. It always ends by telling the loop the connection closed.
+func (c *conn) readLoop() {
+	r := wire.NewReader(c.nc, c.t.s.settings.MaxMessageLen)
+	err := c.readMessages(r)
+	c.close(err)
+	c.t.post(event{c: c, kind: evClosed, err: err})
+}
+
+func (c *conn) readMessages(r *wire.Reader) error {
+	idle := c.t.s.settings.IdleTimeout
+	for {
+		if err := c.nc.SetReadDeadline(time.Now().Add(idle)); err != nil {
+			return err
+		}
+		m, err := r.ReadHeader()
+		if err != nil {
+			return err
+		}
+		switch m.Type {
+		case wire.KeepAlive:
+			continue
+		case wire.Piece:
+			if err := c.readBlock(r, m); err != nil {
+				return err
+			}
+			continue
+		case wire.Bitfield, wire.Extended:
+			m.Payload = append([]byte(nil), m.Payload...) // the reader's buffer is reused
+		default:
+			if len(m.Payload) > 0 {
+				m.Payload = append([]byte(nil), m.Payload...)
+			}
+		}
+		if !c.t.post(event{c: c, kind: evMessage, msg: m}) {
+			return errTorrentClosed
+		}
+	}
+}
+
+var errTorrentClosed = errors.New("peer: torrent closed")
+
+func (c *conn) readBlock(r *wire.Reader, m wire.Message) error {
+	b := piece.Block{Piece: m.Index, Begin: m.Begin, Length: m.Length}
+	if m.Length > piece.BlockSize || !c.takeRequested(b) {
+		// Not asked for (cancelled in endgame, or a hostile peer): the next ReadHeader skips
+		// the block on the stream without storing it.
+		c.wasted.Add(int64(m.Length))
+		c.t.stats.wasted.Add(int64(m.Length))
+		return nil
+	}
+	buf := c.t.s.blocks.Get()
+	defer c.t.s.blocks.Put(buf)
+	blk := buf[:m.Length]
+	if err := r.ReadPayload(blk); err != nil {
+		return err
+	}
+	c.downloaded.Add(int64(m.Length))
+	c.t.stats.downloaded.Add(int64(m.Length))
+	res, err := c.t.writeBlock(b, blk)
+	if !c.t.post(event{c: c, kind: evBlock, blk: b, res: res, err: err}) {
+		return errTorrentClosed
+	}
+	return nil
+}
+
+// writeLoop sends what the loop queues, batching small messages into one write and sending
+// blocks straight from storage.
+func (c *conn) writeLoop() {
+	err := c.writeMessages()
+	c.close(err)
+}
+
+func (c *conn) writeMessages() error {
+	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	ka := time.NewTimer(c.t.s.settings.KeepAliveInterval)
+	defer ka.Stop()
+	var batch []outMsg
+	for {
+		select {
+		case <-c.closed:
+			return nil
+		case <-ka.C:
+			if _, err := bw.Write(wire.AppendMessage(nil, wire.Message{Type: wire.KeepAlive})); err != nil {
+				return err
+			}
+		case <-c.out.wake:
+		}
+		c.out.mu.Lock()
+		batch, c.out.msgs = c.out.msgs, batch[:0]
+		c.out.mu.Unlock()
+		if err := c.nc.SetWriteDeadline(time.Now().Add(c.t.s.settings.IdleTimeout)); err != nil {
+			return err
+		}
+		var scratch [32]byte
+		for _, o := range batch {
+			if o.m.Type == wire.Piece {
+				if err := c.writeBlock(bw, o.m); err != nil {
+					return err
+				}
+				continue
+			}
+			if _, err := bw.Write(wire.AppendMessage(scratch[:0], o.m)); err != nil {
+				return err
+			}
+		}
+		clear(batch) // drop payload references
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		ka.Reset(c.t.s.settings.KeepAliveInterval)
+	}
+}
+
+// writeBlock sends one piece message, header and block together (see torrent.sendBlock).
+func (c *conn) writeBlock(bw *bufio.Writer, m wire.Message) error {
+	var hdr [wire.PieceHeaderLen]byte
+	b := piece.Block{Piece: m.Index, Begin: m.Begin, Length: m.Length}
+	if err := c.t.sendBlock(bw, c.nc, wire.AppendPieceHeader(hdr[:0], m.Index, m.Begin, int(m.Length)), b); err != nil {
+		return fmt.Errorf("sending %v: %w", b, err)
+	}
+	c.uploaded.Add(int64(m.Length))
+	c.t.stats.uploaded.Add(int64(m.Length))
+	c.queuedUploads.Add(-1)
+	return nil
+}
+
+// post hands an event to the loop, giving up when the torrent is shutting down.
+func (t *torrent) post(ev event) bool {
+	select {
+	case t.events <- ev:
+		return true
+	case <-t.stopping:
+		return false
+	}
+}
+
+// errorIsPeerFault reports whether err means the peer broke the protocol (ban-worthy in
+// repeated cases) rather than a network failure.
+func errorIsPeerFault(err error) bool {
+	var me *wire.MessageError
+	return errors.As(err, &me) && !errors.Is(err, io.ErrUnexpectedEOF)
+}

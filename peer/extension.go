@@ -1,0 +1,96 @@
+package peer
+
+import (
+	"github.com/speedbt/btt/wire"
+)
+
+// Our extended message ids: what peers must use when sending each extension to us.
+const (
+	extIDMetadata = 2 // BEP 9 ut_metadata (the id libtorrent uses too)
+)
+
+// extHandshake builds our BEP 10 handshake for c.
+func (t *torrent) extHandshake(c *conn) wire.Message {
+	h := wire.ExtendedHandshake{
+		M:            map[string]int{wire.ExtMetadata: extIDMetadata},
+		V:            t.s.settings.ClientVersion,
+		Reqq:         t.s.settings.MaxPeerRequests,
+		MetadataSize: len(t.info.Bytes()),
+	}
+	if ip := c.addr.Addr().Unmap(); ip.IsValid() {
+		h.YourIP = ip.AsSlice()
+	}
+	if ta := t.s.Addr(); ta != nil {
+		if ap, err := resolveAddrPort(ta.String()); err == nil {
+			h.P = int(ap.Port())
+		}
+	}
+	payload := wire.AppendExtendedHandshake(nil, h)
+	return wire.Message{Type: wire.Extended, ExtID: wire.ExtHandshakeID, Payload: payload}
+}
+
+func (t *torrent) onExtended(c *conn, m wire.Message) error {
+	if !c.extended() {
+		return protocolErr("extended message without the BEP 10 bit")
+	}
+	switch m.ExtID {
+	case wire.ExtHandshakeID:
+		h, err := wire.ParseExtendedHandshake(m.Payload)
+		if err != nil {
+			return err
+		}
+		// A later handshake updates the earlier one (BEP 10): only keys sent change.
+		if c.ls.ext.ids == nil {
+			c.ls.ext.ids = map[string]uint8{}
+		}
+		for name, id := range h.M {
+			if id == 0 {
+				delete(c.ls.ext.ids, name)
+			} else {
+				c.ls.ext.ids[name] = uint8(id)
+			}
+		}
+		if h.Reqq > 0 {
+			c.ls.ext.reqq = h.Reqq
+		}
+		if h.V != "" {
+			c.ls.ext.clientName = h.V
+		}
+		if h.MetadataSize > 0 {
+			c.ls.ext.metadataSize = h.MetadataSize
+		}
+	case extIDMetadata:
+		return t.onMetadata(c, m.Payload)
+	default:
+		// An extension we did not advertise: BEP 10 peers must not send it; ignore rather
+		// than drop, as mainstream clients do.
+	}
+	return nil
+}
+
+// onMetadata serves our info dictionary (BEP 9). Private torrents are served too: the peer
+// already knows the info-hash, and BEP 27 restricts peer sources, not metadata.
+func (t *torrent) onMetadata(c *conn, payload []byte) error {
+	mm, err := wire.ParseMetadataMessage(payload)
+	if err != nil {
+		return err
+	}
+	if mm.Type != wire.MetadataRequest {
+		return nil // we never ask for metadata on a torrent we have
+	}
+	id, ok := c.ls.ext.ids[wire.ExtMetadata]
+	if !ok {
+		return nil // it did not tell us where to send the answer
+	}
+	info := t.info.Bytes()
+	size, ok := wire.MetadataPieceSize(len(info), mm.Piece)
+	var reply wire.MetadataMessage
+	if !ok {
+		reply = wire.MetadataMessage{Type: wire.MetadataReject, Piece: mm.Piece}
+	} else {
+		start := mm.Piece * wire.MetadataPieceLen
+		reply = wire.MetadataMessage{Type: wire.MetadataData, Piece: mm.Piece, TotalSize: len(info), Data: info[start : start+size]}
+	}
+	c.send(wire.Message{Type: wire.Extended, ExtID: id, Payload: wire.AppendMetadataMessage(nil, reply)})
+	return nil
+}

@@ -1,0 +1,270 @@
+package peer
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/speedbt/btt/storage"
+	"github.com/speedbt/btt/wire"
+)
+
+// Config configures a Session.
+type Config struct {
+	// Listen is the TCP address to accept peers on ("127.0.0.1:6881"); empty means do not
+	// listen (a download-only session still works: it dials).
+	Listen string
+	// PeerID is our 20-byte peer id; zero means a random one with our client prefix.
+	PeerID [20]byte
+	// Settings are the tunables; zero fields take defaults.
+	Settings Settings
+	// Logger receives connection and torrent events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Session owns a listener, the torrents it serves and their connections.
+type Session struct {
+	settings Settings
+	peerID   [20]byte
+	log      *slog.Logger
+	ln       net.Listener
+	blocks   *blockPool
+	pool     *storage.BufferPool // shared by every torrent's storage
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	halfOpen chan struct{} // dial semaphore
+	conns    atomic.Int32
+
+	// mu guards the torrent registry and the ban list. It is held only for map lookups,
+	// never across I/O or a torrent loop's work.
+	mu       sync.Mutex
+	torrents map[[20]byte]*Torrent
+	bans     map[netip.Addr]time.Time
+}
+
+// PeerIDPrefix is our Azureus-style client prefix.
+const PeerIDPrefix = "-BT0100-"
+
+// NewSession starts a session: it begins accepting connections at once if cfg.Listen is set.
+func NewSession(cfg Config) (*Session, error) {
+	s := &Session{
+		settings: cfg.Settings.withDefaults(),
+		peerID:   cfg.PeerID,
+		log:      cfg.Logger,
+		blocks:   newBlockPool(),
+		pool:     new(storage.BufferPool),
+		torrents: map[[20]byte]*Torrent{},
+		bans:     map[netip.Addr]time.Time{},
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.peerID == [20]byte{} {
+		copy(s.peerID[:], PeerIDPrefix)
+		rand.Read(s.peerID[len(PeerIDPrefix):])
+	}
+	s.halfOpen = make(chan struct{}, s.settings.MaxHalfOpen)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if cfg.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("peer: listen: %w", err)
+		}
+		s.ln = ln
+		s.wg.Add(1)
+		go s.acceptLoop()
+	}
+	return s, nil
+}
+
+// Addr is the listening address, or nil.
+func (s *Session) Addr() net.Addr {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// PeerID returns our peer id.
+func (s *Session) PeerID() [20]byte { return s.peerID }
+
+// Close stops every torrent, closes every connection and the listener, and waits for all
+// goroutines to end.
+func (s *Session) Close() error {
+	s.cancel()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	s.mu.Lock()
+	ts := make([]*Torrent, 0, len(s.torrents))
+	for _, t := range s.torrents {
+		ts = append(ts, t)
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, t := range ts {
+		errs = append(errs, t.Close())
+	}
+	s.wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (s *Session) acceptLoop() {
+	defer s.wg.Done()
+	var delay time.Duration
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return
+			}
+			// Out of file descriptors and the like: back off instead of spinning.
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || delay < time.Second {
+				delay = max(5*time.Millisecond, min(2*delay, time.Second))
+				time.Sleep(delay)
+				continue
+			}
+			s.log.Error("accept", "err", err)
+			return
+		}
+		delay = 0
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handleIncoming(nc)
+		}()
+	}
+}
+
+func (s *Session) banned(a netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	until, ok := s.bans[a]
+	if ok && time.Now().After(until) {
+		delete(s.bans, a)
+		return false
+	}
+	return ok
+}
+
+// ban refuses an address for the configured period and reports it.
+func (s *Session) ban(a netip.Addr, why string) {
+	s.mu.Lock()
+	s.bans[a.Unmap()] = time.Now().Add(s.settings.BanDuration)
+	s.mu.Unlock()
+	s.log.Warn("banned peer", "addr", a, "why", why)
+}
+
+func (s *Session) lookup(ih [20]byte) *Torrent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.torrents[ih]
+}
+
+func remoteAddr(nc net.Conn) netip.Addr {
+	ap, err := netip.ParseAddrPort(nc.RemoteAddr().String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// handleIncoming answers a peer's handshake once it names a torrent we serve.
+func (s *Session) handleIncoming(nc net.Conn) {
+	if s.banned(remoteAddr(nc)) || int(s.conns.Load()) >= s.settings.MaxConns {
+		nc.Close()
+		return
+	}
+	nc.SetDeadline(time.Now().Add(s.settings.HandshakeTimeout))
+	h, err := wire.ReadHandshakeHead(nc)
+	if err != nil {
+		nc.Close()
+		return
+	}
+	t := s.lookup(h.InfoHash)
+	if t == nil {
+		nc.Close()
+		return
+	}
+	if err := wire.WriteHandshake(nc, s.ourHandshake(h.InfoHash)); err != nil {
+		nc.Close()
+		return
+	}
+	if h.PeerID, err = wire.ReadPeerID(nc); err != nil {
+		nc.Close()
+		return
+	}
+	nc.SetDeadline(time.Time{})
+	t.t.adopt(nc, h, false)
+}
+
+func (s *Session) ourHandshake(ih [20]byte) wire.Handshake {
+	h := wire.Handshake{InfoHash: ih, PeerID: s.peerID}
+	h.Reserved.SetFast(true)
+	h.Reserved.SetExtended(true)
+	return h
+}
+
+// dial connects to addr for torrent t and completes the handshake, bounded by the half-open
+// limit and the dial timeout.
+func (s *Session) dial(ctx context.Context, t *torrent, addr netip.AddrPort) (net.Conn, wire.Handshake, error) {
+	select {
+	case s.halfOpen <- struct{}{}:
+	case <-ctx.Done():
+		return nil, wire.Handshake{}, ctx.Err()
+	}
+	defer func() { <-s.halfOpen }()
+	ctx, cancel := context.WithTimeout(ctx, s.settings.DialTimeout)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr.String())
+	if err != nil {
+		return nil, wire.Handshake{}, err
+	}
+	deadline, _ := ctx.Deadline()
+	nc.SetDeadline(deadline)
+	if err := wire.WriteHandshake(nc, s.ourHandshake(t.infoHash)); err != nil {
+		nc.Close()
+		return nil, wire.Handshake{}, err
+	}
+	h, err := wire.ReadHandshake(nc)
+	if err != nil {
+		nc.Close()
+		return nil, wire.Handshake{}, err
+	}
+	if h.InfoHash != t.infoHash {
+		nc.Close()
+		return nil, wire.Handshake{}, fmt.Errorf("peer: %v answered for another torrent", addr)
+	}
+	if h.PeerID == s.peerID {
+		nc.Close()
+		return nil, wire.Handshake{}, errSelf
+	}
+	nc.SetDeadline(time.Time{})
+	return nc, h, nil
+}
+
+var errSelf = errors.New("peer: connected to ourselves")
+
+// blockPool recycles 16 KiB block buffers between readers and storage.
+type blockPool struct{ p sync.Pool }
+
+func newBlockPool() *blockPool {
+	return &blockPool{p: sync.Pool{New: func() any { return new([blockSize]byte) }}}
+}
+
+const blockSize = 16 << 10
+
+func (bp *blockPool) Get() []byte  { return bp.p.Get().(*[blockSize]byte)[:] }
+func (bp *blockPool) Put(b []byte) { bp.p.Put((*[blockSize]byte)(b[:blockSize])) }

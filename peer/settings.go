@@ -1,0 +1,83 @@
+package peer
+
+import (
+	"time"
+
+	"github.com/speedbt/btt/wire"
+)
+
+// Settings are a Session's tunables. The zero value of a field means its default; each
+// default says why it is what it is.
+type Settings struct {
+	// MaxConnsPerTorrent caps connections per torrent. Mainstream clients use 50-200; more
+	// peers than upload slots only cost memory and file descriptors.
+	MaxConnsPerTorrent int
+	// MaxConns caps connections across the session (file descriptors are the limit).
+	MaxConns int
+	// MaxHalfOpen caps dials in flight: a burst of dials to dead addresses must not
+	// exhaust sockets (libtorrent uses a similar half-open limit).
+	MaxHalfOpen int
+	// DialTimeout bounds a TCP connect plus handshake.
+	DialTimeout time.Duration
+	// HandshakeTimeout bounds how long an accepted connection may take to send its handshake.
+	HandshakeTimeout time.Duration
+	// IdleTimeout closes a connection on which nothing, not even a keep-alive, arrived for this
+	// long. BEP 3 suggests keep-alives every two minutes, so three is the common cutoff.
+	IdleTimeout time.Duration
+	// KeepAliveInterval is how often an idle writer sends a keep-alive (below IdleTimeout of
+	// every mainstream client).
+	KeepAliveInterval time.Duration
+	// MaxMessageLen bounds one incoming message: a 16 KiB block plus headers, bitfields of
+	// very large torrents, extension payloads. See wire.DefaultMaxMessageLen.
+	MaxMessageLen int
+	// RechokeInterval is the tit-for-tat period; BEP 3 clients use 10 s.
+	RechokeInterval time.Duration
+	// UploadSlots is the number of regular unchoke slots per torrent (plus one optimistic).
+	UploadSlots int
+	// MaxPeerRequests bounds the requests a peer may have queued at us (our reqq); beyond it,
+	// requests are rejected (fast peers) or dropped, so a peer cannot make us queue unbounded work.
+	MaxPeerRequests int
+	// SnubTimeout marks a peer snubbed when requests are outstanding and no block arrived for
+	// this long; its requests go back to the pool for others.
+	SnubTimeout time.Duration
+	// HashFailBan is the number of failed pieces a peer may contribute to before it is banned.
+	HashFailBan int
+	// BanDuration is how long a banned address is refused.
+	BanDuration time.Duration
+	// RecheckWorkers is how many goroutines hash existing data on start.
+	RecheckWorkers int
+	// ClientVersion is sent as "v" in the BEP 10 handshake.
+	ClientVersion string
+}
+
+func (s Settings) withDefaults() Settings {
+	def := func(p *int, v int) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	defd := func(p *time.Duration, v time.Duration) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	def(&s.MaxConnsPerTorrent, 80)
+	def(&s.MaxConns, 400)
+	def(&s.MaxHalfOpen, 32)
+	defd(&s.DialTimeout, 10*time.Second)
+	defd(&s.HandshakeTimeout, 10*time.Second)
+	defd(&s.IdleTimeout, 3*time.Minute)
+	defd(&s.KeepAliveInterval, 90*time.Second)
+	def(&s.MaxMessageLen, wire.DefaultMaxMessageLen)
+	defd(&s.RechokeInterval, 10*time.Second)
+	def(&s.UploadSlots, 4)
+	def(&s.MaxPeerRequests, 500)
+	defd(&s.SnubTimeout, 60*time.Second)
+	def(&s.HashFailBan, 2)
+	defd(&s.BanDuration, time.Hour)
+	def(&s.RecheckWorkers, 2)
+	if s.ClientVersion == "" {
+		s.ClientVersion = "btt/0.1"
+	}
+	return s
+}

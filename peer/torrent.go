@@ -1,0 +1,811 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/speedbt/btt/choke"
+	"github.com/speedbt/btt/piece"
+	"github.com/speedbt/btt/storage"
+	"github.com/speedbt/btt/wire"
+	"github.com/speedbt/btt/wire/metainfo"
+)
+
+// TorrentOptions say where a torrent's data lives and whom to contact.
+type TorrentOptions struct {
+	// DataDir is the directory the torrent's files are stored under.
+	DataDir string
+	// Peers are addresses to dial at once (more can be added with AddPeers).
+	Peers []string
+	// ResumeFile, if set, records verified pieces so a restart skips rehashing them when the
+	// files' sizes and modification times still match.
+	ResumeFile string
+}
+
+// Torrent is a torrent running in a Session.
+type Torrent struct {
+	t *torrent
+}
+
+// Stats is a snapshot of a torrent's progress.
+type Stats struct {
+	Pieces, PiecesDone int
+	Length             int64 // bytes of the torrent's content
+	BytesDone          int64 // verified bytes
+	Downloaded         int64 // payload bytes received (wanted)
+	Uploaded           int64 // payload bytes sent
+	Wasted             int64 // payload bytes received that we had not asked for, or that failed the hash
+	HashFailures       int
+	Peers              int
+	Unchoked           int // peers we upload to
+	Banned             int
+	Complete           bool
+	RecheckedPieces    int // pieces found verified on disk at start
+}
+
+// InfoHash is the torrent's v1 info-hash.
+func (T *Torrent) InfoHash() [20]byte { return T.t.infoHash }
+
+// Stats returns current counters without waiting on the torrent loop.
+func (T *Torrent) Stats() Stats {
+	t := T.t
+	st := Stats{
+		Pieces:          t.layout.NumPieces,
+		PiecesDone:      int(t.stats.piecesDone.Load()),
+		Length:          t.layout.TotalLength,
+		BytesDone:       t.stats.bytesDone.Load(),
+		Downloaded:      t.stats.downloaded.Load(),
+		Uploaded:        t.stats.uploaded.Load(),
+		Wasted:          t.stats.wasted.Load(),
+		HashFailures:    int(t.stats.hashFailures.Load()),
+		Peers:           int(t.stats.peers.Load()),
+		Unchoked:        int(t.stats.unchoked.Load()),
+		Banned:          int(t.stats.banned.Load()),
+		RecheckedPieces: t.recheckedPieces,
+	}
+	st.Complete = st.PiecesDone == st.Pieces
+	return st
+}
+
+// Complete is closed once every piece is verified on disk.
+func (T *Torrent) Complete() <-chan struct{} { return T.t.complete }
+
+// AddPeers queues addresses ("host:port") to connect to.
+func (T *Torrent) AddPeers(addrs ...string) error {
+	var aps []netip.AddrPort
+	for _, a := range addrs {
+		ap, err := resolveAddrPort(a)
+		if err != nil {
+			return err
+		}
+		aps = append(aps, ap)
+	}
+	T.t.do(func() {
+		for _, ap := range aps {
+			T.t.known[ap] = struct{}{}
+		}
+		T.t.connectMore()
+	})
+	return nil
+}
+
+func resolveAddrPort(a string) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(a); err == nil {
+		return ap, nil
+	}
+	ta, err := net.ResolveTCPAddr("tcp", a)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("peer: address %q: %w", a, err)
+	}
+	return ta.AddrPort(), nil
+}
+
+// Close stops the torrent: its connections are closed and its files synced and closed.
+func (T *Torrent) Close() error {
+	t := T.t
+	t.stopOnce.Do(func() { close(t.stopping) })
+	<-t.done
+	t.s.mu.Lock()
+	if t.s.torrents[t.infoHash] == T {
+		delete(t.s.torrents, t.infoHash)
+	}
+	t.s.mu.Unlock()
+	return t.closeErr
+}
+
+// torrent is the state owned by one torrent's loop goroutine.
+type torrent struct {
+	s        *Session
+	info     *metainfo.Info
+	infoHash [20]byte
+	layout   piece.Layout
+	store    *storage.Torrent
+	picker   *piece.Picker
+	opts     TorrentOptions
+
+	events   chan event
+	cmds     chan func()
+	stopping chan struct{}
+	stopOnce sync.Once
+	done     chan struct{} // the loop has exited
+	complete chan struct{}
+	closeErr error
+
+	conns    map[piece.PeerKey]*conn
+	connWG   sync.WaitGroup // the connections' reader and writer goroutines
+	nextKey  piece.PeerKey
+	known    map[netip.AddrPort]struct{} // addresses we may dial
+	dialing  map[netip.AddrPort]struct{}
+	failures map[netip.AddrPort]int
+	strikes  map[netip.Addr]int // hash failures a peer's blocks took part in
+	choker   choke.State
+
+	recheckedPieces int
+	stats           struct {
+		piecesDone, bytesDone, downloaded, uploaded, wasted, hashFailures atomic.Int64
+		peers, unchoked, banned                                           atomic.Int32
+	}
+
+	reqBuf []piece.Block
+	depth  piece.DepthConfig
+}
+
+// AddTorrent opens (or creates) the torrent's files under opts.DataDir, checks what is already
+// there, and starts serving and fetching.
+func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent, error) {
+	if !info.HasV1() {
+		return nil, errors.New("peer: v2-only torrents are not supported yet")
+	}
+	layout := piece.Layout{PieceLength: info.PieceLength, TotalLength: info.TotalLength, NumPieces: info.NumPieces()}
+	t := &torrent{
+		s:        s,
+		info:     info,
+		infoHash: info.Hash(),
+		layout:   layout,
+		opts:     opts,
+		events:   make(chan event, 256),
+		cmds:     make(chan func(), 64),
+		stopping: make(chan struct{}),
+		done:     make(chan struct{}),
+		complete: make(chan struct{}),
+		conns:    map[piece.PeerKey]*conn{},
+		known:    map[netip.AddrPort]struct{}{},
+		dialing:  map[netip.AddrPort]struct{}{},
+		failures: map[netip.AddrPort]int{},
+		strikes:  map[netip.Addr]int{},
+		depth:    piece.DefaultDepth(),
+	}
+	T := &Torrent{t: t}
+	s.mu.Lock()
+	if _, dup := s.torrents[t.infoHash]; dup {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("peer: torrent %x already added", t.infoHash)
+	}
+	s.mu.Unlock()
+
+	if err := t.openStorage(); err != nil {
+		return nil, err
+	}
+	picker, err := piece.NewPicker(layout, piece.Config{})
+	if err != nil {
+		t.store.Close()
+		return nil, err
+	}
+	t.picker = picker
+	have, err := t.loadHave()
+	if err != nil {
+		t.store.Close()
+		return nil, err
+	}
+	for i := range layout.NumPieces {
+		if have.Has(i) {
+			picker.SetHave(i)
+			t.pieceVerifiedStats(i)
+		}
+	}
+	t.recheckedPieces = have.Count()
+	for _, a := range opts.Peers {
+		ap, err := resolveAddrPort(a)
+		if err != nil {
+			t.store.Close()
+			return nil, err
+		}
+		t.known[ap] = struct{}{}
+	}
+
+	s.mu.Lock()
+	if _, dup := s.torrents[t.infoHash]; dup {
+		s.mu.Unlock()
+		t.store.Close()
+		return nil, fmt.Errorf("peer: torrent %x already added", t.infoHash)
+	}
+	s.torrents[t.infoHash] = T
+	s.mu.Unlock()
+	if picker.Complete() {
+		close(t.complete)
+	}
+	s.wg.Add(1)
+	go t.run()
+	return T, nil
+}
+
+// do runs f on the loop.
+func (t *torrent) do(f func()) {
+	select {
+	case t.cmds <- f:
+	case <-t.stopping:
+	}
+}
+
+// adopt hands a handshaken connection to the loop.
+func (t *torrent) adopt(nc net.Conn, h wire.Handshake, outgoing bool) {
+	select {
+	case t.cmds <- func() { t.addConn(nc, h, outgoing) }:
+	case <-t.stopping:
+		nc.Close()
+	}
+}
+
+func (t *torrent) run() {
+	defer t.s.wg.Done()
+	defer close(t.done)
+	rechoke := time.NewTicker(t.s.settings.RechokeInterval)
+	defer rechoke.Stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	t.connectMore()
+	for {
+		select {
+		case ev := <-t.events:
+			t.handle(ev)
+		case f := <-t.cmds:
+			f()
+		case <-tick.C:
+			t.tick()
+		case <-rechoke.C:
+			t.rechoke()
+		case <-t.stopping:
+			t.shutdown()
+			return
+		case <-t.s.ctx.Done():
+			t.stopOnce.Do(func() { close(t.stopping) })
+		}
+	}
+}
+
+func (t *torrent) shutdown() {
+	for _, c := range t.conns {
+		c.close(errTorrentClosed)
+	}
+	// Readers and writers see the closed socket (or the closed stopping channel) and end
+	// without waiting on the loop; wait for them before the files close under them.
+	t.connWG.Wait()
+	for _, c := range t.conns {
+		t.removeConn(c, errTorrentClosed)
+	}
+	t.closeErr = errors.Join(t.closeErr, t.closeStorage())
+}
+
+// addConn registers a new connection and starts its goroutines.
+func (t *torrent) addConn(nc net.Conn, h wire.Handshake, outgoing bool) {
+	addr := remoteAddr(nc)
+	if len(t.conns) >= t.s.settings.MaxConnsPerTorrent || t.s.banned(addr) {
+		nc.Close()
+		return
+	}
+	for _, c := range t.conns {
+		if c.peerID == h.PeerID {
+			nc.Close() // a second connection to the same peer (both dialled at once)
+			return
+		}
+	}
+	t.nextKey++
+	c := newConn(t, nc, h, outgoing)
+	c.key = t.nextKey
+	now := time.Now()
+	c.ls.connectedAt = now
+	c.ls.lastBlock = now
+	c.ls.has = piece.New(t.layout.NumPieces)
+	t.conns[c.key] = c
+	t.picker.AddPeer(c.key)
+	t.s.conns.Add(1)
+	t.stats.peers.Store(int32(len(t.conns)))
+	t.connWG.Add(2)
+	go func() { defer t.connWG.Done(); c.readLoop() }()
+	go func() { defer t.connWG.Done(); c.writeLoop() }()
+
+	if c.extended() {
+		c.send(t.extHandshake(c))
+	}
+	t.sendHaves(c)
+	t.s.log.Debug("peer connected", "addr", c, "outgoing", outgoing)
+}
+
+func (t *torrent) sendHaves(c *conn) {
+	have := t.picker.Have()
+	switch {
+	case c.fast() && have.All():
+		c.send(wire.Message{Type: wire.HaveAll})
+	case c.fast() && have.None():
+		c.send(wire.Message{Type: wire.HaveNone})
+	case !have.None():
+		c.send(wire.Message{Type: wire.Bitfield, Payload: have.Bytes()})
+	}
+}
+
+func (t *torrent) removeConn(c *conn, err error) {
+	if _, ok := t.conns[c.key]; !ok {
+		return
+	}
+	delete(t.conns, c.key)
+	t.picker.RemovePeer(c.key)
+	t.s.conns.Add(-1)
+	t.stats.peers.Store(int32(len(t.conns)))
+	if err != nil && errorIsPeerFault(err) {
+		t.s.log.Info("peer broke protocol", "addr", c, "err", err)
+	}
+	t.s.log.Debug("peer gone", "addr", c, "err", err)
+	if !c.ls.amChoking {
+		t.rechokeSoon()
+	}
+}
+
+func (t *torrent) handle(ev event) {
+	c := ev.c
+	if _, ok := t.conns[c.key]; !ok || t.conns[c.key] != c {
+		return // a late event of a connection already removed
+	}
+	switch ev.kind {
+	case evClosed:
+		t.removeConn(c, ev.err)
+	case evBlock:
+		t.onBlock(c, ev)
+	case evMessage:
+		if err := t.onMessage(c, ev.msg); err != nil {
+			t.s.log.Info("dropping peer", "addr", c, "err", err)
+			c.close(err)
+		}
+	}
+}
+
+// errProtocol marks a peer's breach of the protocol.
+type errProtocol struct{ msg string }
+
+func (e *errProtocol) Error() string { return "peer: protocol violation: " + e.msg }
+
+func protocolErr(format string, args ...any) error {
+	return &errProtocol{fmt.Sprintf(format, args...)}
+}
+
+func (t *torrent) onMessage(c *conn, m wire.Message) error {
+	switch m.Type {
+	case wire.Choke:
+		c.ls.peerChoking = true
+		if !c.fast() {
+			// Without the fast extension a choke cancels every request implicitly.
+			t.releaseAll(c)
+		}
+	case wire.Unchoke:
+		c.ls.peerChoking = false
+		t.fillRequests(c)
+	case wire.Interested:
+		c.ls.peerInterested = true
+		t.rechokeSoon()
+	case wire.NotInterested:
+		c.ls.peerInterested = false
+		if !c.ls.amChoking {
+			t.rechokeSoon()
+		}
+	case wire.Have:
+		if int(m.Index) >= t.layout.NumPieces {
+			return protocolErr("have %d of %d pieces", m.Index, t.layout.NumPieces)
+		}
+		if c.ls.has.Set(int(m.Index)) {
+			if err := t.picker.PeerHave(c.key, int(m.Index)); err != nil {
+				return err
+			}
+		}
+		t.updateInterest(c)
+		t.fillRequests(c)
+	case wire.Bitfield:
+		bf, err := piece.FromBytes(m.Payload, t.layout.NumPieces)
+		if err != nil {
+			return protocolErr("bitfield: %v", err)
+		}
+		c.ls.has = bf
+		if err := t.picker.PeerBitfield(c.key, bf); err != nil {
+			return err
+		}
+		t.updateInterest(c)
+		t.fillRequests(c)
+	case wire.HaveAll, wire.HaveNone:
+		if !c.fast() {
+			return protocolErr("%v without the fast extension", m.Type)
+		}
+		if m.Type == wire.HaveAll {
+			c.ls.has.SetAll()
+			if err := t.picker.PeerHaveAll(c.key); err != nil {
+				return err
+			}
+		}
+		t.updateInterest(c)
+		t.fillRequests(c)
+	case wire.Request:
+		return t.onRequest(c, m)
+	case wire.Cancel:
+		b := piece.Block{Piece: m.Index, Begin: m.Begin, Length: m.Length}
+		if c.cancelUpload(b) {
+			if c.fast() {
+				// BEP 6: every request gets a piece or a reject, cancelled ones included.
+				c.send(wire.Message{Type: wire.Reject, Index: m.Index, Begin: m.Begin, Length: m.Length})
+			}
+		}
+	case wire.Reject:
+		if !c.fast() {
+			return protocolErr("reject without the fast extension")
+		}
+		b := piece.Block{Piece: m.Index, Begin: m.Begin, Length: m.Length}
+		c.removeRequested(b)
+		t.picker.Release(c.key, b)
+		t.fillRequests(c)
+	case wire.AllowedFast:
+		if int(m.Index) < t.layout.NumPieces {
+			if c.ls.allowedFast == nil {
+				c.ls.allowedFast = map[uint32]struct{}{}
+			}
+			if len(c.ls.allowedFast) < 64 {
+				c.ls.allowedFast[m.Index] = struct{}{}
+				t.picker.PeerAllowedFast(c.key, int(m.Index))
+			}
+			t.fillRequests(c)
+		}
+	case wire.Suggest:
+		if int(m.Index) < t.layout.NumPieces {
+			t.picker.PeerSuggest(c.key, int(m.Index))
+		}
+	case wire.Extended:
+		return t.onExtended(c, m)
+	case wire.Port:
+		// DHT port (BEP 5): kept for when the session runs a DHT node.
+	default:
+		// Unknown message ids are ignored (BEP 3 says to, and new extensions rely on it).
+	}
+	return nil
+}
+
+func (t *torrent) onRequest(c *conn, m wire.Message) error {
+	b := piece.Block{Piece: m.Index, Begin: m.Begin, Length: m.Length}
+	if !t.layout.Valid(b) || m.Length > piece.BlockSize*8 {
+		return protocolErr("request for invalid block %v", b)
+	}
+	reject := func() {
+		if c.fast() {
+			c.send(wire.Message{Type: wire.Reject, Index: m.Index, Begin: m.Begin, Length: m.Length})
+		}
+	}
+	if !t.picker.Have().Has(int(m.Index)) {
+		reject()
+		return nil
+	}
+	if c.ls.amChoking && !t.allowedFastFor(c, m.Index) {
+		reject() // a request racing our choke; fast peers are told, others just wait
+		return nil
+	}
+	if int(c.queuedUploads.Load()) >= t.s.settings.MaxPeerRequests {
+		reject()
+		return nil
+	}
+	c.queuedUploads.Add(1)
+	c.send(wire.Message{Type: wire.Piece, Index: m.Index, Begin: m.Begin, Length: m.Length})
+	return nil
+}
+
+// allowedFastFor reports whether we let c fetch piece i while choked. We grant no
+// allowed-fast set of our own yet, so only unchoked peers are served.
+func (t *torrent) allowedFastFor(c *conn, i uint32) bool { return false }
+
+func (t *torrent) onBlock(c *conn, ev event) {
+	b := ev.blk
+	c.ls.lastBlock = time.Now()
+	c.ls.snubbed = false
+	if ev.err != nil {
+		t.s.log.Error("storage write failed", "block", b, "err", ev.err)
+		t.picker.Release(c.key, b)
+		t.stopWithError(ev.err)
+		return
+	}
+	// Storage, not the picker, decides when a piece is done: readers of different peers write
+	// blocks concurrently, so their events may reach the loop in another order than the
+	// writes happened. The picker's own "full" flag is therefore not used.
+	cancels, _, _ := t.picker.Received(c.key, b)
+	for _, k := range cancels {
+		if o := t.conns[k]; o != nil {
+			o.removeRequested(b)
+			o.send(wire.Message{Type: wire.Cancel, Index: b.Piece, Begin: b.Begin, Length: b.Length})
+		}
+	}
+	if ev.res.pieceDone {
+		if ev.res.pieceOK {
+			t.pieceVerified(int(b.Piece))
+		} else {
+			t.pieceFailed(int(b.Piece))
+		}
+	}
+	t.fillRequests(c)
+}
+
+func (t *torrent) stopWithError(err error) {
+	t.closeErr = err
+	t.stopOnce.Do(func() { close(t.stopping) })
+}
+
+func (t *torrent) pieceVerifiedStats(i int) {
+	t.stats.piecesDone.Add(1)
+	t.stats.bytesDone.Add(t.layout.PieceSize(i))
+}
+
+func (t *torrent) pieceVerified(i int) {
+	t.picker.Verified(i)
+	t.pieceVerifiedStats(i)
+	for _, c := range t.conns {
+		if !c.ls.has.Has(i) || !c.fast() {
+			// Peers that have the piece don't need the have (except to learn we are a seed).
+			c.send(wire.Message{Type: wire.Have, Index: uint32(i)})
+		}
+		t.updateInterest(c)
+	}
+	if t.picker.Complete() {
+		t.onComplete()
+	}
+}
+
+func (t *torrent) onComplete() {
+	select {
+	case <-t.complete:
+		return
+	default:
+	}
+	close(t.complete)
+	t.s.log.Info("torrent complete", "infohash", fmt.Sprintf("%x", t.infoHash))
+	t.saveResume()
+	for _, c := range t.conns {
+		if c.ls.seed {
+			c.close(errors.New("peer: both seeds"))
+		}
+	}
+	t.rechokeSoon()
+}
+
+// pieceFailed re-queues a piece whose hash did not match and blames every peer that sent
+// part of it; a peer that contributes to HashFailBan failed pieces is banned.
+func (t *torrent) pieceFailed(i int) {
+	t.stats.hashFailures.Add(1)
+	t.stats.wasted.Add(t.layout.PieceSize(i))
+	blamed := t.picker.Failed(i)
+	t.s.log.Warn("piece failed hash check", "piece", i, "peers", len(blamed))
+	// One strike per address per failed piece, however many blocks (or connections) it
+	// sent: bans are by address, so that a reconnect does not clear the record.
+	struck := map[netip.Addr]bool{}
+	for _, k := range blamed {
+		if c := t.conns[k]; c != nil {
+			struck[c.addr.Addr().Unmap()] = true
+		}
+	}
+	for a := range struck {
+		t.strikes[a]++
+		if t.strikes[a] < t.s.settings.HashFailBan {
+			continue
+		}
+		t.s.ban(a, "sent corrupt data")
+		t.stats.banned.Add(1)
+		for _, c := range t.conns {
+			if c.addr.Addr().Unmap() == a {
+				c.close(errors.New("peer: banned for corrupt data"))
+			}
+		}
+	}
+	for _, c := range t.conns {
+		t.fillRequests(c)
+	}
+}
+
+func (t *torrent) releaseAll(c *conn) {
+	t.picker.PeerChoked(c.key)
+	c.clearRequested()
+}
+
+// updateInterest tells the peer whether we want anything it has.
+func (t *torrent) updateInterest(c *conn) {
+	c.ls.seed = c.ls.has.All()
+	want := t.picker.Interesting(c.key)
+	if want != c.ls.amInterested {
+		c.ls.amInterested = want
+		if want {
+			c.send(wire.Message{Type: wire.Interested})
+		} else {
+			c.send(wire.Message{Type: wire.NotInterested})
+		}
+	}
+	if t.picker.Complete() && c.ls.seed {
+		c.close(errors.New("peer: both seeds"))
+	}
+}
+
+// fillRequests tops up the requests outstanding at c to its queue depth.
+func (t *torrent) fillRequests(c *conn) {
+	if !c.ls.amInterested || t.picker.Complete() {
+		return
+	}
+	choked := c.ls.peerChoking
+	if choked && len(c.ls.allowedFast) == 0 {
+		return
+	}
+	depth := t.depth.Depth(c.ls.downRate.perSecond(), c.ls.snubbed)
+	if c.ls.ext.reqq > 0 {
+		depth = min(depth, c.ls.ext.reqq)
+	}
+	n := depth - len(t.picker.Outstanding(c.key))
+	if n <= 0 {
+		return
+	}
+	var blocks []piece.Block
+	if choked {
+		blocks = t.picker.PickAllowedFast(c.key, n, t.reqBuf[:0])
+	} else {
+		blocks = t.picker.Pick(c.key, n, t.reqBuf[:0])
+	}
+	for _, b := range blocks {
+		c.addRequested(b)
+		c.send(wire.Message{Type: wire.Request, Index: b.Piece, Begin: b.Begin, Length: b.Length})
+	}
+	t.reqBuf = blocks[:0]
+}
+
+// tick runs every second: rates, snubs, stats, dialing.
+func (t *torrent) tick() {
+	now := time.Now()
+	unchoked := 0
+	for _, c := range t.conns {
+		u, d := c.uploaded.Load(), c.downloaded.Load()
+		c.ls.upRate.update(now, u)
+		c.ls.downRate.update(now, d)
+		if !c.ls.amChoking {
+			unchoked++
+		}
+		if !c.ls.snubbed && len(t.picker.Outstanding(c.key)) > 0 && now.Sub(c.ls.lastBlock) > t.s.settings.SnubTimeout {
+			c.ls.snubbed = true
+			t.releaseAll(c)
+			for _, o := range t.conns {
+				t.fillRequests(o)
+			}
+		}
+	}
+	t.stats.unchoked.Store(int32(unchoked))
+	t.connectMore()
+}
+
+// connectMore dials known addresses while below the connection limit.
+func (t *torrent) connectMore() {
+	if t.picker.Complete() {
+		return // a seed waits to be contacted
+	}
+	connected := map[netip.AddrPort]bool{}
+	for _, c := range t.conns {
+		connected[c.addr] = true
+	}
+	for ap := range t.known {
+		if len(t.conns)+len(t.dialing) >= t.s.settings.MaxConnsPerTorrent {
+			return
+		}
+		if connected[ap] || t.failures[ap] > 5 || t.s.banned(ap.Addr().Unmap()) {
+			continue
+		}
+		if _, ok := t.dialing[ap]; ok {
+			continue
+		}
+		t.dialing[ap] = struct{}{}
+		t.s.wg.Add(1)
+		go func() {
+			defer t.s.wg.Done()
+			ctx, cancel := context.WithCancel(t.s.ctx)
+			defer cancel()
+			go func() {
+				select {
+				case <-t.stopping:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			nc, h, err := t.s.dial(ctx, t, ap)
+			t.do(func() {
+				delete(t.dialing, ap)
+				if err != nil {
+					t.failures[ap]++
+					if errors.Is(err, errSelf) {
+						t.failures[ap] = 1 << 20
+					}
+					return
+				}
+				t.failures[ap] = 0
+				t.addConn(nc, h, true)
+			})
+			if err == nil {
+				select {
+				case <-t.stopping:
+					nc.Close()
+				default:
+				}
+			}
+		}()
+	}
+}
+
+// rechokeSoon runs a rechoke now when a slot is free, so a new interested peer does not wait
+// a whole interval for its first unchoke.
+func (t *torrent) rechokeSoon() {
+	unchoked := 0
+	for _, c := range t.conns {
+		if !c.ls.amChoking {
+			unchoked++
+		}
+	}
+	if unchoked < t.s.settings.UploadSlots+1 {
+		t.rechoke()
+	}
+}
+
+// rechoke asks the choker who should be unchoked and applies the difference.
+func (t *torrent) rechoke() {
+	now := time.Now()
+	peers := make([]choke.Peer, 0, len(t.conns))
+	for _, c := range t.conns {
+		waitSince := c.ls.chokedAt
+		if waitSince.IsZero() {
+			waitSince = c.ls.connectedAt
+		}
+		peers = append(peers, choke.Peer{
+			Key:          uint64(c.key),
+			Interested:   c.ls.peerInterested,
+			Choked:       c.ls.amChoking,
+			Snubbed:      c.ls.snubbed,
+			DownloadRate: int64(c.ls.downRate.perSecond()),
+			UploadRate:   int64(c.ls.upRate.perSecond()),
+			Waiting:      now.Sub(waitSince),
+			Connected:    now.Sub(c.ls.connectedAt),
+		})
+	}
+	cfg := choke.DefaultConfig()
+	cfg.RegularSlots = t.s.settings.UploadSlots
+	cfg.Seed = t.picker.Complete()
+	res := choke.Rank(peers, cfg, &t.choker)
+	for _, c := range t.conns {
+		_, unchoke := res.Find(uint64(c.key))
+		switch {
+		case unchoke && c.ls.amChoking:
+			c.ls.amChoking = false
+			c.ls.unchokedAt = now
+			c.send(wire.Message{Type: wire.Unchoke})
+		case !unchoke && !c.ls.amChoking:
+			t.chokePeer(c, now)
+		}
+	}
+}
+
+// chokePeer chokes c and drops its queued uploads (rejecting them for fast peers, who are
+// told; others re-request after the next unchoke, as BEP 3 says).
+func (t *torrent) chokePeer(c *conn, now time.Time) {
+	c.ls.amChoking = true
+	c.ls.chokedAt = now
+	c.send(wire.Message{Type: wire.Choke})
+	for _, b := range c.dropUploads() {
+		if c.fast() {
+			c.send(wire.Message{Type: wire.Reject, Index: b.Piece, Begin: b.Begin, Length: b.Length})
+		}
+	}
+}
