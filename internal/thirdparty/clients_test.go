@@ -130,3 +130,33 @@ func TestSeedersAria2AndTransmission(t *testing.T) {
 		})
 	}
 }
+
+// The UDP announce URL works too, and the HTTP scrape sees what was announced
+// over UDP (one swarm behind both).
+func TestOpentrackerUDP(t *testing.T) {
+	testutil.NeedLibtorrent(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	root, torPath, tor := seedSetup(t, true, nil)
+	ih := InfoHash(t, tor)
+	httpURL, udpURL := StartOpentracker(t, testutil.Addr("127.0.0.1", testutil.FreePort(t, "127.0.0.1")),
+		testutil.FreeUDPPort(t, "127.0.0.1"), [][20]byte{ih})
+	if s, l, err := ScrapeCounts(ctx, httpURL, ih); err != nil || s+l != 0 {
+		t.Fatalf("fresh tracker: %d seeders %d leechers, err %v", s, l, err)
+	}
+	seed := StartLibtorrent(t, LTConfig{Listen: testutil.Addr("127.0.0.2", testutil.FreePort(t, "127.0.0.2")),
+		Torrent: torPath, SavePath: root, Seed: true, Trackers: []string{udpURL}})
+	if err := seed.WaitAnnounced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitSwarm(ctx, httpURL, ih, 1); err != nil {
+		t.Fatal(err)
+	}
+	if s, _, err := ScrapeCounts(ctx, httpURL, ih); err != nil || s != 1 {
+		t.Errorf("after a seeder's UDP announce: %d seeders, err %v; want 1", s, err)
+	}
+	var other [20]byte
+	if _, _, err := ScrapeCounts(ctx, httpURL, other); err != nil {
+		t.Logf("scrape of a hash not on the whitelist: %v", err)
+	}
+}

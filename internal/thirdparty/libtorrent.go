@@ -259,15 +259,15 @@ func (lt *LT) readEvents(r io.Reader) {
 		switch ev.Event {
 		case "ready":
 			lt.port = ev.Port
-			close(lt.ready)
+			closeOnce(lt.ready)
 		case "metadata":
-			close(lt.metadata)
+			closeOnce(lt.metadata)
 		case "checked":
-			close(lt.checked)
+			closeOnce(lt.checked)
 		case "finished":
-			close(lt.finished)
+			closeOnce(lt.finished)
 		case "seeding":
-			close(lt.seeding)
+			closeOnce(lt.seeding)
 		case "tracker_reply":
 			closeOnce(lt.announced)
 		case "piece":

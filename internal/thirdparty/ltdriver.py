@@ -112,8 +112,9 @@ def add_params(cfg):
         atp = lt.add_torrent_params()
         atp.ti = lt.torrent_info(cfg["torrent"])
     atp.save_path = cfg["save_path"]
-    for tr in cfg.get("trackers") or []:
-        atp.trackers.append(tr)
+    if cfg.get("trackers"):
+        # The bindings return a copy of the list: appending to it does nothing.
+        atp.trackers = list(atp.trackers) + list(cfg["trackers"])
     flags = atp.flags
     # Not auto-managed: the session must not pause or queue the torrent on its own.
     flags &= ~lt.torrent_flags.auto_managed
