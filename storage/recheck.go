@@ -19,10 +19,19 @@ const recheckChunk = 256 << 10
 // verified; other I/O errors stop the recheck. It returns the verified set. Do not write
 // to the torrent while it runs.
 func (t *Torrent) Recheck(ctx context.Context, workers int) ([]bool, error) {
+	return t.recheck(ctx, workers, nil)
+}
+
+// recheck hashes the pieces listed in todo, or all pieces if todo is nil.
+func (t *Torrent) recheck(ctx context.Context, workers int, todo []int) ([]bool, error) {
 	if t.closed.Load() {
 		return nil, ErrClosed
 	}
-	workers = max(1, min(workers, t.numPieces))
+	count := t.numPieces
+	if todo != nil {
+		count = len(todo)
+	}
+	workers = max(1, min(workers, count))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var next atomic.Int64
@@ -35,8 +44,11 @@ func (t *Torrent) Recheck(ctx context.Context, workers int) ([]bool, error) {
 			buf := make([]byte, min(recheckChunk, t.spec.PieceLength))
 			for ctx.Err() == nil {
 				i := int(next.Add(1) - 1)
-				if i >= t.numPieces {
+				if i >= count {
 					return
+				}
+				if todo != nil {
+					i = todo[i]
 				}
 				ok, err := t.hashPiece(i, buf)
 				if err != nil {

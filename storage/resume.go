@@ -135,82 +135,137 @@ func writeAtomic(path string, data []byte) error {
 	return nil
 }
 
-// LoadResume reads a resume file written by SaveResume. If it matches this torrent and
-// every file's size and modification time are unchanged, the pieces it lists are marked
-// verified and LoadResume returns true. A missing file returns (false, nil); a file that
-// cannot be trusted returns false and an error wrapping ErrResumeMismatch saying why.
-// In both cases nothing is marked and the caller should Recheck.
-func (t *Torrent) LoadResume(path string) (bool, error) {
+// readResume reads and checks a resume file against this torrent, without looking at the
+// data files. A missing file gives (nil, nil).
+func (t *Torrent) readResume(path string) (*resumeData, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("storage: load resume: %w", err)
+		return nil, fmt.Errorf("storage: load resume: %w", err)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxResumeSize+1))
 	f.Close()
 	if err != nil {
-		return false, fmt.Errorf("storage: load resume: %w", err)
+		return nil, fmt.Errorf("storage: load resume: %w", err)
 	}
 	if len(data) > maxResumeSize {
-		return false, fmt.Errorf("%w: larger than %d bytes", ErrResumeMismatch, maxResumeSize)
+		return nil, fmt.Errorf("%w: larger than %d bytes", ErrResumeMismatch, maxResumeSize)
 	}
 	var rd resumeData
 	if err := json.Unmarshal(data, &rd); err != nil {
-		return false, fmt.Errorf("%w: %w", ErrResumeMismatch, err)
+		return nil, fmt.Errorf("%w: %w", ErrResumeMismatch, err)
+	}
+	nonPad := 0
+	for _, f := range t.files {
+		if !f.Pad {
+			nonPad++
+		}
 	}
 	switch {
 	case rd.Version != resumeVersion:
-		return false, fmt.Errorf("%w: version %d", ErrResumeMismatch, rd.Version)
+		return nil, fmt.Errorf("%w: version %d", ErrResumeMismatch, rd.Version)
 	case rd.PieceLength != t.spec.PieceLength || rd.Pieces != t.numPieces ||
 		string(rd.HashesSHA1) != string(t.hashesDigest()):
-		return false, fmt.Errorf("%w: other torrent", ErrResumeMismatch)
+		return nil, fmt.Errorf("%w: other torrent", ErrResumeMismatch)
 	case len(rd.Have) != (t.numPieces+7)/8:
-		return false, fmt.Errorf("%w: bitfield of %d bytes", ErrResumeMismatch, len(rd.Have))
+		return nil, fmt.Errorf("%w: bitfield of %d bytes", ErrResumeMismatch, len(rd.Have))
+	case len(rd.Files) != nonPad:
+		return nil, fmt.Errorf("%w: %d files recorded, torrent has %d", ErrResumeMismatch, len(rd.Files), nonPad)
 	}
 	if r := t.numPieces % 8; r != 0 && rd.Have[len(rd.Have)-1]&(0xff>>r) != 0 {
-		return false, fmt.Errorf("%w: bitfield spare bits set", ErrResumeMismatch)
+		return nil, fmt.Errorf("%w: bitfield spare bits set", ErrResumeMismatch)
 	}
+	return &rd, nil
+}
+
+// changedFiles compares the data files with the resume record: changed[f] is true when
+// file f has another size or modification time. why describes the first change.
+func (t *Torrent) changedFiles(rd *resumeData) (changed map[*file]bool, why error, err error) {
+	changed = make(map[*file]bool)
 	j := 0
 	for _, f := range t.files {
 		if f.Pad {
 			continue
 		}
-		if j >= len(rd.Files) {
-			return false, fmt.Errorf("%w: %d files recorded", ErrResumeMismatch, len(rd.Files))
-		}
 		st, err := fileState(f.path)
 		if err != nil {
-			return false, err
+			return nil, nil, err
 		}
 		if st != rd.Files[j] {
-			return false, fmt.Errorf("%w: %s changed (size %d -> %d)", ErrResumeMismatch, f.path, rd.Files[j].Size, st.Size)
+			changed[f] = true
+			if why == nil {
+				why = fmt.Errorf("%w: %s changed (size %d -> %d)", ErrResumeMismatch, f.path, rd.Files[j].Size, st.Size)
+			}
 		}
 		j++
 	}
-	if j != len(rd.Files) {
-		return false, fmt.Errorf("%w: %d files recorded, torrent has %d", ErrResumeMismatch, len(rd.Files), j)
+	return changed, why, nil
+}
+
+func (rd *resumeData) has(i int) bool { return rd.Have[i>>3]&(0x80>>(i&7)) != 0 }
+
+// LoadResume reads a resume file written by SaveResume. If it matches this torrent and
+// every file's size and modification time are unchanged, the pieces it lists are marked
+// verified and LoadResume returns true. A missing file returns (false, nil); a file that
+// cannot be trusted returns false and an error wrapping ErrResumeMismatch saying why.
+// In both cases nothing is marked.
+func (t *Torrent) LoadResume(path string) (bool, error) {
+	rd, err := t.readResume(path)
+	if rd == nil {
+		return false, err
+	}
+	_, why, err := t.changedFiles(rd)
+	if err != nil {
+		return false, err
+	}
+	if why != nil {
+		return false, why
 	}
 	for i := 0; i < t.numPieces; i++ {
-		if rd.Have[i>>3]&(0x80>>(i&7)) != 0 {
+		if rd.has(i) {
 			t.setHave(i, true)
 		}
 	}
 	return true, nil
 }
 
-// Resume is what a session does at start: load the resume file, and if it is missing or
-// cannot be trusted (LoadResume says why), recheck the data with workers goroutines. It
-// returns the verified pieces and whether a recheck ran.
+// Resume is what a session does at start. With no usable resume file it rechecks every
+// piece. With one whose files partly changed since it was saved (the usual state after a
+// crash mid-download), it trusts the listed pieces that lie entirely in unchanged files
+// and rehashes only the pieces that touch a changed file. It returns the verified pieces
+// and whether any piece was hashed.
 func (t *Torrent) Resume(ctx context.Context, path string, workers int) (have []bool, rechecked bool, err error) {
-	ok, err := t.LoadResume(path)
-	if ok {
-		return t.Pieces(), false, nil
-	}
+	rd, err := t.readResume(path)
 	if err != nil && !errors.Is(err, ErrResumeMismatch) {
 		return nil, false, err
 	}
-	have, err = t.Recheck(ctx, workers)
+	if rd == nil {
+		have, err = t.Recheck(ctx, workers)
+		return have, true, err
+	}
+	changed, _, err := t.changedFiles(rd)
+	if err != nil {
+		return nil, false, err
+	}
+	var todo []int
+	for i := 0; i < t.numPieces; i++ {
+		touched := false
+		size := t.PieceSize(i)
+		t.segments(int64(i)*t.spec.PieceLength, size, func(f *file, _ int64, _, _ int) error {
+			touched = touched || changed[f]
+			return nil
+		})
+		if touched {
+			todo = append(todo, i)
+		} else if rd.has(i) {
+			t.setHave(i, true)
+		}
+	}
+	if len(todo) == 0 {
+		return t.Pieces(), false, nil
+	}
+	have, err = t.recheck(ctx, workers, todo)
 	return have, true, err
 }
