@@ -80,11 +80,14 @@ func TestDecodeRejectsTampering(t *testing.T) {
 		data []byte
 		want error
 	}{
-		"not json":         {[]byte("nope"), wallet.ErrBadFile},
-		"huge":             {bytes.Repeat([]byte(" "), 1<<17), wallet.ErrBadFile},
-		"version":          {edit(plain, func(m map[string]any) { m["version"] = 2 }), wallet.ErrBadFile},
-		"other address":    {edit(enc, func(m map[string]any) { m["address"] = other.Address().String() }), wallet.ErrBadFile},
-		"swapped identity": {edit(enc, func(m map[string]any) { m["address"] = other.Address().String(); m["public_key"] = other.Public().String() }), wallet.ErrWrongPassword},
+		"not json":      {[]byte("nope"), wallet.ErrBadFile},
+		"huge":          {bytes.Repeat([]byte(" "), 1<<17), wallet.ErrBadFile},
+		"version":       {edit(plain, func(m map[string]any) { m["version"] = 2 }), wallet.ErrBadFile},
+		"other address": {edit(enc, func(m map[string]any) { m["address"] = other.Address().String() }), wallet.ErrBadFile},
+		"swapped identity": {edit(enc, func(m map[string]any) {
+			m["address"] = other.Address().String()
+			m["public_key"] = other.Public().String()
+		}), wallet.ErrWrongPassword},
 		"other key":        {edit(plain, func(m map[string]any) { m["key"] = hexOf(other.Bytes()) }), wallet.ErrBadFile},
 		"both":             {edit(enc, func(m map[string]any) { m["key"] = hexOf(k.Bytes()) }), wallet.ErrBadFile},
 		"huge scrypt n":    {crypto(func(c map[string]any) { c["n"] = 1 << 30 }), wallet.ErrBadFile},
