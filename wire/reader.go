@@ -208,5 +208,8 @@ func (r *Reader) bodyError(t MessageType, n int, err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return &MessageError{Type: t, Length: n, Err: io.ErrUnexpectedEOF}
 	}
+	if n < 0 {
+		return fmt.Errorf("wire: reading message length: %w", err)
+	}
 	return fmt.Errorf("wire: reading %v message: %w", t, err)
 }
