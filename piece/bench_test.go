@@ -8,9 +8,24 @@ import (
 
 // BenchmarkPick measures one request round for one peer in a 50-peer swarm: pick 16
 // blocks, receive them, verify the pieces they fill. Pieces are 256 KiB (16 blocks).
+//
+// In the sparse case no peer is a seed and each has 2 % of the pieces, so Pick walks far
+// down the rarity order before it finds a piece the peer has: the picker's worst case.
 func BenchmarkPick(b *testing.B) {
-	for _, n := range []int{1000, 5000, 20000} {
-		b.Run(fmt.Sprintf("pieces=%d", n), func(b *testing.B) {
+	for _, sparse := range []bool{false, true} {
+		for _, n := range []int{1000, 5000, 20000} {
+			benchPick(b, n, sparse)
+		}
+	}
+}
+
+func benchPick(b *testing.B, n int, sparse bool) {
+	name := fmt.Sprintf("pieces=%d", n)
+	if sparse {
+		name += "/sparse"
+	}
+	{
+		b.Run(name, func(b *testing.B) {
 			const peers = 50
 			l := Layout{NumPieces: n, PieceLength: 16 * BlockSize, TotalLength: int64(n) * 16 * BlockSize}
 			build := func() *Picker {
@@ -18,13 +33,13 @@ func BenchmarkPick(b *testing.B) {
 				p := mustPicker(b, l, Config{Seed: 5})
 				for k := PeerKey(0); k < peers; k++ {
 					p.AddPeer(k)
-					if k%10 == 0 {
+					if k%10 == 0 && !sparse {
 						must(b, p.PeerHaveAll(k))
 						continue
 					}
 					bf := New(n)
 					for i := 0; i < n; i++ {
-						if rng.IntN(2) == 0 {
+						if sparse && (rng.IntN(50) == 0 || i%peers == int(k)) || !sparse && rng.IntN(2) == 0 {
 							bf.Set(i)
 						}
 					}

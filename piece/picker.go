@@ -634,8 +634,12 @@ func (p *Picker) PickAllowedFast(k PeerKey, max int, dst []Block) []Block {
 // Received records that peer k delivered block b. full is true when it was the last
 // missing block of its piece: hash it, then call Verified or Failed. cancel lists the other
 // peers b was also requested from (endgame): send them a cancel. It is nil outside endgame.
-// ErrNotWanted means the data is not needed (drop it); ErrBadBlock that b is off the grid.
+// ErrNotWanted means the data is not needed (drop it); ErrBadBlock that b is off the grid;
+// ErrUnknownPeer that k was removed (drop it too).
 func (p *Picker) Received(k PeerKey, b Block) (cancel []PeerKey, full bool, err error) {
+	if p.peers[k] == nil {
+		return nil, false, ErrUnknownPeer // removed (banned) peers' data is never used
+	}
 	if !p.layout.Valid(b) {
 		return nil, false, fmt.Errorf("%w: %v", ErrBadBlock, b)
 	}

@@ -334,6 +334,9 @@ func TestChokeAndAllowedFast(t *testing.T) {
 	if err := p.PeerHave(1, 4); !errors.Is(err, ErrBadBlock) {
 		t.Fatalf("have out of range: %v", err)
 	}
+	if _, _, err := p.Received(9, l.Block(1, 0)); !errors.Is(err, ErrUnknownPeer) {
+		t.Fatalf("block from unknown peer: %v", err)
+	}
 	if err := p.PeerHave(9, 0); !errors.Is(err, ErrUnknownPeer) {
 		t.Fatalf("unknown peer: %v", err)
 	}
