@@ -31,8 +31,6 @@ func commands() []command {
 	return []command{
 		{"create", "make a .torrent file from a file or directory", runCreate},
 		{"info", "show what a .torrent file holds", runInfo},
-		{"download", "download a torrent from peers", runDownload},
-		{"seed", "serve a complete torrent to peers", runSeed},
 		{"wallet", "manage a Speed wallet: new, show, balance, faucet, transfer", runWallet},
 	}
 }
@@ -86,7 +84,14 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, `"btt <command> -h" shows a command's flags.`)
 }
 
-// usagef returns an error wrapping errUsage (exit status 2).
+// errUsage marks a mistake in how a command was called: run exits with status 2 for any
+// error wrapping it.
+var errUsage = errors.New("usage")
+
+// usageError returns a usage error with the given message.
+func usageError(msg string) error { return fmt.Errorf("%w: %s", errUsage, msg) }
+
+// usagef is usageError with formatting.
 func usagef(format string, args ...any) error {
 	return usageError(fmt.Sprintf(format, args...))
 }
