@@ -20,7 +20,7 @@ func runCreate(ctx context.Context, args []string) error {
 	var (
 		out, pieceLen, name, comment, source, createdBy string
 		trackers, webSeeds                              stringList
-		private, pad, noDate, force                     bool
+		private, pad, hybrid, noDate, force             bool
 		workers                                         int
 	)
 	fs.StringVar(&out, "o", "", "write the torrent to `FILE` (default NAME.torrent)")
@@ -34,6 +34,7 @@ func runCreate(ctx context.Context, args []string) error {
 	fs.BoolVar(&private, "private", false, "set the private flag (BEP 27)")
 	fs.BoolVar(&private, "p", false, "same as --private")
 	fs.BoolVar(&pad, "pad", false, "align files on piece boundaries with BEP 47 pad files")
+	fs.BoolVar(&hybrid, "hybrid", false, "also write BEP 52 v2 metadata: a v1+v2 hybrid torrent, as libtorrent 2.0 makes (implies --pad)")
 	fs.StringVar(&name, "n", "", "torrent `NAME` (default: base name of PATH)")
 	fs.StringVar(&name, "name", "", "same as -n")
 	fs.StringVar(&comment, "c", "", "`COMMENT` to add")
@@ -67,6 +68,7 @@ func runCreate(ctx context.Context, args []string) error {
 		Comment:     comment,
 		CreatedBy:   createdBy,
 		PadFiles:    pad,
+		Hybrid:      hybrid,
 		Workers:     workers,
 	}
 	for _, t := range trackers {
@@ -94,6 +96,9 @@ func runCreate(ctx context.Context, args []string) error {
 	h := m.InfoHash()
 	fmt.Printf("wrote %s\n", out)
 	fmt.Printf("info-hash: %x\n", h)
+	if h2, ok := m.InfoHashV2(); ok {
+		fmt.Printf("info-hash-v2: %x\n", h2)
+	}
 	fmt.Printf("piece count: %d\npiece size: %d\ntotal size: %d\n", m.Info.NumPieces(), m.Info.PieceLength, m.Info.TotalLength)
 	fmt.Printf("magnet: %s\n", m.Magnet())
 	return nil

@@ -42,6 +42,11 @@ type CreateOptions struct {
 	// PadFiles inserts BEP 47 pad files so every file after the first starts on a piece
 	// boundary, letting peers fetch single files without their neighbours.
 	PadFiles bool
+	// Hybrid also writes BEP 52 v2 metadata (file tree, meta version 2, piece layers), making
+	// a v1+v2 hybrid torrent as libtorrent 2.0 does by default. Files are then in v2 tree
+	// order (sorted per path component) and padded to piece boundaries, the last one too, so
+	// PadFiles is implied.
+	Hybrid bool
 	// Workers is the number of hashing goroutines; 0 means GOMAXPROCS.
 	Workers int
 }
@@ -91,7 +96,7 @@ func Create(ctx context.Context, path string, opts CreateOptions) (*MetaInfo, er
 	case st.Mode().IsRegular():
 		content = st.Size()
 	case st.IsDir():
-		if found, err = listFiles(path); err != nil {
+		if found, err = listFiles(path, opts.Hybrid); err != nil {
 			return nil, err
 		}
 		if len(found) == 0 {
@@ -113,14 +118,28 @@ func Create(ctx context.Context, path string, opts CreateOptions) (*MetaInfo, er
 	}
 	files, srcs, total := []outFile(nil), []source{{path, content}}, content
 	if found != nil {
-		files, srcs, total = layoutFiles(found, path, pl, opts.PadFiles)
+		files, srcs, total = layoutFiles(found, path, pl, opts.PadFiles || opts.Hybrid, opts.Hybrid)
+	}
+	// entries is the stream's layout for v2: the file list, or the single file.
+	entries := files
+	if found == nil {
+		entries = []outFile{{Length: content, Path: []string{name}}}
+	}
+	var v2 []v2Piece
+	if opts.Hybrid {
+		v2 = v2Pieces(entries, pl, ceilDiv(total, pl))
 	}
 
-	pieces, err := hashPieces(ctx, srcs, total, pl, opts.Workers)
+	pieces, nodes, err := hashPieces(ctx, srcs, total, pl, opts.Workers, v2)
 	if err != nil {
 		return nil, err
 	}
 	oi := outInfo{Name: name, PieceLength: pl, Pieces: pieces, Source: opts.Source}
+	var layers map[[32]byte][]byte
+	if opts.Hybrid {
+		oi.MetaVersion = 2
+		oi.FileTree, layers = fileTree(entries, nodes, pl)
+	}
 	if opts.Private {
 		oi.Private = 1
 	}
@@ -144,6 +163,7 @@ func Create(ctx context.Context, path string, opts CreateOptions) (*MetaInfo, er
 		CreatedBy:    opts.CreatedBy,
 		CreationDate: opts.CreationDate,
 		URLList:      opts.WebSeeds,
+		PieceLayers:  layers,
 	}
 	var ntrackers int
 	for _, tier := range opts.Trackers {
@@ -167,13 +187,15 @@ func Create(ctx context.Context, path string, opts CreateOptions) (*MetaInfo, er
 
 // outInfo and outFile are the info dictionary as written; bencode sorts the keys.
 type outInfo struct {
-	Files       []outFile `bencode:"files,omitempty"`
-	Length      *int64    `bencode:"length,omitempty"`
-	Name        string    `bencode:"name"`
-	PieceLength int64     `bencode:"piece length"`
-	Pieces      []byte    `bencode:"pieces"`
-	Private     int64     `bencode:"private,omitempty"`
-	Source      string    `bencode:"source,omitempty"`
+	FileTree    map[string]any `bencode:"file tree,omitempty"`
+	Files       []outFile      `bencode:"files,omitempty"`
+	Length      *int64         `bencode:"length,omitempty"`
+	MetaVersion int64          `bencode:"meta version,omitempty"`
+	Name        string         `bencode:"name"`
+	PieceLength int64          `bencode:"piece length"`
+	Pieces      []byte         `bencode:"pieces"`
+	Private     int64          `bencode:"private,omitempty"`
+	Source      string         `bencode:"source,omitempty"`
 }
 
 type outFile struct {
@@ -183,8 +205,8 @@ type outFile struct {
 }
 
 // listFiles returns the regular files below root with their paths relative to it, in
-// mktorrent's order.
-func listFiles(root string) ([]outFile, error) {
+// mktorrent's order (bytewise by joined path), or for v2 in file tree order (per component).
+func listFiles(root string, treeOrder bool) ([]outFile, error) {
 	var out []outFile
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -211,15 +233,19 @@ func listFiles(root string) ([]outFile, error) {
 		return nil, err
 	}
 	slices.SortFunc(out, func(a, b outFile) int {
+		if treeOrder {
+			return slices.Compare(a.Path, b.Path)
+		}
 		return strings.Compare(strings.Join(a.Path, "/"), strings.Join(b.Path, "/"))
 	})
 	return out, nil
 }
 
-// layoutFiles returns the file list as written (with BEP 47 pad files after every file but
-// the last that ends off a piece boundary, when pad is set), the byte-stream sources for
-// hashing, and the total length. Pads are named ".pad/SIZE", as libtorrent names them.
-func layoutFiles(found []outFile, root string, pl int64, pad bool) ([]outFile, []source, int64) {
+// layoutFiles returns the file list as written (with BEP 47 pad files after every file that
+// ends off a piece boundary, when pad is set, except the last unless tailPad), the
+// byte-stream sources for hashing, and the total length. Pads are named ".pad/SIZE", as
+// libtorrent names them.
+func layoutFiles(found []outFile, root string, pl int64, pad, tailPad bool) ([]outFile, []source, int64) {
 	var files []outFile
 	var srcs []source
 	var total int64
@@ -227,7 +253,7 @@ func layoutFiles(found []outFile, root string, pl int64, pad bool) ([]outFile, [
 		files = append(files, f)
 		srcs = append(srcs, source{filepath.Join(append([]string{root}, f.Path...)...), f.Length})
 		total += f.Length
-		if !pad || i == len(found)-1 {
+		if !pad || (i == len(found)-1 && !tailPad) {
 			continue
 		}
 		if r := total % pl; r != 0 {
@@ -245,4 +271,63 @@ func workers(n int) int {
 		return n
 	}
 	return runtime.GOMAXPROCS(0)
+}
+
+// v2Pieces maps each piece of a piece-aligned layout onto its file's data.
+func v2Pieces(entries []outFile, pl, npieces int64) []v2Piece {
+	v2 := make([]v2Piece, npieces)
+	var off int64
+	for _, f := range entries {
+		if f.Attr != "p" {
+			for k := int64(0); k*pl < f.Length; k++ {
+				v2[off/pl+k] = v2Piece{data: min(pl, f.Length-k*pl), small: f.Length <= pl}
+			}
+		}
+		off += f.Length
+	}
+	return v2
+}
+
+// fileTree builds the BEP 52 file tree of a piece-aligned layout from the pieces' v2 nodes,
+// and the piece layers of the files longer than a piece.
+func fileTree(entries []outFile, nodes [][32]byte, pl int64) (map[string]any, map[[32]byte][]byte) {
+	tree := map[string]any{}
+	var layers map[[32]byte][]byte
+	var off int64
+	for _, f := range entries {
+		start := off
+		off += f.Length
+		if f.Attr == "p" {
+			continue
+		}
+		leaf := map[string]any{"length": f.Length}
+		if f.Length > 0 {
+			first, count := start/pl, ceilDiv(f.Length, pl)
+			root := nodes[first]
+			if count > 1 {
+				layer := slices.Clone(nodes[first : first+count])
+				raw := make([]byte, 0, 32*count)
+				for _, n := range layer {
+					raw = append(raw, n[:]...)
+				}
+				root = merkleRoot(layer, nextPow2(len(layer)), pieceLayerPad(pl))
+				if layers == nil {
+					layers = map[[32]byte][]byte{}
+				}
+				layers[root] = raw
+			}
+			leaf["pieces root"] = root[:]
+		}
+		dir := tree
+		for _, c := range f.Path[:len(f.Path)-1] {
+			sub, ok := dir[c].(map[string]any)
+			if !ok {
+				sub = map[string]any{}
+				dir[c] = sub
+			}
+			dir = sub
+		}
+		dir[f.Path[len(f.Path)-1]] = map[string]any{"": leaf}
+	}
+	return tree, layers
 }

@@ -279,7 +279,7 @@ func TestCreateSymlinks(t *testing.T) {
 func TestStreamReaderShortFile(t *testing.T) {
 	root := writeTree(t, map[string]int{"a": 10})
 	srcs := []source{{filepath.Join(root, "a"), 20}}
-	_, err := hashPieces(context.Background(), srcs, 20, 16<<10, 2)
+	_, _, err := hashPieces(context.Background(), srcs, 20, 16<<10, 2, nil)
 	if err == nil || !strings.Contains(err.Error(), "shorter") {
 		t.Errorf("err = %v, want a shrunk-file error", err)
 	}

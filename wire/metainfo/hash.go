@@ -22,12 +22,16 @@ type chunk struct {
 
 // hashPieces returns the concatenated SHA-1 hashes of the pieces of the byte stream that
 // srcs describe (total bytes, in pieces of pl). One goroutine reads sequentially into a few
-// recycled buffers; n workers hash them.
-func hashPieces(ctx context.Context, srcs []source, total, pl int64, n int) ([]byte, error) {
+// recycled buffers; n workers hash them. For a hybrid torrent, v2 describes each piece and
+// nodes gets each piece's v2 merkle node (see v2Node), from the same read.
+func hashPieces(ctx context.Context, srcs []source, total, pl int64, n int, v2 []v2Piece) (out []byte, nodes [][32]byte, err error) {
 	npieces := ceilDiv(total, pl)
-	out := make([]byte, 20*npieces)
+	out = make([]byte, 20*npieces)
+	if v2 != nil {
+		nodes = make([][32]byte, npieces)
+	}
 	if npieces == 0 {
-		return out, nil
+		return out, nodes, nil
 	}
 	n = workers(n)
 	perChunk := max(1, readChunk/pl)
@@ -45,16 +49,20 @@ func hashPieces(ctx context.Context, srcs []source, total, pl int64, n int) ([]b
 		wg.Go(func() {
 			for c := range jobs {
 				for i := 0; int64(i)*pl < int64(len(c.buf)); i++ {
-					end := min(int64(i+1)*pl, int64(len(c.buf)))
-					h := sha1.Sum(c.buf[int64(i)*pl : end])
+					piece := c.buf[int64(i)*pl : min(int64(i+1)*pl, int64(len(c.buf)))]
+					h := sha1.Sum(piece)
 					copy(out[20*(c.first+i):], h[:])
+					if v2 != nil {
+						p := v2[c.first+i]
+						nodes[c.first+i] = v2Node(piece[:p.data], p, pl)
+					}
 				}
 				free <- c.buf
 			}
 		})
 	}
 
-	err := func() error {
+	err = func() error {
 		defer close(jobs)
 		r := &streamReader{srcs: srcs}
 		defer r.Close()
@@ -83,9 +91,9 @@ func hashPieces(ctx context.Context, srcs []source, total, pl int64, n int) ([]b
 	}()
 	wg.Wait()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return out, nodes, nil
 }
 
 // streamReader reads the concatenation of srcs: file contents and zero-filled pads. A file
