@@ -281,9 +281,24 @@ func TestLargeMessageGrowsWithData(t *testing.T) {
 	// And a full large message still reads correctly.
 	big := bytes.Repeat([]byte{0xa5}, 1<<20)
 	stream := AppendMessage(nil, Message{Type: Bitfield, Payload: big})
-	m, err := NewReader(bytes.NewReader(stream), maxLen).ReadMessage()
+	r := NewReader(bytes.NewReader(stream), maxLen)
+	m, err := r.ReadMessage()
 	if err != nil || !bytes.Equal(m.Payload, big) {
 		t.Fatalf("1 MiB bitfield: err %v, %d bytes", err, len(m.Payload))
+	}
+	if cap(r.buf) != len(big)+1 {
+		t.Errorf("buffer capacity %d after a %d-byte message", cap(r.buf), len(big)+1)
+	}
+
+	// A message of exactly maxLen is read, and the buffer never exceeds maxLen.
+	const small = 100 << 10
+	exact := AppendMessage(nil, Message{Type: Bitfield, Payload: make([]byte, small-1)})
+	r = NewReader(bytes.NewReader(exact), small)
+	if _, err := r.ReadMessage(); err != nil {
+		t.Fatalf("message of exactly maxLen: %v", err)
+	}
+	if cap(r.buf) > small {
+		t.Errorf("buffer capacity %d exceeds maxLen %d", cap(r.buf), small)
 	}
 }
 
