@@ -79,10 +79,9 @@ const (
 	lenExtHead   = 2 // an extended message's body without its payload
 )
 
-// MaxBlockLen is the largest block a piece message may carry under BEP 3's 16 KiB
-// convention times eight: some clients send 32 or 64 KiB blocks to peers that ask.
-// It is a sanity bound for senders, not a check made on decode: the Reader's maxLen is.
-const MaxBlockLen = 128 << 10
+// BlockLen is the block size mainstream clients request and serve: BEP 3 says 2^14,
+// and many clients close connections that ask for more.
+const BlockLen = 16 << 10
 
 // Len returns the value of m's length prefix: the number of bytes after the prefix.
 func (m Message) Len() int {
@@ -109,7 +108,8 @@ func (m Message) Len() int {
 // AppendMessage appends the wire encoding of m, length prefix included, to dst. It does
 // not allocate when dst has room for 4+m.Len() more bytes. For a Piece message the
 // block is m.Payload; Length is ignored (to send a block from a file without copying
-// it, write AppendPieceHeader's bytes and then the block).
+// it, write AppendPieceHeader's bytes and then the block). m.Type must be KeepAlive or
+// a one-byte id.
 func AppendMessage(dst []byte, m Message) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(m.Len()))
 	if m.Type == KeepAlive {
