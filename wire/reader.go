@@ -9,7 +9,7 @@ import (
 )
 
 // DefaultMaxMessageLen is the length-prefix limit NewReader uses when given none:
-// room for a 128 KiB block or the bitfield of a torrent with a million pieces, far
+// room for a 128 KiB block or the bitfield of a torrent with two million pieces, far
 // above what mainstream clients send (16 KiB blocks), yet small enough that a hostile
 // peer cannot make a connection hold much memory.
 const DefaultMaxMessageLen = 256 << 10
