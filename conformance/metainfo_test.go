@@ -309,6 +309,37 @@ func TestCreateMatchesLibtorrent(t *testing.T) {
 	})
 }
 
+// TestCreateHybridMatchesLibtorrent: btt create --hybrid makes the same v1+v2 hybrid torrent
+// as libtorrent 2.0's create_torrent with default flags (it orders the files itself): both
+// info-hashes agree, single and multi-file, at two piece lengths.
+func TestCreateHybridMatchesLibtorrent(t *testing.T) {
+	testutil.NeedLibtorrent(t)
+	root := content(t)
+	for _, pl := range []int{16 << 10, 64 << 10} {
+		for _, path := range []string{root, filepath.Join(root, "sub", "a.bin")} {
+			t.Run(fmt.Sprintf("%s %d", filepath.Base(path), pl), func(t *testing.T) {
+				lt := thirdparty.LibtorrentCreateTorrent(t, path, pl, false, nil)
+				ours := bttCreate(t, path, "--piece-length", strconv.Itoa(pl), "--hybrid")
+				m, err := metainfo.Load(ours)
+				if err != nil {
+					t.Fatal(err)
+				}
+				h, h2 := m.InfoHash(), infoHashV2(t, m)
+				if want := thirdparty.InfoHash(t, lt); h != want {
+					t.Errorf("v1 info-hash %x, libtorrent %x", h, want)
+				}
+				if want := thirdparty.InfoHashV2(t, lt); h2 != want {
+					t.Errorf("v2 info-hash %x, libtorrent %x", h2, want)
+				}
+				got := checkLibtorrentReads(t, ours)
+				if got.V2 != hex.EncodeToString(h2[:]) {
+					t.Errorf("libtorrent reads v2 hash %s, we wrote %x", got.V2, h2)
+				}
+			})
+		}
+	}
+}
+
 // checkLibtorrentReads has libtorrent load a torrent and compares what it sees with our parse.
 func checkLibtorrentReads(t *testing.T, path string) ltInfo {
 	t.Helper()
@@ -562,4 +593,13 @@ func trFormat(n int64, base float64, units []string) string {
 func sha1Of(t *testing.T, torrent []byte) []byte {
 	h := thirdparty.InfoHash(t, torrent)
 	return h[:]
+}
+
+func infoHashV2(t *testing.T, m *metainfo.MetaInfo) [32]byte {
+	t.Helper()
+	h, ok := m.InfoHashV2()
+	if !ok {
+		t.Fatal("not a v2 torrent")
+	}
+	return h
 }

@@ -117,6 +117,20 @@ func TestCreate(t *testing.T) {
 			name: "auto piece length",
 			path: root,
 		},
+		{
+			// Tree order: per component, so "sub/..." sorts before "sub-x" and "sub.txt".
+			name: "hybrid",
+			path: root,
+			opts: CreateOptions{PieceLength: 16 << 10, Hybrid: true},
+			wantFiles: []string{"content/.hidden", "content/A.txt", "content/b.bin", "content/empty",
+				"content/sub/a.bin", "content/sub/deeper/z", "content/sub-x", "content/sub.txt"},
+		},
+		{
+			name:      "hybrid single",
+			path:      filepath.Join(root, "sub", "a.bin"),
+			opts:      CreateOptions{PieceLength: 32 << 10, Hybrid: true},
+			wantFiles: []string{"a.bin"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,7 +156,13 @@ func TestCreate(t *testing.T) {
 			if tt.opts.PieceLength == 0 && info.PieceLength != AutoPieceLength(content) {
 				t.Errorf("piece length %d, want auto %d", info.PieceLength, AutoPieceLength(content))
 			}
-			if tt.opts.PadFiles {
+			if _, v2 := m.InfoHashV2(); v2 != tt.opts.Hybrid {
+				t.Errorf("v2 = %v", v2)
+			}
+			if tt.opts.Hybrid && len(m.PieceLayers) == 0 {
+				t.Error("hybrid torrent without piece layers")
+			}
+			if tt.opts.PadFiles || tt.opts.Hybrid {
 				for i, f := range info.Files {
 					if i > 0 && !f.Pad && f.Offset%info.PieceLength != 0 && info.Files[i-1].Length > 0 {
 						t.Errorf("file %v at offset %d is not piece-aligned", f.Path, f.Offset)

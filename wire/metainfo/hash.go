@@ -67,6 +67,10 @@ func hashPieces(ctx context.Context, srcs []source, total, pl int64, n int, v2 [
 		r := &streamReader{srcs: srcs}
 		defer r.Close()
 		for first := int64(0); first < npieces; first += perChunk {
+			// Checked first: select picks at random when a buffer is free too.
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			var buf []byte
 			select {
 			case buf = <-free:
