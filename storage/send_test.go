@@ -127,6 +127,29 @@ func TestSendBlockChecks(t *testing.T) {
 	}
 }
 
+// TestSendBlockPeerGone: the peer closes; sends fail with an error, never a signal.
+func TestSendBlockPeerGone(t *testing.T) {
+	fx := makeFixture(t, 14, 32768, 50000)
+	tr := open(t, t.TempDir(), fx, Options{})
+	download(t, tr, fx)
+	for _, mode := range []string{"sendfile", "copy"} {
+		client, server := loopback(t)
+		var w io.Writer = server
+		if mode == "copy" {
+			w = hideConn{server}
+		}
+		client.SetLinger(0) // close with RST
+		client.Close()
+		var err error
+		for i := 0; i < 1000 && err == nil; i++ {
+			_, err = tr.SendBlock(w, []byte{1, 2, 3}, 0, 0, 16384)
+		}
+		if err == nil {
+			t.Fatalf("%s: sends to a closed peer kept succeeding", mode)
+		}
+	}
+}
+
 func TestSendBlockUnix(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("sendfile path is Linux-only")

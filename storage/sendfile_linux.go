@@ -123,9 +123,9 @@ func (t *Torrent) sendfile(w io.Writer, header []byte, off, length int64) (n int
 	}()
 	s.rc, s.sent, s.err = rc, 0, nil
 	if len(header) > 0 {
-		s.buf, s.flags = header, 0
+		s.buf, s.flags = header, unix.MSG_NOSIGNAL // EPIPE, not SIGPIPE, on a closed peer
 		if length > 0 {
-			s.flags = unix.MSG_MORE // keep the header in the data's first segment
+			s.flags |= unix.MSG_MORE // keep the header in the data's first segment
 		}
 		if werr := rc.Write(s.headerFn); werr != nil && s.err == nil {
 			s.err = werr
