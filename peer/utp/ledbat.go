@@ -120,11 +120,19 @@ func (l *ledbat) onAck(bytesAcked, flight int) {
 		// Queueing delay is building: leave slow start for the delay controller.
 		l.ssthresh = l.cwnd
 	}
-	offTarget := float64(l.target-q) / float64(l.target)
-	delta := ledbatGain * offTarget * float64(bytesAcked) * float64(l.mss) / float64(l.cwnd)
-	l.cwnd += int(delta)
-	if delta > 0 {
+	if q <= l.target {
+		// RFC 6817: grow by GAIN * off_target MSS per window acknowledged.
+		offTarget := float64(l.target-q) / float64(l.target)
+		l.cwnd += int(ledbatGain * offTarget * float64(bytesAcked) * float64(l.mss) / float64(l.cwnd))
 		l.capGrowth(before, flight)
+	} else {
+		// Above the target, shrink multiplicatively as LEDBAT++ does
+		// (draft-irtf-iccrg-ledbat-plus-plus): by (delay/target - 1) of the window per
+		// round trip, at most half. RFC 6817's additive decrease (about one packet per
+		// round trip) takes tens of seconds to yield a large window to a TCP flow that
+		// is filling a deep queue; this yields within a few round trips.
+		over := min(float64(q-l.target)/float64(l.target), 0.5)
+		l.cwnd -= int(over * float64(bytesAcked))
 	}
 	if l.cwnd < l.minCwnd() {
 		l.cwnd = l.minCwnd()
