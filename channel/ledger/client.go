@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -212,4 +213,26 @@ func (c *Client) CloseChannel(ctx context.Context, payee *channel.PrivateKey, pa
 	req := NewCloseRequest(payer, payee.Public(), cl)
 	var ch Channel
 	return ch, c.Post(ctx, "/v1/channels/"+v.Channel.String()+"/close", &req, &ch)
+}
+
+// ErrMismatch is returned by ChannelState when the ledger's channel is not the one the
+// payer claimed (another payee, or different terms).
+var ErrMismatch = errors.New("ledger: channel on the ledger does not match the claim")
+
+// ChannelState fetches a channel for a provider that is about to accept vouchers on it:
+// the channel must exist, be open, and pay payee. The returned state is what
+// channel.Validate needs (no voucher accepted yet). Compare the deposit and expiry with what
+// the requester claimed before serving on credit.
+func (c *Client) ChannelState(ctx context.Context, id channel.ChannelID, payee channel.PublicKey) (channel.State, error) {
+	ch, err := c.Channel(ctx, id)
+	if err != nil {
+		return channel.State{}, err
+	}
+	if ch.ID != id || ch.Payee != payee {
+		return channel.State{}, fmt.Errorf("%w: channel %s pays %s, not %s", ErrMismatch, id, ch.PayeeAddress, payee.Address())
+	}
+	if ch.Status != StatusOpen {
+		return channel.State{}, errorf(ErrChannelClosed, "channel %s is %s", id, ch.Status)
+	}
+	return ch.State(), nil
 }

@@ -112,7 +112,13 @@ func TestHTTPFlow(t *testing.T) {
 		t.Fatalf("get channel: %+v, %v", got, err)
 	}
 	// The provider validates vouchers against what the ledger says.
-	st := got.State()
+	if _, err := tl.c.ChannelState(ctx, ch.ID, alice.Public()); !errors.Is(err, ledger.ErrMismatch) {
+		t.Fatalf("ChannelState for the wrong payee: %v", err)
+	}
+	st, err := tl.c.ChannelState(ctx, ch.ID, bob.Public())
+	if err != nil || st.Deposit != 3000 || st.Payer != alice.Public() {
+		t.Fatalf("ChannelState: %+v, %v", st, err)
+	}
 	v := channel.SignVoucher(alice, channel.Voucher{Channel: ch.ID, Sequence: 1, Cumulative: 1200})
 	if _, err := st.Accept(v, time.Now()); err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -55,6 +56,7 @@ func serve(ctx context.Context, args []string, logw io.Writer) error {
 	faucetBudget := fs.String("faucet-budget", channel.FormatBTT(cfg.Core.FaucetBudget), "faucet lifetime total in BTT")
 	fs.DurationVar(&cfg.SweepInterval, "sweep", cfg.SweepInterval, "how often expired channels are refunded")
 	fs.IntVar(&cfg.MaxBatch, "max-batch", cfg.MaxBatch, "most operations per durable commit")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until shutdown")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -62,6 +64,17 @@ func serve(ctx context.Context, args []string, logw io.Writer) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	var err error
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if cfg.Core.FaucetAmount, err = channel.ParseBTT(*faucetAmount); err != nil {
 		return fmt.Errorf("--faucet-amount: %w", err)
 	}
