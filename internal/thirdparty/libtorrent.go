@@ -240,6 +240,9 @@ func StartLibtorrent(t testing.TB, cfg LTConfig) *LT {
 	if err := lt.waitFor(ctx, lt.ready, "ready"); err != nil {
 		t.Fatal(err)
 	}
+	if lt.port == 0 {
+		t.Fatalf("libtorrent: not listening on %s: %v", cfg.Listen, lt.Errors())
+	}
 	return lt
 }
 
@@ -446,3 +449,35 @@ func (lt *LT) Stop() {
 
 // CPUSeconds is the CPU time the process used; after Stop it is exact (rusage).
 func (lt *LT) CPUSeconds() float64 { return lt.p.cpuSeconds() }
+
+// statusPoll is how often WaitStatus asks the driver for a status.
+const statusPoll = 100 * time.Millisecond
+
+// WaitStatus polls Status until cond holds, bounded by ctx, and returns the
+// status that satisfied it. Use it for states no event reports, e.g. "a peer
+// is connected and interested".
+func (lt *LT) WaitStatus(ctx context.Context, cond func(LTStatus) bool) (LTStatus, error) {
+	for {
+		cctx, cancel := context.WithTimeout(ctx, commandTimeout)
+		raw, err := lt.call(cctx, map[string]any{"cmd": "status"})
+		cancel()
+		if err != nil {
+			return LTStatus{}, err
+		}
+		var st LTStatus
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return LTStatus{}, fmt.Errorf("libtorrent status: %w", err)
+		}
+		if cond(st) {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, fmt.Errorf("libtorrent %s: waiting for status condition: %w (last: progress %.3f, %d peers)",
+				lt.Addr(), ctx.Err(), st.Progress, st.NumPeers)
+		case <-lt.exited:
+			return st, fmt.Errorf("libtorrent %s: driver exited while waiting for status condition", lt.Addr())
+		case <-time.After(statusPoll):
+		}
+	}
+}

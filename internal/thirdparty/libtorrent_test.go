@@ -181,16 +181,10 @@ func TestLibtorrentChokeLocal(t *testing.T) {
 			// Wait for the connection, then give the seeder a few rechoke
 			// rounds (15 s apart by default, but the first runs at connect)
 			// to unchoke; it must not.
-			for {
-				st := leech.Status()
-				if len(st.Peers) > 0 && st.Peers[0].WeInterested {
-					break
-				}
-				select {
-				case <-ctx.Done():
-					t.Fatal("leecher never connected and became interested")
-				case <-time.After(100 * time.Millisecond):
-				}
+			if _, err := leech.WaitStatus(ctx, func(st LTStatus) bool {
+				return len(st.Peers) > 0 && st.Peers[0].WeInterested
+			}); err != nil {
+				t.Fatalf("leecher never connected and became interested: %v", err)
 			}
 			hold, cancelHold := context.WithTimeout(ctx, 3*time.Second)
 			defer cancelHold()

@@ -201,6 +201,11 @@ def main():
         port = ses.listen_port()
         if port == 0:
             time.sleep(0.01)
+    if port == 0:
+        for a in ses.pop_alerts():
+            log("%s: %s" % (type(a).__name__, a.message()))
+            if type(a).__name__ == "listen_failed_alert":
+                emit({"event": "error", "msg": a.message()})
     emit({"event": "ready", "port": port})
 
     q = queue.Queue()
