@@ -37,9 +37,13 @@ func newCore(t testing.TB, treasury *channel.PrivateKey) *ledger.Core {
 }
 
 func transferOp(k *channel.PrivateKey, to channel.Address, amount, nonce uint64) ledger.Transfer {
+	return transferOpOn(lid, k, to, amount, nonce)
+}
+
+func transferOpOn(id channel.LedgerID, k *channel.PrivateKey, to channel.Address, amount, nonce uint64) ledger.Transfer {
 	r := ledger.TransferRequest{To: to, Amount: ledger.U64(amount), Nonce: ledger.U64(nonce)}
-	r.Sign(lid, k)
-	return ledger.Transfer{From: k.Address(), To: to, Amount: amount, Nonce: nonce, Digest: r.Digest(lid)}
+	r.Sign(id, k)
+	return ledger.Transfer{From: k.Address(), To: to, Amount: amount, Nonce: nonce, Digest: r.Digest(id)}
 }
 
 func openOp(payer, payee *channel.PrivateKey, amount, nonce, expiry uint64) ledger.OpenChannel {
