@@ -107,6 +107,9 @@ func TestSeedersAria2AndTransmission(t *testing.T) {
 			case "transmission":
 				tr := StartTransmission(t, TransmissionConfig{Listen: testutil.Addr("127.0.0.5", testutil.FreePort(t, "127.0.0.5")),
 					Torrent: torPath, Dir: root, Verify: true})
+				if err := tr.WaitVerified(ctx); err != nil {
+					t.Fatal(err)
+				}
 				addr = tr.Addr()
 			}
 			dl := t.TempDir()

@@ -1,6 +1,7 @@
 package thirdparty
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -204,4 +205,25 @@ func writeScript(t testing.TB, dir, name, marker string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// waitLog polls the tool's log until it contains text, bounded by ctx.
+func waitLog(ctx context.Context, p *proc, text string) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if b, err := os.ReadFile(p.logPath); err == nil && bytes.Contains(b, []byte(text)) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: waiting for %q in its log: %w", p.name, text, ctx.Err())
+		case <-p.done:
+			if b, err := os.ReadFile(p.logPath); err == nil && bytes.Contains(b, []byte(text)) {
+				return nil
+			}
+			return fmt.Errorf("%s: exited (%v) before logging %q", p.name, p.waitErr, text)
+		case <-tick.C:
+		}
+	}
 }

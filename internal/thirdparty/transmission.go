@@ -131,5 +131,13 @@ func (tr *Transmission) WaitFinished(ctx context.Context) error {
 	return waitFile(ctx, tr.p, tr.marker)
 }
 
+// WaitVerified waits until Transmission has finished hash-checking the data in
+// its download directory (Verify). Until then it may turn peers away; after it,
+// with all data present, it seeds. Note that Transmission unchokes only on its
+// 10-second rechoke pulse, so the first block can take that long.
+func (tr *Transmission) WaitVerified(ctx context.Context) error {
+	return waitLog(ctx, tr.p, "Verification is done")
+}
+
 // Stop ends transmission-cli.
 func (tr *Transmission) Stop() { tr.p.stop() }
