@@ -1,7 +1,7 @@
 package conformance
 
 // Conformance of the wire package with real peers over loopback TCP: libtorrent 2.0.8
-// in both directions, and a Transmission 3.00 seed. Our side is built from wire alone
+// and Transmission 3.00, each in both directions. Our side is built from wire alone
 // (no peer session): it proves the handshake (and the listener's split form), the BEP
 // 3/6 messages, the BEP 10 extended handshake and BEP 9 ut_metadata as these clients
 // write and read them.
@@ -307,6 +307,54 @@ func TestWireTransmissionDownload(t *testing.T) {
 	conn.Close()
 }
 
+// TestWireTransmissionUpload: our wire-only seed dials a Transmission leecher (it
+// cannot be told to dial) and serves it the whole torrent.
+func TestWireTransmissionUpload(t *testing.T) {
+	tor := wireLTSetup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), wireLTTimeout)
+	defer cancel()
+	leech := thirdparty.StartTransmission(t, thirdparty.TransmissionConfig{
+		Listen: testutil.Addr("127.0.0.6", testutil.FreePort(t, "127.0.0.6")), Torrent: tor.torrentPath,
+	})
+	defer leech.Stop()
+
+	served := make(chan error, 1)
+	var conn net.Conn
+	for {
+		var err error
+		var hs wire.Handshake
+		if conn, hs, err = wireDial(ctx, leech.Addr(), tor.infoHash); err == nil {
+			if !hs.Reserved.SupportsExtended() || !hs.Reserved.SupportsFast() {
+				t.Fatalf("Transmission's reserved bytes %x", hs.Reserved)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("handshake with Transmission: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	defer conn.Close()
+	go func() {
+		if _, err := conn.Write(wireSeedGreeting(nil, tor)); err != nil {
+			served <- err
+			return
+		}
+		served <- wireServeConn(conn, tor)
+	}()
+	if err := leech.WaitFinished(ctx); err != nil {
+		t.Fatalf("Transmission did not finish: %v", err)
+	}
+	got, err := os.ReadFile(filepath.Join(leech.Dir(), "payload.bin"))
+	if err != nil || !bytes.Equal(got, tor.data) {
+		t.Errorf("Transmission's copy: %d bytes, err %v; equal %v", len(got), err, bytes.Equal(got, tor.data))
+	}
+	conn.Close()
+	if err := <-served; err != nil {
+		t.Errorf("serving Transmission: %v", err)
+	}
+}
+
 // wireDial connects to addr and exchanges handshakes.
 func wireDial(ctx context.Context, addr string, infoHash [20]byte) (net.Conn, wire.Handshake, error) {
 	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
@@ -328,6 +376,7 @@ func wireDial(ctx context.Context, addr string, infoHash [20]byte) (net.Conn, wi
 }
 
 // wireLTServe accepts one connection and serves tor on it until the peer goes away.
+// It answers with the listener's split handshake: head, our handshake, then peer id.
 func wireLTServe(ctx context.Context, ln net.Listener, tor wireLTTorrent) error {
 	conn, err := ln.Accept()
 	if err != nil {
@@ -342,25 +391,34 @@ func wireLTServe(ctx context.Context, ln net.Listener, tor wireLTTorrent) error 
 		return err
 	}
 	if head.InfoHash != tor.infoHash {
-		return errors.New("libtorrent asked for another torrent")
+		return errors.New("the peer asked for another torrent")
 	}
 	if !head.Reserved.SupportsExtended() || !head.Reserved.SupportsFast() {
-		return errors.New("libtorrent's handshake lacks the extension or fast bit")
+		return errors.New("the peer's handshake lacks the extension or fast bit")
 	}
 	out := wire.AppendHandshake(nil, wireLTHandshake(tor.infoHash, "-BT0001-wireseed0001"))
-	out = wire.AppendMessage(out, wire.Message{Type: wire.Extended, ExtID: wire.ExtHandshakeID,
-		Payload: wire.AppendExtendedHandshake(nil, wire.ExtendedHandshake{
-			M: map[string]int{wire.ExtMetadata: wireLTOurMetadataID}, V: "btt-wire-test", Reqq: 250, MetadataSize: len(tor.info),
-		})})
-	out = wire.AppendMessage(out, wire.Message{Type: wire.HaveAll})
-	out = wire.AppendMessage(out, wire.Message{Type: wire.Unchoke})
+	out = wireSeedGreeting(out, tor)
 	if _, err := conn.Write(out); err != nil {
 		return err
 	}
 	if _, err := wire.ReadPeerID(conn); err != nil {
 		return err
 	}
+	return wireServeConn(conn, tor)
+}
 
+// wireSeedGreeting appends what a seed sends after its handshake.
+func wireSeedGreeting(out []byte, tor wireLTTorrent) []byte {
+	out = wire.AppendMessage(out, wire.Message{Type: wire.Extended, ExtID: wire.ExtHandshakeID,
+		Payload: wire.AppendExtendedHandshake(nil, wire.ExtendedHandshake{
+			M: map[string]int{wire.ExtMetadata: wireLTOurMetadataID}, V: "btt-wire-test", Reqq: 250, MetadataSize: len(tor.info),
+		})})
+	out = wire.AppendMessage(out, wire.Message{Type: wire.HaveAll})
+	return wire.AppendMessage(out, wire.Message{Type: wire.Unchoke})
+}
+
+// wireServeConn answers requests and ut_metadata requests for tor until the peer hangs up.
+func wireServeConn(conn net.Conn, tor wireLTTorrent) error {
 	r := wire.NewReader(conn, 0)
 	theirMetadataID := 0
 	buf := make([]byte, 0, 64<<10)
@@ -368,7 +426,7 @@ func wireLTServe(ctx context.Context, ln net.Listener, tor wireLTTorrent) error 
 		m, err := r.ReadMessage()
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || isConnReset(err) {
-				return nil // libtorrent finished and hung up
+				return nil // the peer finished and hung up
 			}
 			return err
 		}
