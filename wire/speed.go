@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/speedbt/btt/wire/bencode"
@@ -188,14 +189,15 @@ func ParseSpeedMessage(payload []byte) (SpeedMessage, error) {
 	if len(payload) == 0 || payload[0] != 'd' {
 		return m, &SpeedError{Type: -1, Err: ErrSpeedMalformed, Cause: errors.New("not a dictionary")}
 	}
-	var d map[string]bencode.RawMessage
-	if err := bencode.Unmarshal(payload, &d); err != nil {
+	// Validate the whole value first (canonical integers, lengths, no trailing bytes), so
+	// the scan below only slices well-formed input.
+	if err := bencode.Valid(payload); err != nil {
 		return m, &SpeedError{Type: -1, Err: ErrSpeedMalformed, Cause: err}
 	}
-	if err := speedKeysSorted(payload); err != nil {
+	p := speedParser{typ: -1}
+	if err := p.scan(payload); err != nil {
 		return m, &SpeedError{Type: -1, Err: ErrSpeedMalformed, Cause: err}
 	}
-	p := speedParser{d: d, typ: -1}
 	t := p.int(skMsgType, 0, math.MaxInt64)
 	if p.err != nil {
 		return m, p.err
@@ -244,17 +246,31 @@ func ParseSpeedMessage(payload []byte) (SpeedMessage, error) {
 	return m, nil
 }
 
-// speedKeysSorted checks that the (already validated) dictionary's keys are strictly
-// increasing, as BEP 3 requires: a repeated key would let two decoders read different
-// values from one message.
-func speedKeysSorted(dict []byte) error {
+// speedKeys are the keys this version reads; a scan keeps each one's encoded value.
+var speedKeys = [...]string{skMsgType, skPrice, skKey, skLedger, skPiece, skChunk, skSalt, skProof,
+	skChannel, skVoucher, skSig, skSeq, skReason}
+
+// speedParser reads typed values from one dictionary and keeps the first error.
+type speedParser struct {
+	vals [len(speedKeys)][]byte // encoded value of each known key, nil when absent
+	typ  int64
+	err  *SpeedError
+}
+
+// scan walks the (already validated) dictionary once: it checks that keys are strictly
+// increasing, as BEP 3 requires (a repeated key would let two decoders read different
+// values from one message), and keeps the value of every known key.
+func (p *speedParser) scan(dict []byte) error {
 	var prev []byte
-	for pos := 1; pos < len(dict) && dict[pos] != 'e'; {
+	for pos := 1; dict[pos] != 'e'; {
 		n, err := bencode.Next(dict[pos:])
 		if err != nil {
 			return err
 		}
-		key := dict[pos : pos+n] // "<len>:<bytes>"
+		if dict[pos] < '0' || dict[pos] > '9' {
+			return errors.New("dictionary key is not a string")
+		}
+		key := dict[pos : pos+n]
 		key = key[bytes.IndexByte(key, ':')+1:]
 		if prev != nil && bytes.Compare(key, prev) <= 0 {
 			return fmt.Errorf("key %q after %q: keys must be sorted and unique", key, prev)
@@ -264,16 +280,15 @@ func speedKeysSorted(dict []byte) error {
 		if n, err = bencode.Next(dict[pos:]); err != nil {
 			return err
 		}
+		for i, k := range speedKeys {
+			if string(key) == k {
+				p.vals[i] = dict[pos : pos+n]
+				break
+			}
+		}
 		pos += n
 	}
 	return nil
-}
-
-// speedParser reads typed values from a decoded dictionary and keeps the first error.
-type speedParser struct {
-	d   map[string]bencode.RawMessage
-	typ int64
-	err *SpeedError
 }
 
 func (p *speedParser) fail(key string, sentinel, cause error) {
@@ -282,17 +297,22 @@ func (p *speedParser) fail(key string, sentinel, cause error) {
 	}
 }
 
-func (p *speedParser) raw(key string, kind byte) (bencode.RawMessage, bool) {
+func (p *speedParser) raw(key string, kind byte) ([]byte, bool) {
 	if p.err != nil {
 		return nil, false
 	}
-	v, ok := p.d[key]
-	if !ok {
+	var v []byte
+	for i, k := range speedKeys {
+		if k == key {
+			v = p.vals[i]
+		}
+	}
+	if v == nil {
 		p.fail(key, ErrSpeedMissingKey, nil)
 		return nil, false
 	}
-	isInt := len(v) > 0 && v[0] == 'i'
-	isStr := len(v) > 0 && v[0] >= '0' && v[0] <= '9'
+	isInt := v[0] == 'i'
+	isStr := v[0] >= '0' && v[0] <= '9'
 	if (kind == 'i' && !isInt) || (kind == 's' && !isStr) {
 		want := "integer"
 		if kind == 's' {
@@ -304,13 +324,15 @@ func (p *speedParser) raw(key string, kind byte) (bencode.RawMessage, bool) {
 	return v, true
 }
 
+// int reads an integer in [lo, hi]. The value was validated as canonical bencode, so
+// only the range can be wrong (ParseInt refuses what does not fit in 64 bits).
 func (p *speedParser) int(key string, lo, hi int64) int64 {
 	v, ok := p.raw(key, 'i')
 	if !ok {
 		return 0
 	}
-	var n int64
-	if err := bencode.Unmarshal(v, &n); err != nil {
+	n, err := strconv.ParseInt(string(v[1:len(v)-1]), 10, 64)
+	if err != nil {
 		p.fail(key, ErrSpeedBadValue, err)
 		return 0
 	}
@@ -321,17 +343,13 @@ func (p *speedParser) int(key string, lo, hi int64) int64 {
 	return n
 }
 
+// bytes reads a byte string; the result aliases the payload.
 func (p *speedParser) bytes(key string) []byte {
 	v, ok := p.raw(key, 's')
 	if !ok {
 		return nil
 	}
-	var b []byte
-	if err := bencode.Unmarshal(v, &b); err != nil {
-		p.fail(key, ErrSpeedBadValue, err)
-		return nil
-	}
-	return b
+	return v[bytes.IndexByte(v, ':')+1:]
 }
 
 func (p *speedParser) fixed(key string, dst []byte) {
