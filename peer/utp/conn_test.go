@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -289,4 +290,29 @@ func TestManyConnections(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+}
+
+func TestIPv6AndDualStack(t *testing.T) {
+	v6, err := Listen("udp6", "[::1]:0", Config{})
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer v6.Close()
+	other, err := Listen("udp6", "[::1]:0", Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	transfer(t, other, v6, v6.Addr().String(), randomData(6, 300_000), 30*time.Second)
+
+	// A dual-stack socket reached over IPv4 sees v4-mapped sources; connections must
+	// still match their packets and replies must reach the IPv4 peer.
+	dual, err := Listen("udp", "[::]:0", Config{})
+	if err != nil {
+		t.Skipf("no dual-stack socket: %v", err)
+	}
+	defer dual.Close()
+	v4 := listen(t, Config{})
+	port := dual.Addr().(*net.UDPAddr).Port
+	transfer(t, v4, dual, net.JoinHostPort("127.0.0.1", fmt.Sprint(port)), randomData(4, 300_000), 30*time.Second)
 }
