@@ -24,9 +24,12 @@ import (
 )
 
 // storageLT is run with Debian's python3. "create ROOT PIECE_LENGTH v1|hybrid OUT.torrent"
-// prints the layout libtorrent chose (files with pad flags, piece hashes) as JSON;
-// "check TORRENT SAVE_PATH" adds the torrent to a session with everything networked off,
-// lets libtorrent check the files, and prints which pieces it found.
+// prints the layout libtorrent chose (files with pad flags, piece hashes, v1 info-hash) as
+// JSON; "check TORRENT SAVE_PATH" adds the torrent to a session with everything networked
+// off, lets libtorrent check the files, and prints which pieces it found. "seed TORRENT
+// SAVE PORT" seeds on 127.0.0.1:PORT (TCP only, no encryption) and prints "ready" until
+// its stdin closes; "leech TORRENT SAVE PEERPORT" downloads from the peer at
+// 127.0.0.1:PEERPORT and prints the pieces it has once it seeds.
 const storageLT = `
 import json, sys, time
 import libtorrent as lt
@@ -46,7 +49,47 @@ def create(root, plen, kind, out):
         files.append({"path": st.file_path(i).split("/"), "size": st.file_size(i),
                       "pad": bool(st.file_flags(i) & lt.file_storage.flag_pad_file)})
     hashes = [ti.hash_for_piece(i).hex() for i in range(ti.num_pieces())]
-    print(json.dumps({"piece_length": ti.piece_length(), "files": files, "hashes": hashes}))
+    print(json.dumps({"piece_length": ti.piece_length(), "files": files, "hashes": hashes,
+                      "info_hash": str(ti.info_hashes().v1)}))
+
+def settings(port):
+    return {"listen_interfaces": "127.0.0.1:%d" % port, "enable_dht": False, "enable_lsd": False,
+            "enable_upnp": False, "enable_natpmp": False, "dht_bootstrap_nodes": "",
+            "allow_multiple_connections_per_ip": True, "in_enc_policy": 2, "out_enc_policy": 2,
+            "enable_outgoing_utp": False, "enable_incoming_utp": False}
+
+def add(s, torrent, save):
+    atp = lt.add_torrent_params()
+    atp.ti = lt.torrent_info(torrent)
+    atp.save_path = save
+    return s.add_torrent(atp)
+
+def seed(torrent, save, port):
+    s = lt.session(settings(int(port)))
+    h = add(s, torrent, save)
+    deadline = time.time() + 60
+    while not h.status().is_seeding:
+        if time.time() > deadline:
+            sys.exit("seed never ready: %s" % h.status().state)
+        time.sleep(0.05)
+    print("ready", flush=True)
+    sys.stdin.read()
+
+def leech(torrent, save, peerport):
+    s = lt.session(settings(0))
+    h = add(s, torrent, save)
+    deadline = time.time() + 60
+    last = 0
+    while time.time() < deadline:
+        st = h.status()
+        if st.is_seeding:
+            print(json.dumps({"pieces": [bool(x) for x in st.pieces], "state": str(st.state)}))
+            return
+        if time.time() - last > 2 and st.num_peers == 0 and st.state == lt.torrent_status.downloading:
+            h.connect_peer(("127.0.0.1", int(peerport)))
+            last = time.time()
+        time.sleep(0.05)
+    sys.exit("leech timed out: %s, %d peers, progress %.3f" % (st.state, st.num_peers, st.progress))
 
 def check(torrent, save):
     s = lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": False, "enable_lsd": False,
@@ -70,10 +113,7 @@ def check(torrent, save):
         time.sleep(0.05)
     sys.exit("libtorrent check timed out: %s" % h.status().state)
 
-if sys.argv[1] == "create":
-    create(*sys.argv[2:])
-else:
-    check(*sys.argv[2:])
+{"create": create, "check": check, "seed": seed, "leech": leech}[sys.argv[1]](*sys.argv[2:])
 `
 
 type ltLayout struct {
@@ -83,7 +123,8 @@ type ltLayout struct {
 		Size int64    `json:"size"`
 		Pad  bool     `json:"pad"`
 	} `json:"files"`
-	Hashes []string `json:"hashes"`
+	Hashes   []string `json:"hashes"`
+	InfoHash string   `json:"info_hash"`
 }
 
 func runLT(t *testing.T, script string, args ...string) []byte {
