@@ -262,12 +262,22 @@ func TestAutoPieceLength(t *testing.T) {
 
 func BenchmarkCreate(b *testing.B) {
 	root := writeTree(b, map[string]int{"a": 32 << 20, "b": 16 << 20})
-	b.SetBytes(48 << 20)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Create(context.Background(), root, CreateOptions{PieceLength: 256 << 10}); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct {
+		name string
+		opts CreateOptions
+	}{
+		{"v1", CreateOptions{PieceLength: 256 << 10}},
+		{"hybrid", CreateOptions{PieceLength: 256 << 10, Hybrid: true}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(48 << 20)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Create(context.Background(), root, bc.opts); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
