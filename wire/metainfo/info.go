@@ -2,10 +2,12 @@ package metainfo
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha1"
 	"crypto/sha256"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/speedbt/btt/wire/bencode"
@@ -83,10 +85,21 @@ func (i *Info) NumPieces() int {
 	return int(ceilDiv(i.TotalLength, i.PieceLength))
 }
 
-// PieceSize returns the length of piece index; only the last piece may be shorter.
+// PieceSize returns the length of piece index. In v1 and hybrid torrents only the last piece
+// may be shorter; in a v2-only torrent each file's last piece may be, since pieces never
+// span files there.
 func (i *Info) PieceSize(index int) int64 {
 	start := int64(index) * i.PieceLength
-	return min(i.PieceLength, i.TotalLength-start)
+	end := i.TotalLength
+	if !i.HasV1() {
+		// The file holding start: the last one beginning at or before it.
+		j, _ := slices.BinarySearchFunc(i.Files, start+1, func(f File, off int64) int { return cmp.Compare(f.Offset, off) })
+		if j > 0 {
+			f := i.Files[j-1]
+			end = f.Offset + f.Length
+		}
+	}
+	return max(0, min(i.PieceLength, end-start))
 }
 
 func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }

@@ -459,3 +459,19 @@ func TestPieceLayers(t *testing.T) {
 		}
 	}
 }
+
+func TestPieceSizeV2(t *testing.T) {
+	// lt-v2-64k: big/seven.bin 400000 bytes (pieces 0-6), big/three.bin 200000 (pieces 7-10).
+	m, err := Load("testdata/lt-v2-64k.torrent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int64{65536, 65536, 65536, 65536, 65536, 65536, 400000 - 6*65536, 65536, 65536, 65536, 200000 - 3*65536}
+	var got []int64
+	for i := range m.Info.NumPieces() {
+		got = append(got, m.Info.PieceSize(i))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("piece sizes (-want +got):\n%s", diff)
+	}
+}
