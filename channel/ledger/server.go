@@ -120,7 +120,7 @@ func (h *handler) createAccount(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	h.do(w, r, CreateAccount{Address: req.PubKey.Address(), Nonce: uint64(req.Nonce), Digest: d})
+	h.do(w, r, CreateAccount{Address: req.PubKey.Address()})
 }
 
 func (h *handler) getAccount(w http.ResponseWriter, r *http.Request) {
