@@ -33,6 +33,10 @@ type Config struct {
 	Seed uint64
 	// MaxSuggest bounds the suggest hints kept per peer (BEP 6). Default 16.
 	MaxSuggest int
+	// EndgameRequesters caps how many peers one block is requested from in endgame. Each
+	// duplicate costs a block of bandwidth when it is not cancelled in time; 3 covers one
+	// stalled and one slow peer. Default 3.
+	EndgameRequesters int
 }
 
 const (
@@ -104,6 +108,9 @@ func NewPicker(layout Layout, cfg Config) (*Picker, error) {
 	}
 	if cfg.MaxSuggest <= 0 {
 		cfg.MaxSuggest = 16
+	}
+	if cfg.EndgameRequesters <= 1 {
+		cfg.EndgameRequesters = 3
 	}
 	seed := cfg.Seed
 	if seed == 0 {
@@ -583,7 +590,8 @@ func (p *Picker) pickEndgame(k PeerKey, ps *peerState, max int, dst []Block) []B
 				return dst
 			}
 			b := &ap.blocks[bi]
-			if b.state != blockRequested || b.owner == k || containsKey(b.extra, k) {
+			if b.state != blockRequested || b.owner == k || containsKey(b.extra, k) ||
+				1+len(b.extra) >= p.cfg.EndgameRequesters {
 				continue
 			}
 			b.extra = append(b.extra, k)

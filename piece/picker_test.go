@@ -257,6 +257,21 @@ func TestEndgameCancels(t *testing.T) {
 	must(t, p.check())
 }
 
+func TestEndgameRequestersCapped(t *testing.T) {
+	l := Layout{NumPieces: 1, PieceLength: BlockSize, TotalLength: BlockSize}
+	p := mustPicker(t, l, Config{Seed: 1, EndgameRequesters: 3})
+	got := 0
+	for k := PeerKey(1); k <= 6; k++ {
+		p.AddPeer(k)
+		must(t, p.PeerHaveAll(k))
+		got += len(p.Pick(k, 4, nil))
+	}
+	if got != 3 {
+		t.Fatalf("the only block was requested %d times, want 3", got)
+	}
+	must(t, p.check())
+}
+
 func TestFailedRefetchesAndBlames(t *testing.T) {
 	l := Layout{NumPieces: 2, PieceLength: 2 * BlockSize, TotalLength: 4 * BlockSize}
 	p := mustPicker(t, l, Config{Seed: 1, RandomFirst: -1})
