@@ -1,9 +1,12 @@
 package piece
 
-// Blame counts hash failures per peer: a peer that contributed to Limit failed pieces
-// is to be banned. Counting (instead of banning on the first failure) keeps an honest
-// peer that shared a piece with a bad one from being banned for the bad one's data.
-// Like Picker it belongs to one torrent loop and has no locks.
+// Blame counts strikes per peer: a peer with Limit strikes is to be banned. Give strikes
+// for the blocks shown bad once the piece verified (smart ban: Picker.Failed says who
+// sent each block, storage says which blocks differed); striking every contributor of a
+// failed piece also punishes the honest peers that shared it with a bad one, which only a
+// high Limit makes bearable. The limit also tolerates a rare honest corruption (bad RAM,
+// a bit flipped in transit past the TCP checksum). Like Picker it belongs to one torrent
+// loop and has no locks.
 type Blame struct {
 	// Limit is the number of strikes that bans a peer; libtorrent's smart-ban and
 	// Transmission both tolerate a few. Zero means 3.
