@@ -122,8 +122,9 @@ func TestCaptureLibtorrentTransfer(t *testing.T) {
 				t.Errorf("%d %s frames in a %s-only transfer", r.Protocols[other], other, tc.name)
 			}
 			r.Expect(t, tc.proto)
-			if r.Frames < 100 {
-				t.Errorf("only %d frames captured for a %d-byte transfer", r.Frames, st.TotalWanted)
+			// Loopback frames carry at most 64 KiB, so the payload alone needs this many.
+			if min := int(st.TotalWanted >> 16); r.Frames < min {
+				t.Errorf("only %d frames captured for a %d-byte transfer, want >= %d", r.Frames, st.TotalWanted, min)
 			}
 		})
 	}
