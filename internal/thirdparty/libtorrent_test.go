@@ -123,8 +123,8 @@ func TestCaptureLibtorrentTransfer(t *testing.T) {
 			}
 			r.Expect(t, tc.proto)
 			// Loopback frames carry at most 64 KiB, so the payload alone needs this many.
-			if min := int(st.TotalWanted >> 16); r.Frames < min {
-				t.Errorf("only %d frames captured for a %d-byte transfer, want >= %d", r.Frames, st.TotalWanted, min)
+			if floor := int(st.TotalWanted >> 16); r.Frames < floor {
+				t.Errorf("only %d frames captured for a %d-byte transfer, want >= %d", r.Frames, st.TotalWanted, floor)
 			}
 		})
 	}
