@@ -567,6 +567,28 @@ func TestInfoMatchesTransmissionShow(t *testing.T) {
 			if len(show.files) == 0 {
 				t.Error("transmission-show listed no files")
 			}
+
+			// transmission-show -m's magnet link, read by us, names the same torrent.
+			link := strings.TrimSpace(string(runTool(t, ts, "-m", path)))
+			mg, err := magnet.Parse(link)
+			if err != nil {
+				t.Fatalf("magnet.Parse(%q): %v", link, err)
+			}
+			m, err := metainfo.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var trackers []string
+			for _, tier := range m.Trackers() {
+				trackers = append(trackers, tier...)
+			}
+			if !mg.HasV1 || mg.InfoHash != m.InfoHash() || mg.DisplayName != m.Info.Name || !cmp.Equal(mg.Trackers, trackers) {
+				t.Errorf("transmission-show -m %q parses as %+v", link, mg)
+			}
+			// For these plain names and URLs the links are character for character the same.
+			if ours := m.Magnet().String(); ours != link {
+				t.Errorf("our magnet\n%s\ntransmission-show -m\n%s", ours, link)
+			}
 		})
 	}
 }
