@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/speedbt/btt/wire/bencode"
 )
@@ -106,6 +107,7 @@ func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
 
 type rawInfo struct {
 	Name        string             `bencode:"name"`
+	NameUTF8    any                `bencode:"name.utf-8"`
 	PieceLength int64              `bencode:"piece length"`
 	Pieces      []byte             `bencode:"pieces"`
 	Private     any                `bencode:"private"`
@@ -123,6 +125,7 @@ type rawInfo struct {
 type rawFile struct {
 	Length      int64
 	Path        []byte
+	PathUTF8    []byte // "path.utf-8", preferred when usable
 	Attr        string
 	SymlinkPath []byte
 }
@@ -134,6 +137,8 @@ func (rf *rawFile) decode(b []byte) error {
 			return bencode.Unmarshal(val, &rf.Length)
 		case "path":
 			rf.Path = val
+		case "path.utf-8":
+			rf.PathUTF8 = val
 		case "attr":
 			var err error
 			rf.Attr, err = bstring(val)
@@ -165,6 +170,13 @@ func (l Limits) parseInfo(b []byte) (*Info, error) {
 	}
 	if len(b) == 0 || b[0] != 'd' {
 		return nil, fmt.Errorf("%w: info is not a dictionary", ErrInvalid)
+	}
+	// Old clients wrote names in a local code page and the UTF-8 form beside them;
+	// libtorrent and Transmission show the UTF-8 one when it is there, and so do we (the
+	// info-hash is over the bytes either way). v2 names must match the file tree's keys, so
+	// the variants are used for v1 torrents only.
+	if u, ok := ri.NameUTF8.(string); ok && ri.FileTree == nil && utf8.ValidString(u) && checkComponent(u) == nil {
+		ri.Name = u
 	}
 	info := &Info{
 		Name:        ri.Name,
@@ -263,6 +275,11 @@ func (info *Info) v1Files(l Limits, ri *rawInfo) error {
 		path, err := parsePath(rf.Path, l)
 		if err != nil {
 			return fmt.Errorf("file %d: %w", n-1, err)
+		}
+		if rf.PathUTF8 != nil && ri.FileTree == nil {
+			if u, err := parsePath(rf.PathUTF8, l); err == nil && allUTF8(u) {
+				path = u
+			}
 		}
 		f := File{Path: append([]string{info.Name}, path...), Length: rf.Length}
 		if err := setAttr(&f, rf.Attr, rf.SymlinkPath, l); err != nil {
@@ -458,4 +475,13 @@ func bstring(b []byte) (string, error) {
 		return "", fmt.Errorf("%w: expected a string", ErrInvalid)
 	}
 	return string(b[i+1:]), nil
+}
+
+func allUTF8(path []string) bool {
+	for _, c := range path {
+		if !utf8.ValidString(c) {
+			return false
+		}
+	}
+	return true
 }

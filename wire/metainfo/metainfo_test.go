@@ -475,3 +475,28 @@ func TestPieceSizeV2(t *testing.T) {
 		t.Errorf("piece sizes (-want +got):\n%s", diff)
 	}
 }
+
+func TestUTF8Variants(t *testing.T) {
+	data := torrent(t, map[string]any{
+		"name": "n\xe9", "name.utf-8": "né",
+		"files": []any{
+			map[string]any{"length": 1, "path": []any{"caf\xe9"}, "path.utf-8": []any{"café"}},
+			map[string]any{"length": 1, "path": []any{"plain"}, "path.utf-8": []any{".."}},       // unsafe: ignored
+			map[string]any{"length": 1, "path": []any{"other"}, "path.utf-8": []any{"\xff\xfe"}}, // not UTF-8: ignored
+		},
+	})
+	m, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range m.Info.Files {
+		got = append(got, strings.Join(f.Path, "/"))
+	}
+	if diff := cmp.Diff([]string{"né/café", "né/plain", "né/other"}, got); diff != "" {
+		t.Errorf("paths (-want +got):\n%s", diff)
+	}
+	if m.Info.Name != "né" {
+		t.Errorf("name %q", m.Info.Name)
+	}
+}
