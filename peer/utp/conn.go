@@ -130,6 +130,10 @@ type Conn struct {
 	lingerAt    time.Time
 	stats       Stats
 	scratch     [HeaderSize + 2 + 32]byte
+	gsoBuf      []byte // a run of packets for one segmentation-offload send
+	gsoSeg      int    // size of each packet in gsoBuf
+	gsoShort    bool   // the last packet in gsoBuf is shorter: nothing may follow it
+	gsoOOB      []byte
 	timer       *time.Timer
 	timerAt     time.Time
 	ackTimer    *time.Timer
@@ -364,6 +368,47 @@ func (c *Conn) sendWindow() int { return min(c.cc.cwnd, c.peerWnd) }
 // flush sends what the windows and the pacer allow: retransmissions first, then new
 // packets.
 func (c *Conn) flush(now time.Time) {
+	c.flushWindow(now)
+	c.sendBatch()
+}
+
+// Limits of one segmentation-offload send (the kernel allows 64 segments and one
+// IP datagram's worth of bytes).
+const (
+	maxGSOSegments = 64
+	maxGSOBytes    = 65000
+)
+
+// queueSend sends b, or with segmentation offload adds it to the run sendBatch sends.
+func (c *Conn) queueSend(b []byte) {
+	if c.s.gsoOff.Load() {
+		c.s.send(b, c.remote)
+		return
+	}
+	if len(c.gsoBuf) > 0 && (c.gsoShort || len(b) > c.gsoSeg || len(c.gsoBuf)+len(b) > maxGSOBytes ||
+		len(c.gsoBuf) >= maxGSOSegments*c.gsoSeg) {
+		c.sendBatch()
+	}
+	if c.gsoBuf == nil {
+		c.gsoBuf = make([]byte, 0, maxGSOBytes)
+		c.gsoOOB = make([]byte, gsoOOBLen)
+	}
+	if len(c.gsoBuf) == 0 {
+		c.gsoSeg = len(b)
+	}
+	c.gsoShort = len(b) < c.gsoSeg
+	c.gsoBuf = append(c.gsoBuf, b...)
+}
+
+func (c *Conn) sendBatch() {
+	if len(c.gsoBuf) == 0 {
+		return
+	}
+	c.s.sendSegments(c.gsoBuf, c.gsoSeg, c.remote, c.gsoOOB)
+	c.gsoBuf, c.gsoShort = c.gsoBuf[:0], false
+}
+
+func (c *Conn) flushWindow(now time.Time) {
 	if c.state == stateDead {
 		return
 	}
@@ -461,7 +506,7 @@ func (c *Conn) transmit(p *packet, now time.Time) {
 		ack = 0
 	}
 	putHeader(p.buf, p.typ, 0, c.connIDFor(p.typ), c.s.micros(now), c.replyMicro, uint32(w), p.seq, ack)
-	c.s.send(p.buf, c.remote)
+	c.queueSend(p.buf)
 	c.stats.Sent++
 	c.advertised = w
 	c.ackPending = 0
@@ -519,20 +564,22 @@ func (c *Conn) handleSyn(h *Header, now time.Time) {
 	c.sendState(now)
 }
 
-// handle processes one packet from the peer; it runs on the socket's reader.
-func (c *Conn) handle(h *Header, payload []byte, now time.Time) {
+// handle processes one packet from the peer; it runs on the socket's reader. With
+// deferAck an ack the packet earns is left pending and handle reports it; the reader
+// sends it with flushAck after the rest of a coalesced read.
+func (c *Conn) handle(h *Header, payload []byte, now time.Time, deferAck bool) (ackOwed bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state == stateDead {
-		return
+		return false
 	}
 	if h.Type == TypeReset {
 		c.destroyLocked(ErrReset)
-		return
+		return false
 	}
 	if c.state == stateSynSent {
 		if h.Type != TypeState {
-			return
+			return false
 		}
 		c.state = stateConnected
 		c.ackNr = h.Seq - 1
@@ -547,12 +594,22 @@ func (c *Conn) handle(h *Header, payload []byte, now time.Time) {
 	c.onAck(h, now)
 	switch h.Type {
 	case TypeData:
-		c.onData(h.Seq, payload, now)
+		c.onData(h.Seq, payload, now, deferAck)
 	case TypeFin:
 		c.onFin(h.Seq, now)
 	}
 	c.flush(now)
 	c.maybeFinish()
+	return deferAck && c.state != stateDead && c.ackPending > 0
+}
+
+// flushAck sends an ack deferred by handle, unless something else carried it already.
+func (c *Conn) flushAck() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateDead && c.ackPending > 0 {
+		c.sendState(time.Now())
+	}
 }
 
 // onAck processes the cumulative and selective acks of a packet.
@@ -668,7 +725,7 @@ func (c *Conn) markLost(p *packet) {
 	c.stats.FastRetransmit++
 }
 
-func (c *Conn) onData(seq uint16, payload []byte, now time.Time) {
+func (c *Conn) onData(seq uint16, payload []byte, now time.Time, deferAck bool) {
 	if c.gotFin && !seqLess(seq, c.finSeq) {
 		return // past the end of the stream
 	}
@@ -699,9 +756,14 @@ func (c *Conn) onData(seq uint16, payload []byte, now time.Time) {
 		}
 		signal(c.readable)
 		c.ackPending++
-		if len(c.ooo) > 0 || c.ackPending >= 2 || c.eof {
+		switch {
+		case len(c.ooo) > 0 || c.eof:
 			c.sendState(now)
-		} else if !c.ackTimerOn {
+		case deferAck:
+			// The reader acks after the rest of the coalesced read.
+		case c.ackPending >= 2:
+			c.sendState(now)
+		case !c.ackTimerOn:
 			c.ackTimerOn = true
 			c.ackTimer.Reset(ackDelay)
 		}

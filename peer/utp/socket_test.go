@@ -154,7 +154,7 @@ func TestForgedPacketsOnLiveConn(t *testing.T) {
 			h.Ack = cc.q[0].seq - 100 - uint16(r.IntN(30000))
 		}
 		cc.mu.Unlock()
-		cc.handle(&h, nil, time.Now())
+		cc.handle(&h, nil, time.Now(), false)
 	}
 	select {
 	case got := <-done:

@@ -10,3 +10,14 @@ func sizeBuffers(u *net.UDPConn, n int) {
 	_ = u.SetReadBuffer(n)
 	_ = u.SetWriteBuffer(n)
 }
+
+// Segmentation and receive offloads are Linux-only.
+func enableGRO(*net.UDPConn) bool { return false }
+func groSize([]byte) int          { return 0 }
+func putGSO([]byte, int)          {}
+func gsoUnsupported(error) bool   { return true }
+
+const (
+	gsoOOBLen   = 0
+	haveOffload = false
+)
