@@ -14,6 +14,19 @@ type peerStore struct {
 	ttl                                  time.Duration
 	swarms                               map[ID]map[netip.AddrPort]time.Time // expiry per peer
 	total                                int
+	lastSweep                            time.Time
+}
+
+// sweepEvery bounds how often a full store is swept for expired peers from add: a sweep
+// costs O(stored peers), and announces for new info-hashes to a full store must not
+// each pay it.
+const sweepEvery = 10 * time.Second
+
+// sweep expires peers if the last sweep is old enough.
+func (s *peerStore) sweep(now time.Time) {
+	if now.Sub(s.lastSweep) >= sweepEvery {
+		s.expire(now)
+	}
 }
 
 func newPeerStore(maxTorrents, maxPerTorrent, maxTotal int, ttl time.Duration) *peerStore {
@@ -29,14 +42,14 @@ func (s *peerStore) add(ih ID, p netip.AddrPort, now time.Time) bool {
 		return true
 	}
 	if s.total >= s.maxTotal {
-		s.expire(now)
+		s.sweep(now)
 		if s.total >= s.maxTotal {
 			return false
 		}
 	}
 	if sw == nil {
 		if len(s.swarms) >= s.maxTorrents {
-			s.expire(now)
+			s.sweep(now)
 			if len(s.swarms) >= s.maxTorrents {
 				return false
 			}
@@ -91,6 +104,7 @@ func (s *peerStore) get(ih ID, now time.Time, max int, rng *rand.Rand) []netip.A
 
 // expire drops every expired peer.
 func (s *peerStore) expire(now time.Time) {
+	s.lastSweep = now
 	for ih, sw := range s.swarms {
 		for p, exp := range sw {
 			if !exp.After(now) {

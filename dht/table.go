@@ -1,6 +1,7 @@
 package dht
 
 import (
+	"bytes"
 	"net/netip"
 	"slices"
 	"time"
@@ -239,40 +240,55 @@ func (t *table) dropIP(ip netip.Addr) {
 
 // closest returns up to n live nodes closest to target, nearest first.
 func (t *table) closest(target ID, n int) []NodeInfo {
-	cand := make([]*entry, 0, n*2)
-	add := func(b *bucket) {
+	if n <= 0 {
+		return nil
+	}
+	// Keep the best n seen so far in a small sorted array: one XOR and one compare per
+	// node, no sort and no allocation per candidate.
+	type scored struct {
+		d ID
+		e *entry
+	}
+	best := make([]scored, 0, n)
+	consider := func(b *bucket) {
 		for _, e := range b.nodes {
-			if !e.bad() {
-				cand = append(cand, e)
+			if e.bad() {
+				continue
 			}
+			d := target.Xor(e.ID)
+			if len(best) == n && bytes.Compare(d[:], best[n-1].d[:]) >= 0 {
+				continue
+			}
+			j := len(best)
+			if j < n {
+				best = append(best, scored{})
+			} else {
+				j = n - 1
+			}
+			for j > 0 && bytes.Compare(d[:], best[j-1].d[:]) < 0 {
+				best[j] = best[j-1]
+				j--
+			}
+			best[j] = scored{d, e}
 		}
 	}
 	// If target falls in bucket i, the nodes of bucket i share its first i+1 bits; those
 	// of every deeper bucket differ from it at bit i only; those of a shallower bucket j
-	// differ at bit j < i. So: bucket i, then all deeper ones, then shallower ones from i-1
-	// down, until n are found. The sort then orders within the gathered set.
+	// differ at bit j < i. So: bucket i, then (if short of n) all deeper ones, then
+	// shallower ones from i-1 down, until n are found.
 	i := t.index(target)
-	for j := i; j < len(t.buckets); j++ {
-		add(t.buckets[j])
-	}
-	for j := i - 1; j >= 0 && len(cand) < n; j-- {
-		add(t.buckets[j])
-	}
-	slices.SortFunc(cand, func(a, b *entry) int {
-		if target.Closer(a.ID, b.ID) {
-			return -1
+	consider(t.buckets[i])
+	if len(best) < n {
+		for j := i + 1; j < len(t.buckets); j++ {
+			consider(t.buckets[j])
 		}
-		if target.Closer(b.ID, a.ID) {
-			return 1
-		}
-		return 0
-	})
-	if len(cand) > n {
-		cand = cand[:n]
 	}
-	out := make([]NodeInfo, len(cand))
-	for i, e := range cand {
-		out[i] = e.NodeInfo
+	for j := i - 1; j >= 0 && len(best) < n; j-- {
+		consider(t.buckets[j])
+	}
+	out := make([]NodeInfo, len(best))
+	for i, x := range best {
+		out[i] = x.e.NodeInfo
 	}
 	return out
 }

@@ -17,3 +17,27 @@ func TestSmallNetwork(t *testing.T) {
 		t.Errorf("churned success %.3f < 0.95", r.Churned.SuccessRate)
 	}
 }
+
+// TestDeterministic: the same seed gives the same run, event for event.
+func TestDeterministic(t *testing.T) {
+	p := Params{Nodes: 200, Seed: 9, Torrents: 10, Lookups: 50, Churn: 0.2}
+	a, err := Run(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Run(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b {
+		t.Fatalf("two runs with one seed differ:\n%v\n%v", a, b)
+	}
+	p.Seed++
+	c, err := Run(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c == a {
+		t.Fatal("another seed gave the identical run")
+	}
+}
