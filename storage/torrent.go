@@ -224,11 +224,13 @@ func (t *Torrent) Close() error {
 // length so the file's size is right from the start. A handle is opened read-write
 // whenever possible so that it never has to be swapped while others use it.
 func (t *Torrent) handle(f *file, write bool) (*os.File, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	// Checked under f.mu: Close sets closed before it takes each f.mu, so a handle
+	// opened here is either refused or closed by Close, never leaked.
 	if t.closed.Load() {
 		return nil, ErrClosed
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.f != nil && (f.writable || !write) {
 		return f.f, nil
 	}
