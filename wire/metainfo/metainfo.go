@@ -149,7 +149,7 @@ type rawMetaInfo struct {
 	Comment      any                `bencode:"comment"`
 	CreatedBy    any                `bencode:"created by"`
 	CreationDate any                `bencode:"creation date"`
-	PieceLayers  map[string][]byte  `bencode:"piece layers"`
+	PieceLayers  bencode.RawMessage `bencode:"piece layers"` // decoded for v2 only
 }
 
 // Parse parses a .torrent file.
@@ -186,13 +186,20 @@ func (l Limits) Parse(data []byte) (*MetaInfo, error) {
 			}
 		}
 	}
-	if info.MetaVersion == 2 && len(raw.PieceLayers) > 0 {
-		m.PieceLayers = make(map[[32]byte][]byte, len(raw.PieceLayers))
-		for k, v := range raw.PieceLayers {
+	if info.MetaVersion == 2 && raw.PieceLayers != nil {
+		var layers map[string][]byte
+		if err := bencode.Unmarshal(raw.PieceLayers, &layers); err != nil {
+			return nil, fmt.Errorf("%w: piece layers: %w", ErrInvalid, err)
+		}
+		m.PieceLayers = make(map[[32]byte][]byte, len(layers))
+		for k, v := range layers {
 			if len(k) != 32 || len(v)%32 != 0 {
 				return nil, fmt.Errorf("%w: piece layer entry with %d-byte key and %d-byte value", ErrInvalid, len(k), len(v))
 			}
 			m.PieceLayers[[32]byte([]byte(k))] = v
+		}
+		if len(m.PieceLayers) == 0 {
+			m.PieceLayers = nil
 		}
 		if err := checkPieceLayers(info, m.PieceLayers); err != nil {
 			return nil, err
