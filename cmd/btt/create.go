@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -79,6 +80,10 @@ func runCreate(ctx context.Context, args []string) error {
 	if !noDate {
 		opts.CreationDate = time.Now()
 	}
+	if isTerminal(os.Stderr) {
+		opts.Progress = progressPrinter(os.Stderr)
+		defer fmt.Fprintln(os.Stderr)
+	}
 	m, err := metainfo.Create(ctx, pos[0], opts)
 	if err != nil {
 		return err
@@ -102,6 +107,23 @@ func runCreate(ctx context.Context, args []string) error {
 	fmt.Printf("piece count: %d\npiece size: %d\ntotal size: %d\n", m.Info.NumPieces(), m.Info.PieceLength, m.Info.TotalLength)
 	fmt.Printf("magnet: %s\n", m.Magnet())
 	return nil
+}
+
+// progressPrinter returns a CreateOptions.Progress that redraws one status line on w, at
+// most a few times a second.
+func progressPrinter(w io.Writer) func(done, total int64) {
+	var last time.Time
+	return func(done, total int64) {
+		if now := time.Now(); done == total || now.Sub(last) >= 200*time.Millisecond {
+			last = now
+			fmt.Fprintf(w, "\rhashed %d of %d MiB (%d%%)", done>>20, total>>20, done*100/max(total, 1))
+		}
+	}
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // writeFile writes data to name through a temporary file and a rename, so a crash never

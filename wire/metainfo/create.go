@@ -49,6 +49,9 @@ type CreateOptions struct {
 	Hybrid bool
 	// Workers is the number of hashing goroutines; 0 means GOMAXPROCS.
 	Workers int
+	// Progress, when set, is called from the reading goroutine after each chunk read with
+	// the bytes read so far and the total (pads included).
+	Progress func(done, total int64)
 }
 
 // AutoPieceLength returns the piece length Create uses for total bytes of content: the
@@ -130,7 +133,7 @@ func Create(ctx context.Context, path string, opts CreateOptions) (*MetaInfo, er
 		v2 = v2Pieces(entries, pl, ceilDiv(total, pl))
 	}
 
-	pieces, nodes, err := hashPieces(ctx, srcs, total, pl, opts.Workers, v2)
+	pieces, nodes, err := hashPieces(ctx, srcs, total, pl, hashOptions{workers: opts.Workers, v2: v2, progress: opts.Progress})
 	if err != nil {
 		return nil, err
 	}

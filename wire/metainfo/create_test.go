@@ -309,8 +309,27 @@ func TestCreateSymlinks(t *testing.T) {
 func TestStreamReaderShortFile(t *testing.T) {
 	root := writeTree(t, map[string]int{"a": 10})
 	srcs := []source{{filepath.Join(root, "a"), 20}}
-	_, _, err := hashPieces(context.Background(), srcs, 20, 16<<10, 2, nil)
+	_, _, err := hashPieces(context.Background(), srcs, 20, 16<<10, hashOptions{workers: 2})
 	if err == nil || !strings.Contains(err.Error(), "shorter") {
 		t.Errorf("err = %v, want a shrunk-file error", err)
+	}
+}
+
+func TestCreateProgress(t *testing.T) {
+	root := writeTree(t, map[string]int{"a": 9 << 20, "b": 5})
+	var calls []int64
+	var total int64
+	m, err := Create(context.Background(), root, CreateOptions{PieceLength: 16 << 10, PadFiles: true,
+		Progress: func(done, tot int64) { calls = append(calls, done); total = tot }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != m.Info.TotalLength || len(calls) < 3 || calls[len(calls)-1] != total {
+		t.Fatalf("progress calls %v, total %d, want %d at the end", calls, total, m.Info.TotalLength)
+	}
+	for i := 1; i < len(calls); i++ {
+		if calls[i] <= calls[i-1] {
+			t.Fatalf("progress went backwards: %v", calls)
+		}
 	}
 }

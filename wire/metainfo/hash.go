@@ -20,11 +20,19 @@ type chunk struct {
 	buf   []byte
 }
 
+// hashOptions are hashPieces' optional parts.
+type hashOptions struct {
+	workers  int                     // 0: GOMAXPROCS
+	v2       []v2Piece               // per piece, for hybrid torrents
+	progress func(done, total int64) // called after each chunk read
+}
+
 // hashPieces returns the concatenated SHA-1 hashes of the pieces of the byte stream that
 // srcs describe (total bytes, in pieces of pl). One goroutine reads sequentially into a few
-// recycled buffers; n workers hash them. For a hybrid torrent, v2 describes each piece and
-// nodes gets each piece's v2 merkle node (see v2Node), from the same read.
-func hashPieces(ctx context.Context, srcs []source, total, pl int64, n int, v2 []v2Piece) (out []byte, nodes [][32]byte, err error) {
+// recycled buffers; the workers hash them. For a hybrid torrent, opts.v2 describes each piece
+// and nodes gets each piece's v2 merkle node (see v2Node), from the same read.
+func hashPieces(ctx context.Context, srcs []source, total, pl int64, opts hashOptions) (out []byte, nodes [][32]byte, err error) {
+	v2 := opts.v2
 	npieces := ceilDiv(total, pl)
 	out = make([]byte, 20*npieces)
 	if v2 != nil {
@@ -33,7 +41,7 @@ func hashPieces(ctx context.Context, srcs []source, total, pl int64, n int, v2 [
 	if npieces == 0 {
 		return out, nodes, nil
 	}
-	n = workers(n)
+	n := workers(opts.workers)
 	perChunk := max(1, readChunk/pl)
 	chunkLen := perChunk * pl
 
@@ -84,6 +92,9 @@ func hashPieces(ctx context.Context, srcs []source, total, pl int64, n int, v2 [
 			buf = buf[:size]
 			if _, err := io.ReadFull(r, buf); err != nil {
 				return err
+			}
+			if opts.progress != nil {
+				opts.progress(first*pl+size, total)
 			}
 			select {
 			case jobs <- chunk{int(first), buf}:
