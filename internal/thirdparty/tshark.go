@@ -22,7 +22,7 @@ const captureSettle = 300 * time.Millisecond
 // checkTimeout bounds one tshark decoding run.
 const checkTimeout = 2 * time.Minute
 
-// Capture is a running packet capture (tshark -w).
+// Capture is a running packet capture (dumpcap, tshark's capture engine).
 type Capture struct {
 	t    testing.TB
 	p    *proc
@@ -30,32 +30,35 @@ type Capture struct {
 }
 
 // StartCapture starts capturing on iface ("lo") with a BPF filter (e.g.
-// "port 6881 or port 6882"; empty for everything) and returns once tshark
+// "port 6881 or port 6882"; empty for everything) and returns once dumpcap
 // reports that it is capturing. The file is a classic pcap in a temporary
 // directory. Cleanup stops the capture if Stop was not called.
 func StartCapture(t testing.TB, iface, filter string) *Capture {
 	t.Helper()
-	bin := needTool(t, "tshark")
+	// dumpcap is what tshark runs to capture; running it directly keeps the
+	// capture one process, so the kernel's parent-death signal ends it if the
+	// test process is killed (killing tshark can leave its dumpcap child running).
+	bin := needTool(t, "dumpcap")
 	dir := t.TempDir()
 	c := &Capture{t: t, path: filepath.Join(dir, "capture.pcap")}
-	args := []string{"-i", iface, "-F", "pcap", "-w", c.path, "-q"}
+	args := []string{"-i", iface, "-P", "-w", c.path, "-q"}
 	if filter != "" {
 		args = append(args, "-f", filter)
 	}
-	c.p = startProc(t, "tshark-capture", dir, exec.Command(bin, args...), false)
+	c.p = startProc(t, "dumpcap", dir, exec.Command(bin, args...), false)
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	// tshark (really dumpcap) prints "Capturing on 'IFACE'" once the socket
-	// is open and the filter attached.
+	// dumpcap prints "Capturing on 'IFACE'" once the socket is open and the
+	// filter attached.
 	for {
 		if b, _ := os.ReadFile(c.p.logPath); bytes.Contains(b, []byte("Capturing on")) {
 			return c
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("tshark: capture on %s did not start: %v", iface, ctx.Err())
+			t.Fatalf("dumpcap: capture on %s did not start: %v", iface, ctx.Err())
 		case <-c.p.done:
-			t.Fatalf("tshark: capture on %s exited: %v", iface, c.p.waitErr)
+			t.Fatalf("dumpcap: capture on %s exited: %v", iface, c.p.waitErr)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -70,7 +73,7 @@ func (c *Capture) Stop() string {
 	c.p.stop()
 	if _, err := os.Stat(c.path); err != nil {
 		c.p.dumpLog(c.t)
-		c.t.Fatalf("tshark: no capture file: %v", err)
+		c.t.Fatalf("dumpcap: no capture file: %v", err)
 	}
 	return c.path
 }
