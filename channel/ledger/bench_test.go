@@ -53,6 +53,12 @@ func BenchmarkHTTPTransfer(b *testing.B) {
 			}
 		}
 	})
+	b.StopTimer()
+	st := tl.l.Stats()
+	if st.Commits > 0 {
+		b.ReportMetric(float64(st.Ops)/float64(st.Commits), "ops/commit")
+		b.ReportMetric(float64(st.CommitTime.Microseconds())/float64(st.Commits), "µs/commit")
+	}
 }
 
 // BenchmarkCoreTransfer measures the single writer's state transition alone.

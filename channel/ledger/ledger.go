@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/speedbt/btt/channel"
@@ -39,6 +40,27 @@ type request struct {
 	done chan struct{}
 }
 
+// Stats are the writer's counters.
+type Stats struct {
+	Ops          uint64        // operations applied (reads included)
+	Batches      uint64        // batches taken from the queue
+	Commits      uint64        // store commits (batches with changes)
+	CommitTime   time.Duration // total time spent in Store.Commit
+	MaxBatchSeen int           // largest batch so far
+}
+
+type stats struct {
+	ops, batches, commits, commitNanos atomic.Uint64
+	maxBatch                           atomic.Int64
+}
+
+// Stats returns the writer's counters. Ops/Commits is the group-commit factor: how many
+// operations shared one fsync.
+func (l *Ledger) Stats() Stats {
+	return Stats{Ops: l.stats.ops.Load(), Batches: l.stats.batches.Load(), Commits: l.stats.commits.Load(),
+		CommitTime: time.Duration(l.stats.commitNanos.Load()), MaxBatchSeen: int(l.stats.maxBatch.Load())}
+}
+
 // Ledger serialises operations through one writer goroutine that owns the Core, committing
 // each batch to the Store before answering any operation in it.
 type Ledger struct {
@@ -46,6 +68,8 @@ type Ledger struct {
 	core  *Core
 	store Store
 	reqs  chan *request
+
+	stats stats
 
 	dead     chan struct{} // closed when Run returns
 	deadOnce sync.Once
@@ -171,8 +195,17 @@ func (l *Ledger) run(ctx context.Context) error {
 				r.body, r.err = l.core.Apply(now, r.op)
 			}
 		}
+		l.stats.batches.Add(1)
+		l.stats.ops.Add(uint64(len(batch)))
+		if int64(len(batch)) > l.stats.maxBatch.Load() {
+			l.stats.maxBatch.Store(int64(len(batch)))
+		}
 		if ch := l.core.TakeChanges(); !ch.Empty() {
-			if err := l.store.Commit(ctx, ch); err != nil {
+			t0 := time.Now()
+			err := l.store.Commit(ctx, ch)
+			l.stats.commits.Add(1)
+			l.stats.commitNanos.Add(uint64(time.Since(t0)))
+			if err != nil {
 				for _, r := range batch {
 					r.body, r.err = nil, errorf(ErrUnavailable, "commit failed")
 					close(r.done)

@@ -129,6 +129,10 @@ func serve(ctx context.Context, args []string, logw io.Writer) error {
 	serveErr := srv.Serve(ln)
 	cancel()
 	err = <-runErr
+	st := l.Stats()
+	fmt.Fprintf(logw, "btt-ledger: %d operations, %d batches, %d commits (%.1f ops/commit, %v/commit), largest batch %d\n",
+		st.Ops, st.Batches, st.Commits, float64(st.Ops)/float64(max(st.Commits, 1)),
+		(st.CommitTime / time.Duration(max(st.Commits, 1))).Round(time.Microsecond), st.MaxBatchSeen)
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
