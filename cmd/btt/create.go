@@ -82,9 +82,11 @@ func runCreate(ctx context.Context, args []string) error {
 	}
 	if isTerminal(os.Stderr) {
 		opts.Progress = progressPrinter(os.Stderr)
-		defer fmt.Fprintln(os.Stderr)
 	}
 	m, err := metainfo.Create(ctx, pos[0], opts)
+	if opts.Progress != nil {
+		fmt.Fprintln(os.Stderr) // end the status line
+	}
 	if err != nil {
 		return err
 	}
