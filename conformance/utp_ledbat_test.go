@@ -223,6 +223,7 @@ func TestUTPLedbatYields(t *testing.T) {
 		utp, tcp int64
 		qdelay   time.Duration
 		cwnd     int
+		lost     uint64
 		tcpInfo  string
 	}
 	var samples []sample
@@ -232,7 +233,7 @@ func TestUTPLedbatYields(t *testing.T) {
 		for time.Since(start) < until && ctx.Err() == nil {
 			time.Sleep(500 * time.Millisecond)
 			st := uc.(*utp.Conn).Stats()
-			s := sample{at: time.Since(start), utp: utpBytes.n.Load(), tcp: tcpBytes.n.Load(), qdelay: st.QueuingDelay, cwnd: st.Cwnd}
+			s := sample{at: time.Since(start), utp: utpBytes.n.Load(), tcp: tcpBytes.n.Load(), qdelay: st.QueuingDelay, cwnd: st.Cwnd, lost: st.FastRetransmit + st.Timeouts}
 			if c := tcpConn.Load(); c != nil {
 				if rc, err := c.SyscallConn(); err == nil {
 					_ = rc.Control(func(fd uintptr) {
@@ -335,7 +336,7 @@ func TestUTPLedbatYields(t *testing.T) {
 		if i > 0 {
 			u, tr = rate(samples[i-1], s)
 		}
-		t.Logf("%5.1fs uTP %5.2f MB/s cwnd %4d KB queuing delay %4d ms | TCP %5.2f MB/s %s", s.at.Seconds(), u/1e6, s.cwnd>>10, s.qdelay.Milliseconds(), tr/1e6, s.tcpInfo)
+		t.Logf("%5.1fs uTP %5.2f MB/s cwnd %4d KB queuing delay %4d ms losses %d | TCP %5.2f MB/s %s", s.at.Seconds(), u/1e6, s.cwnd>>10, s.qdelay.Milliseconds(), s.lost, tr/1e6, s.tcpInfo)
 	}
 	t.Logf("solo: uTP %.2f MB/s = %.0f%% of the 20 Mbit/s link; probe queueing delay median %v (uTP's own estimate at end %v)",
 		soloUTP/1e6, 100*soloUTP/linkRate, med(soloQ), s1.qdelay)
