@@ -15,9 +15,11 @@ import (
 	"context"
 	"crypto/sha1"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -88,8 +90,10 @@ func TestWireLibtorrentDownload(t *testing.T) {
 	tor := wireLTSetup(t)
 	ctx, cancel := context.WithTimeout(context.Background(), wireLTTimeout)
 	defer cancel()
+	port := testutil.FreePort(t, "127.0.0.2")
+	capture := wireStartCapture(t, ctx, "127.0.0.2", port)
 	seed := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
-		Listen:  testutil.Addr("127.0.0.2", testutil.FreePort(t, "127.0.0.2")),
+		Listen:  testutil.Addr("127.0.0.2", port),
 		Torrent: tor.torrentPath, SavePath: tor.root, Seed: true, TCP: true,
 	})
 	if err := seed.WaitSeeding(ctx); err != nil {
@@ -97,6 +101,7 @@ func TestWireLibtorrentDownload(t *testing.T) {
 	}
 	conn := wireDownload(t, ctx, seed.Addr(), tor)
 	defer conn.Close()
+	defer wireCheckCapture(t, capture, seed.Port())
 	// A keep-alive and a have are accepted: libtorrent keeps the connection.
 	if _, err := conn.Write(wire.AppendMessage(wire.AppendMessage(nil, wire.Message{Type: wire.KeepAlive}), wire.Message{Type: wire.NotInterested})); err != nil {
 		t.Fatal(err)
@@ -117,7 +122,10 @@ func TestWireLibtorrentUpload(t *testing.T) {
 	tor := wireLTSetup(t)
 	ctx, cancel := context.WithTimeout(context.Background(), wireLTTimeout)
 	defer cancel()
-	ln, err := net.Listen("tcp", "127.0.0.4:0")
+	// Capture first (its probes are refused), then listen on the port.
+	port := testutil.FreePort(t, "127.0.0.4")
+	capture := wireStartCapture(t, ctx, "127.0.0.4", port)
+	ln, err := net.Listen("tcp", testutil.Addr("127.0.0.4", port))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,6 +155,68 @@ func TestWireLibtorrentUpload(t *testing.T) {
 	t.Logf("libtorrent stopped %v after it started", time.Since(start))
 	if err := <-served; err != nil {
 		t.Errorf("serving libtorrent: %v", err)
+	}
+	wireCheckCapture(t, capture, port)
+}
+
+// wireCapture is a tshark capture of one TCP port on loopback.
+type wireCapture struct {
+	cmd  *exec.Cmd
+	path string
+}
+
+// wireStartCapture starts capturing TCP port on loopback and returns once a probe
+// connection to ip:port has reached the capture file: tshark says it is capturing a
+// moment before packets actually reach the file, and the first messages of a
+// connection are the ones that matter most here.
+func wireStartCapture(t *testing.T, ctx context.Context, ip string, port int) *wireCapture {
+	t.Helper()
+	tshark := testutil.NeedTool(t, "tshark")
+	c := &wireCapture{path: filepath.Join(t.TempDir(), "live.pcap")}
+	c.cmd = exec.CommandContext(ctx, tshark, "-i", "lo", "-f", fmt.Sprintf("tcp port %d", port), "-F", "pcap", "-w", c.path, "-q")
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.stop() })
+	for {
+		// A refused connection (SYN, RST) is captured as well as an accepted one.
+		if conn, err := net.DialTimeout("tcp", testutil.Addr(ip, port), time.Second); err == nil {
+			conn.Close()
+		}
+		if fi, err := os.Stat(c.path); err == nil && fi.Size() > 24 { // more than the pcap file header
+			return c
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("capture on port %d never saw a packet", port)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// stop ends the capture (tshark writes out what it has on SIGINT) and returns the file.
+func (c *wireCapture) stop() string {
+	if c.cmd.ProcessState == nil {
+		time.Sleep(300 * time.Millisecond) // let frames already delivered reach the file
+		c.cmd.Process.Signal(os.Interrupt)
+		c.cmd.Wait()
+	}
+	return c.path
+}
+
+// wireCheckCapture stops a capture of one peer connection on port and requires tshark
+// to decode it as BitTorrent with no malformed frame and no expert error.
+func wireCheckCapture(t *testing.T, c *wireCapture, port int) {
+	t.Helper()
+	rep := thirdparty.CheckPcap(t, c.stop(), fmt.Sprintf("tcp.port==%d,bittorrent", port))
+	t.Logf("tshark on the live connection: %s", rep)
+	// Both extended handshakes (the only bencode tshark decodes here) prove that the
+	// capture holds the start of the connection.
+	rep.Expect(t, "bittorrent", "bencode")
+	for _, e := range rep.Experts {
+		if e.Severity == "error" {
+			t.Errorf("tshark expert error: frame %d %s: %s", e.Frame, e.Group, e.Message)
+		}
 	}
 }
 
