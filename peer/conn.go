@@ -336,6 +336,9 @@ func (c *conn) writeMessages() error {
 func (c *conn) writeBlock(bw *bufio.Writer, m wire.Message) error {
 	var hdr [wire.PieceHeaderLen]byte
 	b := piece.Block{Piece: m.Index, Begin: m.Begin, Length: m.Length}
+	if err := c.t.s.upLimit.wait(c.t.s.ctx, int(m.Length)); err != nil {
+		return err
+	}
 	if err := c.t.sendBlock(bw, c.nc, wire.AppendPieceHeader(hdr[:0], m.Index, m.Begin, int(m.Length)), b); err != nil {
 		return fmt.Errorf("sending %v: %w", b, err)
 	}

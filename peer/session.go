@@ -37,6 +37,7 @@ type Session struct {
 	ln       net.Listener
 	blocks   *blockPool
 	pool     *storage.BufferPool // shared by every torrent's storage
+	upLimit  *limiter            // nil when uploads are not limited
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -74,6 +75,7 @@ func NewSession(cfg Config) (*Session, error) {
 		rand.Read(s.peerID[len(PeerIDPrefix):])
 	}
 	s.halfOpen = make(chan struct{}, s.settings.MaxHalfOpen)
+	s.upLimit = newLimiter(s.settings.UploadRateLimit)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if cfg.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Listen)

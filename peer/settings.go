@@ -46,6 +46,8 @@ type Settings struct {
 	BanDuration time.Duration
 	// RecheckWorkers is how many goroutines hash existing data on start.
 	RecheckWorkers int
+	// UploadRateLimit caps the session's upload in payload bytes per second; 0 means none.
+	UploadRateLimit int64
 	// ClientVersion is sent as "v" in the BEP 10 handshake.
 	ClientVersion string
 }

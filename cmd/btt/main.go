@@ -31,6 +31,8 @@ func commands() []command {
 	return []command{
 		{"create", "make a .torrent file from a file or directory", runCreate},
 		{"info", "show what a .torrent file holds", runInfo},
+		{"download", "download a torrent, then exit (or keep seeding with --seed)", runDownload},
+		{"seed", "serve a torrent whose data is on disk", runSeed},
 		{"wallet", "manage a Speed wallet: new, show, balance, faucet, transfer", runWallet},
 	}
 }

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/speedbt/btt/peer"
+	"github.com/speedbt/btt/wire/metainfo"
+)
+
+// transferFlags are the flags download and seed share.
+type transferFlags struct {
+	data     string
+	listen   string
+	peers    stringList
+	verbose  bool
+	upLimit  int64
+	interval time.Duration
+}
+
+func (f *transferFlags) register(fs *flag.FlagSet, listenDefault string) {
+	fs.StringVar(&f.data, "data", ".", "directory the torrent's files live in")
+	fs.StringVar(&f.listen, "listen", listenDefault, "TCP address to accept peers on")
+	fs.Var(&f.peers, "peer", "peer address HOST:PORT to connect to (repeatable)")
+	fs.BoolVar(&f.verbose, "v", false, "log connection events to stderr")
+	fs.Int64Var(&f.upLimit, "upload-limit", 0, "cap uploads at this many bytes per second (0: no cap)")
+	fs.DurationVar(&f.interval, "progress-interval", 0, "how often to print progress (default 250ms on a terminal, 2s otherwise)")
+}
+
+func (f *transferFlags) session() (*peer.Session, error) {
+	return peer.NewSession(peer.Config{Listen: f.listen, Logger: f.logger(), Settings: peer.Settings{UploadRateLimit: f.upLimit}})
+}
+
+func (f *transferFlags) progress() *progress {
+	p := newProgress(os.Stdout)
+	if f.interval > 0 {
+		p.interval = f.interval
+	}
+	return p
+}
+
+func (f *transferFlags) logger() *slog.Logger {
+	level := slog.LevelWarn
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// resumePath keeps resume files beside the data, one per torrent, so a killed download
+// restarts without rehashing what it verified.
+func resumePath(dataDir string, ih [20]byte) string {
+	return filepath.Join(dataDir, ".btt", fmt.Sprintf("%x.resume", ih))
+}
+
+func runDownload(ctx context.Context, args []string) error {
+	fs := newFlagSet("download", "FILE.torrent")
+	var tf transferFlags
+	tf.register(fs, "")
+	seed := fs.Bool("seed", false, "keep seeding after the download completes, until interrupted")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError("usage: btt download FILE.torrent --data DIR [--peer HOST:PORT]... [--listen ADDR:PORT] [--seed]")
+	}
+	mi, err := metainfo.Load(pos[0])
+	if err != nil {
+		return err
+	}
+	sess, err := tf.session()
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	t, err := sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash())})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("downloading %s (%x), %d pieces, %d already on disk\n", mi.Info.Name, mi.InfoHash(), t.Stats().Pieces, t.Stats().RecheckedPieces)
+	p := tf.progress()
+	if err := p.run(ctx, t, true); err != nil {
+		return err
+	}
+	fmt.Printf("complete: %s\n", filepath.Join(tf.data, mi.Info.Name))
+	if !*seed {
+		return nil
+	}
+	return p.run(ctx, t, false)
+}
+
+func runSeed(ctx context.Context, args []string) error {
+	fs := newFlagSet("seed", "FILE.torrent")
+	var tf transferFlags
+	tf.register(fs, "")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || tf.listen == "" {
+		return usageError("usage: btt seed FILE.torrent --data DIR --listen ADDR:PORT [--peer HOST:PORT]...")
+	}
+	mi, err := metainfo.Load(pos[0])
+	if err != nil {
+		return err
+	}
+	sess, err := tf.session()
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	t, err := sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash())})
+	if err != nil {
+		return err
+	}
+	st := t.Stats()
+	if !st.Complete {
+		return fmt.Errorf("seed: only %d of %d pieces of %s verified in %s", st.PiecesDone, st.Pieces, mi.Info.Name, tf.data)
+	}
+	fmt.Printf("seeding %s (%x) on %s\n", mi.Info.Name, mi.InfoHash(), sess.Addr())
+	return tf.progress().run(ctx, t, false)
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/speedbt/btt/peer"
+)
+
+// progress reports a torrent's state: a redrawn bar on a terminal, plain lines otherwise
+// (logs, pipes, CI), so the output is readable in both.
+type progress struct {
+	w        io.Writer
+	terminal bool
+	interval time.Duration
+}
+
+func newProgress(f *os.File) *progress {
+	p := &progress{w: f, interval: 2 * time.Second}
+	if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+		p.terminal = true
+		p.interval = 250 * time.Millisecond
+	}
+	return p
+}
+
+// run reports until the torrent completes (untilComplete) or ctx ends. Seeding runs until ctx
+// ends, which is the normal way to stop it, so that returns nil.
+func (p *progress) run(ctx context.Context, t *peer.Torrent, untilComplete bool) error {
+	tick := time.NewTicker(p.interval)
+	defer tick.Stop()
+	var prev peer.Stats
+	prevAt := time.Now()
+	for {
+		var done <-chan struct{}
+		if untilComplete {
+			done = t.Complete()
+		}
+		select {
+		case <-ctx.Done():
+			p.finish()
+			if untilComplete {
+				return ctx.Err()
+			}
+			return nil
+		case <-done:
+			p.line(t.Stats(), prev, time.Since(prevAt))
+			p.finish()
+			return nil
+		case <-tick.C:
+			s := t.Stats()
+			p.line(s, prev, time.Since(prevAt))
+			prev, prevAt = s, time.Now()
+		}
+	}
+}
+
+func (p *progress) line(s, prev peer.Stats, dt time.Duration) {
+	down := float64(s.Downloaded-prev.Downloaded) / dt.Seconds()
+	up := float64(s.Uploaded-prev.Uploaded) / dt.Seconds()
+	pct := 100.0
+	if s.Length > 0 {
+		pct = 100 * float64(s.BytesDone) / float64(s.Length)
+	}
+	eta := "-"
+	if down > 0 && !s.Complete {
+		eta = (time.Duration(float64(s.Length-s.BytesDone)/down) * time.Second).Round(time.Second).String()
+	}
+	text := fmt.Sprintf("%5.1f%% %d/%d pieces  down %s/s  up %s/s  peers %d  unchoked %d  eta %s",
+		pct, s.PiecesDone, s.Pieces, human(down), human(up), s.Peers, s.Unchoked, eta)
+	if s.HashFailures > 0 || s.Banned > 0 {
+		text += fmt.Sprintf("  hashfail %d banned %d", s.HashFailures, s.Banned)
+	}
+	if !p.terminal {
+		fmt.Fprintln(p.w, text)
+		return
+	}
+	const width = 24
+	filled := int(pct / 100 * width)
+	bar := strings.Repeat("#", filled) + strings.Repeat(".", width-filled)
+	fmt.Fprintf(p.w, "\r[%s] %s\x1b[K", bar, text)
+}
+
+func (p *progress) finish() {
+	if p.terminal {
+		fmt.Fprintln(p.w)
+	}
+}
+
+// human formats a byte count with binary units.
+func human(n float64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	i := 0
+	for n >= 1024 && i < len(units)-1 {
+		n /= 1024
+		i++
+	}
+	return fmt.Sprintf("%.1f %s", n, units[i])
+}

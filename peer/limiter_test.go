@@ -1,0 +1,35 @@
+package peer
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func TestLimiterDebt(t *testing.T) {
+	l := newLimiter(1 << 20) // 1 MiB/s, burst 256 KiB
+	ctx := context.Background()
+	// The burst is free; the next MiB must wait about a second in total.
+	if err := l.wait(ctx, 256<<10); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for range 4 {
+		if err := l.wait(ctx, 64<<10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 256 KiB of debt at 1 MiB/s is 250 ms; allow for refill during the loop itself.
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Errorf("256 KiB beyond the burst took %v, want about 250ms", d)
+	}
+	var nilLimiter *limiter
+	if err := nilLimiter.wait(ctx, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := l.wait(cancelled, 10<<20); err == nil {
+		t.Error("wait with a cancelled context returned nil")
+	}
+}
