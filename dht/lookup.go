@@ -96,6 +96,12 @@ func (l *lookup) begin(seeds []NodeInfo) {
 		l.finish(ErrClosed)
 		return
 	}
+	if l.op == opGetPeers {
+		// We may be one of the nodes closest to the info-hash ourselves.
+		if local := n.store.get(target, n.cfg.Clock.Now(), n.cfg.MaxValues, n.rng); len(local) > 0 {
+			l.addPeers(local, 0)
+		}
+	}
 	l.step()
 }
 
@@ -192,26 +198,7 @@ func (l *lookup) reply(c *candidate, m *krpc.Msg, err error) {
 	r := m.R
 	c.token = r.Token
 	if len(r.Values) > 0 && l.op != opFindNode {
-		var fresh []netip.AddrPort
-		for _, p := range r.Values {
-			if !p.IsValid() || p.Port() == 0 || l.peers[p] || len(l.peers) >= 4096 {
-				continue
-			}
-			l.peers[p] = true
-			fresh = append(fresh, p)
-		}
-		if len(fresh) > 0 {
-			if len(l.res.Peers) == 0 {
-				l.res.Hops = c.depth + 1
-				l.res.FirstPeerQueries = l.res.Queries
-				l.res.FirstPeerAfter = l.n.cfg.Clock.Now().Sub(l.start)
-			}
-			l.res.Peers = append(l.res.Peers, fresh...)
-			if l.onPeers != nil {
-				f := l.onPeers
-				l.n.later = append(l.n.later, func() { f(fresh) })
-			}
-		}
+		l.addPeers(r.Values, c.depth+1)
 	}
 	// A reply may carry hundreds of nodes; only the closest few are worth a look.
 	nodes := append(r.Nodes, r.Nodes6...)
@@ -220,6 +207,31 @@ func (l *lookup) reply(c *candidate, m *krpc.Msg, err error) {
 	}
 	l.add(nodes, c.depth+1)
 	l.step()
+}
+
+// addPeers records peers found at hop depth and streams the new ones to OnPeers.
+func (l *lookup) addPeers(values []netip.AddrPort, hops int) {
+	var fresh []netip.AddrPort
+	for _, p := range values {
+		if !p.IsValid() || p.Port() == 0 || l.peers[p] || len(l.peers) >= 4096 {
+			continue
+		}
+		l.peers[p] = true
+		fresh = append(fresh, p)
+	}
+	if len(fresh) == 0 {
+		return
+	}
+	if len(l.res.Peers) == 0 {
+		l.res.Hops = hops
+		l.res.FirstPeerQueries = l.res.Queries
+		l.res.FirstPeerAfter = l.n.cfg.Clock.Now().Sub(l.start)
+	}
+	l.res.Peers = append(l.res.Peers, fresh...)
+	if l.onPeers != nil {
+		f := l.onPeers
+		l.n.later = append(l.n.later, func() { f(fresh) })
+	}
 }
 
 // searchDone ends the search phase: an announce goes on to announce_peer, anything else
@@ -288,7 +300,7 @@ func (l *lookup) finish(err error) {
 			}
 		}
 	}
-	if err == nil && l.res.Responses == 0 {
+	if err == nil && l.res.Responses == 0 && len(l.res.Peers) == 0 {
 		err = ErrNoNodes
 	}
 	l.res.Err = err

@@ -37,3 +37,26 @@ func (n *Node) Serve(ctx context.Context, c *net.UDPConn) error {
 		n.HandlePacket(buf[:k], from)
 	}
 }
+
+// PacketWriter is what Config.Send needs from a socket. net.PacketConn has it, and so
+// does the uTP socket that shares the session's port with the DHT.
+type PacketWriter interface {
+	WriteTo(b []byte, addr net.Addr) (int, error)
+}
+
+// SendVia returns a Config.Send that writes through w.
+func SendVia(w PacketWriter) func([]byte, netip.AddrPort) error {
+	return func(b []byte, to netip.AddrPort) error {
+		_, err := w.WriteTo(b, net.UDPAddrFromAddrPort(to))
+		return err
+	}
+}
+
+// HandleFrom is HandlePacket for callers that have a net.Addr, such as the uTP socket's
+// hook for datagrams that are not uTP. Addresses other than UDP are ignored. b is not
+// retained.
+func (n *Node) HandleFrom(b []byte, from net.Addr) {
+	if ua, ok := from.(*net.UDPAddr); ok {
+		n.HandlePacket(b, ua.AddrPort())
+	}
+}
