@@ -141,7 +141,7 @@ func AppendMessage(dst []byte, m Message) []byte {
 
 // PieceHeaderLen is the length of a piece message up to its block: length prefix, id,
 // index and begin.
-const PieceHeaderLen = 4 + lenPieceHead
+const PieceHeaderLen = 13
 
 // AppendPieceHeader appends the first PieceHeaderLen bytes of a piece message carrying
 // a block of blockLen bytes. The caller sends the block itself right after, for
