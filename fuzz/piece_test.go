@@ -51,6 +51,7 @@ func FuzzPiecePicker(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
 	f.Add(bytes.Repeat([]byte{0x10, 0x21, 0x32, 0x43}, 40))
 	f.Add(bytes.Repeat([]byte{0x05, 0x80, 0x15, 0x90, 0x26}, 60))
+	f.Add(bytes.Repeat([]byte{0x02, 0, 0x44, 3, 0x0e, 0x01, 0x0e, 0x81, 0x85, 9}, 30))
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		l := piece.Layout{NumPieces: 7, PieceLength: 2 * piece.BlockSize, TotalLength: 13*piece.BlockSize + 100}
 		p, err := piece.NewPicker(l, piece.Config{Seed: 1})
@@ -123,6 +124,19 @@ func FuzzPiecePicker(f *testing.F) {
 				p.PeerSuggest(k, arg%8)
 			case 13:
 				p.SetHave(arg % 8)
+			case 14:
+				for _, c := range p.SetWanted(arg%8, arg&0x80 != 0) {
+					if int(c.Block.Piece) != arg%8 {
+						t.Fatalf("cancel %v for piece %d", c, arg%8)
+					}
+				}
+			}
+			for kk := piece.PeerKey(0); kk < 4; kk++ {
+				for _, b := range p.Outstanding(kk) {
+					if !p.Wanted(int(b.Piece)) || p.Have().Has(int(b.Piece)) {
+						t.Fatalf("block %v of an unwanted or complete piece outstanding", b)
+					}
+				}
 			}
 		}
 	})

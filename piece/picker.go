@@ -83,7 +83,9 @@ type Picker struct {
 	rng    *rand.Rand
 
 	have   Bitfield
-	avail  []int32 // per piece: peers that announced it, not counting seeds
+	done   Bitfield // have or not wanted: the pieces kept out of the rarity buckets
+	skip   Bitfield // not wanted (SetWanted false)
+	avail  []int32  // per piece: peers that announced it, not counting seeds
 	order  []int32 // pieces, sorted by avail; pieces we have at the end
 	pos    []int32 // pos[order[i]] == i
 	bstart []int32 // bucket k = order[bstart[k]:bstart[k+1]]; last entry = start of the have region
@@ -122,6 +124,8 @@ func NewPicker(layout Layout, cfg Config) (*Picker, error) {
 		cfg:       cfg,
 		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		have:      New(n),
+		done:      New(n),
+		skip:      New(n),
 		avail:     make([]int32, n),
 		order:     make([]int32, n),
 		pos:       make([]int32, n),
@@ -148,14 +152,14 @@ func (p *Picker) Layout() Layout { return p.layout }
 func (p *Picker) Have() *Bitfield { return &p.have }
 
 // Complete reports whether every piece is verified.
-func (p *Picker) Complete() bool { return p.have.All() }
+func (p *Picker) Complete() bool { return p.done.All() }
 
 // Endgame reports whether every missing block is requested from some peer, the point
 // from which Pick hands out duplicate requests.
 //
 // Pieces that no connected peer has count as unrequested, so a swarm missing a piece
 // never enters endgame; duplicates would not help it either.
-func (p *Picker) Endgame() bool { return p.unstarted == 0 && p.freeBlocks == 0 && !p.have.All() }
+func (p *Picker) Endgame() bool { return p.unstarted == 0 && p.freeBlocks == 0 && !p.done.All() }
 
 // Availability is the number of connected peers that have piece i.
 func (p *Picker) Availability(i int) int {
@@ -175,7 +179,7 @@ func (p *Picker) swap(i, j int32) {
 func (p *Picker) inc(i int) {
 	a := p.avail[i]
 	p.avail[i]++
-	if p.have.Has(i) {
+	if p.done.Has(i) {
 		return
 	}
 	for int(a)+2 >= len(p.bstart) {
@@ -193,7 +197,7 @@ func (p *Picker) dec(i int) {
 		return
 	}
 	p.avail[i]--
-	if p.have.Has(i) {
+	if p.done.Has(i) {
 		return
 	}
 	p.swap(p.pos[i], p.bstart[a])
@@ -207,6 +211,19 @@ func (p *Picker) retire(i int) {
 		j := p.bstart[k] - 1
 		p.swap(p.pos[i], j)
 		p.bstart[k]--
+	}
+}
+
+// unretire moves piece i from the done region back into its availability bucket: the
+// reverse of retire, one swap per bucket boundary crossed.
+func (p *Picker) unretire(i int) {
+	a := int(p.avail[i])
+	for a+2 > len(p.bstart) { // bucket a must exist below the sentinel
+		p.bstart = append(p.bstart, p.bstart[len(p.bstart)-1])
+	}
+	for k := len(p.bstart) - 1; k > a; k-- {
+		p.swap(p.pos[i], p.bstart[k])
+		p.bstart[k]++
 	}
 }
 
@@ -326,9 +343,9 @@ func (p *Picker) Interesting(k PeerKey) bool {
 		return false
 	}
 	if ps.seed {
-		return !p.have.All()
+		return !p.done.All()
 	}
-	return p.have.HasMissing(&ps.has)
+	return p.done.HasMissing(&ps.has)
 }
 
 // PeerAllowedFast records a BEP 6 allowed-fast piece: it may be requested while choked.
@@ -380,14 +397,69 @@ func (p *Picker) SetHave(i int) {
 	if i < 0 || i >= p.layout.NumPieces || p.have.Has(i) {
 		return
 	}
+	p.have.Set(i)
+	if p.done.Has(i) { // not wanted: already out of the buckets
+		return
+	}
 	if a := p.act[i]; a >= 0 {
 		p.dropActive(p.actives[a])
 	} else {
 		p.unstarted--
 	}
 	p.retire(i)
-	p.have.Set(i)
+	p.done.Set(i)
 }
+
+// Request is one block requested from one peer.
+type Request struct {
+	Peer  PeerKey
+	Block Block
+}
+
+// SetWanted selects whether piece i is to be downloaded (all are, at first): a session
+// that downloads only some files unwants the pieces wholly inside the others. Complete
+// then means every wanted piece is verified. Unwanting a piece in progress drops it and
+// returns its outstanding requests, for the session to cancel.
+func (p *Picker) SetWanted(i int, wanted bool) (cancel []Request) {
+	if i < 0 || i >= p.layout.NumPieces || p.skip.Has(i) != wanted {
+		return nil
+	}
+	if !wanted {
+		p.skip.Set(i)
+		if p.have.Has(i) {
+			return nil
+		}
+		if a := p.act[i]; a >= 0 {
+			ap := p.actives[a]
+			for bi := range ap.blocks {
+				if b := &ap.blocks[bi]; b.state == blockRequested {
+					blk := p.layout.Block(i, bi)
+					cancel = append(cancel, Request{b.owner, blk})
+					for _, e := range b.extra {
+						cancel = append(cancel, Request{e, blk})
+					}
+				}
+			}
+			p.dropActive(ap)
+		} else {
+			p.unstarted--
+		}
+		p.retire(i)
+		p.done.Set(i)
+		return cancel
+	}
+	p.skip.Clear(i)
+	if p.have.Has(i) {
+		return nil
+	}
+	p.unretire(i)
+	p.done.Clear(i)
+	p.unstarted++
+	return nil
+}
+
+// Wanted reports whether piece i is to be downloaded.
+func (p *Picker) Wanted(i int) bool { return i >= 0 && i < p.layout.NumPieces && !p.skip.Has(i) }
 
 // Verified marks piece i complete after its hash matched.
 func (p *Picker) Verified(i int) { p.SetHave(i) }
@@ -525,7 +597,7 @@ func (p *Picker) take(k PeerKey, ps *peerState, ap *active, max *int, dst []Bloc
 
 // startable reports whether piece i can be started from peer ps.
 func (p *Picker) startable(ps *peerState, i int) bool {
-	return p.act[i] < 0 && !p.have.Has(i) && (ps.seed || ps.has.Has(i))
+	return p.act[i] < 0 && !p.done.Has(i) && (ps.seed || ps.has.Has(i))
 }
 
 // Pick appends to dst up to max new blocks to request from peer k and returns it; the
@@ -625,7 +697,7 @@ func (p *Picker) PickAllowedFast(k PeerKey, max int, dst []Block) []Block {
 			break
 		}
 		i := int(f)
-		if p.have.Has(i) || !(ps.seed || ps.has.Has(i)) {
+		if p.done.Has(i) || !(ps.seed || ps.has.Has(i)) {
 			continue
 		}
 		ap := (*active)(nil)
@@ -653,7 +725,7 @@ func (p *Picker) Received(k PeerKey, b Block) (cancel []PeerKey, full bool, err 
 	}
 	p.unlink(k, b)
 	i := int(b.Piece)
-	if p.have.Has(i) || p.act[i] < 0 {
+	if p.done.Has(i) || p.act[i] < 0 {
 		return nil, false, ErrNotWanted
 	}
 	ap := p.actives[p.act[i]]

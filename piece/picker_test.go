@@ -12,15 +12,23 @@ import (
 func (p *Picker) check() error {
 	n := p.layout.NumPieces
 	end := int(p.bstart[len(p.bstart)-1])
-	if end != n-p.have.Count() {
-		return fmt.Errorf("want region %d, have %d of %d", end, p.have.Count(), n)
+	if end != n-p.done.Count() {
+		return fmt.Errorf("want region %d, done %d of %d", end, p.done.Count(), n)
+	}
+	for i := 0; i < n; i++ {
+		if p.done.Has(i) != (p.have.Has(i) || p.skip.Has(i)) {
+			return fmt.Errorf("piece %d: done %v have %v skip %v", i, p.done.Has(i), p.have.Has(i), p.skip.Has(i))
+		}
+		if p.skip.Has(i) && p.act[i] >= 0 {
+			return fmt.Errorf("unwanted piece %d is active", i)
+		}
 	}
 	for i := 0; i < n; i++ {
 		if p.order[p.pos[i]] != int32(i) {
 			return fmt.Errorf("pos/order mismatch at piece %d", i)
 		}
-		if inWant := int(p.pos[i]) < end; inWant == p.have.Has(i) {
-			return fmt.Errorf("piece %d have=%v at position %d (end %d)", i, p.have.Has(i), p.pos[i], end)
+		if inWant := int(p.pos[i]) < end; inWant == p.done.Has(i) {
+			return fmt.Errorf("piece %d done=%v at position %d (end %d)", i, p.done.Has(i), p.pos[i], end)
 		}
 	}
 	for k := 0; k+1 < len(p.bstart); k++ {
@@ -56,7 +64,7 @@ func (p *Picker) check() error {
 	}
 	free, unstarted := 0, 0
 	for i := 0; i < n; i++ {
-		if !p.have.Has(i) && p.act[i] < 0 {
+		if !p.done.Has(i) && p.act[i] < 0 {
 			unstarted++
 		}
 	}
@@ -272,6 +280,54 @@ func TestEndgameRequestersCapped(t *testing.T) {
 	must(t, p.check())
 }
 
+func TestSetWanted(t *testing.T) {
+	l := Layout{NumPieces: 4, PieceLength: 2 * BlockSize, TotalLength: 8 * BlockSize}
+	p := mustPicker(t, l, Config{Seed: 1, RandomFirst: -1})
+	p.AddPeer(1)
+	p.AddPeer(2)
+	must(t, p.PeerBitfield(1, bitfieldOf(4, 0, 1)))
+	must(t, p.PeerBitfield(2, bitfieldOf(4, 0, 1)))
+	for _, i := range []int{1, 2, 3} {
+		p.SetWanted(i, false)
+	}
+	got := p.Pick(1, 10, nil)
+	if len(got) != 2 || got[0].Piece != 0 || got[1].Piece != 0 {
+		t.Fatalf("picked %v, only piece 0 is wanted", got)
+	}
+	// every wanted block is requested: endgame, which ignores unwanted pieces
+	if dup := p.Pick(2, 1, nil); len(dup) != 1 || !p.Endgame() {
+		t.Fatalf("endgame duplicate %v", dup)
+	}
+	// unwanting a piece in progress returns its requests to cancel
+	cancel := p.SetWanted(0, false)
+	if len(cancel) != 3 {
+		t.Fatalf("cancel %v, want 3 requests", cancel)
+	}
+	if len(p.Outstanding(1)) != 0 || len(p.Outstanding(2)) != 0 || p.Interesting(1) {
+		t.Fatal("unwanted piece still requested or interesting")
+	}
+	if _, _, err := p.Received(1, got[0]); !errors.Is(err, ErrNotWanted) {
+		t.Fatalf("block of unwanted piece: %v", err)
+	}
+	if !p.Complete() || p.Endgame() {
+		t.Fatal("nothing wanted left, yet not complete")
+	}
+	must(t, p.check())
+	p.SetWanted(1, true)
+	if p.Complete() || !p.Interesting(1) {
+		t.Fatal("re-wanted piece not wanted")
+	}
+	if got := p.Pick(1, 10, nil); len(got) != 2 || got[0].Piece != 1 {
+		t.Fatalf("re-wanted piece not picked: %v", got)
+	}
+	must(t, p.check())
+	p.SetHave(3) // a have for an unwanted piece is kept
+	if !p.Have().Has(3) {
+		t.Fatal("SetHave of unwanted piece lost")
+	}
+	must(t, p.check())
+}
+
 func TestFailedRefetchesAndBlames(t *testing.T) {
 	l := Layout{NumPieces: 2, PieceLength: 2 * BlockSize, TotalLength: 4 * BlockSize}
 	p := mustPicker(t, l, Config{Seed: 1, RandomFirst: -1})
@@ -482,9 +538,33 @@ func swarm(t *testing.T, seed uint64) {
 			p.RemovePeer(k)
 			connected[k] = false
 			inflight[k] = nil
-		default:
+		case r < 98:
 			p.PeerAllowedFast(k, rng.IntN(n))
 			inflight[k] = append(inflight[k], p.PickAllowedFast(k, 2, nil)...)
+		default:
+			// selective download: toggle a piece's wanted state early on
+			if step > 3000 {
+				continue
+			}
+			i := rng.IntN(n)
+			for _, c := range p.SetWanted(i, !p.Wanted(i)) {
+				if int(c.Block.Piece) != i {
+					t.Fatalf("cancel %v for piece %d", c, i)
+				}
+				inflight[c.Peer] = slices.DeleteFunc(inflight[c.Peer], func(x Block) bool { return x == c.Block })
+			}
+		}
+		if step == 3000 {
+			for i := 0; i < n; i++ {
+				p.SetWanted(i, true)
+			}
+		}
+		for _, bl := range inflight {
+			for _, b := range bl {
+				if !p.Wanted(int(b.Piece)) {
+					t.Fatalf("step %d: block %v of an unwanted piece outstanding", step, b)
+				}
+			}
 		}
 		if err := p.check(); err != nil {
 			t.Fatalf("step %d: %v", step, err)
