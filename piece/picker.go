@@ -86,9 +86,9 @@ type Picker struct {
 	done   Bitfield // have or not wanted: the pieces kept out of the rarity buckets
 	skip   Bitfield // not wanted (SetWanted false)
 	avail  []int32  // per piece: peers that announced it, not counting seeds
-	order  []int32 // pieces, sorted by avail; pieces we have at the end
-	pos    []int32 // pos[order[i]] == i
-	bstart []int32 // bucket k = order[bstart[k]:bstart[k+1]]; last entry = start of the have region
+	order  []int32  // pieces, sorted by avail; pieces we have at the end
+	pos    []int32  // pos[order[i]] == i
+	bstart []int32  // bucket k = order[bstart[k]:bstart[k+1]]; last entry = start of the have region
 	seeds  int
 
 	act        []int32 // per piece: index into actives, or -1
