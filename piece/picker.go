@@ -76,7 +76,8 @@ type peerState struct {
 // buckets by availability count; a have or a leaving peer moves a piece one bucket with a
 // single swap (the layout libtorrent's piece_picker uses), so Pick walks pieces in rarity
 // order without sorting. The initial order is a random permutation, which gives the
-// random tie-break inside a bucket. Pieces we have sit after every bucket and are never walked.
+// random tie-break inside a bucket. Done pieces (had, or not wanted) sit after every bucket
+// and are never walked.
 type Picker struct {
 	layout Layout
 	cfg    Config
@@ -86,9 +87,9 @@ type Picker struct {
 	done   Bitfield // have or not wanted: the pieces kept out of the rarity buckets
 	skip   Bitfield // not wanted (SetWanted false)
 	avail  []int32  // per piece: peers that announced it, not counting seeds
-	order  []int32  // pieces, sorted by avail; pieces we have at the end
+	order  []int32  // pieces, sorted by avail; done pieces at the end
 	pos    []int32  // pos[order[i]] == i
-	bstart []int32  // bucket k = order[bstart[k]:bstart[k+1]]; last entry = start of the have region
+	bstart []int32  // bucket k = order[bstart[k]:bstart[k+1]]; last entry = start of the done region
 	seeds  int
 
 	act        []int32 // per piece: index into actives, or -1
