@@ -13,13 +13,10 @@ package conformance
 import (
 	"bytes"
 	"context"
-	"crypto/sha1"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -29,37 +26,10 @@ import (
 	"github.com/speedbt/btt/wire/bencode"
 )
 
-const (
-	speedPieceLen = 32 << 10
-	speedFileSize = 5*speedPieceLen + 1000
-	speedBlock    = 16 << 10
-	speedTimeout  = 60 * time.Second
-	speedOurExtID = 3 // the id we ask peers to send bt_speed messages under
-)
+// The torrent (wireLTSetup), the dialing (wireDial) and the timeouts are those of the
+// wire conformance tests in this package.
 
-type speedTorrent struct {
-	root, path string
-	data       []byte
-	infoHash   [20]byte
-}
-
-func speedSetup(t *testing.T) speedTorrent {
-	t.Helper()
-	testutil.NeedLibtorrent(t)
-	root := thirdparty.WriteFiles(t, t.TempDir(), []thirdparty.File{{Path: "speed.bin", Size: speedFileSize}})
-	tor := thirdparty.LibtorrentCreateTorrent(t, filepath.Join(root, "speed.bin"), speedPieceLen, true, nil)
-	var meta struct {
-		Info bencode.RawMessage `bencode:"info"`
-	}
-	if err := bencode.Unmarshal(tor, &meta); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(filepath.Join(root, "speed.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return speedTorrent{root: root, path: thirdparty.WriteTorrent(t, tor), data: data, infoHash: sha1.Sum(meta.Info)}
-}
+const speedOurExtID = 3 // the id we ask peers to send bt_speed messages under
 
 // speedHandshake is our extended handshake: a Speed peer (bt_speed, bt_speed_v).
 func speedHandshake() []byte {
@@ -69,19 +39,22 @@ func speedHandshake() []byte {
 	})
 }
 
+// errSpeedNoSeed: the seed never completed a handshake with us.
+var errSpeedNoSeed = errors.New("seed never answered")
+
 // speedDownload dials a seed while advertising Speed, downloads the whole torrent and
 // returns the seed's extended handshake.
-func speedDownload(ctx context.Context, addr string, tor speedTorrent) (wire.ExtendedHandshake, error) {
+func speedDownload(ctx context.Context, addr string, tor wireLTTorrent) (wire.ExtendedHandshake, error) {
 	var ext wire.ExtendedHandshake
 	var conn net.Conn
 	// A seed still checking its data (Transmission -v) hangs up: retry until it answers.
 	for {
 		var err error
-		if conn, err = speedDial(ctx, addr, tor.infoHash); err == nil {
+		if conn, _, err = wireDial(ctx, addr, tor.infoHash); err == nil {
 			break
 		}
 		if ctx.Err() != nil {
-			return ext, fmt.Errorf("handshake with %s: %w", addr, err)
+			return ext, fmt.Errorf("%w: handshake with %s: %w", errSpeedNoSeed, addr, err)
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
@@ -92,7 +65,6 @@ func speedDownload(ctx context.Context, addr string, tor speedTorrent) (wire.Ext
 	if _, err := conn.Write(out); err != nil {
 		return ext, err
 	}
-	pieces := (len(tor.data) + speedPieceLen - 1) / speedPieceLen
 	data := make([]byte, len(tor.data))
 	left := 0
 	requested, gotExt := false, false
@@ -119,11 +91,11 @@ func speedDownload(ctx context.Context, addr string, tor speedTorrent) (wire.Ext
 			}
 			requested = true
 			var req []byte
-			for i := range pieces {
-				plen := min(speedPieceLen, len(tor.data)-i*speedPieceLen)
-				for b := 0; b < plen; b += speedBlock {
+			for i := range tor.numPieces() {
+				plen := tor.pieceLen(i)
+				for b := 0; b < plen; b += wireLTBlock {
 					req = wire.AppendMessage(req, wire.Message{Type: wire.Request, Index: uint32(i), Begin: uint32(b),
-						Length: uint32(min(speedBlock, plen-b))})
+						Length: uint32(min(wireLTBlock, plen-b))})
 					left++
 				}
 			}
@@ -131,7 +103,7 @@ func speedDownload(ctx context.Context, addr string, tor speedTorrent) (wire.Ext
 				return ext, err
 			}
 		case wire.Piece:
-			off := int(m.Index)*speedPieceLen + int(m.Begin)
+			off := int(m.Index)*wireLTPieceLen + int(m.Begin)
 			if off+int(m.Length) > len(data) {
 				return ext, fmt.Errorf("block %d/%d out of range", m.Index, m.Begin)
 			}
@@ -149,37 +121,15 @@ func speedDownload(ctx context.Context, addr string, tor speedTorrent) (wire.Ext
 	return ext, nil
 }
 
-func speedDial(ctx context.Context, addr string, infoHash [20]byte) (net.Conn, error) {
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	deadline, _ := ctx.Deadline()
-	conn.SetDeadline(deadline)
-	var res wire.Reserved
-	res.SetExtended(true)
-	res.SetFast(true)
-	h := wire.Handshake{Reserved: res, InfoHash: infoHash, PeerID: [20]byte([]byte("-BT0001-speedtest001"))}
-	if err := wire.WriteHandshake(conn, h); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	if _, err := wire.ReadHandshake(conn); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return conn, nil
-}
-
 // TestSpeedLegacyLibtorrent: libtorrent serves a Speed-advertising peer the whole torrent
 // and reports no error; our detection finds no Speed in its handshake.
 func TestSpeedLegacyLibtorrent(t *testing.T) {
-	tor := speedSetup(t)
-	ctx, cancel := context.WithTimeout(context.Background(), speedTimeout)
+	tor := wireLTSetup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), wireLTTimeout)
 	defer cancel()
 	seed := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
 		Listen:  testutil.Addr("127.0.0.2", testutil.FreePort(t, "127.0.0.2")),
-		Torrent: tor.path, SavePath: tor.root, Seed: true, TCP: true,
+		Torrent: tor.torrentPath, SavePath: tor.root, Seed: true, TCP: true,
 	})
 	if err := seed.WaitSeeding(ctx); err != nil {
 		t.Fatal(err)
@@ -201,20 +151,30 @@ func TestSpeedLegacyLibtorrent(t *testing.T) {
 
 // TestSpeedLegacyTransmission: the same with a Transmission 3.00 seed.
 func TestSpeedLegacyTransmission(t *testing.T) {
-	tor := speedSetup(t)
-	ctx, cancel := context.WithTimeout(context.Background(), speedTimeout)
-	defer cancel()
-	addr := testutil.Addr("127.0.0.5", testutil.FreePort(t, "127.0.0.5"))
-	seed := thirdparty.StartTransmission(t, thirdparty.TransmissionConfig{
-		Listen: addr, Torrent: tor.path, Dir: tor.root, Verify: true,
-	})
-	defer seed.Stop()
-	ext, err := speedDownload(ctx, addr, tor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, ok := wire.SpeedAdvertised(ext.M, ext.Extra); ok {
-		t.Error("Transmission classified as a Speed peer")
+	tor := wireLTSetup(t)
+	// transmission-cli was seen here, about one run in three, shutting down cleanly right
+	// after its verification, before accepting any peer: that is not what this test is
+	// about, so a seed that never answered is replaced once.
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), wireLTTimeout/2)
+		addr := testutil.Addr("127.0.0.5", testutil.FreePort(t, "127.0.0.5"))
+		seed := thirdparty.StartTransmission(t, thirdparty.TransmissionConfig{
+			Listen: addr, Torrent: tor.torrentPath, Dir: tor.root, Verify: true,
+		})
+		ext, err := speedDownload(ctx, addr, tor)
+		seed.Stop()
+		cancel()
+		if errors.Is(err, errSpeedNoSeed) && attempt == 1 {
+			t.Logf("attempt %d: %v; starting a fresh Transmission", attempt, err)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, ok := wire.SpeedAdvertised(ext.M, ext.Extra); ok {
+			t.Error("Transmission classified as a Speed peer")
+		}
+		return
 	}
 }
 
@@ -233,7 +193,7 @@ func TestSpeedTshark(t *testing.T) {
 	// few milliseconds) packets sent right after were seen missing from the capture: give
 	// the filter time to attach. Not a timing assertion, only a start-up allowance.
 	time.Sleep(time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), speedTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), wireLTTimeout)
 	defer cancel()
 
 	msgs := speedExampleMessages(t)
@@ -285,7 +245,7 @@ func TestSpeedTshark(t *testing.T) {
 		got <- recv
 	}()
 
-	conn, err := speedDial(ctx, ln.Addr().String(), infoHash)
+	conn, _, err := wireDial(ctx, ln.Addr().String(), infoHash)
 	if err != nil {
 		t.Fatal(err)
 	}
