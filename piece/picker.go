@@ -176,7 +176,7 @@ func (p *Picker) swap(i, j int32) {
 	p.pos[b], p.pos[a] = i, j
 }
 
-// inc raises piece i's availability, moving it to the next bucket if we lack it.
+// inc raises piece i's availability, moving it to the next bucket unless it is done.
 func (p *Picker) inc(i int) {
 	a := p.avail[i]
 	p.avail[i]++
@@ -191,7 +191,7 @@ func (p *Picker) inc(i int) {
 	p.bstart[a+1]--
 }
 
-// dec lowers piece i's availability, moving it to the previous bucket if we lack it.
+// dec lowers piece i's availability, moving it to the previous bucket unless it is done.
 func (p *Picker) dec(i int) {
 	a := p.avail[i]
 	if a == 0 {
@@ -205,8 +205,8 @@ func (p *Picker) dec(i int) {
 	p.bstart[a]++
 }
 
-// retire moves piece i (which we now have) from its bucket to the have region: bubble it
-// to the end of each higher bucket in turn, one swap per bucket.
+// retire moves piece i (now had, or not wanted) from its bucket to the done region:
+// bubble it to the end of each higher bucket in turn, one swap per bucket.
 func (p *Picker) retire(i int) {
 	for k := int(p.avail[i]) + 1; k < len(p.bstart); k++ {
 		j := p.bstart[k] - 1
