@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -498,5 +499,29 @@ func TestUTF8Variants(t *testing.T) {
 	}
 	if m.Info.Name != "né" {
 		t.Errorf("name %q", m.Info.Name)
+	}
+}
+
+// BenchmarkParseManyFiles parses a torrent of 100,000 files in 1,000 directories.
+func BenchmarkParseManyFiles(b *testing.B) {
+	var files []any
+	var total int64
+	for i := range 100_000 {
+		files = append(files, map[string]any{"length": 1000 + i%7, "path": []any{fmt.Sprintf("dir%04d", i/100), fmt.Sprintf("file%06d.dat", i)}})
+		total += int64(1000 + i%7)
+	}
+	pl := int64(256 << 10)
+	info := map[string]any{"name": "many", "piece length": pl, "files": files,
+		"pieces": string(make([]byte, 20*((total+pl-1)/pl)))}
+	data, err := bencode.Marshal(map[string]any{"info": info})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(data); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
