@@ -30,7 +30,6 @@ func Rank(peers []Peer, cfg Config, st *State) Result {
 	var res Result
 	// Stage 1: the auction fills regular slots with eligible bidders, highest first.
 	if cfg.Auction && reg > 0 {
-		idx = idx[:0]
 		for i := range peers {
 			if r.eligible(&peers[i]) {
 				idx = append(idx, i)
@@ -154,8 +153,8 @@ type rank struct {
 	peers []Peer
 	cfg   Config
 	out   []Slot
-	from  []int          // index in peers of each slot of out
-	keys  map[uint64]int // built only when there are many slots
+	from  []int               // index in peers of each slot of out
+	keys  map[uint64]struct{} // the keys of out, built only when there are many slots
 }
 
 func (r *rank) eligible(p *Peer) bool {
@@ -183,12 +182,12 @@ func (r *rank) add(i int, kind Kind) {
 	r.out = append(r.out, Slot{Key: k, Kind: kind})
 	r.from = append(r.from, i)
 	if r.keys == nil && len(r.out) > manySlots {
-		r.keys = make(map[uint64]int, 2*len(r.out))
-		for j, s := range r.out {
-			r.keys[s.Key] = j
+		r.keys = make(map[uint64]struct{}, 2*len(r.out))
+		for _, s := range r.out {
+			r.keys[s.Key] = struct{}{}
 		}
 	} else if r.keys != nil {
-		r.keys[k] = len(r.out) - 1
+		r.keys[k] = struct{}{}
 	}
 }
 
