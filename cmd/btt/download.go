@@ -88,7 +88,9 @@ func runDownload(ctx context.Context, args []string) error {
 	if err := p.run(ctx, t, true); err != nil {
 		return err
 	}
-	fmt.Printf("complete: %s\n", filepath.Join(tf.data, mi.Info.Name))
+	st := t.Stats()
+	fmt.Printf("complete: %s (downloaded %d bytes this run, %d pieces were already on disk)\n",
+		filepath.Join(tf.data, mi.Info.Name), st.Downloaded, st.RecheckedPieces)
 	if !*seed {
 		return nil
 	}
