@@ -255,6 +255,19 @@ func TestDHTLibtorrent(t *testing.T) {
 		t.Fatal("libtorrent never connected to the peer we announced")
 	}
 
+	// An announce with implied_port (port 0: "use my UDP source port") is accepted by
+	// libtorrent too: more than our three nodes take it.
+	var ih3 dht.ID
+	rand.Read(ih3[:])
+	n, err := client.Announce(ctx, ih3, 0)
+	if err != nil || n <= 3 {
+		t.Errorf("implied_port announce accepted by %d nodes (%v), want ours and libtorrent's", n, err)
+	}
+	peers, err := nodes[0].GetPeers(ctx, ih3)
+	if err != nil || !slices.Contains(peers, clientAddr) {
+		t.Errorf("implied_port announce stored as %v (%v), want %v", peers, err, clientAddr)
+	}
+
 	bySrc := stopCapture()
 	for _, p := range ports {
 		if bySrc[p] == 0 {

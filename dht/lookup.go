@@ -248,6 +248,11 @@ func (l *lookup) searchDone() {
 			continue
 		}
 		a := &krpc.Args{InfoHash: l.target, Token: c.token, Port: l.port, ImpliedPort: l.port == 0}
+		if l.port == 0 {
+			// BEP 5 keeps "port" mandatory even with implied_port, and libtorrent
+			// rejects an announce without it; the value is ignored.
+			a.Extra = map[string][]byte{"port": []byte("i0e")}
+		}
 		ok := l.n.query(c.Addr, c.ID, krpc.MethodAnnouncePeer, a, func(m *krpc.Msg, err error) {
 			l.inflight--
 			if err == nil {

@@ -524,8 +524,10 @@ func (n *Node) handleReply(m *krpc.Msg, from netip.AddrPort) {
 		tx.cb(nil, ErrIDMismatch)
 		return
 	}
-	if m.IP.IsValid() && !IsLocalAddr(m.IP.Addr()) && len(n.votes) < 64 {
-		n.votes[m.IP.Addr().Unmap()]++
+	if ip := m.IP.Addr().Unmap(); m.IP.IsValid() && !IsLocalAddr(ip) {
+		if _, ok := n.votes[ip]; ok || len(n.votes) < 64 {
+			n.votes[ip]++
+		}
 	}
 	if !m.RO {
 		n.noteNode(NodeInfo{ID: m.R.ID, Addr: from}, now)
