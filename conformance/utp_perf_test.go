@@ -31,19 +31,49 @@ func TestUTPThroughput(t *testing.T) {
 	size := utpInteropSize(t)
 	gib := float64(size) / (1 << 30)
 
-	// Ours -> ours: both ends in this process, so the process CPU is the whole cost.
-	a, err := utp.Listen("udp", "127.0.0.1:0", utp.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	for _, offload := range []bool{true, false} {
+		utpOursToOurs(ctx, t, size, offload)
+	}
+
+	// libtorrent -> libtorrent, uTP only.
+	testutil.NeedLibtorrent(t)
+	root, _, torPath, _ := utpTorrent(t, size)
+	seed := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{Listen: testutil.Addr("127.0.0.1", testutil.FreePort(t, "127.0.0.1")),
+		Torrent: torPath, SavePath: root, Seed: true, UTP: true, SocketBuffers: 4 << 20})
+	if err := seed.WaitSeeding(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	leech := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{Listen: testutil.Addr("127.0.0.1", testutil.FreePort(t, "127.0.0.1")),
+		Torrent: torPath, SavePath: t.TempDir(), UTP: true, SocketBuffers: 4 << 20, Peers: []string{seed.Addr()}})
+	if err := leech.WaitFinished(ctx); err != nil {
+		t.Fatal(err)
+	}
+	el := time.Since(start)
+	leech.Stop()
+	seed.Stop()
+	// CPU includes libtorrent's hashing of the received pieces (and the seeder's check
+	// at start), which ours -> ours does not do: an upper bound on its transport cost.
+	t.Logf("libtorrent -> libtorrent uTP, %d MiB: %.1f MB/s (from leecher start, incl. its startup), %.2f CPU s/GiB (both processes, incl. hashing and startup)",
+		size>>20, float64(size)/el.Seconds()/1e6, (leech.CPUSeconds()+seed.CPUSeconds())/gib)
+}
+
+// utpOursToOurs moves size bytes between two of our sockets in this process, so the
+// process CPU is the cost of both ends.
+func utpOursToOurs(ctx context.Context, t *testing.T, size int64, offload bool) {
+	gib := float64(size) / (1 << 30)
+	a, err := utp.Listen("udp", "127.0.0.1:0", utp.Config{NoOffload: !offload})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	b, err := utp.Listen("udp", "127.0.0.1:0", utp.Config{})
+	b, err := utp.Listen("udp", "127.0.0.1:0", utp.Config{NoOffload: !offload})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
 	got := make(chan int64, 1)
 	go func() {
 		c, err := b.Accept()
@@ -74,28 +104,7 @@ func TestUTPThroughput(t *testing.T) {
 	el, cpu := time.Since(start), utpCPU()-cpu0
 	st := c.(*utp.Conn).Stats()
 	c.Close()
-	t.Logf("ours -> ours uTP, %d MiB: %.1f MB/s, %.2f CPU s/GiB (both ends); sender %+v", size>>20,
+	t.Logf("ours -> ours uTP (offload %v), %d MiB: %.1f MB/s, %.2f CPU s/GiB (both ends); sender %+v", offload, size>>20,
 		float64(size)/el.Seconds()/1e6, cpu.Seconds()/gib, st)
 
-	// libtorrent -> libtorrent, uTP only.
-	testutil.NeedLibtorrent(t)
-	root, _, torPath, _ := utpTorrent(t, size)
-	seed := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{Listen: testutil.Addr("127.0.0.1", testutil.FreePort(t, "127.0.0.1")),
-		Torrent: torPath, SavePath: root, Seed: true, UTP: true, SocketBuffers: 4 << 20})
-	if err := seed.WaitSeeding(ctx); err != nil {
-		t.Fatal(err)
-	}
-	start = time.Now()
-	leech := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{Listen: testutil.Addr("127.0.0.1", testutil.FreePort(t, "127.0.0.1")),
-		Torrent: torPath, SavePath: t.TempDir(), UTP: true, SocketBuffers: 4 << 20, Peers: []string{seed.Addr()}})
-	if err := leech.WaitFinished(ctx); err != nil {
-		t.Fatal(err)
-	}
-	el = time.Since(start)
-	leech.Stop()
-	seed.Stop()
-	// CPU includes libtorrent's hashing of the received pieces (and the seeder's check
-	// at start), which ours -> ours does not do: an upper bound on its transport cost.
-	t.Logf("libtorrent -> libtorrent uTP, %d MiB: %.1f MB/s (from leecher start, incl. its startup), %.2f CPU s/GiB (both processes, incl. hashing and startup)",
-		size>>20, float64(size)/el.Seconds()/1e6, (leech.CPUSeconds()+seed.CPUSeconds())/gib)
 }
