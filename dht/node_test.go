@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -433,6 +435,16 @@ func TestStateRestore(t *testing.T) {
 	}
 	if back.ID != st.ID || !slices.Equal(back.Nodes, st.Nodes) {
 		t.Fatal("state round trip differs")
+	}
+	path := filepath.Join(t.TempDir(), "dht.state")
+	if _, err := dht.ReadStateFile(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing state file: %v", err)
+	}
+	if err := dht.WriteStateFile(path, st); err != nil {
+		t.Fatal(err)
+	}
+	if fromFile, err := dht.ReadStateFile(path); err != nil || fromFile.ID != st.ID || len(fromFile.Nodes) != len(st.Nodes) {
+		t.Fatalf("state file: %v", err)
 	}
 	for _, bad := range []string{"", "de", "d2:id3:abce", "d2:id20:abcdefghij01234567895:nodes3:abce"} {
 		if err := new(dht.State).UnmarshalBinary([]byte(bad)); err == nil {

@@ -2,6 +2,9 @@ package dht
 
 import (
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/speedbt/btt/dht/krpc"
 	"github.com/speedbt/btt/wire/bencode"
@@ -64,4 +67,56 @@ func (s *State) UnmarshalBinary(b []byte) error {
 	s.ID = ID(f.ID)
 	s.Nodes = append(n4, n6...)
 	return nil
+}
+
+// WriteStateFile saves s to path atomically (a temporary file renamed over it), so a
+// crash never leaves a torn state file.
+func WriteStateFile(path string, s State) error {
+	b, err := s.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("dht: state: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("dht: state: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("dht: state: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("dht: state: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("dht: state: %w", err)
+	}
+	return nil
+}
+
+// ReadStateFile loads a state saved by WriteStateFile. A missing file is reported as
+// an error wrapping fs.ErrNotExist, which callers treat as a first start.
+func ReadStateFile(path string) (*State, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("dht: state: %w", err)
+	}
+	defer f.Close()
+	// A full table is about 1280 nodes of 38 bytes; anything much larger is not ours.
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20+1))
+	if err != nil {
+		return nil, fmt.Errorf("dht: state: %w", err)
+	}
+	if len(b) > 1<<20 {
+		return nil, fmt.Errorf("dht: state: %s larger than 1 MiB", path)
+	}
+	var s State
+	if err := s.UnmarshalBinary(b); err != nil {
+		return nil, err
+	}
+	return &s, nil
 }
