@@ -37,7 +37,13 @@ var _ ledger.Store = (*Store)(nil)
 // Open opens or creates the database at path. Only one process may hold it: a second Open
 // waits up to a few seconds for the file lock and then fails.
 func Open(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: 5 * time.Second,
+		// The freelist is rebuilt from the pages on open instead of being written on every
+		// commit: fewer pages per fsync, same durability (bbolt documents it as safe).
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
