@@ -131,8 +131,8 @@ type rawFile struct {
 }
 
 func (rf *rawFile) decode(b []byte) error {
-	return eachDictEntry(b, "file", func(key string, val []byte) error {
-		switch key {
+	return eachDictEntry(b, "file", func(key, val []byte) error {
+		switch string(key) {
 		case "length":
 			return bencode.Unmarshal(val, &rf.Length)
 		case "path":
@@ -272,16 +272,16 @@ func (info *Info) v1Files(l Limits, ri *rawInfo) error {
 		if err := rf.decode(elem); err != nil {
 			return fmt.Errorf("%w: file %d: %w", ErrInvalid, n-1, err)
 		}
-		path, err := parsePath(rf.Path, l)
+		path, err := parsePath(rf.Path, l, info.Name)
 		if err != nil {
 			return fmt.Errorf("file %d: %w", n-1, err)
 		}
 		if rf.PathUTF8 != nil && ri.FileTree == nil {
-			if u, err := parsePath(rf.PathUTF8, l); err == nil && allUTF8(u) {
+			if u, err := parsePath(rf.PathUTF8, l, info.Name); err == nil && allUTF8(u) {
 				path = u
 			}
 		}
-		f := File{Path: append([]string{info.Name}, path...), Length: rf.Length}
+		f := File{Path: path, Length: rf.Length}
 		if err := setAttr(&f, rf.Attr, rf.SymlinkPath, l); err != nil {
 			return fmt.Errorf("file %d: %w", n-1, err)
 		}
@@ -339,16 +339,17 @@ func setAttr(f *File, attr string, symlink []byte, l Limits) error {
 	return nil
 }
 
-// parsePath decodes a path list, bounding its depth and length and rejecting components that
-// could leave the download directory.
-func parsePath(raw []byte, l Limits) ([]string, error) {
+// parsePath decodes a path list after the given prefix components, bounding its depth and
+// length and rejecting components that could leave the download directory.
+func parsePath(raw []byte, l Limits, prefix ...string) ([]string, error) {
 	if raw == nil {
 		return nil, fmt.Errorf("%w: missing path", ErrUnsafePath)
 	}
-	var path []string
+	path := make([]string, len(prefix), len(prefix)+2) // most paths are short
+	copy(path, prefix)
 	total := 0
 	err := eachListElem(raw, "path", func(elem []byte) error {
-		if len(path) >= l.MaxPathDepth {
+		if len(path)-len(prefix) >= l.MaxPathDepth {
 			return fmt.Errorf("%w: path deeper than %d", ErrTooLarge, l.MaxPathDepth)
 		}
 		c, err := bstring(elem)
@@ -367,7 +368,7 @@ func parsePath(raw []byte, l Limits) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(path) == 0 {
+	if len(path) == len(prefix) {
 		return nil, fmt.Errorf("%w: empty path", ErrUnsafePath)
 	}
 	return path, nil
@@ -394,25 +395,28 @@ func checkConflicts(files []File) error {
 		isDir  = 2
 	)
 	seen := make(map[string]int, len(files))
+	var buf []byte
 	for _, f := range files {
 		if f.Pad {
 			continue
 		}
-		p := ""
+		buf = buf[:0]
 		for j, c := range f.Path {
 			if j > 0 {
-				p += "/"
+				buf = append(buf, '/')
 			}
-			p += c
+			buf = append(buf, c...)
 			kind := isDir
 			if j == len(f.Path)-1 {
 				kind = isFile
 			}
-			prev := seen[p]
-			if prev == isFile || (prev == isDir && kind == isFile) {
-				return fmt.Errorf("%w: %q appears twice or as both file and directory", ErrUnsafePath, p)
+			// Lookups by string(buf) do not allocate; only new prefixes become keys.
+			switch prev := seen[string(buf)]; {
+			case prev == isFile || (prev == isDir && kind == isFile):
+				return fmt.Errorf("%w: %q appears twice or as both file and directory", ErrUnsafePath, buf)
+			case prev == 0:
+				seen[string(buf)] = kind
 			}
-			seen[p] = kind
 		}
 	}
 	return nil
@@ -439,8 +443,8 @@ func eachListElem(b []byte, what string, fn func(elem []byte) error) error {
 }
 
 // eachDictEntry calls fn with each key and raw value of the bencoded dictionary b, in the
-// order they appear, without copying the values.
-func eachDictEntry(b []byte, what string, fn func(key string, val []byte) error) error {
+// order they appear, without copying either (fn must copy a key it keeps).
+func eachDictEntry(b []byte, what string, fn func(key, val []byte) error) error {
 	if len(b) < 2 || b[0] != 'd' {
 		return fmt.Errorf("%w: %s is not a dictionary", ErrInvalid, what)
 	}
@@ -450,7 +454,7 @@ func eachDictEntry(b []byte, what string, fn func(key string, val []byte) error)
 		if err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrInvalid, what, err)
 		}
-		key, err := bstring(b[pos : pos+kn])
+		key, err := bstringBytes(b[pos : pos+kn])
 		if err != nil {
 			return fmt.Errorf("%s key: %w", what, err)
 		}
@@ -470,11 +474,17 @@ func eachDictEntry(b []byte, what string, fn func(key string, val []byte) error)
 // bstring returns the contents of a bencoded string that bencode.Next has delimited (and so
 // validated), without the reflection of a full Unmarshal.
 func bstring(b []byte) (string, error) {
+	s, err := bstringBytes(b)
+	return string(s), err
+}
+
+// bstringBytes is bstring without the copy.
+func bstringBytes(b []byte) ([]byte, error) {
 	i := bytes.IndexByte(b, ':')
 	if len(b) == 0 || b[0] < '0' || b[0] > '9' || i < 0 {
-		return "", fmt.Errorf("%w: expected a string", ErrInvalid)
+		return nil, fmt.Errorf("%w: expected a string", ErrInvalid)
 	}
-	return string(b[i+1:]), nil
+	return b[i+1:], nil
 }
 
 func allUTF8(path []string) bool {

@@ -27,11 +27,11 @@ func parseFileTree(l Limits, name string, tree []byte) ([]File, bool, error) {
 			val []byte
 		}
 		var entries []entry
-		err := eachDictEntry(node, "file tree", func(k string, v []byte) error {
+		err := eachDictEntry(node, "file tree", func(k, v []byte) error {
 			if len(entries)+len(files) >= l.MaxFiles {
 				return fmt.Errorf("%w: more than %d files", ErrTooLarge, l.MaxFiles)
 			}
-			entries = append(entries, entry{k, v})
+			entries = append(entries, entry{string(k), v})
 			return nil
 		})
 		if err != nil {
