@@ -13,8 +13,6 @@ type ID = krpc.ID
 // NodeInfo is a node's ID and UDP address.
 type NodeInfo = krpc.NodeInfo
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // bep42Prefix returns the CRC32-C that the first 21 bits of a BEP 42 node ID must match
 // for ip and the random value r (0-7).
 func bep42Prefix(ip netip.Addr, r byte) uint32 {
@@ -38,7 +36,8 @@ func bep42Prefix(ip netip.Addr, r byte) uint32 {
 		b[0] |= (r & 7) << 5
 		buf = b[:]
 	}
-	return crc32.Checksum(buf, castagnoli)
+	// MakeTable returns the standard library's cached Castagnoli table.
+	return crc32.Checksum(buf, crc32.MakeTable(crc32.Castagnoli))
 }
 
 // SecureID returns the BEP 42 node ID for external address ip. rnd supplies the

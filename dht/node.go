@@ -25,9 +25,9 @@ var (
 	ErrInvalidAddr = errors.New("dht: invalid address")
 )
 
-// DefaultVersion is the "v" key we send: two letters of client and two of version, as
+// defaultVersion is the "v" key we send: two letters of client and two of version, as
 // BEP 20 and libtorrent do.
-var defaultVersion = []byte("SB\x00\x01")
+const defaultVersion = "SB\x00\x01"
 
 // Config configures a Node. The zero value of every field except Send has a default.
 type Config struct {
@@ -111,7 +111,7 @@ func (c *Config) setDefaults() {
 		c.Rand = rand.Reader
 	}
 	if c.Version == nil {
-		c.Version = defaultVersion
+		c.Version = []byte(defaultVersion)
 	}
 }
 
@@ -266,10 +266,12 @@ func (n *Node) Close() error {
 	}
 	n.closed = true
 	n.tick.Stop()
-	for _, tx := range n.pending {
-		tx.timer.Stop()
-	}
+	pending := n.pending
 	n.pending = map[string]*transaction{}
+	for _, tx := range pending {
+		tx.timer.Stop()
+		tx.cb(nil, ErrClosed) // Ping and Bootstrap callers wait on these
+	}
 	for l := range n.lookups {
 		l.finish(ErrClosed)
 	}

@@ -526,3 +526,18 @@ func TestUDPLoopback(t *testing.T) {
 		t.Fatalf("ping of nobody: %v", err)
 	}
 }
+
+// TestCloseEndsWaiters: Close ends a Ping and a lookup in flight at once.
+func TestCloseEndsWaiters(t *testing.T) {
+	p := newProbe(t, dht.Config{})
+	pingErr := make(chan error, 1)
+	go func() { _, err := p.node.Ping(context.Background(), a1); pingErr <- err }()
+	p.waitQuery()
+	p.node.Close()
+	if err := <-pingErr; !errors.Is(err, dht.ErrClosed) {
+		t.Fatalf("Ping after Close: %v", err)
+	}
+	if _, err := p.node.GetPeers(context.Background(), ih); !errors.Is(err, dht.ErrClosed) {
+		t.Fatalf("GetPeers on a closed node: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package krpc
 
 import (
 	"net/netip"
+	"strconv"
 )
 
 // Message types ("y").
@@ -77,27 +78,6 @@ type Error struct {
 	Message string
 }
 
-func (e *Error) Error() string { return "krpc: remote error " + itoa(e.Code) + ": " + e.Message }
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	neg := n < 0
-	var b [20]byte
-	i := len(b)
-	u := uint64(n)
-	if neg {
-		u = uint64(-n)
-	}
-	for u > 0 {
-		i--
-		b[i] = byte('0' + u%10)
-		u /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
+func (e *Error) Error() string {
+	return "krpc: remote error " + strconv.Itoa(e.Code) + ": " + e.Message
 }

@@ -64,7 +64,8 @@ func addrOf(i int) netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)}), 6881)
 }
 
-var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+// epoch is where every simulation's virtual clock starts.
+func epoch() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
 
 // Run builds a network of p.Nodes nodes that join one batch at a time, announces
 // p.Torrents info-hashes, then measures get_peers lookups: first with every node up,
@@ -77,7 +78,7 @@ func Run(p Params) (Report, error) {
 	if p.Parallel <= 0 {
 		p.Parallel = 50
 	}
-	nw := NewNetwork(p.Seed, epoch)
+	nw := NewNetwork(p.Seed, epoch())
 	nw.Loss = p.Loss
 	rng := nw.Rand()
 	rep := Report{Nodes: p.Nodes, Log2N: math.Log2(float64(p.Nodes))}
@@ -225,7 +226,7 @@ func Run(p Params) (Report, error) {
 	}
 	rep.Events = nw.Clock.Events()
 	rep.Messages = nw.Sent
-	rep.VirtualTime = nw.Clock.Now().Sub(epoch)
+	rep.VirtualTime = nw.Clock.Now().Sub(epoch())
 	return rep, nil
 }
 
