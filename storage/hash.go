@@ -57,8 +57,8 @@ type hasher struct {
 	refs    int                // goroutines holding this hasher; guarded by Torrent.mu
 }
 
-// acquire returns the hasher for a piece, creating it, or nil if the piece is verified.
-func (t *Torrent) acquire(piece int) *hasher {
+// acquireHasher returns the hasher for a piece, creating it, or nil if the piece is verified.
+func (t *Torrent) acquireHasher(piece int) *hasher {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.Have(piece) {
@@ -93,8 +93,8 @@ func resize[T any](s []T, n int) []T {
 	return s
 }
 
-// release drops a reference; a finished hasher is recycled when nobody holds it.
-func (t *Torrent) release(hs *hasher) {
+// releaseHasher drops a reference; a finished hasher is recycled when nobody holds it.
+func (t *Torrent) releaseHasher(hs *hasher) {
 	t.mu.Lock()
 	hs.refs--
 	if hs.refs == 0 && hs.done {
@@ -121,12 +121,12 @@ func (t *Torrent) WriteBlockHashed(piece, begin int, data []byte) (WriteResult, 
 	if t.closed.Load() {
 		return 0, ErrClosed
 	}
-	hs := t.acquire(piece)
+	hs := t.acquireHasher(piece)
 	if hs == nil {
 		t.stats.blocksDuplicate.Add(1)
 		return BlockDuplicate, nil
 	}
-	defer t.release(hs)
+	defer t.releaseHasher(hs)
 	bi := begin / BlockSize
 
 	hs.mu.Lock()

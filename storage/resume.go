@@ -81,17 +81,12 @@ func (t *Torrent) SaveResume(path string) error {
 		HashesSHA1:  t.hashesDigest(),
 		Have:        have,
 	}
+	if err := t.syncDirty(); err != nil {
+		return fmt.Errorf("storage: save resume: %w", err)
+	}
 	for _, f := range t.files {
 		if f.Pad {
 			continue
-		}
-		f.mu.Lock()
-		h, w := f.f, f.writable
-		f.mu.Unlock()
-		if h != nil && w {
-			if err := h.Sync(); err != nil {
-				return fmt.Errorf("storage: save resume: %w", err)
-			}
 		}
 		st, err := fileState(f.path)
 		if err != nil {

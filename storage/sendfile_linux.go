@@ -140,7 +140,7 @@ func (t *Torrent) sendfile(w io.Writer, header []byte, off, length int64) (n int
 	}
 	hdrSent := s.sent
 	err = t.segments(off, length, func(f *file, foff int64, _, l int) error {
-		h, raw, err := t.rawHandle(f)
+		h, raw, err := t.acquireRaw(f)
 		if err != nil {
 			return err
 		}
@@ -148,6 +148,7 @@ func (t *Torrent) sendfile(w io.Writer, header []byte, off, length int64) (n int
 		if cerr := raw.Control(s.controlFn); cerr != nil && s.err == nil {
 			s.err = cerr
 		}
+		t.release(f)
 		if s.err != nil && s.sent == hdrSent && (errors.Is(s.err, unix.EINVAL) || errors.Is(s.err, unix.ENOSYS)) {
 			return errNoSendfile
 		}

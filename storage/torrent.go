@@ -4,13 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
-	"syscall"
 )
 
 // Errors callers branch on. Others wrap the *os.PathError of the failing file.
@@ -40,18 +38,11 @@ type Options struct {
 	// NoSendfile makes SendBlock always copy through a buffer. For measurements and for
 	// file systems where sendfile misbehaves.
 	NoSendfile bool
-}
-
-// file is one torrent file and its lazily opened handle.
-type file struct {
-	File
-	path  string // on disk
-	start int64  // offset in the torrent
-
-	mu       sync.Mutex
-	f        *os.File
-	raw      syscall.RawConn // f's, made once: SyscallConn allocates
-	writable bool
+	// MaxOpenFiles caps the file handles the torrent keeps open; the least recently used
+	// idle one is closed to open another. Zero means no cap: Go raises the descriptor
+	// limit to the hard limit at start, which is ample on current Linux, but torrents of
+	// tens of thousands of files on systems with a 4096 hard limit need a cap.
+	MaxOpenFiles int
 }
 
 // Torrent is the on-disk data of one torrent.
@@ -69,8 +60,11 @@ type Torrent struct {
 	closed atomic.Bool
 	stats  counters
 
-	sendPool sync.Pool // *sendBuf for SendBlock's copy path
-	senders  sync.Pool // *sender for SendBlock's sendfile path
+	fmu      sync.Mutex // guards every file's handle fields and the LRU list
+	open     int        // handles open
+	lru      *file      // most recently used open file; lru.prev is the least
+	sendPool sync.Pool  // *sendBuf for SendBlock's copy path
+	senders  sync.Pool  // *sender for SendBlock's sendfile path
 
 	mu       sync.Mutex // guards hashing, spare and failures
 	hashing  map[int]*hasher
@@ -200,108 +194,6 @@ func (t *Torrent) setHave(i int, v bool) {
 	}
 }
 
-// Close closes the files. Calls in progress may fail with ErrClosed or os.ErrClosed.
-func (t *Torrent) Close() error {
-	if t.closed.Swap(true) {
-		return nil
-	}
-	var first error
-	for _, f := range t.files {
-		f.mu.Lock()
-		if f.f != nil {
-			if err := f.f.Close(); err != nil && first == nil {
-				first = err
-			}
-			f.f = nil
-		}
-		f.mu.Unlock()
-	}
-	return first
-}
-
-// handle returns the file's open handle, opening it on first use. Reads do not create
-// files (a missing file is an error wrapping fs.ErrNotExist); writes do, sparse at full
-// length so the file's size is right from the start. A handle is opened read-write
-// whenever possible so that it never has to be swapped while others use it.
-func (t *Torrent) handle(f *file, write bool) (*os.File, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	// Checked under f.mu: Close sets closed before it takes each f.mu, so a handle
-	// opened here is either refused or closed by Close, never leaked.
-	if t.closed.Load() {
-		return nil, ErrClosed
-	}
-	if f.f != nil && (f.writable || !write) {
-		return f.f, nil
-	}
-	if write && t.opts.ReadOnly {
-		return nil, ErrReadOnly
-	}
-	if f.f != nil { // opened read-only earlier, and read-write failed then
-		return nil, fmt.Errorf("storage: %s: opened read-only", f.path)
-	}
-	if !t.opts.ReadOnly {
-		h, err := os.OpenFile(f.path, os.O_RDWR, 0)
-		if err == nil {
-			f.f, f.writable = h, true
-			return h, nil
-		}
-		if !write && errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("storage: %w", err)
-		}
-		if write {
-			if !errors.Is(err, fs.ErrNotExist) {
-				return nil, fmt.Errorf("storage: %w", err)
-			}
-			return t.create(f)
-		}
-	}
-	h, err := os.Open(f.path)
-	if err != nil {
-		return nil, fmt.Errorf("storage: %w", err)
-	}
-	f.f = h
-	return h, nil
-}
-
-// rawHandle is handle for reading plus the handle's RawConn.
-func (t *Torrent) rawHandle(f *file) (*os.File, syscall.RawConn, error) {
-	h, err := t.handle(f, false)
-	if err != nil {
-		return nil, nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.raw == nil || f.f != h {
-		raw, err := h.SyscallConn()
-		if err != nil {
-			return nil, nil, fmt.Errorf("storage: %w", err)
-		}
-		f.raw = raw
-	}
-	return h, f.raw, nil
-}
-
-func (t *Torrent) create(f *file) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
-		return nil, fmt.Errorf("storage: %w", err)
-	}
-	h, err := os.OpenFile(f.path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("storage: %w", err)
-	}
-	// Sparse: no blocks are allocated, the size is final. Only grow: a file that exists
-	// but was opened elsewhere is left alone.
-	if fi, err := h.Stat(); err == nil && fi.Size() < f.Length {
-		if err := h.Truncate(f.Length); err != nil {
-			h.Close()
-			return nil, fmt.Errorf("storage: %w", err)
-		}
-	}
-	f.f, f.writable = h, true
-	return h, nil
-}
-
 // span checks a block request and returns its torrent offset.
 func (t *Torrent) span(piece, begin, length int) (int64, error) {
 	size := t.PieceSize(piece)
@@ -348,11 +240,12 @@ func (t *Torrent) readAt(buf []byte, off int64) error {
 			clear(dst)
 			return nil
 		}
-		h, err := t.handle(f, false)
+		h, err := t.acquire(f, false)
 		if err != nil {
 			return err
 		}
 		n, err := h.ReadAt(dst, foff)
+		t.release(f)
 		if n == l {
 			return nil
 		}
@@ -382,11 +275,13 @@ func (t *Torrent) writeAt(data []byte, off int64) error {
 		if f.Pad {
 			return nil
 		}
-		h, err := t.handle(f, true)
+		h, err := t.acquire(f, true)
 		if err != nil {
 			return err
 		}
-		if _, err := h.WriteAt(data[pos:pos+l], foff); err != nil {
+		_, err = h.WriteAt(data[pos:pos+l], foff)
+		t.release(f)
+		if err != nil {
 			return fmt.Errorf("storage: %w", err)
 		}
 		t.stats.bytesWritten.Add(int64(l))

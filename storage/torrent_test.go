@@ -379,3 +379,68 @@ func TestCloseWhileBusy(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxOpenFiles(t *testing.T) {
+	lengths := []int64{40000, 1, 50000, 30000, 16384, 70000, 5, 20000, 33333, 44444}
+	fx := makeFixture(t, 16, 32768, lengths...)
+	dir := t.TempDir()
+	tr := open(t, dir, fx, Options{MaxOpenFiles: 2})
+	type blk struct{ i, j int }
+	var all []blk
+	for i := range fx.spec.Hashes {
+		for j := 0; j < fx.blocks(i); j++ {
+			all = append(all, blk{i, j})
+		}
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < 3; w++ {
+		order := append([]blk(nil), all...)
+		rand.New(rand.NewPCG(uint64(w), 1)).Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, BlockSize)
+			for _, b := range order {
+				if _, err := tr.WriteBlockHashed(b.i, b.j*BlockSize, fx.block(b.i, b.j)); err != nil {
+					t.Error(err)
+					return
+				}
+				if tr.Have(b.i) {
+					tr.SendBlock(io.Discard, nil, b.i, 0, min(BlockSize, int(tr.PieceSize(b.i))))
+					tr.ReadBlock(b.i, 0, buf[:1])
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := tr.SaveResume(filepath.Join(dir, "resume")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1)
+	for i := range fx.spec.Hashes {
+		if !tr.Have(i) {
+			t.Fatalf("piece %d not verified", i)
+		}
+		tr.ReadBlock(i, 0, buf)
+	}
+	tr.fmu.Lock()
+	open, n := tr.open, 0
+	for f := tr.lru; f != nil; f = f.next {
+		n++
+		if f.next == tr.lru {
+			break
+		}
+	}
+	tr.fmu.Unlock()
+	if open > 2 || n != open {
+		t.Fatalf("%d handles open (%d in the LRU list), cap 2", open, n)
+	}
+	have, err := open2(t, dir, fx).Recheck(t.Context(), 2)
+	if err != nil || slices.Contains(have, false) {
+		t.Fatalf("recheck: %v %v", have, err)
+	}
+}
+
+func open2(t *testing.T, dir string, fx fixture) *Torrent {
+	return open(t, dir, fx, Options{MaxOpenFiles: 1, ReadOnly: true})
+}
