@@ -541,3 +541,35 @@ func TestCloseEndsWaiters(t *testing.T) {
 		t.Fatalf("GetPeers on a closed node: %v", err)
 	}
 }
+
+// TestIPv6Network: nodes on IPv6 addresses find each other through "nodes6" (BEP 32)
+// and exchange 18-byte peer addresses.
+func TestIPv6Network(t *testing.T) {
+	nw := sim.NewNetwork(11, epoch)
+	var hosts []*sim.Host
+	for i := range 40 {
+		a := netip.AddrPortFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i + 1)}), 6881)
+		h, err := nw.AddHost(a, dht.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hosts = append(hosts, h)
+	}
+	for _, h := range hosts[1:] {
+		if err := run(t, nw, func(f func(error)) { h.Node.BootstrapAsync([]netip.AddrPort{hosts[0].Addr}, f) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := hosts[20].Node.Stats().TableNodes; n < 10 {
+		t.Fatalf("IPv6 node knows %d nodes", n)
+	}
+	ann := run(t, nw, func(f func(dht.LookupResult)) { hosts[7].Node.LookupAsync(ih, dht.LookupOptions{Announce: true, Port: 4000}, f) })
+	if ann.Announced < 6 {
+		t.Fatalf("announce: %+v", ann)
+	}
+	res := run(t, nw, func(f func(dht.LookupResult)) { hosts[30].Node.LookupAsync(ih, dht.LookupOptions{GetPeers: true}, f) })
+	want := netip.AddrPortFrom(hosts[7].Addr.Addr(), 4000)
+	if !slices.Contains(res.Peers, want) {
+		t.Fatalf("peers %v, want %v", res.Peers, want)
+	}
+}
