@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash"
 	"sync"
+	"sync/atomic"
 )
 
 // WriteResult says what WriteBlockHashed did with a block.
@@ -53,7 +54,7 @@ type hasher struct {
 	hashed  int64              // bytes fed to h
 	claimed []bool             // per block: a writer took it (written or being written)
 	pending []*[BlockSize]byte // per block: written, ahead of the prefix
-	done    bool               // piece finished (verified); late holders see duplicates
+	done    atomic.Bool        // piece verified: late holders see duplicates (set under mu, also read under Torrent.mu)
 	refs    int                // goroutines holding this hasher; guarded by Torrent.mu
 }
 
@@ -75,7 +76,8 @@ func (t *Torrent) acquireHasher(piece int) *hasher {
 		}
 		size := t.PieceSize(piece)
 		nb := int((size + BlockSize - 1) / BlockSize)
-		hs.size, hs.hashed, hs.done = size, 0, false
+		hs.size, hs.hashed = size, 0
+		hs.done.Store(false)
 		hs.claimed = resize(hs.claimed, nb)
 		hs.pending = resize(hs.pending, nb)
 		t.hashing[piece] = hs
@@ -97,7 +99,7 @@ func resize[T any](s []T, n int) []T {
 func (t *Torrent) releaseHasher(hs *hasher) {
 	t.mu.Lock()
 	hs.refs--
-	if hs.refs == 0 && hs.done {
+	if hs.refs == 0 && hs.done.Load() {
 		t.spare = append(t.spare, hs)
 	}
 	t.mu.Unlock()
@@ -130,7 +132,7 @@ func (t *Torrent) WriteBlockHashed(piece, begin int, data []byte) (WriteResult, 
 	bi := begin / BlockSize
 
 	hs.mu.Lock()
-	if hs.done || hs.claimed[bi] {
+	if hs.done.Load() || hs.claimed[bi] {
 		hs.mu.Unlock()
 		t.stats.blocksDuplicate.Add(1)
 		return BlockDuplicate, nil
@@ -182,7 +184,7 @@ func (t *Torrent) WriteBlockHashed(piece, begin int, data []byte) (WriteResult, 
 		t.stats.piecesFailed.Add(1)
 		return PieceFailed, nil
 	}
-	hs.done = true
+	hs.done.Store(true)
 	t.mu.Lock()
 	t.setHave(piece, true)
 	delete(t.hashing, piece)

@@ -56,9 +56,7 @@ func (t *Torrent) recheck(ctx context.Context, workers int, todo []int) ([]bool,
 					cancel()
 					return
 				}
-				t.mu.Lock()
-				t.setHave(i, ok)
-				t.mu.Unlock()
+				t.setVerified(i, ok)
 			}
 		}()
 	}
@@ -103,6 +101,13 @@ func (t *Torrent) VerifyPiece(i int) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	t.setVerified(i, ok)
+	return ok, nil
+}
+
+// setVerified records a hash check of piece i made from disk. A verified piece's
+// download state (partial hash, pending blocks) is dropped.
+func (t *Torrent) setVerified(i int, ok bool) {
 	t.mu.Lock()
 	t.setHave(i, ok)
 	hs := t.hashing[i]
@@ -114,8 +119,13 @@ func (t *Torrent) VerifyPiece(i int) (bool, error) {
 		// Writers still holding the hasher must see the piece as done. Taken after t.mu
 		// is released: WriteBlockHashed locks hs.mu before t.mu.
 		hs.mu.Lock()
-		hs.done = true
+		hs.done.Store(true)
+		for j, buf := range hs.pending {
+			if buf != nil {
+				t.pool.Put(buf)
+				hs.pending[j] = nil
+			}
+		}
 		hs.mu.Unlock()
 	}
-	return ok, nil
 }
