@@ -120,3 +120,28 @@ func FuzzAddress(f *testing.F) {
 		}
 	})
 }
+
+// FuzzKeyCacheVerify checks that the precomputed-table verifier agrees with the plain one on
+// arbitrary digests and signatures (valid ones are seeded; the fuzzer mutates them).
+func FuzzKeyCacheVerify(f *testing.F) {
+	k := fuzzKey(3)
+	kc := channel.NewKeyCache(2)
+	kc.TableAfter = 1
+	for i := range 4 {
+		d := sha256.Sum256([]byte{byte(i)})
+		sig := k.Sign(d)
+		kc.Verify(k.Public(), d, sig) // builds the table
+		f.Add(d[:], sig.Bytes())
+	}
+	f.Fuzz(func(t *testing.T, digest, sigBytes []byte) {
+		var d [32]byte
+		var sig channel.Signature
+		copy(d[:], digest)
+		copy(sig[:], sigBytes)
+		want := k.Public().Verify(d, sig)
+		got := kc.Verify(k.Public(), d, sig)
+		if (want == nil) != (got == nil) {
+			t.Fatalf("KeyCache.Verify = %v, PublicKey.Verify = %v", got, want)
+		}
+	})
+}

@@ -28,7 +28,7 @@ const MaxRequestBytes = 4096
 // Errors are 4xx/5xx with an Error body. Signatures are verified here, concurrently, before
 // an operation is queued for the single writer.
 func NewHandler(l *Ledger) http.Handler {
-	h := &handler{l: l, id: l.ID()}
+	h := &handler{l: l, id: l.ID(), keys: channel.NewKeyCache(KeyCacheSize)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/info", h.info)
 	mux.HandleFunc("POST /v1/accounts", h.createAccount)
@@ -45,9 +45,14 @@ func NewHandler(l *Ledger) http.Handler {
 	return mux
 }
 
+// KeyCacheSize is how many signing keys the server keeps precomputed tables for (about
+// 115 KiB each): active accounts verify about twice as fast.
+const KeyCacheSize = 256
+
 type handler struct {
-	l  *Ledger
-	id channel.LedgerID
+	l    *Ledger
+	id   channel.LedgerID
+	keys *channel.KeyCache
 }
 
 func (h *handler) do(w http.ResponseWriter, r *http.Request, op Op) {
@@ -80,12 +85,19 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-// verify maps signature failures to ledger errors.
-func verify(pub channel.PublicKey, digest [32]byte, sig channel.Signature) error {
-	err := pub.Verify(digest, sig)
+// verify checks a signature and returns the signer's address, mapping failures to ledger
+// errors.
+func (h *handler) verify(pub channel.PublicKey, digest [32]byte, sig channel.Signature) (channel.Address, error) {
+	err := h.keys.Verify(pub, digest, sig)
+	if err == nil {
+		a, err := h.keys.Address(pub)
+		return a, err
+	}
+	return channel.Address{}, verifyErr(err)
+}
+
+func verifyErr(err error) error {
 	switch {
-	case err == nil:
-		return nil
 	case errors.Is(err, channel.ErrBadPublicKey):
 		return errorf(ErrBadRequest, "%v", err)
 	default:
@@ -115,12 +127,12 @@ func (h *handler) createAccount(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	d := req.Digest(h.id)
-	if err := verify(req.PubKey, d, req.Sig); err != nil {
+	addr, err := h.verify(req.PubKey, req.Digest(h.id), req.Sig)
+	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	h.do(w, r, CreateAccount{Address: req.PubKey.Address()})
+	h.do(w, r, CreateAccount{Address: addr})
 }
 
 func (h *handler) getAccount(w http.ResponseWriter, r *http.Request) {
@@ -144,11 +156,12 @@ func (h *handler) faucet(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, errorf(ErrBadWork, "%d leading zero bits, need %d", got, want))
 		return
 	}
-	if err := verify(req.PubKey, d, req.Sig); err != nil {
+	addr, err := h.verify(req.PubKey, d, req.Sig)
+	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	h.do(w, r, Faucet{Address: req.PubKey.Address(), Nonce: uint64(req.Nonce), Digest: d})
+	h.do(w, r, Faucet{Address: addr, Nonce: uint64(req.Nonce), Digest: d})
 }
 
 func (h *handler) transfer(w http.ResponseWriter, r *http.Request) {
@@ -162,11 +175,12 @@ func (h *handler) transfer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := req.Digest(h.id)
-	if err := verify(req.PubKey, d, req.Sig); err != nil {
+	from, err := h.verify(req.PubKey, d, req.Sig)
+	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	h.do(w, r, Transfer{From: req.PubKey.Address(), To: req.To, Amount: uint64(req.Amount), Nonce: uint64(req.Nonce), Digest: d})
+	h.do(w, r, Transfer{From: from, To: req.To, Amount: uint64(req.Amount), Nonce: uint64(req.Nonce), Digest: d})
 }
 
 func (h *handler) open(w http.ResponseWriter, r *http.Request) {
@@ -176,16 +190,17 @@ func (h *handler) open(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := req.Message(h.id)
-	if err := verify(m.Payer, m.Digest(), req.Sig); err != nil {
+	payer, err := h.verify(m.Payer, m.Digest(), req.Sig)
+	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	payee := req.Payee.Address()
-	if payee.IsZero() {
-		writeErr(w, errorf(ErrBadRequest, "payee: %v", channel.ErrBadPublicKey))
+	payee, err := h.keys.Address(req.Payee)
+	if err != nil {
+		writeErr(w, errorf(ErrBadRequest, "payee: %v", err))
 		return
 	}
-	h.do(w, r, OpenChannel{Open: m, PayerAddress: m.Payer.Address(), PayeeAddress: payee})
+	h.do(w, r, OpenChannel{Open: m, PayerAddress: payer, PayeeAddress: payee})
 }
 
 func (h *handler) getChannel(w http.ResponseWriter, r *http.Request) {
@@ -218,10 +233,15 @@ func (h *handler) closeChannel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := req.Close(id)
-	if err := verify(req.Payer, c.Voucher.Digest(), c.Voucher.Sig); err != nil {
+	if _, err := h.verify(req.Payer, c.Voucher.Digest(), c.Voucher.Sig); err != nil {
 		writeErr(w, err)
 		return
 	}
+	if h.keys.Verify(req.Payee, channel.CloseDigest(&c.Voucher.Voucher), c.PayeeSig) == nil {
+		h.do(w, r, CloseChannel{Close: c, Payer: req.Payer, Payee: req.Payee})
+		return
+	}
+	// Refused: let the plain check say why (a close signed by the payer gets ErrNotPayee).
 	if err := channel.VerifyCloseSig(channel.State{Payer: req.Payer, Payee: req.Payee}, c); err != nil {
 		if errors.Is(err, channel.ErrBadPublicKey) {
 			writeErr(w, errorf(ErrBadRequest, "%v", err))
@@ -230,5 +250,6 @@ func (h *handler) closeChannel(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	h.do(w, r, CloseChannel{Close: c, Payer: req.Payer, Payee: req.Payee})
+	// Unreachable while KeyCache agrees with PublicKey.Verify (tested); refuse if not.
+	writeErr(w, errorf(ErrBadSignature, "close signature refused"))
 }

@@ -1,0 +1,105 @@
+package channel
+
+import (
+	"crypto/sha256"
+	"errors"
+	"github.com/btcsuite/btcd/btcec/v2"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestKeyCacheMatchesVerify compares KeyCache.Verify, before and after the comb table is
+// built, with PublicKey.Verify on valid, malleated, forged and cross-key signatures.
+func TestKeyCacheMatchesVerify(t *testing.T) {
+	c := NewKeyCache(8)
+	c.TableAfter = 3
+	r := rand.New(rand.NewPCG(1, 2))
+	keys := []*PrivateKey{testKey(t, 1), testKey(t, 2), testKey(t, 3)}
+	built := 0
+	for i := range 600 {
+		k := keys[r.IntN(len(keys))]
+		d := sha256.Sum256([]byte{byte(i), byte(i >> 8)})
+		sig := k.Sign(d)
+		pub := k.Public()
+		switch r.IntN(6) {
+		case 0:
+			sig = sig.Malleate()
+		case 1:
+			sig[r.IntN(64)] ^= byte(1 + r.IntN(255))
+		case 2:
+			d[r.IntN(32)] ^= 1
+		case 3:
+			pub = keys[r.IntN(len(keys))].Public()
+		}
+		want := pub.Verify(d, sig)
+		got := c.Verify(pub, d, sig)
+		if (want == nil) != (got == nil) || want != nil && !errors.Is(got, errors.Unwrap(want)) && !errors.Is(got, want) {
+			t.Fatalf("step %d: KeyCache.Verify = %v, PublicKey.Verify = %v", i, got, want)
+		}
+		if e := c.entries[pub]; e != nil && e.table.Load() != nil {
+			built++
+		}
+	}
+	if built == 0 {
+		t.Fatal("no comb table was ever built")
+	}
+	for _, k := range keys {
+		if a, err := c.Address(k.Public()); err != nil || a != k.Address() {
+			t.Fatalf("Address: %v", err)
+		}
+	}
+	var bad PublicKey
+	bad[0] = 2
+	if err := c.Verify(bad, [32]byte{}, Signature{1}); !errors.Is(err, ErrBadPublicKey) {
+		t.Fatalf("bad key: %v", err)
+	}
+}
+
+// TestCombEdgeScalars checks the comb against the generic multiplication for scalars with
+// extreme nibble patterns, through full signatures whose u2 we cannot pick directly: many
+// digests cover zero and 0xf nibbles in every position.
+func TestCombEdgeScalars(t *testing.T) {
+	k := testKey(t, 9)
+	e, err := NewKeyCache(1).get(k.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := buildComb(e.pub)
+	for i := range 300 {
+		d := sha256.Sum256([]byte{byte(i), 'e'})
+		sig := k.Sign(d)
+		r, s := new(btcec.ModNScalar), new(btcec.ModNScalar)
+		r.SetByteSlice(sig[:32])
+		s.SetByteSlice(sig[32:])
+		if !verifyComb(table, d, r, s) || !verifyPoint(e.pub, d, r, s) {
+			t.Fatalf("digest %d: valid signature refused", i)
+		}
+		d[0] ^= 0x80
+		if verifyComb(table, d, r, s) {
+			t.Fatalf("digest %d: forged digest accepted", i)
+		}
+	}
+}
+
+func BenchmarkKeyCacheVerify(b *testing.B) {
+	k := testKey(b, 1)
+	c := NewKeyCache(4)
+	d := sha256.Sum256(nil)
+	sig := k.Sign(d)
+	for range c.TableAfter + 1 {
+		c.Verify(k.Public(), d, sig)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.Verify(k.Public(), d, sig); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkBuildComb(b *testing.B) {
+	e, _ := NewKeyCache(1).get(testKey(b, 1).Public())
+	for b.Loop() {
+		buildComb(e.pub)
+	}
+}
