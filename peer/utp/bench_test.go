@@ -15,10 +15,15 @@ func cpuTime() time.Duration {
 
 // BenchmarkTransfer moves 64 MiB per iteration over loopback between two of our
 // sockets (both ends in this process) and reports CPU seconds per GiB for both ends
-// together.
+// together, with and without UDP segmentation/receive offload.
 func BenchmarkTransfer(b *testing.B) {
+	b.Run("offload", func(b *testing.B) { benchTransfer(b, Config{}) })
+	b.Run("plain", func(b *testing.B) { benchTransfer(b, Config{NoOffload: true}) })
+}
+
+func benchTransfer(b *testing.B, cfg Config) {
 	const size = 64 << 20
-	a, s := listen(b, Config{}), listen(b, Config{})
+	a, s := listen(b, cfg), listen(b, cfg)
 	data := make([]byte, 1<<20)
 	b.SetBytes(size)
 	b.ReportAllocs()

@@ -316,3 +316,44 @@ func TestIPv6AndDualStack(t *testing.T) {
 	port := dual.Addr().(*net.UDPAddr).Port
 	transfer(t, v4, dual, net.JoinHostPort("127.0.0.1", fmt.Sprint(port)), randomData(4, 300_000), 30*time.Second)
 }
+
+// A reader that stops for a while lets the window close; the sender must wait (probing)
+// and resume when the reader drains it, without losing or duplicating bytes.
+func TestSlowReaderWindow(t *testing.T) {
+	a, b := listen(t, Config{}), listen(t, Config{ReadBuffer: 32 << 10})
+	data := randomData(3, 1<<20)
+	go func() {
+		c, err := a.Dial(b.Addr().String())
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = c.Write(data)
+		_ = c.(*Conn).CloseWrite()
+		_, _ = io.Copy(io.Discard, c)
+	}()
+	s, err := b.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_ = s.SetDeadline(time.Now().Add(60 * time.Second))
+	var got []byte
+	buf := make([]byte, 5000)
+	for i := 0; ; i++ {
+		if i%40 == 0 {
+			time.Sleep(150 * time.Millisecond) // the window closes while we sleep
+		}
+		n, err := s.Read(buf)
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("got %d bytes, want %d intact", len(got), len(data))
+	}
+}
