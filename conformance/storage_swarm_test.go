@@ -8,16 +8,11 @@ package conformance
 //	unshare -n sh -c 'ip link set lo up && exec go test ./conformance/ -run StorageSwarm'
 
 import (
-	"bufio"
 	"context"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -25,6 +20,7 @@ import (
 	"time"
 
 	"github.com/speedbt/btt/internal/testutil"
+	"github.com/speedbt/btt/internal/thirdparty"
 	"github.com/speedbt/btt/piece"
 	"github.com/speedbt/btt/storage"
 	"github.com/speedbt/btt/wire"
@@ -32,39 +28,11 @@ import (
 
 // ltTorrent writes random files under root/tor, makes a v1 torrent of them with
 // libtorrent and returns its path, storage spec and info-hash.
-func ltTorrent(t *testing.T, script, root string, pieceLength int, sizes map[string]int64) (string, storage.Spec, [20]byte) {
+func ltTorrent(t *testing.T, root string, pieceLength int, sizes map[string]int64) (string, storage.Spec, [20]byte) {
 	t.Helper()
-	rng := rand.New(rand.NewPCG(uint64(pieceLength), 3))
-	for name, size := range sizes {
-		p := filepath.Join(root, "tor", filepath.FromSlash(name))
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		data := make([]byte, size)
-		for i := range data {
-			data[i] = byte(rng.Uint32())
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	torrent := filepath.Join(t.TempDir(), "t.torrent")
-	var lay ltLayout
-	out := runLT(t, script, "create", filepath.Join(root, "tor"), strconv.Itoa(pieceLength), "v1", torrent)
-	if err := json.Unmarshal(out, &lay); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	spec := storage.Spec{PieceLength: lay.PieceLength}
-	for _, f := range lay.Files {
-		spec.Files = append(spec.Files, storage.File{Path: f.Path, Length: f.Size, Pad: f.Pad})
-	}
-	for _, h := range lay.Hashes {
-		b, _ := hex.DecodeString(h)
-		spec.Hashes = append(spec.Hashes, [20]byte(b))
-	}
-	ih, err := hex.DecodeString(lay.InfoHash)
-	if err != nil || len(ih) != 20 {
-		t.Fatalf("info-hash %q", lay.InfoHash)
-	}
-	return torrent, spec, [20]byte(ih)
+	writeRandomFiles(t, filepath.Join(root, "tor"), uint64(pieceLength), sizes)
+	raw := thirdparty.LibtorrentCreateTorrent(t, filepath.Join(root, "tor"), pieceLength, true, nil)
+	return thirdparty.WriteTorrent(t, raw), specOf(t, raw), thirdparty.InfoHash(t, raw)
 }
 
 // swarmSize is the main file's size: def, or BTT_STORAGE_SWARM_MB MiB for a throughput run.
@@ -73,15 +41,6 @@ func swarmSize(def int64) int64 {
 		return int64(mb) << 20
 	}
 	return def
-}
-
-func writeScript(t *testing.T) string {
-	t.Helper()
-	script := filepath.Join(t.TempDir(), "storage_lt.py")
-	if err := os.WriteFile(script, []byte(storageLT), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return script
 }
 
 func total(spec storage.Spec) int64 {
@@ -94,23 +53,15 @@ func total(spec storage.Spec) int64 {
 
 func TestStorageSwarmFromLibtorrent(t *testing.T) {
 	testutil.NeedLibtorrent(t)
-	script := writeScript(t)
 	src := t.TempDir()
-	torrent, spec, ih := ltTorrent(t, script, src, 64<<10, map[string]int64{"a": swarmSize(3<<20) + 12345, "b/c": 700001, "d": 5})
+	torrent, spec, ih := ltTorrent(t, src, 64<<10, map[string]int64{"a": swarmSize(3<<20) + 12345, "b/c": 700001, "d": 5})
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
-
-	port := testutil.FreePort(t, "127.0.0.1")
-	seed := exec.CommandContext(ctx, testutil.Python, script, "seed", torrent, src, strconv.Itoa(port))
-	stdin, _ := seed.StdinPipe()
-	stdout, _ := seed.StdoutPipe()
-	seed.Stderr = os.Stderr
-	if err := seed.Start(); err != nil {
+	seed := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
+		Listen: testutil.Addr("127.0.0.1", testutil.FreePort(t, "127.0.0.1")), Torrent: torrent, SavePath: src, Seed: true, TCP: true,
+	})
+	if err := seed.WaitSeeding(ctx); err != nil {
 		t.Fatal(err)
-	}
-	defer func() { stdin.Close(); seed.Wait() }()
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("seed: %q %v", line, err)
 	}
 
 	dst := t.TempDir()
@@ -124,7 +75,7 @@ func TestStorageSwarmFromLibtorrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", testutil.Addr("127.0.0.1", port))
+	conn, err := d.DialContext(ctx, "tcp", seed.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,9 +194,8 @@ func TestStorageSwarmFromLibtorrent(t *testing.T) {
 
 func TestStorageSwarmToLibtorrent(t *testing.T) {
 	testutil.NeedLibtorrent(t)
-	script := writeScript(t)
 	src := t.TempDir()
-	torrent, spec, ih := ltTorrent(t, script, src, 32<<10, map[string]int64{"x": swarmSize(2<<20) + 999, "y/z": 300000})
+	torrent, spec, ih := ltTorrent(t, src, 32<<10, map[string]int64{"x": swarmSize(2<<20) + 999, "y/z": 300000})
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
 	tr, err := storage.Open(src, spec, storage.Options{ReadOnly: true})
@@ -264,17 +214,15 @@ func TestStorageSwarmToLibtorrent(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- serve(ctx, l, tr, ih, len(spec.Hashes)) }()
 
-	dst := t.TempDir()
 	start := time.Now()
-	out := runLT(t, script, "leech", torrent, dst, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+	leech := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
+		Listen: testutil.Addr("127.0.0.1", testutil.FreePort(t, "127.0.0.1")), Torrent: torrent, TCP: true,
+		Peers: []string{l.Addr().String()},
+	})
+	if err := leech.WaitSeeding(ctx); err != nil {
+		t.Fatalf("libtorrent did not complete from SendBlock: %v (%+v)", err, leech.Status())
+	}
 	elapsed := time.Since(start)
-	var res struct{ Pieces []bool }
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	if len(res.Pieces) != len(spec.Hashes) || slices.Contains(res.Pieces, false) {
-		t.Fatalf("libtorrent has %v", res.Pieces)
-	}
 	l.Close()
 	if err := <-served; err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		t.Logf("serve ended: %v", err)
