@@ -47,7 +47,6 @@ type Options struct {
 
 // Torrent is the on-disk data of one torrent.
 type Torrent struct {
-	dir       string
 	spec      Spec
 	total     int64
 	numPieces int
@@ -75,14 +74,14 @@ type Torrent struct {
 // Open prepares a torrent's storage in dir. It validates the spec (paths that could
 // leave dir are rejected with ErrBadSpec) and creates the zero-length files, which no
 // piece write would create. Other files are created, sparse, on their first write.
-// Open reads nothing: call LoadResume or Recheck to learn which pieces are on disk.
+// Open reads nothing: call Resume (or LoadResume, Recheck) to learn which pieces are on
+// disk. The torrent keeps spec's slices: the caller must not modify them afterwards.
 func Open(dir string, spec Spec, opts Options) (*Torrent, error) {
 	total, err := spec.total()
 	if err != nil {
 		return nil, err
 	}
 	t := &Torrent{
-		dir:       dir,
 		spec:      spec,
 		total:     total,
 		numPieces: len(spec.Hashes),
