@@ -357,3 +357,42 @@ func TestSlowReaderWindow(t *testing.T) {
 		t.Fatalf("got %d bytes, want %d intact", len(got), len(data))
 	}
 }
+
+// Keep-alives hold an idle connection open past the idle timeout; when the path dies,
+// the idle timeout ends the connection with ErrTimedOut.
+func TestKeepAliveAndIdleTimeout(t *testing.T) {
+	cfg := Config{KeepAlive: 50 * time.Millisecond, IdleTimeout: 400 * time.Millisecond}
+	a, b := listen(t, cfg), listen(t, cfg)
+	r := newRelay(t, b.Addr(), impairment{seed: 1})
+	c := dial(t, a, r.Addr())
+	defer c.Close()
+	s, err := b.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	time.Sleep(time.Second) // idle for more than twice the idle timeout
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatalf("write after idle: %v", err)
+	}
+	_ = s.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(s, buf); err != nil {
+		t.Fatalf("read after idle: %v", err)
+	}
+
+	r.mu.Lock()
+	r.imp.loss = 1 // the path dies
+	r.mu.Unlock()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	_, err = c.Read(buf)
+	if !errors.Is(err, ErrTimedOut) {
+		t.Fatalf("Read on a dead path = %v, want ErrTimedOut", err)
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Errorf("ErrTimedOut is not a timeout net.Error")
+	}
+	t.Logf("dead path detected after %v", time.Since(start))
+}
