@@ -3,7 +3,6 @@ package conformance
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,13 +65,16 @@ func ourTransfer(b *testing.B, btt, torrent, dataDir string) transferResult {
 	b.Helper()
 	addr := testutil.Addr("127.0.0.1", testutil.FreePort(b, "127.0.0.1"))
 	seed := exec.Command(btt, "seed", torrent, "--data", dataDir, "--listen", addr, "--progress-interval", "1h")
-	startBackground(b, seed)
-	// The seeder is ready once it accepts connections; its start-up (the recheck of the data)
-	// is not part of the transfer, so its CPU is sampled from here.
+	logPath := startBackground(b, seed)
+	// The seeder is ready once it has checked its data and says so; its start-up is not part
+	// of the transfer, so its CPU is sampled from here.
 	deadline := time.Now().Add(2 * time.Minute)
-	for !canDial(addr) {
+	for {
+		if out, _ := os.ReadFile(logPath); strings.Contains(string(out), "seeding ") {
+			break
+		}
 		if time.Now().After(deadline) {
-			b.Fatal("seeder did not start listening")
+			b.Fatal("seeder did not start")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -102,15 +104,6 @@ func ourTransfer(b *testing.B, btt, torrent, dataDir string) transferResult {
 }
 
 func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
-
-func canDial(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
-}
 
 // procCPU returns the user+system CPU seconds of a running process from /proc.
 func procCPU(b *testing.B, pid int) float64 {

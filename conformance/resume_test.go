@@ -111,8 +111,9 @@ func runOutput(t *testing.T, name string, args ...string) string {
 	return string(out)
 }
 
-// startBackground runs cmd until the test ends; its output is shown if the test fails.
-func startBackground(t *testing.T, cmd *exec.Cmd) {
+// startBackground runs cmd until the test ends; its output is shown if the test fails. It
+// returns the path of the file the output goes to.
+func startBackground(t testing.TB, cmd *exec.Cmd) string {
 	t.Helper()
 	log, err := os.Create(filepath.Join(t.TempDir(), "out.log"))
 	if err != nil {
@@ -131,6 +132,7 @@ func startBackground(t *testing.T, cmd *exec.Cmd) {
 		}
 		log.Close()
 	})
+	return log.Name()
 }
 
 func sameFiles(t *testing.T, want, got string) {

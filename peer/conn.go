@@ -221,7 +221,7 @@ type blockResult struct {
 // socket into a pooled buffer and on to storage, where they are hashed as they arrive; the
 // loop hears only the outcome. It always ends by telling the loop the connection closed.
 func (c *conn) readLoop() {
-	r := wire.NewReader(c.nc, c.t.s.settings.MaxMessageLen)
+	r := wire.NewReaderSize(c.nc, c.t.s.settings.MaxMessageLen, c.t.s.settings.ReadBufferSize)
 	err := c.readMessages(r)
 	c.close(err)
 	c.t.post(event{c: c, kind: evClosed, err: err})
@@ -269,19 +269,20 @@ func (c *conn) readBlock(r *wire.Reader, m wire.Message) error {
 		c.t.stats.wasted.Add(int64(m.Length))
 		return nil
 	}
-	buf := c.t.s.blocks.Get()
-	defer c.t.s.blocks.Put(buf)
-	blk := buf[:m.Length]
-	if err := r.ReadPayload(blk); err != nil {
+	buf := c.t.s.blocks.Get()[:m.Length]
+	if err := r.ReadPayload(buf); err != nil {
+		c.t.s.blocks.Put(buf)
 		return err
 	}
 	c.downloaded.Add(int64(m.Length))
 	c.t.stats.downloaded.Add(int64(m.Length))
-	res, err := c.t.writeBlock(b, blk)
-	if !c.t.post(event{c: c, kind: evBlock, blk: b, res: res, err: err}) {
+	select {
+	case c.t.disk <- diskJob{c: c, b: b, buf: buf}:
+		return nil
+	case <-c.t.stopping:
+		c.t.s.blocks.Put(buf)
 		return errTorrentClosed
 	}
-	return nil
 }
 
 // writeLoop sends what the loop queues, batching small messages into one write and sending

@@ -269,4 +269,4 @@ func newBlockPool() *blockPool {
 const blockSize = 16 << 10
 
 func (bp *blockPool) Get() []byte  { return bp.p.Get().(*[blockSize]byte)[:] }
-func (bp *blockPool) Put(b []byte) { bp.p.Put((*[blockSize]byte)(b[:blockSize])) }
+func (bp *blockPool) Put(b []byte) { bp.p.Put((*[blockSize]byte)(b[:blockSize:blockSize])) }

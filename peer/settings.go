@@ -30,6 +30,9 @@ type Settings struct {
 	// MaxMessageLen bounds one incoming message: a 16 KiB block plus headers, bitfields of
 	// very large torrents, extension payloads. See wire.DefaultMaxMessageLen.
 	MaxMessageLen int
+	// ReadBufferSize is each connection's read-ahead. 64 KiB (four blocks) lets one system call
+	// bring in several piece messages; it is a fixed cost per connection.
+	ReadBufferSize int
 	// RechokeInterval is the tit-for-tat period; BEP 3 clients use 10 s.
 	RechokeInterval time.Duration
 	// UploadSlots is the number of regular unchoke slots per torrent (plus one optimistic).
@@ -44,6 +47,10 @@ type Settings struct {
 	HashFailBan int
 	// BanDuration is how long a banned address is refused.
 	BanDuration time.Duration
+	// DiskWorkers write and hash received blocks for each torrent, so that reading the next
+	// block from the socket overlaps with storing the last one. Two use both cores of a small
+	// machine; blocks of one piece may then be stored out of order, which storage absorbs.
+	DiskWorkers int
 	// RecheckWorkers is how many goroutines hash existing data on start.
 	RecheckWorkers int
 	// UploadRateLimit caps the session's upload in payload bytes per second; 0 means none.
@@ -71,6 +78,7 @@ func (s Settings) withDefaults() Settings {
 	defd(&s.IdleTimeout, 3*time.Minute)
 	defd(&s.KeepAliveInterval, 90*time.Second)
 	def(&s.MaxMessageLen, wire.DefaultMaxMessageLen)
+	def(&s.ReadBufferSize, 64<<10)
 	defd(&s.RechokeInterval, 10*time.Second)
 	def(&s.UploadSlots, 4)
 	def(&s.MaxPeerRequests, 500)
@@ -78,6 +86,7 @@ func (s Settings) withDefaults() Settings {
 	def(&s.HashFailBan, 2)
 	defd(&s.BanDuration, time.Hour)
 	def(&s.RecheckWorkers, 2)
+	def(&s.DiskWorkers, 2)
 	if s.ClientVersion == "" {
 		s.ClientVersion = "btt/0.1"
 	}

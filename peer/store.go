@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 
 	"github.com/speedbt/btt/piece"
 	"github.com/speedbt/btt/storage"
@@ -87,6 +89,10 @@ func (t *torrent) sendBlock(bw *bufio.Writer, nc net.Conn, header []byte, b piec
 
 func (t *torrent) saveResume() {
 	if t.opts.ResumeFile == "" {
+		return
+	}
+	if err := os.MkdirAll(filepath.Dir(t.opts.ResumeFile), 0o755); err != nil {
+		t.s.log.Warn("saving resume file", "err", err)
 		return
 	}
 	if err := t.store.SaveResume(t.opts.ResumeFile); err != nil {

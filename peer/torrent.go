@@ -140,6 +140,8 @@ type torrent struct {
 
 	conns    map[piece.PeerKey]*conn
 	connWG   sync.WaitGroup // the connections' reader and writer goroutines
+	disk     chan diskJob   // received blocks for the disk workers
+	diskWG   sync.WaitGroup
 	nextKey  piece.PeerKey
 	known    map[netip.AddrPort]struct{} // addresses we may dial
 	dialing  map[netip.AddrPort]struct{}
@@ -231,6 +233,7 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 	if picker.Complete() {
 		close(t.complete)
 	}
+	t.startDisk()
 	s.wg.Add(1)
 	go t.run()
 	return T, nil
@@ -287,6 +290,7 @@ func (t *torrent) shutdown() {
 	// Readers and writers see the closed socket (or the closed stopping channel) and end
 	// without waiting on the loop; wait for them before the files close under them.
 	t.connWG.Wait()
+	t.stopDisk()
 	for _, c := range t.conns {
 		t.removeConn(c, errTorrentClosed)
 	}
@@ -359,8 +363,13 @@ func (t *torrent) removeConn(c *conn, err error) {
 
 func (t *torrent) handle(ev event) {
 	c := ev.c
-	if _, ok := t.conns[c.key]; !ok || t.conns[c.key] != c {
-		return // a late event of a connection already removed
+	if t.conns[c.key] != c {
+		// A late event of a connection already removed. A block it sent was stored by a
+		// disk worker after the connection closed: what that did to its piece still counts.
+		if ev.kind == evBlock {
+			t.onPieceResult(nil, ev)
+		}
+		return
 	}
 	switch ev.kind {
 	case evClosed:
@@ -516,9 +525,8 @@ func (t *torrent) onBlock(c *conn, ev event) {
 	c.ls.lastBlock = time.Now()
 	c.ls.snubbed = false
 	if ev.err != nil {
-		t.s.log.Error("storage write failed", "block", b, "err", ev.err)
 		t.picker.Release(c.key, b)
-		t.stopWithError(ev.err)
+		t.onPieceResult(c, ev)
 		return
 	}
 	// Storage, not the picker, decides when a piece is done: readers of different peers write
@@ -531,14 +539,26 @@ func (t *torrent) onBlock(c *conn, ev event) {
 			o.send(wire.Message{Type: wire.Cancel, Index: b.Piece, Begin: b.Begin, Length: b.Length})
 		}
 	}
-	if ev.res.pieceDone {
-		if ev.res.pieceOK {
-			t.pieceVerified(int(b.Piece))
-		} else {
-			t.pieceFailed(int(b.Piece))
-		}
-	}
+	t.onPieceResult(c, ev)
 	t.fillRequests(c)
+}
+
+// onPieceResult acts on what storing a block did to its piece; c is nil when the connection
+// that sent it is already gone.
+func (t *torrent) onPieceResult(c *conn, ev event) {
+	if ev.err != nil {
+		t.s.log.Error("storage write failed", "block", ev.blk, "err", ev.err)
+		t.stopWithError(ev.err)
+		return
+	}
+	if !ev.res.pieceDone {
+		return
+	}
+	if ev.res.pieceOK {
+		t.pieceVerified(int(ev.blk.Piece))
+	} else {
+		t.pieceFailed(int(ev.blk.Piece))
+	}
 }
 
 func (t *torrent) stopWithError(err error) {
@@ -651,8 +671,11 @@ func (t *torrent) fillRequests(c *conn) {
 	if c.ls.ext.reqq > 0 {
 		depth = min(depth, c.ls.ext.reqq)
 	}
-	n := depth - len(t.picker.Outstanding(c.key))
-	if n <= 0 {
+	out := len(t.picker.Outstanding(c.key))
+	n := depth - out
+	// Top up in batches of at least a quarter of the depth: one write of many requests
+	// instead of a wake-up and a system call of the writer for every block received.
+	if n <= 0 || (out > 0 && n < depth/4) {
 		return
 	}
 	var blocks []piece.Block

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/speedbt/btt/peer"
@@ -21,6 +22,7 @@ type transferFlags struct {
 	verbose  bool
 	upLimit  int64
 	interval time.Duration
+	cpuprof  string
 }
 
 func (f *transferFlags) register(fs *flag.FlagSet, listenDefault string) {
@@ -29,7 +31,24 @@ func (f *transferFlags) register(fs *flag.FlagSet, listenDefault string) {
 	fs.Var(&f.peers, "peer", "peer address HOST:PORT to connect to (repeatable)")
 	fs.BoolVar(&f.verbose, "v", false, "log connection events to stderr")
 	fs.Int64Var(&f.upLimit, "upload-limit", 0, "cap uploads at this many bytes per second (0: no cap)")
+	fs.StringVar(&f.cpuprof, "cpuprofile", "", "write a CPU profile to this file (for measurements)")
 	fs.DurationVar(&f.interval, "progress-interval", 0, "how often to print progress (default 250ms on a terminal, 2s otherwise)")
+}
+
+// startProfile starts the CPU profile if asked; the returned func stops it.
+func (f *transferFlags) startProfile() (func(), error) {
+	if f.cpuprof == "" {
+		return func() {}, nil
+	}
+	out, err := os.Create(f.cpuprof)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		out.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); out.Close() }, nil
 }
 
 func (f *transferFlags) session() (*peer.Session, error) {
@@ -74,6 +93,11 @@ func runDownload(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	stop, err := tf.startProfile()
+	if err != nil {
+		return err
+	}
+	defer stop()
 	sess, err := tf.session()
 	if err != nil {
 		return err
@@ -112,6 +136,11 @@ func runSeed(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	stop, err := tf.startProfile()
+	if err != nil {
+		return err
+	}
+	defer stop()
 	sess, err := tf.session()
 	if err != nil {
 		return err
