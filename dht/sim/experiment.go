@@ -50,8 +50,12 @@ type Report struct {
 }
 
 func (r Report) String() string {
-	return fmt.Sprintf("nodes=%d log2N=%.1f join_msgs/node=%.1f table=%.1f announced=%d/%.1f nodes\n  stable:  %s\n  churned: %s\n  events=%d messages=%d virtual=%v",
-		r.Nodes, r.Log2N, r.JoinMessages, r.MeanTableSize, r.Announced, r.MeanAnnouncedTo, r.Stable, r.Churned, r.Events, r.Messages, r.VirtualTime)
+	churned := ""
+	if r.Churned.Lookups > 0 {
+		churned = fmt.Sprintf("\n  churned: %s", r.Churned)
+	}
+	return fmt.Sprintf("nodes=%d log2N=%.1f join_msgs/node=%.1f table=%.1f announced=%d/%.1f nodes\n  stable:  %s%s\n  events=%d messages=%d virtual=%v",
+		r.Nodes, r.Log2N, r.JoinMessages, r.MeanTableSize, r.Announced, r.MeanAnnouncedTo, r.Stable, churned, r.Events, r.Messages, r.VirtualTime)
 }
 
 func (p PhaseReport) String() string {

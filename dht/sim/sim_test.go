@@ -41,3 +41,19 @@ func TestDeterministic(t *testing.T) {
 		t.Fatal("another seed gave the identical run")
 	}
 }
+
+// TestLossyNetwork: with 5 % of packets lost, lookups still find the peer (a lost
+// query is a timeout, and the lookup goes on with other nodes).
+func TestLossyNetwork(t *testing.T) {
+	r, err := Run(Params{Nodes: 300, Seed: 5, Torrents: 20, Lookups: 100, Loss: 0.05})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(r)
+	if r.Stable.SuccessRate < 0.97 {
+		t.Errorf("success %.3f with 5 %% loss", r.Stable.SuccessRate)
+	}
+	if r.Stable.Timeouts == 0 {
+		t.Error("no timeouts: loss not simulated")
+	}
+}
