@@ -186,6 +186,16 @@ func (c *conn) takeRequested(b piece.Block) bool {
 	return ok
 }
 
+func (c *conn) removeRequestedPiece(i uint32) {
+	c.reqMu.Lock()
+	for b := range c.requested {
+		if b.Piece == i {
+			delete(c.requested, b)
+		}
+	}
+	c.reqMu.Unlock()
+}
+
 func (c *conn) clearRequested() {
 	c.reqMu.Lock()
 	clear(c.requested)
@@ -197,7 +207,8 @@ type event struct {
 	c    *conn
 	kind eventKind
 	msg  wire.Message // evMessage: Payload is owned by the event
-	blk  piece.Block  // evBlock
+	blk  piece.Block  // evBlockData, evBlock
+	buf  []byte       // evBlockData: the block, in a pooled buffer the loop passes on or returns
 	res  blockResult  // evBlock
 	err  error        // evClosed, evBlock (storage failure)
 }
@@ -205,9 +216,10 @@ type event struct {
 type eventKind uint8
 
 const (
-	evMessage eventKind = iota // a decoded message other than a wanted block
-	evBlock                    // a wanted block was written to storage
-	evClosed                   // the connection is gone
+	evMessage   eventKind = iota // a decoded message other than a block
+	evBlockData                  // a block we requested arrived (not stored yet)
+	evBlock                      // a disk worker stored a block
+	evClosed                     // the connection is gone
 )
 
 // blockResult says what writing a block did to its piece.
@@ -218,8 +230,8 @@ type blockResult struct {
 }
 
 // readLoop decodes messages until the connection fails. Wanted blocks go straight from the
-// socket into a pooled buffer and on to storage, where they are hashed as they arrive; the
-// loop hears only the outcome. It always ends by telling the loop the connection closed.
+// socket into a pooled buffer, which the loop hands to a disk worker once the picker has
+// accepted the block. It always ends by telling the loop the connection closed.
 func (c *conn) readLoop() {
 	r := wire.NewReaderSize(c.nc, c.t.s.settings.MaxMessageLen, c.t.s.settings.ReadBufferSize)
 	err := c.readMessages(r)
@@ -276,13 +288,11 @@ func (c *conn) readBlock(r *wire.Reader, m wire.Message) error {
 	}
 	c.downloaded.Add(int64(m.Length))
 	c.t.stats.downloaded.Add(int64(m.Length))
-	select {
-	case c.t.disk <- diskJob{c: c, b: b, buf: buf}:
-		return nil
-	case <-c.t.stopping:
+	if !c.t.post(event{c: c, kind: evBlockData, blk: b, buf: buf}) {
 		c.t.s.blocks.Put(buf)
 		return errTorrentClosed
 	}
+	return nil
 }
 
 // writeLoop sends what the loop queues, batching small messages into one write and sending

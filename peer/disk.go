@@ -1,7 +1,10 @@
 package peer
 
 import (
+	"time"
+
 	"github.com/speedbt/btt/piece"
+	"github.com/speedbt/btt/wire"
 )
 
 // diskJob is a received block on its way to storage.
@@ -11,9 +14,10 @@ type diskJob struct {
 	buf []byte // from the session's block pool; the worker returns it
 }
 
-// diskQueueLen bounds the blocks waiting for a disk worker (4 MiB per torrent at most):
-// a reader that gets ahead of the disk blocks, which throttles its peer through TCP.
-const diskQueueLen = 256
+// diskQueueLen is the hand-off between the loop and the workers. Blocks beyond it wait in
+// the loop's own queue (t.diskQ), which never blocks the loop; that queue is bounded by the
+// requests outstanding, since only requested blocks are accepted.
+const diskQueueLen = 64
 
 // startDisk starts the torrent's disk workers. Writing and hashing a block takes about as
 // long as reading it from the socket, so moving it off the reader lets the two overlap on
@@ -33,8 +37,46 @@ func (t *torrent) startDisk() {
 	}
 }
 
-// stopDisk lets the workers finish what is queued; call it once no reader can queue more.
+// stopDisk drops the blocks not yet handed over and lets the workers finish the rest.
 func (t *torrent) stopDisk() {
+	for _, j := range t.diskQ {
+		t.s.blocks.Put(j.buf)
+	}
+	t.diskQ = nil
 	close(t.disk)
 	t.diskWG.Wait()
+}
+
+// diskSend is the loop's send case: the disk channel while blocks wait, else nil (never ready).
+func (t *torrent) diskSend() (chan<- diskJob, diskJob) {
+	if len(t.diskQ) == 0 {
+		return nil, diskJob{}
+	}
+	return t.disk, t.diskQ[0]
+}
+
+// onBlockData is a requested block's arrival: the picker accepts it first, and only then is
+// it stored. A block the picker no longer wants (its piece failed and restarted, or another
+// peer's copy came first) is dropped here, so it can never slip into a later attempt at the
+// piece and be blamed on whoever sent that attempt's blocks.
+func (t *torrent) onBlockData(c *conn, ev event) {
+	b := ev.blk
+	c.ls.lastBlock = time.Now()
+	c.ls.snubbed = false
+	cancels, _, err := t.picker.Received(c.key, b)
+	if err != nil {
+		t.s.blocks.Put(ev.buf)
+		c.wasted.Add(int64(b.Length))
+		t.stats.wasted.Add(int64(b.Length))
+		t.fillRequests(c)
+		return
+	}
+	for _, k := range cancels {
+		if o := t.conns[k]; o != nil {
+			o.removeRequested(b)
+			o.send(wire.Message{Type: wire.Cancel, Index: b.Piece, Begin: b.Begin, Length: b.Length})
+		}
+	}
+	t.diskQ = append(t.diskQ, diskJob{c: c, b: b, buf: ev.buf})
+	t.fillRequests(c)
 }

@@ -141,6 +141,7 @@ type torrent struct {
 	conns    map[piece.PeerKey]*conn
 	connWG   sync.WaitGroup // the connections' reader and writer goroutines
 	disk     chan diskJob   // received blocks for the disk workers
+	diskQ    []diskJob      // accepted blocks waiting for the disk channel
 	diskWG   sync.WaitGroup
 	nextKey  piece.PeerKey
 	known    map[netip.AddrPort]struct{} // addresses we may dial
@@ -265,7 +266,11 @@ func (t *torrent) run() {
 	defer tick.Stop()
 	t.connectMore()
 	for {
+		diskCh, job := t.diskSend()
 		select {
+		case diskCh <- job:
+			t.diskQ[0] = diskJob{}
+			t.diskQ = t.diskQ[1:]
 		case ev := <-t.events:
 			t.handle(ev)
 		case f := <-t.cmds:
@@ -366,16 +371,21 @@ func (t *torrent) handle(ev event) {
 	if t.conns[c.key] != c {
 		// A late event of a connection already removed. A block it sent was stored by a
 		// disk worker after the connection closed: what that did to its piece still counts.
-		if ev.kind == evBlock {
+		switch ev.kind {
+		case evBlock:
 			t.onPieceResult(nil, ev)
+		case evBlockData:
+			t.s.blocks.Put(ev.buf)
 		}
 		return
 	}
 	switch ev.kind {
 	case evClosed:
 		t.removeConn(c, ev.err)
+	case evBlockData:
+		t.onBlockData(c, ev)
 	case evBlock:
-		t.onBlock(c, ev)
+		t.onPieceResult(c, ev)
 	case evMessage:
 		if err := t.onMessage(c, ev.msg); err != nil {
 			t.s.log.Info("dropping peer", "addr", c, "err", err)
@@ -520,29 +530,6 @@ func (t *torrent) onRequest(c *conn, m wire.Message) error {
 // allowed-fast set of our own yet, so only unchoked peers are served.
 func (t *torrent) allowedFastFor(c *conn, i uint32) bool { return false }
 
-func (t *torrent) onBlock(c *conn, ev event) {
-	b := ev.blk
-	c.ls.lastBlock = time.Now()
-	c.ls.snubbed = false
-	if ev.err != nil {
-		t.picker.Release(c.key, b)
-		t.onPieceResult(c, ev)
-		return
-	}
-	// Storage, not the picker, decides when a piece is done: readers of different peers write
-	// blocks concurrently, so their events may reach the loop in another order than the
-	// writes happened. The picker's own "full" flag is therefore not used.
-	cancels, _, _ := t.picker.Received(c.key, b)
-	for _, k := range cancels {
-		if o := t.conns[k]; o != nil {
-			o.removeRequested(b)
-			o.send(wire.Message{Type: wire.Cancel, Index: b.Piece, Begin: b.Begin, Length: b.Length})
-		}
-	}
-	t.onPieceResult(c, ev)
-	t.fillRequests(c)
-}
-
 // onPieceResult acts on what storing a block did to its piece; c is nil when the connection
 // that sent it is already gone.
 func (t *torrent) onPieceResult(c *conn, ev event) {
@@ -609,6 +596,11 @@ func (t *torrent) pieceFailed(i int) {
 	t.stats.hashFailures.Add(1)
 	t.stats.wasted.Add(t.layout.PieceSize(i))
 	blamed := t.picker.Failed(i)
+	// The picker dropped every request of the piece; forget them at the connections too, so
+	// blocks of the failed attempt still in flight are discarded on arrival.
+	for _, c := range t.conns {
+		c.removeRequestedPiece(uint32(i))
+	}
 	t.s.log.Warn("piece failed hash check", "piece", i, "peers", len(blamed))
 	// One strike per address per failed piece, however many blocks (or connections) it
 	// sent: bans are by address, so that a reconnect does not clear the record.
