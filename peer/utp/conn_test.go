@@ -451,3 +451,30 @@ func TestSequenceWrap(t *testing.T) {
 		t.Fatalf("client's sequence number %d did not wrap", cc.seqNr)
 	}
 }
+
+// Empty DATA packets are legal (they take a sequence number) and must not upset the
+// receive buffer, first or later in a stream.
+func TestEmptyDataPacket(t *testing.T) {
+	a, b := listen(t, Config{}), listen(t, Config{})
+	c := dial(t, a, b.Addr().String())
+	defer c.Close()
+	s, err := b.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cc := c.(*Conn)
+	for _, msg := range []string{"", "x", "", "", "yz"} {
+		cc.mu.Lock()
+		p := cc.newPacket(TypeData)
+		p.buf = append(p.buf, msg...)
+		cc.queued += len(msg)
+		cc.flush(time.Now())
+		cc.mu.Unlock()
+	}
+	_ = s.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 3)
+	if _, err := io.ReadFull(s, buf); err != nil || string(buf) != "xyz" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+}

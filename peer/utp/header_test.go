@@ -139,6 +139,10 @@ func TestSeqLess(t *testing.T) {
 
 func TestRing(t *testing.T) {
 	var r ring
+	r.write(nil) // an empty DATA packet before any data
+	if r.read(make([]byte, 1)) != 0 {
+		t.Fatal("read from an empty ring")
+	}
 	var want []byte
 	got := make([]byte, 0)
 	buf := make([]byte, 7000)

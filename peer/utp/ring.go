@@ -12,6 +12,9 @@ func (r *ring) len() int { return r.size }
 
 // write appends p, growing the buffer if needed.
 func (r *ring) write(p []byte) {
+	if len(p) == 0 {
+		return // an empty DATA packet; the buffer may not even exist yet
+	}
 	if r.size+len(p) > len(r.buf) {
 		nb := make([]byte, max(2*len(r.buf), r.size+len(p), 16<<10))
 		n := r.size
