@@ -563,7 +563,9 @@ func TestIPv6Network(t *testing.T) {
 	if n := hosts[20].Node.Stats().TableNodes; n < 10 {
 		t.Fatalf("IPv6 node knows %d nodes", n)
 	}
-	ann := run(t, nw, func(f func(dht.LookupResult)) { hosts[7].Node.LookupAsync(ih, dht.LookupOptions{Announce: true, Port: 4000}, f) })
+	ann := run(t, nw, func(f func(dht.LookupResult)) {
+		hosts[7].Node.LookupAsync(ih, dht.LookupOptions{Announce: true, Port: 4000}, f)
+	})
 	if ann.Announced < 6 {
 		t.Fatalf("announce: %+v", ann)
 	}
