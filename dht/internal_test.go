@@ -304,3 +304,28 @@ func TestLimiter(t *testing.T) {
 		t.Fatalf("limiter tracks %d IPs, bound 4", len(l.m))
 	}
 }
+
+func TestTableOnePerIP(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	tb := newTable(ID{}, 8, now)
+	tb.onePerIP = true
+	pub := netip.MustParseAddr("11.1.1.1")
+	tb.update(NodeInfo{ID: ID{0x80}, Addr: netip.AddrPortFrom(pub, 1)}, now, true)
+	tb.update(NodeInfo{ID: ID{0x81}, Addr: netip.AddrPortFrom(pub, 2)}, now, true)
+	if tb.Len() != 1 || tb.accepts(ID{0x82}, netip.AddrPortFrom(pub, 3)) {
+		t.Fatalf("two nodes of one public IP: %v", tb.all())
+	}
+	loop := netip.MustParseAddr("127.0.0.1")
+	for i := range 5 {
+		tb.update(NodeInfo{ID: ID{0x40, byte(i)}, Addr: netip.AddrPortFrom(loop, uint16(10+i))}, now, true)
+	}
+	if tb.Len() != 6 {
+		t.Fatalf("loopback nodes not exempt: %d nodes", tb.Len())
+	}
+	// Once the node is gone, its IP may be used again.
+	tb.drop(netip.AddrPortFrom(pub, 1))
+	tb.update(NodeInfo{ID: ID{0x81}, Addr: netip.AddrPortFrom(pub, 2)}, now, true)
+	if tb.lookup(netip.AddrPortFrom(pub, 2)) == nil || len(tb.ips) != 2 {
+		t.Fatalf("IP not freed: %v %v", tb.all(), tb.ips)
+	}
+}

@@ -52,6 +52,11 @@ type Config struct {
 	QueryTimeout     time.Duration // default 2s; libtorrent's is similar
 	MaxLookupQueries int           // queries one lookup may send before it stops; default 256
 
+	// AllowSameIP lets several routing-table entries share one public IP. Off by
+	// default: one host must not fill our buckets with many ports and IDs (loopback and
+	// private addresses are always exempt).
+	AllowSameIP bool
+
 	// EnforceSecureIDs keeps nodes whose ID breaks BEP 42 for their address out of the
 	// routing table (they are still answered). Off by default, as in libtorrent, because
 	// much of the public DHT does not comply yet.
@@ -202,6 +207,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	now := cfg.Clock.Now()
 	n.tbl = newTable(n.id, cfg.K, now)
+	n.tbl.onePerIP = !cfg.AllowSameIP
 	n.store = newPeerStore(cfg.MaxTorrents, cfg.MaxPeersPerTorrent, cfg.MaxPeers, cfg.PeerTTL)
 	n.lim = newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.MaxRateEntries, cfg.RateBanAfter, cfg.RateBanFor)
 	n.tok.rotate(now, n.random20)
@@ -463,7 +469,7 @@ func (n *Node) heardFrom(ni NodeInfo, now time.Time) {
 		n.tbl.update(ni, now, false)
 		return
 	}
-	if n.verifying[ni.Addr] || len(n.verifying) >= n.cfg.MaxPending/4 || !n.admissible(ni) || !n.tbl.accepts(ni.ID) {
+	if n.verifying[ni.Addr] || len(n.verifying) >= n.cfg.MaxPending/4 || !n.admissible(ni) || !n.tbl.accepts(ni.ID, ni.Addr) {
 		return
 	}
 	n.verifying[ni.Addr] = true

@@ -44,10 +44,22 @@ type table struct {
 	buckets []*bucket
 	byAddr  map[netip.AddrPort]*entry
 	count   int
+
+	// onePerIP keeps at most one node per public IP, so one host cannot fill buckets
+	// with many ports or IDs (libtorrent's restrict_routing_ips). Local addresses are
+	// exempt: tests and LANs put many nodes on one.
+	onePerIP bool
+	ips      map[netip.Addr]int
 }
 
 func newTable(self ID, k int, now time.Time) *table {
-	return &table{self: self, k: k, buckets: []*bucket{{changed: now}}, byAddr: map[netip.AddrPort]*entry{}}
+	return &table{self: self, k: k, buckets: []*bucket{{changed: now}}, byAddr: map[netip.AddrPort]*entry{},
+		ips: map[netip.Addr]int{}}
+}
+
+// ipTaken reports whether a new node at a would break the one-node-per-IP rule.
+func (t *table) ipTaken(a netip.AddrPort) bool {
+	return t.onePerIP && t.ips[a.Addr()] > 0 && !IsLocalAddr(a.Addr())
 }
 
 func (t *table) index(id ID) int {
@@ -67,8 +79,8 @@ func (t *table) lookup(a netip.AddrPort) *entry { return t.byAddr[a] }
 // accepts reports whether a new verified node with this id would get into the table
 // (its bucket has room, can split, or holds a bad node): the test for whether an unknown
 // querier is worth a verification ping.
-func (t *table) accepts(id ID) bool {
-	if id == t.self {
+func (t *table) accepts(id ID, a netip.AddrPort) bool {
+	if id == t.self || t.ipTaken(a) {
 		return false
 	}
 	i := t.index(id)
@@ -105,7 +117,7 @@ func (t *table) update(n NodeInfo, now time.Time, responded bool) (ping *entry) 
 			return nil
 		}
 	}
-	if !responded {
+	if !responded || t.ipTaken(n.Addr) {
 		return nil
 	}
 	for {
@@ -158,6 +170,7 @@ func (t *table) insert(b *bucket, e *entry, now time.Time) {
 	b.nodes = append(b.nodes, e)
 	b.changed = now
 	t.byAddr[e.Addr] = e
+	t.ips[e.Addr.Addr()]++
 	t.count++
 }
 
@@ -195,13 +208,17 @@ func (t *table) remove(e *entry) {
 	}
 	b.nodes = slices.Delete(b.nodes, j, j+1)
 	delete(t.byAddr, e.Addr)
+	if t.ips[e.Addr.Addr()]--; t.ips[e.Addr.Addr()] <= 0 {
+		delete(t.ips, e.Addr.Addr())
+	}
 	t.count--
 	for len(b.repl) > 0 {
 		r := b.repl[len(b.repl)-1]
 		b.repl = b.repl[:len(b.repl)-1]
-		if t.byAddr[r.Addr] == nil {
+		if t.byAddr[r.Addr] == nil && !t.ipTaken(r.Addr) {
 			b.nodes = append(b.nodes, r)
 			t.byAddr[r.Addr] = r
+			t.ips[r.Addr.Addr()]++
 			t.count++
 			break
 		}
