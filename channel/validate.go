@@ -45,6 +45,19 @@ func Validate(st State, v SignedVoucher, now time.Time) error {
 	return nil
 }
 
+// ValidateCached is Validate with the signature checked through kc, which is about twice
+// as cheap for a payer that has already sent a few dozen vouchers (a provider keeps one
+// KeyCache for all its requesters).
+func ValidateCached(kc *KeyCache, st State, v SignedVoucher, now time.Time) error {
+	if err := CheckVoucher(st, v.Voucher, now); err != nil {
+		return err
+	}
+	if err := kc.Verify(st.Payer, v.Digest(), v.Sig); err != nil {
+		return fmt.Errorf("voucher seq %d: %w", v.Sequence, err)
+	}
+	return nil
+}
+
 // CheckVoucher applies every rule of Validate except the signature check, for callers that
 // verified the signature elsewhere (the ledger verifies in parallel before its single writer).
 func CheckVoucher(st State, v Voucher, now time.Time) error {

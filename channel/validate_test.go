@@ -57,11 +57,19 @@ func TestValidateRejects(t *testing.T) {
 		{"expired", accepted, ok, time.Unix(int64(st.Expiry), 0), ErrExpired},
 		{"closed", closed, ok, testNow, ErrClosed},
 	}
+	kc := NewKeyCache(4)
+	kc.TableAfter = 1
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := Validate(tt.st, tt.v, tt.now)
 			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
 				t.Fatalf("Validate = %v, want %v", err, tt.want)
+			}
+			for range 2 { // before and after the key's table exists
+				err := ValidateCached(kc, tt.st, tt.v, tt.now)
+				if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+					t.Fatalf("ValidateCached = %v, want %v", err, tt.want)
+				}
 			}
 		})
 	}
@@ -176,6 +184,21 @@ func TestDomainSeparation(t *testing.T) {
 	for _, n := range []int{len(TagOpen), len(TagVoucher), len(TagClose)} {
 		if n != 16 {
 			t.Fatalf("tag length %d", n)
+		}
+	}
+}
+
+func BenchmarkValidateCached(b *testing.B) {
+	payer, _, st := testChannel(b)
+	v := SignVoucher(payer, Voucher{Channel: st.ID, Sequence: 1, Cumulative: 1})
+	kc := NewKeyCache(4)
+	for range kc.TableAfter + 1 {
+		ValidateCached(kc, st, v, testNow)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := ValidateCached(kc, st, v, testNow); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
