@@ -897,20 +897,22 @@ func (c *Conn) onRTO(now time.Time) {
 	c.rtoAt = now.Add(c.rtt.timeout())
 }
 
-// maybeFinish ends a closed connection once both FINs are through. If the peer never
-// sends its FIN, the connection lingers a while for it and then goes.
+// maybeFinish ends a closed connection once both FINs are through, after one more
+// retransmission timeout (TCP's TIME_WAIT, shortened): if our ack of the peer's FIN was
+// lost, its retransmitted FIN is acked again instead of drawing a reset. If the peer
+// never sends its FIN, the connection lingers a while for it and then goes.
 func (c *Conn) maybeFinish() {
 	if c.state == stateDead || !c.closedL || !c.finAcked {
 		return
 	}
+	now := time.Now()
+	wait := linger
 	if c.gotFin {
-		c.destroyLocked(net.ErrClosed)
-		return
+		wait = c.rtt.timeout()
 	}
-	if c.lingerAt.IsZero() {
-		now := time.Now()
-		c.lingerAt = now.Add(linger)
-		c.armAt(c.lingerAt, now)
+	if t := now.Add(wait); c.lingerAt.IsZero() || t.Before(c.lingerAt) {
+		c.lingerAt = t
+		c.armAt(t, now)
 	}
 }
 

@@ -478,3 +478,36 @@ func TestEmptyDataPacket(t *testing.T) {
 		t.Fatalf("read %q, %v", buf, err)
 	}
 }
+
+// After both FINs a connection stays a retransmission timeout longer (to re-ack a
+// retransmitted FIN), then leaves the socket's table.
+func TestCloseTimeWait(t *testing.T) {
+	a, b := listen(t, Config{}), listen(t, Config{})
+	c := dial(t, a, b.Addr().String())
+	s, err := b.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(sock *Socket) int {
+		sock.mu.Lock()
+		defer sock.mu.Unlock()
+		return len(sock.conns)
+	}
+	c.Close()
+	_ = s.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := s.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("Read after peer's Close = %v, want EOF", err)
+	}
+	s.Close()
+	time.Sleep(100 * time.Millisecond)
+	if count(a) != 1 {
+		t.Fatalf("the closing side left its table at once (%d conns)", count(a))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for count(a)+count(b) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("connections still in the tables: %d, %d", count(a), count(b))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
