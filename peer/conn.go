@@ -67,6 +67,7 @@ type loopState struct {
 	downRate       rate
 	upRate         rate
 	optimistic     bool
+	sp             speedPeer
 }
 
 // extState is what the BEP 10 handshake told us about the peer.

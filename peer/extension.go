@@ -17,6 +17,7 @@ func (t *torrent) extHandshake(c *conn) wire.Message {
 		Reqq:         t.s.settings.MaxPeerRequests,
 		MetadataSize: len(t.info.Bytes()),
 	}
+	t.speedHandshake(&h)
 	if ip := c.addr.Addr().Unmap(); ip.IsValid() {
 		h.YourIP = ip.AsSlice()
 	}
@@ -59,8 +60,11 @@ func (t *torrent) onExtended(c *conn, m wire.Message) error {
 		if h.MetadataSize > 0 {
 			c.ls.ext.metadataSize = h.MetadataSize
 		}
+		t.speedPeerHandshake(c, h)
 	case extIDMetadata:
 		return t.onMetadata(c, m.Payload)
+	case extIDSpeed:
+		return t.onSpeed(c, m.Payload)
 	default:
 		// An extension we did not advertise: BEP 10 peers must not send it; ignore rather
 		// than drop, as mainstream clients do.

@@ -27,6 +27,8 @@ type Config struct {
 	Settings Settings
 	// Logger receives connection and torrent events; nil discards them.
 	Logger *slog.Logger
+	// Speed configures the token market; off unless Speed.Enabled.
+	Speed SpeedConfig
 }
 
 // Session owns a listener, the torrents it serves and their connections.
@@ -38,6 +40,7 @@ type Session struct {
 	blocks   *blockPool
 	pool     *storage.BufferPool // shared by every torrent's storage
 	upLimit  *limiter            // nil when uploads are not limited
+	speed    SpeedConfig
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -64,6 +67,7 @@ func NewSession(cfg Config) (*Session, error) {
 		log:      cfg.Logger,
 		blocks:   newBlockPool(),
 		pool:     new(storage.BufferPool),
+		speed:    cfg.Speed,
 		torrents: map[[20]byte]*Torrent{},
 		bans:     map[netip.Addr]time.Time{},
 	}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/speedbt/btt/bidext"
 	"github.com/speedbt/btt/choke"
 	"github.com/speedbt/btt/piece"
 	"github.com/speedbt/btt/storage"
@@ -26,6 +27,8 @@ type TorrentOptions struct {
 	// ResumeFile, if set, records verified pieces so a restart skips rehashing them when the
 	// files' sizes and modification times still match.
 	ResumeFile string
+	// Speed overrides the session's Speed settings for this torrent (Off opts it out).
+	Speed bidext.TorrentSettings
 }
 
 // Torrent is a torrent running in a Session.
@@ -47,6 +50,12 @@ type Stats struct {
 	Banned             int
 	Complete           bool
 	RecheckedPieces    int // pieces found verified on disk at start
+
+	// Speed counters.
+	BidsReceived    int // bid messages from requesters
+	AuctionUnchokes int // unchokes of auction winners (each preceded by a bid-response)
+	SourceProofs    int // valid source proofs received
+	BadProofs       int // source proofs refused (invalid, replayed, stale)
 }
 
 // InfoHash is the torrent's v1 info-hash.
@@ -68,6 +77,10 @@ func (T *Torrent) Stats() Stats {
 		Unchoked:        int(t.stats.unchoked.Load()),
 		Banned:          int(t.stats.banned.Load()),
 		RecheckedPieces: t.recheckedPieces,
+		BidsReceived:    int(t.stats.bids.Load()),
+		AuctionUnchokes: int(t.stats.auctionUnchokes.Load()),
+		SourceProofs:    int(t.stats.proofs.Load()),
+		BadProofs:       int(t.stats.badProofs.Load()),
 	}
 	st.Complete = st.PiecesDone == st.Pieces
 	return st
@@ -154,7 +167,9 @@ type torrent struct {
 	stats           struct {
 		piecesDone, bytesDone, downloaded, uploaded, wasted, hashFailures atomic.Int64
 		peers, unchoked, banned                                           atomic.Int32
+		bids, auctionUnchokes, proofs, badProofs                          atomic.Int64
 	}
+	speed *speedTorrent // nil when Speed is off for this torrent
 
 	reqBuf []piece.Block
 	depth  piece.DepthConfig
@@ -194,6 +209,10 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 	s.mu.Unlock()
 
 	if err := t.openStorage(); err != nil {
+		return nil, err
+	}
+	if err := t.initSpeed(opts.Speed); err != nil {
+		t.store.Close()
 		return nil, err
 	}
 	picker, err := piece.NewPicker(layout, piece.Config{})
@@ -522,6 +541,9 @@ func (t *torrent) onRequest(c *conn, m wire.Message) error {
 		return nil
 	}
 	c.queuedUploads.Add(1)
+	if t.speedOn() {
+		t.speed.possession.Uploaded(m.Index, m.Begin, m.Length)
+	}
 	c.send(wire.Message{Type: wire.Piece, Index: m.Index, Begin: m.Begin, Length: m.Length})
 	return nil
 }
@@ -580,6 +602,9 @@ func (t *torrent) onComplete() {
 	default:
 	}
 	close(t.complete)
+	if t.speedOn() {
+		t.speed.heldAt = time.Now() // we got it from peers who hold it: the reserve starts at 0
+	}
 	t.s.log.Info("torrent complete", "infohash", fmt.Sprintf("%x", t.infoHash))
 	t.saveResume()
 	for _, c := range t.conns {
@@ -703,6 +728,7 @@ func (t *torrent) tick() {
 		}
 	}
 	t.stats.unchoked.Store(int32(unchoked))
+	t.speedTick(now)
 	t.connectMore()
 }
 
@@ -815,19 +841,22 @@ func (t *torrent) rechoke() {
 			Waiting:      now.Sub(waitSince),
 			Connected:    now.Sub(c.ls.connectedAt),
 		})
+		t.speedChokeInput(c, &peers[len(peers)-1])
 	}
 	cfg := choke.DefaultConfig()
 	cfg.RegularSlots = t.s.settings.UploadSlots
 	cfg.Seed = t.picker.Complete()
+	if t.speedOn() && t.speed.eff.Auction {
+		cfg.Auction = true
+		cfg.Reserve = t.speed.reserve
+	}
 	res := choke.Rank(peers, cfg, &t.choker)
 	for _, c := range t.conns {
-		_, unchoke := res.Find(uint64(c.key))
+		slot, unchoke := res.Find(uint64(c.key))
 		switch {
-		case unchoke && c.ls.amChoking:
-			c.ls.amChoking = false
-			c.ls.unchokedAt = now
-			c.send(wire.Message{Type: wire.Unchoke})
-		case !unchoke && !c.ls.amChoking:
+		case unchoke:
+			t.applySlot(c, slot, now)
+		case !c.ls.amChoking:
 			t.chokePeer(c, now)
 		}
 	}
@@ -838,6 +867,7 @@ func (t *torrent) rechoke() {
 func (t *torrent) chokePeer(c *conn, now time.Time) {
 	c.ls.amChoking = true
 	c.ls.chokedAt = now
+	c.ls.sp.paying, c.ls.sp.price = false, 0
 	c.send(wire.Message{Type: wire.Choke})
 	for _, b := range c.dropUploads() {
 		if c.fast() {

@@ -1,0 +1,315 @@
+package peer
+
+import (
+	"crypto/rand"
+	"fmt"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/speedbt/btt/bidext"
+	"github.com/speedbt/btt/wire"
+	"github.com/speedbt/btt/wire/bencode"
+	"github.com/speedbt/btt/wire/metainfo"
+)
+
+func speedConfig(balance uint64, reserve bidext.ReserveConfig) SpeedConfig {
+	s := bidext.DefaultSettings()
+	s.Enabled = true
+	s.Reserve = reserve
+	cfg := SpeedConfig{Settings: s, Ledger: "http://127.0.0.1:1/"}
+	cfg.Key[0] = 2
+	cfg.Balance = func() uint64 { return balance }
+	return cfg
+}
+
+func newSpeedSession(t *testing.T, ip string, s Settings, sc SpeedConfig) *Session {
+	t.Helper()
+	sess, err := NewSession(Config{Listen: ip + ":0", Settings: s, Speed: sc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	return sess
+}
+
+// noReserve keeps the reserve at 0 (a cap of 0 means no reserve at all).
+var noReserve = bidext.ReserveConfig{}
+
+// speedSwarm starts a Speed seeder of a large torrent (uploads throttled, so no leecher
+// finishes during the test) and n Speed leechers whose balances are balance(i).
+func speedSwarm(t *testing.T, n int, reserve bidext.ReserveConfig, balance func(i int) uint64) (*Torrent, []*Torrent, *metainfo.MetaInfo) {
+	t.Helper()
+	dir := t.TempDir()
+	mi := writeTree(t, dir, "speed", []int{24 << 20}, 256<<10, 11)
+	seeder := newSpeedSession(t, "127.0.0.1", Settings{UploadSlots: 3, RechokeInterval: 200 * time.Millisecond, UploadRateLimit: 1 << 20}, speedConfig(0, reserve))
+	st, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leechers []*Torrent
+	for i := range n {
+		s := newSpeedSession(t, fmt.Sprintf("127.0.0.%d", 20+i), Settings{}, speedConfig(balance(i), noReserve))
+		lt, err := s.AddTorrent(mi.Info, TorrentOptions{DataDir: t.TempDir(), Peers: []string{seeder.Addr().String()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leechers = append(leechers, lt)
+	}
+	return st, leechers, mi
+}
+
+// waitSpeed polls the torrent's Speed state until ok accepts it.
+func waitSpeed(t *testing.T, tor *Torrent, d time.Duration, ok func(SpeedStatus) bool) SpeedStatus {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		st := tor.Speed()
+		if ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("speed state not reached in %v: %+v", d, st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestAuctionTopBidders: a seeder with 3 regular slots and 6 bidders with different
+// balances unchokes the 3 highest bidders through the auction, and each of them is told the
+// 4th bid (the highest losing one) as its price, both at the seeder and at the winners.
+func TestAuctionTopBidders(t *testing.T) {
+	const btt = 1_000_000
+	seed, leechers, _ := speedSwarm(t, 6, noReserve, func(i int) uint64 { return uint64(i+1) * 10 * btt })
+	var bids []uint64
+	st := waitSpeed(t, seed, 15*time.Second, func(st SpeedStatus) bool {
+		bids = bids[:0]
+		paying := 0
+		for _, p := range st.Peers {
+			if p.Bid > 0 {
+				bids = append(bids, p.Bid)
+			}
+			if p.Paying {
+				paying++
+			}
+		}
+		return len(bids) == 6 && paying == 3
+	})
+	slices.Sort(bids)
+	fourth := bids[2] // the highest losing bid: ascending, the 3rd from the bottom
+	for _, p := range st.Peers {
+		top := p.Bid > fourth
+		if p.Paying != top {
+			t.Errorf("peer %v bid %d: paying=%v, want %v (bids %v)", p.Addr, p.Bid, p.Paying, top, bids)
+		}
+		if p.Paying && p.Price != fourth {
+			t.Errorf("winner %v pays %d, want the 4th bid %d", p.Addr, p.Price, fourth)
+		}
+	}
+	// The winners hear the same price in their bid-responses; the losers hear none.
+	for _, l := range leechers {
+		ls := waitSpeed(t, l, 5*time.Second, func(st SpeedStatus) bool {
+			return len(st.Peers) == 1 && (st.Peers[0].SentBid <= fourth || st.Peers[0].QuotedN > 0)
+		})
+		p := ls.Peers[0]
+		if p.SentBid > fourth && p.Quoted != fourth {
+			t.Errorf("winner bidding %d was quoted %d, want %d", p.SentBid, p.Quoted, fourth)
+		}
+		if p.SentBid <= fourth && p.QuotedN != 0 {
+			t.Errorf("loser bidding %d got %d bid-responses", p.SentBid, p.QuotedN)
+		}
+	}
+	if s := seed.Stats(); s.AuctionUnchokes < 3 || s.BidsReceived < 6 {
+		t.Errorf("seeder counters: %+v", s)
+	}
+}
+
+// TestReserveAboveAllBids: with a reserve above every bid no bidder wins a slot through the
+// auction, and the classic rule still serves peers.
+func TestReserveAboveAllBids(t *testing.T) {
+	const btt = 1_000_000
+	high := bidext.ReserveConfig{Curve: bidext.Linear, Start: 1 << 50, Cap: 1 << 50}
+	seed, leechers, _ := speedSwarm(t, 4, high, func(i int) uint64 { return uint64(i+1) * btt })
+	waitSpeed(t, seed, 15*time.Second, func(st SpeedStatus) bool {
+		unchoked, bidders := 0, 0
+		for _, p := range st.Peers {
+			if p.Unchoked {
+				unchoked++
+			}
+			if p.Bid > 0 {
+				bidders++
+			}
+		}
+		return st.Reserve == 1<<50 && bidders == 4 && unchoked >= 3
+	})
+	if n := seed.Stats().AuctionUnchokes; n != 0 {
+		t.Errorf("%d auction unchokes with the reserve above every bid", n)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var got int64
+		for _, l := range leechers {
+			got += l.Stats().Downloaded
+		}
+		if got > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no leecher received data: the classic rule did not serve anyone")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestSourceProof: a seeder whose reserve has grown announces it with a challenge; an invalid
+// proof leaves the reserve alone, a valid one resets it to 0, and replaying the valid one is
+// refused.
+func TestSourceProof(t *testing.T) {
+	dir := t.TempDir()
+	mi := writeTree(t, dir, "proof", []int{3 << 20}, 64<<10, 12)
+	const reserve = 5_000_000
+	rc := bidext.ReserveConfig{Curve: bidext.Linear, Grace: time.Hour, Start: reserve, Cap: reserve}
+	seeder := newSpeedSession(t, "127.0.0.1", Settings{}, speedConfig(0, rc))
+	st, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nobody else has been known to hold this torrent for two hours.
+	st.t.do(func() { st.t.speed.heldAt = time.Now().Add(-2 * time.Hour); st.t.updateReserve() })
+	waitSpeed(t, st, 5*time.Second, func(s SpeedStatus) bool { return s.Reserve == reserve })
+
+	nc, r, speedID := dialSpeedPeer(t, seeder, mi)
+	defer nc.Close()
+	var ch wire.SpeedMessage
+	for {
+		m := readSpeed(t, r)
+		if m.Type == wire.SpeedReservePrice {
+			ch = m
+			break
+		}
+	}
+	if ch.Price != reserve {
+		t.Fatalf("announced reserve %d, want %d", ch.Price, reserve)
+	}
+	data := make([]byte, 16<<10)
+	if err := st.t.store.ReadBlock(int(ch.Piece), int(ch.Chunk)*16<<10, data[:min(16<<10, int(mi.Info.PieceSize(int(ch.Piece)))-int(ch.Chunk)*16<<10)]); err != nil {
+		t.Fatal(err)
+	}
+	data = data[:min(16<<10, int(mi.Info.PieceSize(int(ch.Piece)))-int(ch.Chunk)*16<<10)]
+	ih := mi.Info.Hash()
+	good := bidext.SourceProof(ch.Salt, ih[:], ch.Piece, ch.Chunk, data)
+	bad := good
+	bad[0] ^= 1
+
+	sendSpeedMsg(t, nc, speedID, wire.SpeedMessage{Type: wire.SpeedSourceProof, Piece: ch.Piece, Chunk: ch.Chunk, Salt: ch.Salt, Proof: bad})
+	waitStats(t, st, func(s Stats) bool { return s.BadProofs == 1 })
+	if got := st.Speed().Reserve; got != reserve {
+		t.Fatalf("reserve %d after an invalid proof, want %d", got, reserve)
+	}
+	// The invalid attempt consumed that challenge. The seeder issues a new one with its next
+	// announcement; make it here on the seeder's loop (Speed() runs after it, in order).
+	var fresh bidext.Challenge
+	st.t.do(func() { fresh, _ = st.t.speed.possession.Challenge(rand.Reader) })
+	st.Speed()
+	data = make([]byte, min(16<<10, int(mi.Info.PieceSize(int(fresh.Piece)))-int(fresh.Chunk)*16<<10))
+	if err := st.t.store.ReadBlock(int(fresh.Piece), int(fresh.Chunk)*16<<10, data); err != nil {
+		t.Fatal(err)
+	}
+	good = bidext.SourceProof(fresh.Salt, ih[:], fresh.Piece, fresh.Chunk, data)
+	proof := wire.SpeedMessage{Type: wire.SpeedSourceProof, Piece: fresh.Piece, Chunk: fresh.Chunk, Salt: fresh.Salt, Proof: good}
+	sendSpeedMsg(t, nc, speedID, proof)
+	waitStats(t, st, func(s Stats) bool { return s.SourceProofs == 1 })
+	if got := st.Speed().Reserve; got != 0 {
+		t.Fatalf("reserve %d after a valid proof, want 0", got)
+	}
+	// Put the reserve back up, then replay the valid proof: its salt was used.
+	st.t.do(func() { st.t.speed.heldAt = time.Now().Add(-2 * time.Hour); st.t.updateReserve() })
+	waitSpeed(t, st, 5*time.Second, func(s SpeedStatus) bool { return s.Reserve == reserve })
+	sendSpeedMsg(t, nc, speedID, proof)
+	waitStats(t, st, func(s Stats) bool { return s.BadProofs == 2 })
+	if got := st.Speed().Reserve; got != reserve || st.Stats().SourceProofs != 1 {
+		t.Fatalf("replayed proof accepted: reserve %d, proofs %d", got, st.Stats().SourceProofs)
+	}
+}
+
+func waitStats(t *testing.T, tor *Torrent, ok func(Stats) bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !ok(tor.Stats()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats not reached: %+v", tor.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// dialSpeedPeer connects a bare wire-level peer that advertises Speed under id 9 and
+// returns the id the seeder wants Speed messages under.
+func dialSpeedPeer(t *testing.T, s *Session, mi *metainfo.MetaInfo) (net.Conn, *wire.Reader, uint8) {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", s.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	h := wire.Handshake{InfoHash: mi.InfoHash()}
+	copy(h.PeerID[:], "-XX0001-speedprobe00")
+	h.Reserved.SetExtended(true)
+	if err := wire.WriteHandshake(nc, h); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wire.ReadHandshake(nc); err != nil {
+		t.Fatal(err)
+	}
+	ext := wire.ExtendedHandshake{M: map[string]int{wire.SpeedExtName: 9}, Extra: map[string]bencode.RawMessage{wire.SpeedVersionKey: wire.SpeedVersionValue()}}
+	if _, err := nc.Write(wire.AppendMessage(nil, wire.Message{Type: wire.Extended, Payload: wire.AppendExtendedHandshake(nil, ext)})); err != nil {
+		t.Fatal(err)
+	}
+	r := wire.NewReader(nc, 0)
+	for {
+		m, err := r.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Type == wire.Extended && m.ExtID == 0 {
+			eh, err := wire.ParseExtendedHandshake(m.Payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, _, ok := wire.SpeedAdvertised(eh.M, eh.Extra)
+			if !ok {
+				t.Fatal("seeder does not advertise Speed")
+			}
+			return nc, r, uint8(id)
+		}
+	}
+}
+
+func readSpeed(t *testing.T, r *wire.Reader) wire.SpeedMessage {
+	t.Helper()
+	for {
+		m, err := r.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Type == wire.Extended && m.ExtID == 9 {
+			sm, err := wire.ParseSpeedMessage(m.Payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sm
+		}
+	}
+}
+
+func sendSpeedMsg(t *testing.T, nc net.Conn, id uint8, m wire.SpeedMessage) {
+	t.Helper()
+	p, err := wire.AppendSpeedMessage(nil, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.Write(wire.AppendMessage(nil, wire.Message{Type: wire.Extended, ExtID: id, Payload: p})); err != nil {
+		t.Fatal(err)
+	}
+}
