@@ -254,7 +254,8 @@ func dialSpeedPeer(t *testing.T, s *Session, mi *metainfo.MetaInfo) (net.Conn, *
 	}
 	nc.SetDeadline(time.Now().Add(20 * time.Second))
 	h := wire.Handshake{InfoHash: mi.InfoHash()}
-	copy(h.PeerID[:], "-XX0001-speedprobe00")
+	copy(h.PeerID[:], "-XX0001-")
+	rand.Read(h.PeerID[8:]) // unique: a seeder refuses a second connection from one peer id
 	h.Reserved.SetExtended(true)
 	if err := wire.WriteHandshake(nc, h); err != nil {
 		t.Fatal(err)
@@ -311,5 +312,39 @@ func sendSpeedMsg(t *testing.T, nc net.Conn, id uint8, m wire.SpeedMessage) {
 	}
 	if _, err := nc.Write(wire.AppendMessage(nil, wire.Message{Type: wire.Extended, ExtID: id, Payload: p})); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMalformedSpeedDisconnects: a Speed message before the peer advertised Speed, or one
+// that does not decode, is a protocol error and costs the peer its connection.
+func TestMalformedSpeedDisconnects(t *testing.T) {
+	dir := t.TempDir()
+	mi := writeTree(t, dir, "bad", []int{1 << 20}, 64<<10, 13)
+	seeder := newSpeedSession(t, "127.0.0.1", Settings{}, speedConfig(0, noReserve))
+	if _, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		payload []byte
+	}{
+		{"not bencode", []byte("garbage")},
+		{"bid without price", []byte("d8:msg_typei0ee")},
+		{"negative price", []byte("d8:msg_typei0e5:pricei-5ee")},
+		{"oversized", append([]byte("d8:msg_typei0e5:pricei1e3:pad2000:"), make([]byte, 2001)...)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nc, r, id := dialSpeedPeer(t, seeder, mi)
+			defer nc.Close()
+			if _, err := nc.Write(wire.AppendMessage(nil, wire.Message{Type: wire.Extended, ExtID: id, Payload: tt.payload})); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				if _, err := r.ReadMessage(); err != nil {
+					return // disconnected, as it should be
+				}
+			}
+		})
 	}
 }
