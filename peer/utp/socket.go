@@ -186,6 +186,9 @@ func (s *Socket) WriteTo(b []byte, addr net.Addr) (int, error) { return s.pc.Wri
 
 // Accept waits for the next incoming connection.
 func (s *Socket) Accept() (net.Conn, error) {
+	if s.isClosed() {
+		return nil, net.ErrClosed // even if connections are still queued
+	}
 	select {
 	case c := <-s.acceptCh:
 		return c, nil
