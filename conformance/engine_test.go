@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/speedbt/btt/bidext"
 	"github.com/speedbt/btt/internal/testutil"
 	"github.com/speedbt/btt/internal/thirdparty"
 	"github.com/speedbt/btt/peer"
@@ -82,10 +83,14 @@ func sameContent(t *testing.T, info *metainfo.Info, wantDir, gotDir string) {
 	}
 }
 
-// startSession starts one of our sessions listening on ip.
+// startSession starts one of our sessions listening on ip, with Speed on: legacy peers must
+// be served exactly as if it were off (they never see a Speed message).
 func startSession(t *testing.T, ip string, s peer.Settings) *peer.Session {
 	t.Helper()
-	sess, err := peer.NewSession(peer.Config{Listen: ip + ":0", Settings: s})
+	sc := bidext.DefaultSettings()
+	sc.Enabled = true
+	speed := peer.SpeedConfig{Settings: sc, Balance: func() uint64 { return 5 * bidext.UnitsPerBTT }}
+	sess, err := peer.NewSession(peer.Config{Listen: ip + ":0", Settings: s, Speed: speed})
 	if err != nil {
 		t.Fatal(err)
 	}
