@@ -23,6 +23,7 @@ type transferFlags struct {
 	upLimit  int64
 	interval time.Duration
 	cpuprof  string
+	speed    speedFlags
 }
 
 func (f *transferFlags) register(fs *flag.FlagSet, listenDefault string) {
@@ -31,6 +32,7 @@ func (f *transferFlags) register(fs *flag.FlagSet, listenDefault string) {
 	fs.Var(&f.peers, "peer", "peer address HOST:PORT to connect to (repeatable)")
 	fs.BoolVar(&f.verbose, "v", false, "log connection events to stderr")
 	fs.Int64Var(&f.upLimit, "upload-limit", 0, "cap uploads at this many bytes per second (0: no cap)")
+	f.speed.register(fs)
 	fs.StringVar(&f.cpuprof, "cpuprofile", "", "write a CPU profile to this file (for measurements)")
 	fs.DurationVar(&f.interval, "progress-interval", 0, "how often to print progress (default 250ms on a terminal, 2s otherwise)")
 }
@@ -52,11 +54,16 @@ func (f *transferFlags) startProfile() (func(), error) {
 }
 
 func (f *transferFlags) session() (*peer.Session, error) {
-	return peer.NewSession(peer.Config{Listen: f.listen, Logger: f.logger(), Settings: peer.Settings{UploadRateLimit: f.upLimit}})
+	sc, err := f.speed.config()
+	if err != nil {
+		return nil, err
+	}
+	return peer.NewSession(peer.Config{Listen: f.listen, Logger: f.logger(), Settings: peer.Settings{UploadRateLimit: f.upLimit}, Speed: sc})
 }
 
 func (f *transferFlags) progress() *progress {
 	p := newProgress(os.Stdout)
+	p.speed = f.speed.on
 	if f.interval > 0 {
 		p.interval = f.interval
 	}

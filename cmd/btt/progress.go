@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/speedbt/btt/channel"
 	"github.com/speedbt/btt/peer"
 )
 
@@ -17,6 +18,7 @@ type progress struct {
 	w        io.Writer
 	terminal bool
 	interval time.Duration
+	speed    bool // show Speed state (bids, prices, slots)
 }
 
 func newProgress(f *os.File) *progress {
@@ -48,18 +50,18 @@ func (p *progress) run(ctx context.Context, t *peer.Torrent, untilComplete bool)
 			}
 			return nil
 		case <-done:
-			p.line(t.Stats(), prev, time.Since(prevAt))
+			p.line(t, t.Stats(), prev, time.Since(prevAt))
 			p.finish()
 			return nil
 		case <-tick.C:
 			s := t.Stats()
-			p.line(s, prev, time.Since(prevAt))
+			p.line(t, s, prev, time.Since(prevAt))
 			prev, prevAt = s, time.Now()
 		}
 	}
 }
 
-func (p *progress) line(s, prev peer.Stats, dt time.Duration) {
+func (p *progress) line(t *peer.Torrent, s, prev peer.Stats, dt time.Duration) {
 	down := float64(s.Downloaded-prev.Downloaded) / dt.Seconds()
 	up := float64(s.Uploaded-prev.Uploaded) / dt.Seconds()
 	pct := 100.0
@@ -74,6 +76,9 @@ func (p *progress) line(s, prev peer.Stats, dt time.Duration) {
 		pct, s.PiecesDone, s.Pieces, human(down), human(up), s.Peers, s.Unchoked, eta)
 	if s.HashFailures > 0 || s.Banned > 0 {
 		text += fmt.Sprintf("  hashfail %d banned %d", s.HashFailures, s.Banned)
+	}
+	if p.speed {
+		text += speedSummary(t.Speed())
 	}
 	if !p.terminal {
 		fmt.Fprintln(p.w, text)
@@ -101,3 +106,34 @@ func human(n float64) string {
 	}
 	return fmt.Sprintf("%.1f %s", n, units[i])
 }
+
+// speedSummary shows the Speed side of a torrent: our bid and what providers charge us, and
+// as a provider our reserve and the auction's winners.
+func speedSummary(st peer.SpeedStatus) string {
+	if !st.Enabled {
+		return ""
+	}
+	var won, paying int
+	var price, charged uint64
+	for _, p := range st.Peers {
+		if p.QuotedN > 0 {
+			won++
+			price = p.Quoted
+		}
+		if p.Paying {
+			paying++
+			charged = p.Price
+		}
+	}
+	out := fmt.Sprintf("  | speed: bid %s", perGiB(st.Bid))
+	if won > 0 {
+		out += fmt.Sprintf(", won %d slot(s) at %s", won, perGiB(price))
+	}
+	out += fmt.Sprintf(", reserve %s", perGiB(st.Reserve))
+	if paying > 0 {
+		out += fmt.Sprintf(", %d bidder(s) unchoked at %s", paying, perGiB(charged))
+	}
+	return out
+}
+
+func perGiB(units uint64) string { return channel.FormatBTT(units) + " BTT/GiB" }

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/speedbt/btt/bidext"
+	"github.com/speedbt/btt/channel"
+	"github.com/speedbt/btt/peer"
+)
+
+// speedFlags are the user's Speed controls. Speed is off unless --speed is given.
+type speedFlags struct {
+	on           bool
+	balance      string
+	spendingRate float64
+	noSell       bool
+	noBid        bool
+	reserveGrace string
+	reserveStart string
+	reserveCap   string
+}
+
+func (f *speedFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&f.on, "speed", false, "take part in Speed: bid for upload slots, sell ours by auction")
+	fs.StringVar(&f.balance, "balance", "0", "with --speed and no wallet: the balance (BTT) auto-bid spends from")
+	fs.Float64Var(&f.spendingRate, "spending-rate", 1.0, "fraction of the balance auto-bid may spend on this download (0..1)")
+	fs.BoolVar(&f.noBid, "no-bid", false, "with --speed: do not bid (still sell)")
+	fs.BoolVar(&f.noSell, "no-sell", false, "with --speed: do not auction upload slots (still bid)")
+	fs.StringVar(&f.reserveGrace, "reserve-grace", "", "time with no other known holder before the reserve price rises (default 24h)")
+	fs.StringVar(&f.reserveStart, "reserve-start", "", "reserve price (BTT/GiB) once the grace period ends (default 0.1)")
+	fs.StringVar(&f.reserveCap, "reserve-cap", "", "highest reserve price (BTT/GiB; default 100; 0 means no reserve)")
+}
+
+func (f *speedFlags) config() (peer.SpeedConfig, error) {
+	if !f.on {
+		return peer.SpeedConfig{}, nil
+	}
+	s := bidext.DefaultSettings()
+	s.Enabled = true
+	s.AutoBid = !f.noBid
+	s.Sell = !f.noSell
+	if f.spendingRate < 0 || f.spendingRate > 1 {
+		return peer.SpeedConfig{}, usagef("--spending-rate %v is not within 0..1", f.spendingRate)
+	}
+	s.SpendingRate = uint32(f.spendingRate*bidext.PPM + 0.5)
+	if f.reserveGrace != "" {
+		d, err := parseDuration(f.reserveGrace)
+		if err != nil {
+			return peer.SpeedConfig{}, usagef("--reserve-grace: %v", err)
+		}
+		s.Reserve.Grace = d
+	}
+	for _, r := range []struct {
+		flag, v string
+		dst     *uint64
+	}{{"--reserve-start", f.reserveStart, &s.Reserve.Start}, {"--reserve-cap", f.reserveCap, &s.Reserve.Cap}} {
+		if r.v == "" {
+			continue
+		}
+		units, err := channel.ParseBTT(r.v)
+		if err != nil {
+			return peer.SpeedConfig{}, usagef("%s: %v", r.flag, err)
+		}
+		*r.dst = units
+	}
+	balance, err := channel.ParseBTT(f.balance)
+	if err != nil {
+		return peer.SpeedConfig{}, usagef("--balance: %v", err)
+	}
+	return peer.SpeedConfig{Settings: s, Balance: func() uint64 { return balance }}, nil
+}
+
+func parseDuration(s string) (d time.Duration, err error) {
+	d, err = time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration like 24h or 90m", s)
+	}
+	return d, nil
+}
