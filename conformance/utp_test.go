@@ -104,6 +104,9 @@ func utpCapture(t *testing.T, ports ...int) (stop func() map[string]int) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("tshark did not start capturing")
 	}
+	// dumpcap reports "Capturing on" a moment before packets really flow into the
+	// file; without a pause the first packets (the SYN) can be missed.
+	time.Sleep(500 * time.Millisecond)
 	return func() map[string]int {
 		t.Helper()
 		kill()
@@ -133,7 +136,12 @@ func utpCapture(t *testing.T, ports ...int) (stop func() map[string]int) {
 			t.Fatalf("tshark: %v", err)
 		}
 		frames := len(strings.Fields(string(all)))
-		t.Logf("capture: %d frames, bt-utp frames by type (0 data, 1 fin, 2 state, 3 reset, 4 syn): %v", frames, types)
+		sacks, err := exec.CommandContext(ctx, tshark, append(args, "-Y", "bt-utp.extension_bitmask", "-T", "fields", "-e", "frame.number")...).Output()
+		if err != nil {
+			t.Fatalf("tshark: %v", err)
+		}
+		types["sack"] = len(strings.Fields(string(sacks)))
+		t.Logf("capture: %d frames, bt-utp frames by type (0 data, 1 fin, 2 state, 3 reset, 4 syn; sack: with a selective ack): %v", frames, types)
 		if types["0"] == 0 || types["2"] == 0 || types["4"] == 0 {
 			t.Errorf("capture lacks uTP SYN/STATE/DATA frames: %v", types)
 		}
@@ -409,4 +417,102 @@ func utpAcceptLibtorrent(t *testing.T, offload bool) {
 	}
 	t.Logf("ours -> libtorrent over uTP: %d MiB in %v (%.1f MB/s); our conn: %+v", size>>20, el, float64(size)/el.Seconds()/1e6, c.(*utp.Conn).Stats())
 	stop()
+}
+
+// utpDropRelay forwards UDP between one client and server, dropping every nth packet
+// from the client, so the server has gaps to selectively acknowledge.
+func utpDropRelay(ctx context.Context, t *testing.T, server net.Addr, nth int) (front, back *net.UDPConn) {
+	t.Helper()
+	var err error
+	if front, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if back, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	go func() { <-ctx.Done(); front.Close(); back.Close() }()
+	client := make(chan *net.UDPAddr, 1)
+	go func() {
+		buf := make([]byte, 65536)
+		for i := 1; ; i++ {
+			n, from, err := front.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			select {
+			case client <- from:
+			default:
+			}
+			if i%nth != 0 {
+				_, _ = back.WriteTo(buf[:n], server)
+			}
+		}
+	}()
+	go func() {
+		buf := make([]byte, 65536)
+		to := <-client
+		for {
+			n, _, err := back.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			_, _ = front.WriteToUDP(buf[:n], to)
+		}
+	}()
+	return front, back
+}
+
+// TestUTPSelectiveAckCapture: our selective acks (sent when a relay drops packets)
+// decode in tshark's bt-utp dissector with no malformed frame.
+func TestUTPSelectiveAckCapture(t *testing.T) {
+	a, err := utp.Listen("udp", "127.0.0.1:0", utp.Config{NoOffload: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := utp.Listen("udp", "127.0.0.1:0", utp.Config{NoOffload: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	stop := utpCapture(t, a.Addr().(*net.UDPAddr).Port, b.Addr().(*net.UDPAddr).Port)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	front, _ := utpDropRelay(ctx, t, b.Addr(), 25)
+
+	data := bytes.Repeat([]byte("selective ack "), 150_000)
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := b.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(50 * time.Second))
+		d, _ := io.ReadAll(c)
+		got <- d
+	}()
+	c, err := a.DialContext(ctx, front.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(50 * time.Second))
+	if _, err := c.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.(*utp.Conn).CloseWrite()
+	if d := <-got; !bytes.Equal(d, data) {
+		t.Fatalf("received %d bytes, want %d intact", len(d), len(data))
+	}
+	st := c.(*utp.Conn).Stats()
+	c.Close()
+	time.Sleep(300 * time.Millisecond)
+	if types := stop(); types["sack"] == 0 {
+		t.Errorf("no selective ack in the capture: %v", types)
+	}
+	t.Logf("sender: %+v", st)
+	if st.FastRetransmit == 0 {
+		t.Errorf("no fast retransmit with every 25th packet dropped")
+	}
 }
