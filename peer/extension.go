@@ -21,11 +21,7 @@ func (t *torrent) extHandshake(c *conn) wire.Message {
 	if ip := c.addr.Addr().Unmap(); ip.IsValid() {
 		h.YourIP = ip.AsSlice()
 	}
-	if ta := t.s.Addr(); ta != nil {
-		if ap, err := resolveAddrPort(ta.String()); err == nil {
-			h.P = int(ap.Port())
-		}
-	}
+	h.P = t.s.listenPort()
 	payload := wire.AppendExtendedHandshake(nil, h)
 	return wire.Message{Type: wire.Extended, ExtID: wire.ExtHandshakeID, Payload: payload}
 }

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/speedbt/btt/dht"
+	"github.com/speedbt/btt/peer/utp"
 	"github.com/speedbt/btt/storage"
 	"github.com/speedbt/btt/wire"
 )
@@ -29,6 +31,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Speed configures the token market; off unless Speed.Enabled.
 	Speed SpeedConfig
+	// Transport chooses TCP, uTP or both (the default).
+	Transport Transport
+	// DHT configures the session's DHT node; off unless DHT.Enabled.
+	DHT DHTConfig
 }
 
 // Session owns a listener, the torrents it serves and their connections.
@@ -41,6 +47,12 @@ type Session struct {
 	pool     *storage.BufferPool // shared by every torrent's storage
 	upLimit  *limiter            // nil when uploads are not limited
 	speed    SpeedConfig
+
+	transport    Transport
+	udp          *net.UDPConn // shared by uTP and the DHT; nil when neither is on
+	utp          *utp.Socket
+	dht          *dht.Node
+	dhtStateFile string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -62,14 +74,15 @@ const PeerIDPrefix = "-BT0100-"
 // NewSession starts a session: it begins accepting connections at once if cfg.Listen is set.
 func NewSession(cfg Config) (*Session, error) {
 	s := &Session{
-		settings: cfg.Settings.withDefaults(),
-		peerID:   cfg.PeerID,
-		log:      cfg.Logger,
-		blocks:   newBlockPool(),
-		pool:     new(storage.BufferPool),
-		speed:    cfg.Speed,
-		torrents: map[[20]byte]*Torrent{},
-		bans:     map[netip.Addr]time.Time{},
+		settings:  cfg.Settings.withDefaults(),
+		peerID:    cfg.PeerID,
+		log:       cfg.Logger,
+		blocks:    newBlockPool(),
+		pool:      new(storage.BufferPool),
+		speed:     cfg.Speed,
+		transport: cfg.Transport,
+		torrents:  map[[20]byte]*Torrent{},
+		bans:      map[netip.Addr]time.Time{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -82,23 +95,75 @@ func NewSession(cfg Config) (*Session, error) {
 	s.upLimit = newLimiter(s.settings.UploadRateLimit)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if cfg.Listen != "" {
-		ln, err := net.Listen("tcp", cfg.Listen)
-		if err != nil {
-			return nil, fmt.Errorf("peer: listen: %w", err)
+		if err := s.listen(cfg); err != nil {
+			s.cancel()
+			return nil, err
 		}
-		s.ln = ln
-		s.wg.Add(1)
-		go s.acceptLoop()
+	} else if cfg.DHT.Enabled || s.transport.utp() {
+		// A dial-only session still needs a UDP socket for uTP dials and the DHT.
+		if err := s.startUDP(cfg, &net.TCPAddr{}); err != nil {
+			s.cancel()
+			return nil, err
+		}
 	}
 	return s, nil
 }
 
-// Addr is the listening address, or nil.
-func (s *Session) Addr() net.Addr {
-	if s.ln == nil {
-		return nil
+// listen opens the TCP listener and the UDP socket on the same address and port. When the
+// port is left to the kernel, the UDP port may be taken: pick again a few times.
+func (s *Session) listen(cfg Config) error {
+	want, err := net.ResolveTCPAddr("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("peer: listen address: %w", err)
 	}
-	return s.ln.Addr()
+	for try := 0; ; try++ {
+		addr := want
+		if s.transport.tcp() {
+			ln, err := net.ListenTCP("tcp", want)
+			if err != nil {
+				return fmt.Errorf("peer: listen: %w", err)
+			}
+			s.ln = ln
+			addr = ln.Addr().(*net.TCPAddr)
+		}
+		err := s.startUDP(cfg, addr)
+		if err == nil {
+			break
+		}
+		if s.ln != nil {
+			s.ln.Close()
+			s.ln = nil
+		}
+		if want.Port != 0 || try == 4 {
+			return err
+		}
+	}
+	if s.ln != nil {
+		s.wg.Add(1)
+		go s.acceptLoop()
+	}
+	return nil
+}
+
+// Addr is the listening address (TCP, or UDP for a uTP-only session), or nil.
+func (s *Session) Addr() net.Addr {
+	switch {
+	case s.ln != nil:
+		return s.ln.Addr()
+	case s.utp != nil:
+		return s.utp.Addr()
+	}
+	return nil
+}
+
+// listenPort is the port peers reach us on, 0 when we do not listen.
+func (s *Session) listenPort() int {
+	if a := s.Addr(); a != nil {
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+			return int(ap.Port())
+		}
+	}
+	return 0
 }
 
 // PeerID returns our peer id.
@@ -121,6 +186,7 @@ func (s *Session) Close() error {
 	for _, t := range ts {
 		errs = append(errs, t.Close())
 	}
+	s.closeUDP()
 	s.wg.Wait()
 	return errors.Join(errs...)
 }
@@ -219,6 +285,7 @@ func (s *Session) ourHandshake(ih [20]byte) wire.Handshake {
 	h := wire.Handshake{InfoHash: ih, PeerID: s.peerID}
 	h.Reserved.SetFast(true)
 	h.Reserved.SetExtended(true)
+	h.Reserved.SetDHT(s.dht != nil)
 	return h
 }
 
@@ -233,8 +300,7 @@ func (s *Session) dial(ctx context.Context, t *torrent, addr netip.AddrPort) (ne
 	defer func() { <-s.halfOpen }()
 	ctx, cancel := context.WithTimeout(ctx, s.settings.DialTimeout)
 	defer cancel()
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr.String())
+	nc, err := s.dialTransport(ctx, addr)
 	if err != nil {
 		return nil, wire.Handshake{}, err
 	}

@@ -171,6 +171,9 @@ type torrent struct {
 	}
 	speed *speedTorrent // nil when Speed is off for this torrent
 
+	dhtNext time.Time // next DHT lookup
+	dhtBusy bool      // a lookup is running
+
 	reqBuf []piece.Block
 	depth  piece.DepthConfig
 }
@@ -353,6 +356,9 @@ func (t *torrent) addConn(nc net.Conn, h wire.Handshake, outgoing bool) {
 		c.send(t.extHandshake(c))
 	}
 	t.sendHaves(c)
+	if t.s.dht != nil && c.reserved.SupportsDHT() {
+		c.send(wire.Message{Type: wire.Port, Port: uint16(t.s.listenPort())})
+	}
 	t.s.log.Debug("peer connected", "addr", c, "outgoing", outgoing)
 }
 
@@ -511,7 +517,17 @@ func (t *torrent) onMessage(c *conn, m wire.Message) error {
 	case wire.Extended:
 		return t.onExtended(c, m)
 	case wire.Port:
-		// DHT port (BEP 5): kept for when the session runs a DHT node.
+		// BEP 5: the peer runs a DHT node there; a ping adds it to our routing table.
+		if node := t.s.dht; node != nil && m.Port != 0 {
+			ap := netip.AddrPortFrom(c.addr.Addr().Unmap(), m.Port)
+			t.s.wg.Add(1)
+			go func() {
+				defer t.s.wg.Done()
+				ctx, cancel := context.WithTimeout(t.s.ctx, 5*time.Second)
+				defer cancel()
+				node.Ping(ctx, ap)
+			}()
+		}
 	default:
 		// Unknown message ids are ignored (BEP 3 says to, and new extensions rely on it).
 	}
@@ -729,6 +745,7 @@ func (t *torrent) tick() {
 	}
 	t.stats.unchoked.Store(int32(unchoked))
 	t.speedTick(now)
+	t.dhtTick(now)
 	t.connectMore()
 }
 

@@ -1,0 +1,92 @@
+package peer
+
+import (
+	"path/filepath"
+
+	"github.com/speedbt/btt/dht"
+	"testing"
+	"time"
+)
+
+func newTransportSession(t *testing.T, ip string, cfg Config) *Session {
+	t.Helper()
+	cfg.Listen = ip + ":0"
+	sess, err := NewSession(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	return sess
+}
+
+// TestTransports: a download completes over uTP only, over TCP only, and with a leecher
+// that dials uTP first against a seeder that has no uTP (it must fall back to TCP).
+func TestTransports(t *testing.T) {
+	tests := []struct {
+		name         string
+		seed, leech  Transport
+		wantFallback bool
+	}{
+		{"utp", TransportUTP, TransportUTP, false},
+		{"tcp", TransportTCP, TransportTCP, false},
+		{"both", TransportBoth, TransportBoth, false},
+		{"fallback", TransportTCP, TransportBoth, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			mi := writeTree(t, dir, "tr", []int{3 << 20, 12345}, 64<<10, 21)
+			seeder := newTransportSession(t, "127.0.0.1", Config{Transport: tt.seed})
+			if _, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir}); err != nil {
+				t.Fatal(err)
+			}
+			leecher := newTransportSession(t, "127.0.0.2", Config{Transport: tt.leech})
+			out := t.TempDir()
+			lt, err := leecher.AddTorrent(mi.Info, TorrentOptions{DataDir: out, Peers: []string{seeder.Addr().String()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitComplete(t, lt, 30*time.Second)
+			sameTree(t, filepath.Join(dir, "tr"), filepath.Join(out, "tr"))
+		})
+	}
+}
+
+// TestDHTFindsPeers: a seeder and a leecher that know nothing of each other, only a DHT
+// node to bootstrap from; the seeder announces, the leecher looks up and downloads.
+func TestDHTFindsPeers(t *testing.T) {
+	boot := newTransportSession(t, "127.0.0.1", Config{DHT: DHTConfig{Enabled: true}})
+	dir := t.TempDir()
+	mi := writeTree(t, dir, "dht", []int{1 << 20}, 64<<10, 22)
+	bootAddr := boot.Addr().String()
+	seeder := newTransportSession(t, "127.0.0.2", Config{DHT: DHTConfig{Enabled: true, Nodes: []string{bootAddr}}})
+	if _, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(t.TempDir(), "dht.state")
+	leecher := newTransportSession(t, "127.0.0.3", Config{DHT: DHTConfig{Enabled: true, Nodes: []string{bootAddr}, StateFile: state}})
+	out := t.TempDir()
+	lt, err := leecher.AddTorrent(mi.Info, TorrentOptions{DataDir: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitComplete(t, lt, 60*time.Second)
+	sameTree(t, filepath.Join(dir, "dht"), filepath.Join(out, "dht"))
+	leecher.Close()
+	if len(readState(t, state)) == 0 {
+		t.Error("DHT state file has no nodes after close")
+	}
+}
+
+func readState(t *testing.T, path string) []string {
+	t.Helper()
+	st, err := dht.ReadStateFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes []string
+	for _, n := range st.Nodes {
+		nodes = append(nodes, n.Addr.String())
+	}
+	return nodes
+}
