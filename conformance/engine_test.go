@@ -144,8 +144,8 @@ func TestOurSeederToLibtorrent(t *testing.T) {
 	if err := lt.WaitFinished(ctxFor(t, 60*time.Second)); err != nil {
 		t.Fatalf("libtorrent: %v (status %+v)", err, lt.Status())
 	}
+	lt.Stop() // libtorrent may still hold written blocks when it reports finished
 	sameContent(t, mi.Info, dir, out)
-	lt.Stop()
 	pcap := capture.Stop()
 	rep := thirdparty.CheckPcap(t, pcap, fmt.Sprintf("tcp.port==%d,bittorrent", ourPort))
 	rep.Expect(t, "bittorrent")

@@ -52,6 +52,7 @@ type Session struct {
 	udp          *net.UDPConn // shared by uTP and the DHT; nil when neither is on
 	utp          *utp.Socket
 	dht          *dht.Node
+	dhtRecv      atomic.Pointer[dht.Node] // the node the uTP socket's reader hands DHT packets to
 	dhtStateFile string
 
 	ctx    context.Context

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/speedbt/btt/dht"
@@ -69,8 +71,10 @@ func (s *Session) startUDP(cfg Config, tcpAddr *net.TCPAddr) error {
 	s.udp = uc
 	var send func([]byte, netip.AddrPort) error
 	if s.transport.utp() {
+		// The socket's reader starts before the DHT node exists; it reads the node through
+		// an atomic pointer set once the node is made.
 		sock, err := utp.NewSocket(uc, utp.Config{Unhandled: func(b []byte, from net.Addr) {
-			if n := s.dht; n != nil {
+			if n := s.dhtRecv.Load(); n != nil {
 				n.HandleFrom(b, from)
 			}
 		}})
@@ -106,6 +110,7 @@ func (s *Session) startDHT(cfg DHTConfig, send func([]byte, netip.AddrPort) erro
 		return err
 	}
 	s.dht = node
+	s.dhtRecv.Store(node)
 	s.dhtStateFile = cfg.StateFile
 	if s.utp == nil {
 		s.wg.Add(1)
@@ -150,6 +155,7 @@ func (s *Session) acceptUTP() {
 func (s *Session) closeUDP() {
 	if s.dht != nil {
 		if s.dhtStateFile != "" {
+			os.MkdirAll(filepath.Dir(s.dhtStateFile), 0o755)
 			if err := dht.WriteStateFile(s.dhtStateFile, s.dht.State()); err != nil {
 				s.log.Warn("saving dht state", "err", err)
 			}

@@ -24,6 +24,10 @@ type transferFlags struct {
 	interval time.Duration
 	cpuprof  string
 	speed    speedFlags
+
+	transport string
+	dht       bool
+	dhtNodes  stringList
 }
 
 func (f *transferFlags) register(fs *flag.FlagSet, listenDefault string) {
@@ -33,6 +37,9 @@ func (f *transferFlags) register(fs *flag.FlagSet, listenDefault string) {
 	fs.BoolVar(&f.verbose, "v", false, "log connection events to stderr")
 	fs.Int64Var(&f.upLimit, "upload-limit", 0, "cap uploads at this many bytes per second (0: no cap)")
 	f.speed.register(fs)
+	fs.StringVar(&f.transport, "transport", "both", "how to reach peers: tcp, utp or both (uTP first, then TCP)")
+	fs.BoolVar(&f.dht, "dht", false, "run a DHT node (BEP 5) on the listen address's UDP port to find peers")
+	fs.Var(&f.dhtNodes, "dht-node", "DHT node HOST:PORT to bootstrap from (repeatable; none: wait to be found)")
 	fs.StringVar(&f.cpuprof, "cpuprofile", "", "write a CPU profile to this file (for measurements)")
 	fs.DurationVar(&f.interval, "progress-interval", 0, "how often to print progress (default 250ms on a terminal, 2s otherwise)")
 }
@@ -58,7 +65,26 @@ func (f *transferFlags) session() (*peer.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return peer.NewSession(peer.Config{Listen: f.listen, Logger: f.logger(), Settings: peer.Settings{UploadRateLimit: f.upLimit}, Speed: sc})
+	tr, err := peer.ParseTransport(f.transport)
+	if err != nil {
+		return nil, usageError(err.Error())
+	}
+	return peer.NewSession(peer.Config{
+		Listen:    f.listen,
+		Logger:    f.logger(),
+		Settings:  peer.Settings{UploadRateLimit: f.upLimit},
+		Speed:     sc,
+		Transport: tr,
+		DHT:       peer.DHTConfig{Enabled: f.dht, Nodes: f.dhtNodes, StateFile: f.dhtState()},
+	})
+}
+
+// dhtState keeps the DHT node's id and routing table beside the data.
+func (f *transferFlags) dhtState() string {
+	if !f.dht {
+		return ""
+	}
+	return filepath.Join(f.data, ".btt", "dht.state")
 }
 
 func (f *transferFlags) progress() *progress {

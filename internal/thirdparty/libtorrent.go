@@ -419,6 +419,14 @@ func (lt *LT) AddDHTNode(addr string) {
 	lt.callT(map[string]any{"cmd": "add_dht_node", "addr": addr})
 }
 
+// ForceDHTAnnounce makes libtorrent look the torrent up in the DHT (and announce it) now.
+// Its first lookup may run before its routing table has a node, and the next comes only
+// after dht_announce_interval (15 minutes).
+func (lt *LT) ForceDHTAnnounce() {
+	lt.t.Helper()
+	lt.callT(map[string]any{"cmd": "force_dht_announce"})
+}
+
 // Status returns a snapshot of the torrent and its peers.
 func (lt *LT) Status() LTStatus {
 	lt.t.Helper()

@@ -14,7 +14,8 @@ Events:   {"event":"ready","port":P}  {"event":"metadata"}  {"event":"checked"}
           {"event":"tracker_reply","url":U,"peers":N}  {"event":"error","msg":...}
           {"event":"reply","id":N,...}  {"event":"exit"}
 Commands: {"id":N,"cmd":"status"}  {"id":N,"cmd":"connect","addr":"HOST:PORT"}
-          {"id":N,"cmd":"add_dht_node","addr":"HOST:PORT"}  {"id":N,"cmd":"stop"}
+          {"id":N,"cmd":"add_dht_node","addr":"HOST:PORT"}  {"id":N,"cmd":"force_dht_announce"}
+          {"id":N,"cmd":"stop"}
 """
 
 import json
@@ -235,6 +236,9 @@ def main():
                     r = {}
                 elif name == "add_dht_node":
                     ses.add_dht_node(split_addr(cmd["addr"]))
+                    r = {}
+                elif name == "force_dht_announce":
+                    h.force_dht_announce()
                     r = {}
                 elif name == "stop":
                     stopping = True
