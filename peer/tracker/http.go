@@ -497,7 +497,7 @@ func ScrapeURL(announce string) (string, error) {
 }
 
 type scrapeReply struct {
-	Failure string                   `bencode:"failure reason,omitempty"`
+	Failure string                    `bencode:"failure reason,omitempty"`
 	Files   map[string]scrapeFileDict `bencode:"files"`
 }
 

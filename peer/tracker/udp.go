@@ -126,18 +126,17 @@ func ParseUDPAnnounce(b []byte) (UDPAnnounce, error) {
 			opts = nil
 		case 1: // NOP
 			opts = opts[1:]
-		case 2:
-			if len(opts) < 2 || len(opts) < 2+int(opts[1]) {
-				return a, fmt.Errorf("%w: truncated URL data option", ErrMalformed)
-			}
-			data.Write(opts[2 : 2+opts[1]])
-			opts = opts[2+opts[1]:]
 		default:
-			// BEP 41: unknown options have a length byte; skip them.
+			// Option 2 is URL data; BEP 41 gives every other option a length
+			// byte too, so unknown ones are skipped.
 			if len(opts) < 2 || len(opts) < 2+int(opts[1]) {
 				return a, fmt.Errorf("%w: truncated option %d", ErrMalformed, opts[0])
 			}
-			opts = opts[2+opts[1]:]
+			n := 2 + int(opts[1]) // int: 2+255 must not wrap as a byte
+			if opts[0] == 2 {
+				data.Write(opts[2:n])
+			}
+			opts = opts[n:]
 		}
 	}
 	a.URLData = data.String()
