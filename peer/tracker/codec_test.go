@@ -179,11 +179,11 @@ func TestDecodeHTTPMalformed(t *testing.T) {
 	}{
 		{"", ErrMalformed},
 		{"d8:intervali60e5:peers5:abcdee", ErrMalformed},                       // not a multiple of 6
-		{"d8:intervali60e6:peers617:01234567890123456e", ErrMalformed},          // peers6 not a multiple of 18
-		{"d4:bidsli1ei2ee8:intervali60e5:peers6:abcdefe", ErrMalformed},         // 2 bids for 1 peer
-		{"d8:intervali-1e5:peers0:e", ErrMalformed},                             // negative interval
-		{"d8:intervali60e5:peers0:etrailing", ErrMalformed},                     // trailing data
-		{"d8:intervali60e5:peersli1eee", ErrMalformed},                          // list of non-dicts
+		{"d8:intervali60e6:peers617:01234567890123456e", ErrMalformed},         // peers6 not a multiple of 18
+		{"d4:bidsli1ei2ee8:intervali60e5:peers6:abcdefe", ErrMalformed},        // 2 bids for 1 peer
+		{"d8:intervali-1e5:peers0:e", ErrMalformed},                            // negative interval
+		{"d8:intervali60e5:peers0:etrailing", ErrMalformed},                    // trailing data
+		{"d8:intervali60e5:peersli1eee", ErrMalformed},                         // list of non-dicts
 		{"d14:failure reason9:not todaye", &FailureError{Reason: "not today"}}, // failure
 		{"d8:intervali99999999999e5:peers0:e", ErrMalformed},
 	} {

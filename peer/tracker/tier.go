@@ -76,7 +76,8 @@ func (a *Announcer) Next() time.Time { return a.next }
 func (a *Announcer) Current() string { return a.current }
 
 // MayAnnounce reports whether an announce the caller wants before Next (more
-// peers, say) respects the tracker's min interval. Events (completed,
+// peers, say) respects the tracker's min interval (at least 5 minutes, or the
+// interval if shorter). Events (completed,
 // stopped) are sent whatever it says.
 func (a *Announcer) MayAnnounce(now time.Time) bool {
 	return a.last.IsZero() || !now.Before(a.last.Add(a.minInterval))
@@ -138,7 +139,9 @@ func (a *Announcer) success(now time.Time, u string, resp AnnounceResponse) {
 	a.failures = 0
 	a.current = u
 	a.last = now
-	a.minInterval = resp.MinInterval
+	// UDP replies carry no min interval; like libtorrent, never re-announce
+	// unprompted more often than every 5 minutes (or the interval, if shorter).
+	a.minInterval = max(resp.MinInterval, min(resp.Interval, 5*time.Minute))
 	iv := max(resp.Interval, resp.MinInterval, 30*time.Second)
 	a.next = now.Add(iv)
 }
