@@ -1,0 +1,409 @@
+package peer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/speedbt/btt/dht"
+	"github.com/speedbt/btt/wire"
+	"github.com/speedbt/btt/wire/magnet"
+	"github.com/speedbt/btt/wire/metainfo"
+)
+
+// Errors of the metadata fetch; test with errors.Is.
+var (
+	// ErrMetadataMismatch means a peer sent an info dictionary whose SHA-1 is not the
+	// magnet's info-hash: it lied or is broken, and is not asked again.
+	ErrMetadataMismatch = errors.New("peer: metadata does not match the info-hash")
+	// ErrNoMetadata means a peer cannot give us the metadata (no ut_metadata, rejects).
+	ErrNoMetadata = errors.New("peer: peer has no metadata to give")
+)
+
+// Limits of the metadata fetch.
+const (
+	// metadataFetchTimeout bounds one peer's whole exchange: dial, handshakes and every
+	// piece. Even 32 MiB of metadata arrives in far less on any link worth using.
+	metadataFetchTimeout = 60 * time.Second
+	// metadataParallel is how many peers are asked at once. Each may cost up to its
+	// announced metadata_size (at most wire.MaxMetadataSize) of memory.
+	metadataParallel = 4
+	// metadataStagger is how long one attempt runs alone before the next peer is asked
+	// too; a failed attempt starts the next at once.
+	metadataStagger = time.Second
+	// metadataRetry is the pause before peers that failed for reasons other than lying
+	// (not reachable yet, still checking files) are asked again.
+	metadataRetry = 2 * time.Second
+	// metadataWindow is how many piece requests are outstanding at a peer.
+	metadataWindow = 8
+	// maxMetadataCandidates bounds the addresses considered (x.pe, options, DHT).
+	maxMetadataCandidates = 200
+)
+
+// AddMagnet fetches the info dictionary of the torrent a magnet link names from peers
+// (BEP 9), checks it against the link's info-hash, and then adds the torrent like
+// AddTorrent. Peers come from the link's x.pe, opts.Peers, and the session's DHT when it
+// is on. A peer whose metadata does not hash to the info-hash is dropped and not dialled
+// again for the torrent. ctx bounds the metadata phase only; the torrent then runs until
+// closed. The peers that gave metadata are passed on to the torrent with opts.Peers.
+func (s *Session) AddMagnet(ctx context.Context, m *magnet.Magnet, opts TorrentOptions) (*Torrent, error) {
+	if !m.HasV1 {
+		return nil, errors.New("peer: magnet link without a v1 info-hash (btih) is not supported")
+	}
+	if s.lookup(m.InfoHash) != nil {
+		return nil, fmt.Errorf("peer: torrent %x already added", m.InfoHash)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel) // closing the session ends the fetch too
+	defer stop()
+
+	var seeds []netip.AddrPort
+	for _, list := range [][]string{m.Peers, opts.Peers} {
+		for _, a := range list {
+			ap, err := resolveAddrPort(a)
+			if err != nil {
+				s.log.Debug("magnet peer", "addr", a, "err", err)
+				continue
+			}
+			seeds = append(seeds, ap)
+		}
+	}
+	f := &metadataFetch{s: s, ih: m.InfoHash}
+	raw, from, err := f.run(ctx, seeds)
+	if err != nil {
+		return nil, err
+	}
+	info, err := metainfo.ParseInfo(raw)
+	if err != nil {
+		return nil, fmt.Errorf("peer: metadata of %x from %v: %w", m.InfoHash, from, err)
+	}
+	opts.Peers = append(append([]string(nil), opts.Peers...), m.Peers...)
+	for _, ap := range f.good {
+		opts.Peers = append(opts.Peers, ap.String())
+	}
+	opts.Peers = dedupe(opts.Peers, f.bad)
+	return s.AddTorrent(info, opts)
+}
+
+// dedupe drops repeated addresses and those of liars.
+func dedupe(addrs []string, bad map[netip.AddrPort]bool) []string {
+	seen := map[string]bool{}
+	out := addrs[:0]
+	for _, a := range addrs {
+		if ap, err := netip.ParseAddrPort(a); err == nil && bad[ap] {
+			continue
+		}
+		if !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// metadataFetch asks peers for one torrent's metadata until one gives it.
+type metadataFetch struct {
+	s    *Session
+	ih   [20]byte
+	bad  map[netip.AddrPort]bool // sent metadata that did not match: never again
+	good []netip.AddrPort        // answered the handshake with ut_metadata
+}
+
+type fetchResult struct {
+	addr      netip.AddrPort
+	raw       []byte
+	err       error
+	supported bool // the peer advertised ut_metadata
+}
+
+// run tries candidates, a few at a time, staggered so that a quick failure (or a liar)
+// hands over to the next peer at once, until one returns metadata hashing to f.ih or ctx
+// ends. Peers that failed honestly are retried after a pause; the DHT is asked again
+// each round.
+func (f *metadataFetch) run(ctx context.Context, seeds []netip.AddrPort) ([]byte, netip.AddrPort, error) {
+	f.bad = map[netip.AddrPort]bool{}
+	results := make(chan fetchResult)
+	attemptCtx, cancelAttempts := context.WithCancel(ctx)
+	inFlight := 0
+	defer func() {
+		cancelAttempts()
+		for ; inFlight > 0; inFlight-- {
+			<-results
+		}
+	}()
+
+	var (
+		queue   []netip.AddrPort
+		queued  = map[netip.AddrPort]bool{}
+		lastErr error
+		dhtCh   chan []netip.AddrPort
+	)
+	enqueue := func(aps []netip.AddrPort) {
+		for _, ap := range aps {
+			if !ap.IsValid() || ap.Port() == 0 || f.bad[ap] || queued[ap] || len(queued) >= maxMetadataCandidates {
+				continue
+			}
+			queued[ap] = true
+			queue = append(queue, ap)
+		}
+	}
+	enqueue(seeds)
+	askDHT := func() {
+		node := f.s.dht
+		if node == nil || dhtCh != nil {
+			return
+		}
+		dhtCh = make(chan []netip.AddrPort, 1)
+		ch := dhtCh
+		f.s.wg.Add(1)
+		go func() {
+			defer f.s.wg.Done()
+			lctx, cancel := context.WithTimeout(attemptCtx, 30*time.Second)
+			defer cancel()
+			peers, err := node.GetPeers(lctx, dht.ID(f.ih))
+			if err != nil {
+				f.s.log.Debug("magnet dht get_peers", "err", err)
+			}
+			ch <- peers
+		}()
+	}
+	askDHT()
+
+	stagger := time.NewTimer(0)
+	defer stagger.Stop()
+	retry := time.NewTimer(metadataRetry)
+	defer retry.Stop()
+	for {
+		select {
+		case <-stagger.C:
+			// Start one more attempt: the last one has run alone long enough, or ended.
+			if len(queue) > 0 && inFlight < metadataParallel {
+				ap := queue[0]
+				queue = queue[1:]
+				inFlight++
+				go func() { results <- f.fetchFrom(attemptCtx, ap) }()
+			}
+			stagger.Reset(metadataStagger)
+		case <-ctx.Done():
+			return nil, netip.AddrPort{}, errors.Join(fmt.Errorf("peer: metadata of %x: %w", f.ih, ctx.Err()), lastErr)
+		case r := <-results:
+			inFlight--
+			if r.supported {
+				f.good = append(f.good, r.addr)
+			}
+			if r.err == nil {
+				return r.raw, r.addr, nil
+			}
+			f.s.log.Debug("metadata fetch failed", "addr", r.addr, "err", r.err)
+			lastErr = fmt.Errorf("%v: %w", r.addr, r.err)
+			if errors.Is(r.err, ErrMetadataMismatch) {
+				f.bad[r.addr] = true
+				f.s.log.Warn("peer sent wrong metadata", "addr", r.addr, "infohash", fmt.Sprintf("%x", f.ih))
+			} else {
+				delete(queued, r.addr) // may be asked again next round
+			}
+			stagger.Reset(0)
+		case peers := <-dhtCh:
+			dhtCh = nil
+			enqueue(peers)
+			stagger.Reset(0)
+		case <-retry.C:
+			retry.Reset(metadataRetry)
+			if len(queue) == 0 && inFlight == 0 {
+				enqueue(seeds)
+				for _, ap := range f.good {
+					enqueue([]netip.AddrPort{ap})
+				}
+				askDHT()
+				stagger.Reset(0)
+			}
+		}
+	}
+}
+
+// fetchFrom dials ap and asks it for the whole info dictionary.
+func (f *metadataFetch) fetchFrom(ctx context.Context, ap netip.AddrPort) fetchResult {
+	ctx, cancel := context.WithTimeout(ctx, metadataFetchTimeout)
+	defer cancel()
+	res := fetchResult{addr: ap}
+	nc, err := f.dial(ctx, ap)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	defer nc.Close()
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
+	defer stop()
+	if d, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(d)
+	}
+	res.raw, res.supported, res.err = f.exchange(nc)
+	if res.err != nil && ctx.Err() != nil {
+		res.err = errors.Join(ctx.Err(), res.err)
+	}
+	return res
+}
+
+// dial connects to ap and completes the BitTorrent handshake for f.ih, under the session's
+// half-open limit.
+func (f *metadataFetch) dial(ctx context.Context, ap netip.AddrPort) (net.Conn, error) {
+	s := f.s
+	if s.banned(ap.Addr().Unmap()) {
+		return nil, fmt.Errorf("peer: %v is banned", ap)
+	}
+	select {
+	case s.halfOpen <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-s.halfOpen }()
+	dctx, cancel := context.WithTimeout(ctx, s.settings.DialTimeout)
+	defer cancel()
+	nc, err := s.dialTransport(dctx, ap)
+	if err != nil {
+		return nil, err
+	}
+	deadline, _ := dctx.Deadline()
+	nc.SetDeadline(deadline)
+	if err := wire.WriteHandshake(nc, s.ourHandshake(f.ih)); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	h, err := wire.ReadHandshake(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	switch {
+	case h.InfoHash != f.ih:
+		err = fmt.Errorf("peer: %v answered for another torrent", ap)
+	case h.PeerID == s.peerID:
+		err = errSelf
+	case !h.Reserved.SupportsExtended():
+		err = fmt.Errorf("%w: %v does not speak BEP 10", ErrNoMetadata, ap)
+	}
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return nc, nil
+}
+
+// exchange runs the BEP 10 handshake and the ut_metadata requests on a handshaken
+// connection. It reports whether the peer advertised ut_metadata with a size.
+func (f *metadataFetch) exchange(nc net.Conn) (raw []byte, supported bool, err error) {
+	s := f.s
+	// BEP 6: with the fast bit set, say first that we have nothing.
+	out := wire.AppendMessage(nil, wire.Message{Type: wire.HaveNone})
+	eh := wire.ExtendedHandshake{
+		M:    map[string]int{wire.ExtMetadata: extIDMetadata},
+		V:    s.settings.ClientVersion,
+		P:    s.listenPort(),
+		Reqq: s.settings.MaxPeerRequests,
+	}
+	out = wire.AppendMessage(out, wire.Message{Type: wire.Extended, ExtID: wire.ExtHandshakeID, Payload: wire.AppendExtendedHandshake(nil, eh)})
+	if _, err := nc.Write(out); err != nil {
+		return nil, false, err
+	}
+
+	r := wire.NewReaderSize(nc, s.settings.MaxMessageLen, 32<<10)
+	var (
+		peerID   uint8 // the peer's ut_metadata id, 0 until its handshake names one
+		size     int
+		buf      []byte
+		got      []bool
+		missing  int
+		next     int // next piece to request
+		inflight int
+	)
+	request := func() error {
+		var msgs []byte
+		for inflight < metadataWindow && next < len(got) {
+			p := wire.AppendMetadataMessage(nil, wire.MetadataMessage{Type: wire.MetadataRequest, Piece: next})
+			msgs = wire.AppendMessage(msgs, wire.Message{Type: wire.Extended, ExtID: peerID, Payload: p})
+			next++
+			inflight++
+		}
+		if len(msgs) == 0 {
+			return nil
+		}
+		_, err := nc.Write(msgs)
+		return err
+	}
+	for {
+		m, err := r.ReadHeader()
+		if err != nil {
+			return nil, supported, err
+		}
+		if m.Type != wire.Extended {
+			continue // bitfields, haves, keep-alives, blocks: nothing we need here
+		}
+		switch m.ExtID {
+		case wire.ExtHandshakeID:
+			h, err := wire.ParseExtendedHandshake(m.Payload)
+			if err != nil {
+				return nil, supported, err
+			}
+			if peerID != 0 {
+				continue // a later handshake; the first one set up the exchange
+			}
+			id := h.M[wire.ExtMetadata]
+			if id == 0 || h.MetadataSize == 0 {
+				return nil, false, fmt.Errorf("%w: no ut_metadata or metadata_size in its handshake", ErrNoMetadata)
+			}
+			// ParseExtendedHandshake keeps MetadataSize within 1..wire.MaxMetadataSize.
+			peerID, size, supported = uint8(id), h.MetadataSize, true
+			buf = make([]byte, size)
+			got = make([]bool, wire.MetadataPieces(size))
+			missing = len(got)
+			if err := request(); err != nil {
+				return nil, supported, err
+			}
+		case extIDMetadata:
+			if peerID == 0 {
+				return nil, supported, protocolErr("ut_metadata before the extended handshake")
+			}
+			mm, err := wire.ParseMetadataMessage(m.Payload)
+			if err != nil {
+				return nil, supported, err
+			}
+			switch mm.Type {
+			case wire.MetadataReject:
+				return nil, supported, fmt.Errorf("%w: piece %d rejected", ErrNoMetadata, mm.Piece)
+			case wire.MetadataRequest:
+				// We have nothing to give yet: say so, as BEP 9 asks.
+				rej := wire.AppendMetadataMessage(nil, wire.MetadataMessage{Type: wire.MetadataReject, Piece: mm.Piece})
+				if _, err := nc.Write(wire.AppendMessage(nil, wire.Message{Type: wire.Extended, ExtID: peerID, Payload: rej})); err != nil {
+					return nil, supported, err
+				}
+			case wire.MetadataData:
+				if mm.TotalSize != size {
+					return nil, supported, protocolErr("ut_metadata total_size %d, handshake said %d", mm.TotalSize, size)
+				}
+				if mm.Piece >= next || got[mm.Piece] {
+					return nil, supported, protocolErr("ut_metadata piece %d not requested", mm.Piece)
+				}
+				// ParseMetadataMessage checked the piece's length against total_size.
+				copy(buf[mm.Piece*wire.MetadataPieceLen:], mm.Data)
+				got[mm.Piece] = true
+				missing--
+				inflight--
+				if missing == 0 {
+					if sum := sha1.Sum(buf); !bytes.Equal(sum[:], f.ih[:]) {
+						return nil, supported, fmt.Errorf("%w: SHA-1 %x", ErrMetadataMismatch, sum)
+					}
+					return buf, supported, nil
+				}
+				if err := request(); err != nil {
+					return nil, supported, err
+				}
+			}
+		}
+	}
+}
