@@ -407,3 +407,7 @@ func (f *metadataFetch) exchange(nc net.Conn) (raw []byte, supported bool, err e
 		}
 	}
 }
+
+// Info returns the torrent's info dictionary: for a torrent added from a magnet link, the
+// one fetched from peers.
+func (T *Torrent) Info() *metainfo.Info { return T.t.info }

@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/speedbt/btt/peer"
+	"github.com/speedbt/btt/wire/magnet"
 	"github.com/speedbt/btt/wire/metainfo"
 )
 
@@ -111,7 +113,7 @@ func resumePath(dataDir string, ih [20]byte) string {
 }
 
 func runDownload(ctx context.Context, args []string) error {
-	fs := newFlagSet("download", "FILE.torrent")
+	fs := newFlagSet("download", "FILE.torrent|MAGNET")
 	var tf transferFlags
 	tf.register(fs, "")
 	seed := fs.Bool("seed", false, "keep seeding after the download completes, until interrupted")
@@ -120,9 +122,16 @@ func runDownload(ctx context.Context, args []string) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return usageError("usage: btt download FILE.torrent --data DIR [--peer HOST:PORT]... [--listen ADDR:PORT] [--seed]")
+		return usageError("usage: btt download FILE.torrent|'magnet:?...' --data DIR [--peer HOST:PORT]... [--listen ADDR:PORT] [--seed]")
 	}
-	mi, err := metainfo.Load(pos[0])
+	// A magnet link names the torrent by its info-hash: the metadata comes from peers.
+	var mag *magnet.Magnet
+	var mi *metainfo.MetaInfo
+	if strings.HasPrefix(pos[0], "magnet:") {
+		mag, err = magnet.Parse(pos[0])
+	} else {
+		mi, err = metainfo.Load(pos[0])
+	}
 	if err != nil {
 		return err
 	}
@@ -136,18 +145,25 @@ func runDownload(ctx context.Context, args []string) error {
 		return err
 	}
 	defer sess.Close()
-	t, err := sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash())})
+	var t *peer.Torrent
+	if mag != nil {
+		fmt.Printf("fetching metadata of %x from peers\n", mag.InfoHash)
+		t, err = sess.AddMagnet(ctx, mag, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mag.InfoHash)})
+	} else {
+		t, err = sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash())})
+	}
 	if err != nil {
 		return err
 	}
-	fmt.Printf("downloading %s (%x), %d pieces, %d already on disk\n", mi.Info.Name, mi.InfoHash(), t.Stats().Pieces, t.Stats().RecheckedPieces)
+	info := t.Info()
+	fmt.Printf("downloading %s (%x), %d pieces, %d already on disk\n", info.Name, t.InfoHash(), t.Stats().Pieces, t.Stats().RecheckedPieces)
 	p := tf.progress()
 	if err := p.run(ctx, t, true); err != nil {
 		return err
 	}
 	st := t.Stats()
 	fmt.Printf("complete: %s (downloaded %d bytes this run, %d pieces were already on disk)\n",
-		filepath.Join(tf.data, mi.Info.Name), st.Downloaded, st.RecheckedPieces)
+		filepath.Join(tf.data, info.Name), st.Downloaded, st.RecheckedPieces)
 	if !*seed {
 		return nil
 	}
