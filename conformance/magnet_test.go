@@ -1,0 +1,59 @@
+package conformance
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/speedbt/btt/internal/testutil"
+	"github.com/speedbt/btt/internal/thirdparty"
+	"github.com/speedbt/btt/wire"
+)
+
+// magnetFiles make a multi-file torrent whose info dictionary, at 16 KiB pieces, spans
+// two ut_metadata pieces (the second one short), so libtorrent must answer several
+// requests.
+var magnetFiles = []thirdparty.File{
+	{Path: "big.bin", Size: 17 << 20},
+	{Path: "dir/small.txt", Size: 12_345},
+	{Path: "dir/odd.bin", Size: 300_001},
+}
+
+// TestMagnetFromLibtorrent: `btt download 'magnet:?xt=urn:btih:...&x.pe=...'` fetches the
+// metadata of a multi-file torrent from a libtorrent seeder over BEP 9, with no .torrent
+// file at hand, and downloads the same bytes.
+func TestMagnetFromLibtorrent(t *testing.T) {
+	testutil.NeedLibtorrent(t)
+	btt := testutil.BuildCmd(t, "btt")
+	dir := t.TempDir()
+	mi, torrentPath := makePaddedTorrent(t, dir, "magnet", magnetFiles, 16<<10)
+	if n := wire.MetadataPieces(len(mi.Info.Bytes())); n < 2 {
+		t.Fatalf("info dictionary of %d bytes is %d metadata piece(s); want several", len(mi.Info.Bytes()), n)
+	}
+	lt := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
+		Listen:   testutil.Addr("127.0.0.2", testutil.FreePort(t, "127.0.0.2")),
+		Torrent:  torrentPath,
+		SavePath: dir,
+		Seed:     true,
+	})
+	if err := lt.WaitSeeding(ctxFor(t, 60*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// Only libtorrent has the torrent file from here on.
+	if err := os.Remove(torrentPath); err != nil {
+		t.Fatal(err)
+	}
+	uri := fmt.Sprintf("magnet:?xt=urn:btih:%x&dn=magnet&x.pe=%s", mi.InfoHash(), lt.Addr())
+	out := t.TempDir()
+	res := runTool(t, btt, "download", uri, "--data", out, "--progress-interval", "1s")
+	t.Logf("btt download:\n%s", lastLines(string(res), 3))
+	sameContent(t, mi.Info, dir, out)
+}
+
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
