@@ -86,19 +86,27 @@ type Tracker struct {
 	bidsSorted []tracker.BidScrapeEntry // cache for BidScrape, valid while !bidsDirty
 }
 
+// swarm keeps its peers in a dense slice, found by address through index:
+// handing out peers walks the slice from a random start, which is several
+// times faster than iterating a map, and removal swaps the last peer in.
 type swarm struct {
-	peers      map[netip.AddrPort]*peerEntry
+	list       []peerEntry
+	index      map[netip.AddrPort]int32
 	seeders    int
 	bidders    int
 	downloaded int
+	cursor     uint32 // where the next ordinary peer list starts
 }
 
 type peerEntry struct {
+	addr netip.AddrPort
 	id   [20]byte
 	seed bool
 	bid  uint64
-	seen time.Time
+	seen int64 // unix nanoseconds
 }
+
+func (s *swarm) size() int { return len(s.list) }
 
 // New returns an empty tracker.
 func New(cfg Config) *Tracker {
@@ -127,6 +135,12 @@ func (t *Tracker) Allow(ip netip.Addr, now time.Time) bool {
 // request's IP field is ignored: a tracker that believed it could be used to
 // aim a swarm at a third party.
 func (t *Tracker) Announce(now time.Time, src netip.Addr, req tracker.AnnounceRequest) (tracker.AnnounceResponse, error) {
+	return t.announce(now, src, req, nil)
+}
+
+// announce is Announce appending the peers to buf, so a server loop can reuse
+// one buffer for every reply.
+func (t *Tracker) announce(now time.Time, src netip.Addr, req tracker.AnnounceRequest, buf []tracker.Peer) (tracker.AnnounceResponse, error) {
 	resp := tracker.AnnounceResponse{Interval: t.cfg.Interval, MinInterval: t.cfg.MinInterval}
 	if req.Port == 0 {
 		return resp, ErrPort
@@ -138,7 +152,7 @@ func (t *Tracker) Announce(now time.Time, src netip.Addr, req tracker.AnnounceRe
 	if req.Event == tracker.EventStopped {
 		if s != nil {
 			t.remove(s, req.InfoHash, from)
-			resp.Complete, resp.Incomplete = s.seeders, len(s.peers)-s.seeders
+			resp.Complete, resp.Incomplete = s.seeders, s.size()-s.seeders
 		}
 		return resp, nil
 	}
@@ -149,21 +163,27 @@ func (t *Tracker) Announce(now time.Time, src netip.Addr, req tracker.AnnounceRe
 		if len(t.torrents) >= t.cfg.MaxTorrents {
 			return resp, ErrFull
 		}
-		s = &swarm{peers: make(map[netip.AddrPort]*peerEntry)}
+		s = &swarm{index: make(map[netip.AddrPort]int32)}
 		t.torrents[req.InfoHash] = s
 	}
-	p := s.peers[from]
-	if p == nil {
-		if len(s.peers) >= t.cfg.MaxPeersPerTorrent || t.peers >= t.cfg.MaxPeers {
+	var p *peerEntry
+	if i, ok := s.index[from]; ok {
+		p = &s.list[i]
+	} else {
+		if s.size() >= t.cfg.MaxPeersPerTorrent || t.peers >= t.cfg.MaxPeers {
 			t.sweepSwarm(s, req.InfoHash, now)
 			if t.peers >= t.cfg.MaxPeers {
 				t.sweepThrottled(now)
 			}
+			if t.torrents[req.InfoHash] == nil { // the sweep emptied it
+				t.torrents[req.InfoHash] = s
+			}
 		}
 		// A full swarm still answers; it just does not remember the newcomer.
-		if len(s.peers) < t.cfg.MaxPeersPerTorrent && t.peers < t.cfg.MaxPeers {
-			p = &peerEntry{}
-			s.peers[from] = p
+		if s.size() < t.cfg.MaxPeersPerTorrent && t.peers < t.cfg.MaxPeers {
+			s.index[from] = int32(len(s.list))
+			s.list = append(s.list, peerEntry{addr: from})
+			p = &s.list[len(s.list)-1]
 			t.peers++
 		}
 	}
@@ -186,12 +206,15 @@ func (t *Tracker) Announce(now time.Time, src netip.Addr, req tracker.AnnounceRe
 		if req.Bid != p.bid {
 			t.bidsDirty = true
 		}
-		p.id, p.seed, p.bid, p.seen = req.PeerID, seed, req.Bid, now
+		p.id, p.seed, p.bid, p.seen = req.PeerID, seed, req.Bid, now.UnixNano()
 		if req.Event == tracker.EventCompleted {
 			s.downloaded++
 		}
 	}
-	resp.Complete, resp.Incomplete = s.seeders, len(s.peers)-s.seeders
+	if s.size() == 0 { // a full tracker answered a newcomer it could not hold
+		delete(t.torrents, req.InfoHash)
+	}
+	resp.Complete, resp.Incomplete = s.seeders, s.size()-s.seeders
 	want := req.NumWant
 	if want <= 0 {
 		want = t.cfg.DefaultNumWant
@@ -199,46 +222,59 @@ func (t *Tracker) Announce(now time.Time, src netip.Addr, req tracker.AnnounceRe
 	want = min(want, t.cfg.MaxNumWant)
 	if req.Top > 0 {
 		resp.HasBids = true
-		resp.Peers = t.topBidders(s, from, now, min(req.Top, want), max(req.MinBid, 1))
+		resp.Peers = t.topBidders(buf, s, from, now, min(req.Top, want), max(req.MinBid, 1))
 	} else {
-		resp.Peers = t.somePeers(s, from, now, want, req.Left == 0)
+		resp.Peers = t.somePeers(buf, s, from, now, want, req.Left == 0)
 	}
 	return resp, nil
 }
 
 func (t *Tracker) expired(p *peerEntry, now time.Time) bool {
-	return now.Sub(p.seen) > t.cfg.ExpireAfter
+	return now.UnixNano()-p.seen > int64(t.cfg.ExpireAfter)
 }
 
-// somePeers returns up to n live peers other than self; seeds get no seeds.
-// Go's map iteration starts at a random place, which spreads load over the
-// swarm without a shuffle.
-func (t *Tracker) somePeers(s *swarm, self netip.AddrPort, now time.Time, n int, seed bool) []tracker.Peer {
-	out := make([]tracker.Peer, 0, min(n, len(s.peers)))
-	for ap, p := range s.peers {
-		if len(out) >= n {
-			break
-		}
-		if ap == self || (seed && p.seed) || t.expired(p, now) {
-			continue
-		}
-		out = append(out, tracker.Peer{Addr: ap, ID: p.id})
+// somePeers appends to buf up to n live peers other than self; seeds get no
+// seeds. Each list starts where the previous one stopped, so successive
+// announces spread over the whole swarm.
+func (t *Tracker) somePeers(buf []tracker.Peer, s *swarm, self netip.AddrPort, now time.Time, n int, seed bool) []tracker.Peer {
+	out := buf[:0]
+	size := s.size()
+	if size == 0 {
+		return out
 	}
+	if cap(out) < min(n, size) {
+		out = make([]tracker.Peer, 0, min(n, size))
+	}
+	start := int(s.cursor % uint32(size))
+	cutoff := now.UnixNano() - int64(t.cfg.ExpireAfter)
+	i := start
+	for k := 0; k < size && len(out) < n; k++ {
+		p := &s.list[i]
+		if p.addr != self && !(seed && p.seed) && p.seen >= cutoff {
+			out = append(out, tracker.Peer{Addr: p.addr, ID: p.id})
+		}
+		if i++; i == size {
+			i = 0
+		}
+	}
+	s.cursor = uint32(i)
 	return out
 }
 
-// topBidders returns the n live peers other than self with the highest bids
-// of at least floor, highest first (ties by address, so answers are stable).
-func (t *Tracker) topBidders(s *swarm, self netip.AddrPort, now time.Time, n int, floor uint64) []tracker.Peer {
-	var out []tracker.Peer
+// topBidders appends to buf the n live peers other than self with the
+// highest bids of at least floor, highest first (ties by address, so answers
+// are stable).
+func (t *Tracker) topBidders(buf []tracker.Peer, s *swarm, self netip.AddrPort, now time.Time, n int, floor uint64) []tracker.Peer {
+	out := buf[:0]
 	if s.bidders == 0 {
 		return out
 	}
-	for ap, p := range s.peers {
-		if ap == self || p.bid < floor || t.expired(p, now) {
+	for i := range s.list {
+		p := &s.list[i]
+		if p.addr == self || p.bid < floor || t.expired(p, now) {
 			continue
 		}
-		out = append(out, tracker.Peer{Addr: ap, ID: p.id, Bid: p.bid})
+		out = append(out, tracker.Peer{Addr: p.addr, ID: p.id, Bid: p.bid})
 	}
 	slices.SortFunc(out, func(a, b tracker.Peer) int {
 		if c := cmp.Compare(b.Bid, a.Bid); c != 0 {
@@ -250,10 +286,11 @@ func (t *Tracker) topBidders(s *swarm, self netip.AddrPort, now time.Time, n int
 }
 
 func (t *Tracker) remove(s *swarm, ih [20]byte, ap netip.AddrPort) {
-	p := s.peers[ap]
-	if p == nil {
+	i, ok := s.index[ap]
+	if !ok {
 		return
 	}
+	p := &s.list[i]
 	if p.seed {
 		s.seeders--
 	}
@@ -261,17 +298,25 @@ func (t *Tracker) remove(s *swarm, ih [20]byte, ap netip.AddrPort) {
 		s.bidders--
 		t.bidsDirty = true
 	}
-	delete(s.peers, ap)
+	last := len(s.list) - 1
+	if int(i) != last {
+		s.list[i] = s.list[last]
+		s.index[s.list[i].addr] = i
+	}
+	s.list = s.list[:last]
+	delete(s.index, ap)
 	t.peers--
-	if len(s.peers) == 0 {
+	if len(s.list) == 0 {
 		delete(t.torrents, ih)
 	}
 }
 
 func (t *Tracker) sweepSwarm(s *swarm, ih [20]byte, now time.Time) {
-	for ap, p := range s.peers {
-		if t.expired(p, now) {
-			t.remove(s, ih, ap)
+	// Walk backwards: remove swaps the last peer into the hole, which has
+	// then already been looked at.
+	for i := len(s.list) - 1; i >= 0; i-- {
+		if i < len(s.list) && t.expired(&s.list[i], now) {
+			t.remove(s, ih, s.list[i].addr)
 		}
 	}
 }
@@ -306,7 +351,7 @@ func (t *Tracker) Scrape(hashes [][20]byte) []tracker.ScrapeResult {
 	out := make([]tracker.ScrapeResult, len(hashes))
 	for i, ih := range hashes {
 		if s := t.torrents[ih]; s != nil {
-			out[i] = tracker.ScrapeResult{Complete: s.seeders, Downloaded: s.downloaded, Incomplete: len(s.peers) - s.seeders}
+			out[i] = tracker.ScrapeResult{Complete: s.seeders, Downloaded: s.downloaded, Incomplete: s.size() - s.seeders}
 		}
 	}
 	return out
@@ -329,8 +374,8 @@ func (t *Tracker) BidScrape(now time.Time, offset, limit int) tracker.BidScrapeP
 				continue
 			}
 			e := tracker.BidScrapeEntry{InfoHash: ih}
-			for _, p := range s.peers {
-				if p.bid > 0 && !t.expired(p, now) {
+			for i := range s.list {
+				if p := &s.list[i]; p.bid > 0 && !t.expired(p, now) {
 					e.Count++
 					e.High = max(e.High, p.bid)
 				}

@@ -73,6 +73,7 @@ func (s *UDPServer) Serve(ctx context.Context, conn *net.UDPConn) error {
 	defer stop()
 	in := make([]byte, tracker.MaxUDPPacket+1)
 	out := make([]byte, 0, tracker.MaxUDPPacket*2)
+	var peers []tracker.Peer
 	for {
 		n, from, err := conn.ReadFromUDPAddrPort(in)
 		if err != nil {
@@ -85,7 +86,8 @@ func (s *UDPServer) Serve(ctx context.Context, conn *net.UDPConn) error {
 			}
 			return err
 		}
-		if reply := s.Handle(in[:n], from, out[:0]); len(reply) > 0 {
+		var reply []byte
+		if reply, peers = s.handle(in[:n], from, out[:0], peers); len(reply) > 0 {
 			conn.WriteToUDPAddrPort(reply, from)
 		}
 	}
@@ -101,39 +103,45 @@ func (s *UDPServer) now() time.Time {
 // Handle answers one datagram from `from`, appending the reply to dst; an
 // empty result means the packet is dropped.
 func (s *UDPServer) Handle(pkt []byte, from netip.AddrPort, dst []byte) []byte {
+	reply, _ := s.handle(pkt, from, dst, nil)
+	return reply
+}
+
+// handle is Handle with a reusable peer buffer, returned for the next call.
+func (s *UDPServer) handle(pkt []byte, from netip.AddrPort, dst []byte, peers []tracker.Peer) ([]byte, []tracker.Peer) {
 	if len(pkt) < 16 || len(pkt) > tracker.MaxUDPPacket {
-		return nil
+		return nil, peers
 	}
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	now := s.now()
 	if !s.Tracker.Allow(from.Addr(), now) {
-		return nil
+		return nil, peers
 	}
 	connID := binary.BigEndian.Uint64(pkt)
 	action := binary.BigEndian.Uint32(pkt[8:])
 	tid := binary.BigEndian.Uint32(pkt[12:])
 	if action == tracker.ActionConnect {
 		if connID != 0x41727101980 {
-			return nil
+			return nil, peers
 		}
-		return tracker.AppendUDPConnectReply(dst, tid, s.ids.current(from, now))
+		return tracker.AppendUDPConnectReply(dst, tid, s.ids.current(from, now)), peers
 	}
 	if action != tracker.ActionAnnounce && action != tracker.ActionScrape {
-		return nil
+		return nil, peers
 	}
 	if !s.ids.valid(connID, from, now) {
-		return tracker.AppendUDPError(dst, tid, "bad connection id")
+		return tracker.AppendUDPError(dst, tid, "bad connection id"), peers
 	}
 	if action == tracker.ActionScrape {
 		_, _, hashes, err := tracker.ParseUDPScrape(pkt)
 		if err != nil {
-			return tracker.AppendUDPError(dst, tid, err.Error())
+			return tracker.AppendUDPError(dst, tid, err.Error()), peers
 		}
-		return tracker.AppendUDPScrapeReply(dst, tid, s.Tracker.Scrape(hashes))
+		return tracker.AppendUDPScrapeReply(dst, tid, s.Tracker.Scrape(hashes)), peers
 	}
 	a, err := tracker.ParseUDPAnnounce(pkt)
 	if err != nil {
-		return tracker.AppendUDPError(dst, tid, err.Error())
+		return tracker.AppendUDPError(dst, tid, err.Error()), peers
 	}
 	ipv6 := !from.Addr().Is4()
 	// A UDP reply must fit one datagram: 1,400 bytes of peers.
@@ -149,9 +157,9 @@ func (s *UDPServer) Handle(pkt []byte, from netip.AddrPort, dst []byte) []byte {
 		a.Request.NumWant = s.Tracker.cfg.DefaultNumWant
 	}
 	a.Request.NumWant = min(a.Request.NumWant, fit)
-	resp, err := s.Tracker.Announce(now, from.Addr(), a.Request)
+	resp, err := s.Tracker.announce(now, from.Addr(), a.Request, peers)
 	if err != nil {
-		return tracker.AppendUDPError(dst, tid, err.Error())
+		return tracker.AppendUDPError(dst, tid, err.Error()), peers
 	}
-	return tracker.AppendUDPAnnounceReply(dst, tid, resp, ipv6, a.Request.Top > 0)
+	return tracker.AppendUDPAnnounceReply(dst, tid, resp, ipv6, a.Request.Top > 0), resp.Peers
 }
