@@ -17,6 +17,9 @@ func (t *torrent) extHandshake(c *conn) wire.Message {
 		Reqq:         t.s.settings.MaxPeerRequests,
 		MetadataSize: len(t.info.Bytes()),
 	}
+	if t.pexOn() {
+		h.M[wire.ExtPEX] = extIDPEX
+	}
 	t.speedHandshake(&h)
 	if ip := c.addr.Addr().Unmap(); ip.IsValid() {
 		h.YourIP = ip.AsSlice()
@@ -57,10 +60,13 @@ func (t *torrent) onExtended(c *conn, m wire.Message) error {
 			c.ls.ext.metadataSize = h.MetadataSize
 		}
 		t.speedPeerHandshake(c, h)
+		t.pexHandshake(c, h)
 	case extIDMetadata:
 		return t.onMetadata(c, m.Payload)
 	case extIDSpeed:
 		return t.onSpeed(c, m.Payload)
+	case extIDPEX:
+		return t.onPEX(c, m.Payload)
 	default:
 		// An extension we did not advertise: BEP 10 peers must not send it; ignore rather
 		// than drop, as mainstream clients do.

@@ -53,10 +53,16 @@ type Settings struct {
 	DiskWorkers int
 	// RecheckWorkers is how many goroutines hash existing data on start.
 	RecheckWorkers int
+	// PaymentTimeout is how long a Speed requester has to pay for a billable piece after its
+	// HAVE before it is choked (docs/bep-speed.md, 8.1: 30 s).
+	PaymentTimeout time.Duration
 	// UploadRateLimit caps the session's upload in payload bytes per second; 0 means none.
 	UploadRateLimit int64
 	// ClientVersion is sent as "v" in the BEP 10 handshake.
 	ClientVersion string
+	// PEXInterval is how often each peer gets a BEP 11 ut_pex message; BEP 11 says at most
+	// once a minute. Tests shorten it.
+	PEXInterval time.Duration
 }
 
 func (s Settings) withDefaults() Settings {
@@ -85,8 +91,10 @@ func (s Settings) withDefaults() Settings {
 	defd(&s.SnubTimeout, 60*time.Second)
 	def(&s.HashFailBan, 2)
 	defd(&s.BanDuration, time.Hour)
+	defd(&s.PEXInterval, time.Minute)
 	def(&s.RecheckWorkers, 2)
 	def(&s.DiskWorkers, 2)
+	defd(&s.PaymentTimeout, 30*time.Second)
 	if s.ClientVersion == "" {
 		s.ClientVersion = "btt/0.1"
 	}

@@ -171,6 +171,7 @@ type torrent struct {
 	}
 	speed *speedTorrent // nil when Speed is off for this torrent
 
+	pex     pexState  // BEP 11 peer exchange
 	dhtNext time.Time // next DHT lookup
 	dhtBusy bool      // a lookup is running
 
@@ -746,6 +747,7 @@ func (t *torrent) tick() {
 	t.stats.unchoked.Store(int32(unchoked))
 	t.speedTick(now)
 	t.dhtTick(now)
+	t.pexTick(now)
 	t.connectMore()
 }
 
