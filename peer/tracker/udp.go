@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"strings"
@@ -68,7 +69,7 @@ func AppendUDPAnnounce(dst []byte, connID uint64, tid uint32, path string, req A
 	dst = binary.BigEndian.AppendUint32(dst, req.Key)
 	nw := int32(-1)
 	if req.NumWant > 0 {
-		nw = int32(min(req.NumWant, 1<<20))
+		nw = int32(min(req.NumWant, math.MaxInt32))
 	}
 	dst = binary.BigEndian.AppendUint32(dst, uint32(nw))
 	dst = binary.BigEndian.AppendUint16(dst, req.Port)
@@ -162,7 +163,9 @@ func AppendUDPAnnounceReply(dst []byte, tid uint32, resp AnnounceResponse, ipv6,
 	dst = binary.BigEndian.AppendUint32(dst, uint32(resp.Incomplete))
 	dst = binary.BigEndian.AppendUint32(dst, uint32(resp.Complete))
 	for _, p := range resp.Peers {
-		is4 := p.Addr.Addr().Unmap().Is4()
+		// The tracker stores plain IPv4 addresses; an IPv4-mapped IPv6 one
+		// counts as IPv6 here, so what a client parsed re-encodes the same.
+		is4 := p.Addr.Addr().Is4()
 		if is4 == ipv6 {
 			continue
 		}
