@@ -133,7 +133,7 @@ func FuzzTrackerUDPReply(f *testing.F) {
 		tid := binary.BigEndian.Uint32(in[4:])
 		ipv6, bids := mode&1 != 0, mode&2 != 0
 		if r, err := tracker.ParseUDPAnnounceReply(in, tid, ipv6, bids); err == nil {
-			b := tracker.AppendUDPAnnounceReply(nil, tid, r, ipv6, bids)
+			b := tracker.AppendUDPAnnounceReply(nil, tid, r, ipv6, r.HasBids)
 			r2, err := tracker.ParseUDPAnnounceReply(b, tid, ipv6, bids)
 			if err != nil {
 				t.Fatal(err)

@@ -277,7 +277,12 @@ func TestUDPAnnounceRoundTrip(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 	if _, err := ParseUDPAnnounceReply(AppendUDPAnnounceReply(nil, 4, resp, true, true), 4, true, false); !errors.Is(err, ErrMalformed) {
-		t.Errorf("reply with bids read as without: %v", err)
+		t.Errorf("reply with bids accepted by a client that did not ask: %v", err)
+	}
+	// A tracker without the extension answers a top request with plain peers.
+	plain, err := ParseUDPAnnounceReply(AppendUDPAnnounceReply(nil, 4, resp, true, false), 4, true, true)
+	if err != nil || plain.HasBids || len(plain.Peers) != 1 || plain.Peers[0].Bid != 0 {
+		t.Errorf("plain reply to a top request: %+v %v", plain, err)
 	}
 	var fe *FailureError
 	if _, err := ParseUDPAnnounceReply(AppendUDPError(nil, 4, "go away"), 4, false, false); !errors.As(err, &fe) || fe.Reason != "go away" {

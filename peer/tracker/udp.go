@@ -21,6 +21,11 @@ const (
 	ActionAnnounce = 1
 	ActionScrape   = 2
 	ActionError    = 3
+	// ActionAnnounceBids is the action of a reply to an announce that asked
+	// for the highest bidders (Speed, docs/bep-speed.md section 10.2): its
+	// peers carry bids. A distinct action keeps the reply unambiguous: a
+	// tracker without the extension answers action 1 with plain peers.
+	ActionAnnounceBids = 0x5350 // "SP"
 
 	// MaxUDPPacket is the largest UDP tracker packet either side reads: a
 	// scrape of 74 hashes or an announce reply of ~240 IPv6 peers with bids.
@@ -157,7 +162,11 @@ func ParseUDPAnnounce(b []byte) (UDPAnnounce, error) {
 // (18 for IPv6 when ipv6 is set; peers of the other family are left out),
 // each followed by its 8-byte bid when withBids (a reply to a Top request).
 func AppendUDPAnnounceReply(dst []byte, tid uint32, resp AnnounceResponse, ipv6, withBids bool) []byte {
-	dst = binary.BigEndian.AppendUint32(dst, ActionAnnounce)
+	action := uint32(ActionAnnounce)
+	if withBids {
+		action = ActionAnnounceBids
+	}
+	dst = binary.BigEndian.AppendUint32(dst, action)
 	dst = binary.BigEndian.AppendUint32(dst, tid)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(resp.Interval/time.Second))
 	dst = binary.BigEndian.AppendUint32(dst, uint32(resp.Incomplete))
@@ -182,9 +191,18 @@ func AppendUDPAnnounceReply(dst []byte, tid uint32, resp AnnounceResponse, ipv6,
 }
 
 // ParseUDPAnnounceReply decodes an announce reply to transaction tid.
-func ParseUDPAnnounceReply(b []byte, tid uint32, ipv6, withBids bool) (AnnounceResponse, error) {
+// askedBids says the request asked for the highest bidders: then a reply
+// with bids (action ActionAnnounceBids) is accepted as well as a plain one
+// from a tracker without the extension.
+func ParseUDPAnnounceReply(b []byte, tid uint32, ipv6, askedBids bool) (AnnounceResponse, error) {
 	var resp AnnounceResponse
-	if err := checkUDPReply(b, ActionAnnounce, tid, 20); err != nil {
+	withBids := false
+	if askedBids && len(b) >= 4 && binary.BigEndian.Uint32(b) == ActionAnnounceBids {
+		withBids = true
+		if err := checkUDPReply(b, ActionAnnounceBids, tid, 20); err != nil {
+			return resp, err
+		}
+	} else if err := checkUDPReply(b, ActionAnnounce, tid, 20); err != nil {
 		return resp, err
 	}
 	iv := binary.BigEndian.Uint32(b[8:])
