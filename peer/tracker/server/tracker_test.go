@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -245,5 +248,79 @@ func TestBidAnnounce(t *testing.T) {
 	}
 	if p := tr.BidScrape(t0, 99, 2); len(p.Entries) != 0 || p.Next != 0 {
 		t.Errorf("past the end: %+v", p)
+	}
+}
+
+// A flood of announces from a million different sources for different
+// torrents leaves the tracker within its bounds, in count and in heap.
+func TestFloodMemoryBounded(t *testing.T) {
+	tr := New(Config{Interval: time.Minute, MaxTorrents: 1000, MaxPeersPerTorrent: 50, MaxPeers: 5000, RatePerSecond: 5, RateBurst: 5})
+	us := NewUDPServer(tr)
+	us.Now = func() time.Time { return t0 }
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var buf []byte
+	served := 0
+	for i := range 200_000 {
+		from := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 6881)
+		id := us.ids.current(from, t0)
+		buf = tracker.AppendUDPAnnounce(buf[:0], id, 1, "/announce?bid=5", peerReq(ih(i%5000), 6881, 1, 0))
+		if r := us.Handle(buf, from, nil); len(r) >= 20 && r[3] == tracker.ActionAnnounce {
+			served++
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	st := tr.Stats()
+	if st.Torrents > 1000 || st.Peers > 5000 {
+		t.Errorf("bounds exceeded: %v", st)
+	}
+	grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("%d announces answered, %v, heap grew %d KiB", served, st, grew>>10)
+	if grew > 8<<20 {
+		t.Errorf("heap grew %d MiB for 5,000 peers", grew>>20)
+	}
+	runtime.KeepAlive(tr)
+}
+
+// IPv6 peers go in peers6 (HTTP compact) and in 18-byte entries to IPv6
+// requesters (UDP); each family's UDP reply leaves the other family out.
+func TestIPv6Peers(t *testing.T) {
+	tr := New(Config{})
+	us := NewUDPServer(tr)
+	h := ih(1)
+	v6 := netip.MustParseAddr("2001:db8::7")
+	mustAnnounce(t, tr, t0, v6, peerReq(h, 1, 1, 0))
+	mustAnnounce(t, tr, t0, lo, peerReq(h, 2, 1, 0))
+	resp := mustAnnounce(t, tr, t0, netip.MustParseAddr("::ffff:127.0.0.3"), peerReq(h, 3, 1, 0))
+	b, _ := tracker.EncodeHTTPAnnounce(resp, tracker.HTTPOptions{Compact: true})
+	got, err := tracker.DecodeHTTPAnnounce(b)
+	if err != nil || len(got.Peers) != 2 || !strings.Contains(string(b), "6:peers618:") {
+		t.Errorf("HTTP compact with an IPv6 peer: %q %v", b, err)
+	}
+	us.Now = func() time.Time { return t0 }
+	for _, tc := range []struct {
+		from netip.AddrPort
+		want string
+	}{
+		{netip.AddrPortFrom(netip.MustParseAddr("2001:db8::9"), 4), "[2001:db8::7]:1"},
+		{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.9"), 4), "127.0.0.1:2 127.0.0.3:3"},
+	} {
+		c := us.Handle(tracker.AppendUDPConnect(nil, 1), tc.from, nil)
+		id, _ := tracker.ParseUDPConnectReply(c, 1)
+		r := us.Handle(tracker.AppendUDPAnnounce(nil, id, 2, "", peerReq(h, 4, 1, 0)), tc.from, nil)
+		resp, err := tracker.ParseUDPAnnounceReply(r, 2, tc.from.Addr().Is6(), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ps []string
+		for _, p := range resp.Peers {
+			ps = append(ps, p.Addr.String())
+		}
+		slices.Sort(ps)
+		if strings.Join(ps, " ") != tc.want {
+			t.Errorf("UDP from %v: %v, want %s", tc.from, ps, tc.want)
+		}
 	}
 }
