@@ -2,9 +2,12 @@ package conformance
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha1"
 	"net/netip"
+	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -15,7 +18,9 @@ import (
 
 	"github.com/speedbt/btt/internal/testutil"
 	"github.com/speedbt/btt/internal/thirdparty"
+	"github.com/speedbt/btt/peer"
 	"github.com/speedbt/btt/peer/tracker"
+	"github.com/speedbt/btt/wire/metainfo"
 )
 
 // trackerTorrent writes a small single-file payload and makes a v1 torrent of
@@ -208,6 +213,58 @@ func trPort(t *testing.T, addr string) int {
 		t.Fatal(err)
 	}
 	return int(ap.Port())
+}
+
+// Our seeder is found through our tracker: our tracker client announces our
+// session's listen address (as the session's announcer will) and a libtorrent
+// leecher that knows only the tracker's UDP URL downloads the torrent from us.
+func TestTrackerFindsOurSeeder(t *testing.T) {
+	testutil.NeedLibtorrent(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	root := thirdparty.WriteFiles(t, filepath.Join(dir, "ours"), []thirdparty.File{{Path: "a.bin", Size: 900_000}})
+	mi, err := metainfo.Create(ctx, root, metainfo.CreateOptions{PieceLength: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	torBytes, err := mi.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := peer.NewSession(peer.Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	tor, err := sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-tor.Complete():
+	case <-ctx.Done():
+		t.Fatal("our seeder did not finish checking its data")
+	}
+	httpURL, udpURL := startBttTracker(t)
+	ih := thirdparty.InfoHash(t, torBytes)
+	req := tracker.AnnounceRequest{InfoHash: ih, Port: uint16(sess.Addr().(*net.TCPAddr).Port), Event: tracker.EventStarted}
+	copy(req.PeerID[:], "-BT0001-ourseeder000")
+	if _, err := new(tracker.Client).Announce(ctx, httpURL, req); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	leech := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{Listen: testutil.Addr("127.0.0.3", testutil.FreePort(t, "127.0.0.3")),
+		Torrent: thirdparty.WriteTorrent(t, torBytes), SavePath: out, TCP: true, Trackers: []string{udpURL}})
+	if err := leech.WaitFinished(ctx); err != nil {
+		t.Fatalf("libtorrent via our tracker from our seeder: %v", err)
+	}
+	leech.Stop()
+	want, _ := os.ReadFile(filepath.Join(root, "a.bin"))
+	got, err := os.ReadFile(filepath.Join(out, "ours", "a.bin"))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("downloaded file differs (%d of %d bytes, %v)", len(got), len(want), err)
+	}
 }
 
 // BenchmarkTrackerAnnounce measures announces per second of our tracker and
