@@ -238,11 +238,11 @@ func (f *metadataFetch) fetchFrom(ctx context.Context, ap netip.AddrPort) fetchR
 		return res
 	}
 	defer nc.Close()
+	// ctx alone bounds the exchange: when it ends, the pending read or write fails at once,
+	// and ctx.Err() is already set to say why.
+	nc.SetDeadline(time.Time{})
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer stop()
-	if d, ok := ctx.Deadline(); ok {
-		nc.SetDeadline(d)
-	}
 	res.raw, res.supported, res.err = f.exchange(nc)
 	if res.err != nil && ctx.Err() != nil {
 		res.err = errors.Join(ctx.Err(), res.err)
@@ -314,17 +314,18 @@ func (f *metadataFetch) exchange(nc net.Conn) (raw []byte, supported bool, err e
 
 	r := wire.NewReaderSize(nc, s.settings.MaxMessageLen, 32<<10)
 	var (
-		peerID   uint8 // the peer's ut_metadata id, 0 until its handshake names one
-		size     int
-		buf      []byte
-		got      []bool
+		peerID uint8 // the peer's ut_metadata id, 0 until its handshake names one
+		size   int
+		// pieces are kept apart until the last arrives, so that memory follows the bytes
+		// the peer really sent, not the size it announced.
+		pieces   [][]byte
 		missing  int
 		next     int // next piece to request
 		inflight int
 	)
 	request := func() error {
 		var msgs []byte
-		for inflight < metadataWindow && next < len(got) {
+		for inflight < metadataWindow && next < len(pieces) {
 			p := wire.AppendMetadataMessage(nil, wire.MetadataMessage{Type: wire.MetadataRequest, Piece: next})
 			msgs = wire.AppendMessage(msgs, wire.Message{Type: wire.Extended, ExtID: peerID, Payload: p})
 			next++
@@ -359,9 +360,8 @@ func (f *metadataFetch) exchange(nc net.Conn) (raw []byte, supported bool, err e
 			}
 			// ParseExtendedHandshake keeps MetadataSize within 1..wire.MaxMetadataSize.
 			peerID, size, supported = uint8(id), h.MetadataSize, true
-			buf = make([]byte, size)
-			got = make([]bool, wire.MetadataPieces(size))
-			missing = len(got)
+			pieces = make([][]byte, wire.MetadataPieces(size)) // at most 2048
+			missing = len(pieces)
 			if err := request(); err != nil {
 				return nil, supported, err
 			}
@@ -386,19 +386,22 @@ func (f *metadataFetch) exchange(nc net.Conn) (raw []byte, supported bool, err e
 				if mm.TotalSize != size {
 					return nil, supported, protocolErr("ut_metadata total_size %d, handshake said %d", mm.TotalSize, size)
 				}
-				if mm.Piece >= next || got[mm.Piece] {
+				if mm.Piece >= next || pieces[mm.Piece] != nil {
 					return nil, supported, protocolErr("ut_metadata piece %d not requested", mm.Piece)
 				}
 				// ParseMetadataMessage checked the piece's length against total_size.
-				copy(buf[mm.Piece*wire.MetadataPieceLen:], mm.Data)
-				got[mm.Piece] = true
+				pieces[mm.Piece] = bytes.Clone(mm.Data) // mm.Data aliases the reader's buffer
 				missing--
 				inflight--
 				if missing == 0 {
-					if sum := sha1.Sum(buf); !bytes.Equal(sum[:], f.ih[:]) {
+					h := sha1.New()
+					for _, p := range pieces {
+						h.Write(p)
+					}
+					if sum := h.Sum(nil); !bytes.Equal(sum, f.ih[:]) {
 						return nil, supported, fmt.Errorf("%w: SHA-1 %x", ErrMetadataMismatch, sum)
 					}
-					return buf, supported, nil
+					return bytes.Join(pieces, nil), supported, nil
 				}
 				if err := request(); err != nil {
 					return nil, supported, err

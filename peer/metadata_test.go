@@ -199,3 +199,138 @@ func TestMagnetNoPeers(t *testing.T) {
 		t.Fatalf("AddMagnet without peers: %v", err)
 	}
 }
+
+// scriptedPeer accepts one connection, answers the BitTorrent handshake for ih (with the
+// extension bit when ext), sends hs as its extended handshake unless nil, then runs script.
+func scriptedPeer(t *testing.T, ih [20]byte, ext bool, hs *wire.ExtendedHandshake, script func(nc net.Conn, r *wire.Reader)) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.9:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := wire.ReadHandshake(nc); err != nil {
+			return
+		}
+		h := wire.Handshake{InfoHash: ih}
+		copy(h.PeerID[:], "-SC0001-scriptscript")
+		h.Reserved.SetExtended(ext)
+		if wire.WriteHandshake(nc, h) != nil {
+			return
+		}
+		if hs != nil {
+			nc.Write(wire.AppendMessage(nil, wire.Message{Type: wire.Extended, ExtID: wire.ExtHandshakeID, Payload: wire.AppendExtendedHandshake(nil, *hs)}))
+		}
+		script(nc, wire.NewReader(nc, wire.DefaultMaxMessageLen))
+	}()
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+// nextRequest reads until our ut_metadata request (sent to id 5) arrives.
+func nextRequest(r *wire.Reader) (wire.MetadataMessage, bool) {
+	for {
+		m, err := r.ReadMessage()
+		if err != nil {
+			return wire.MetadataMessage{}, false
+		}
+		if m.Type == wire.Extended && m.ExtID == 5 {
+			mm, err := wire.ParseMetadataMessage(m.Payload)
+			return mm, err == nil && mm.Type == wire.MetadataRequest
+		}
+	}
+}
+
+func sendMetadata(nc net.Conn, mm wire.MetadataMessage) {
+	nc.Write(wire.AppendMessage(nil, wire.Message{Type: wire.Extended, ExtID: extIDMetadata, Payload: wire.AppendMetadataMessage(nil, mm)}))
+}
+
+// TestMetadataFetchBadPeers: each way a peer can fail to give metadata ends that peer's
+// attempt with a clear error, without a hang or a panic.
+func TestMetadataFetchBadPeers(t *testing.T) {
+	ih := [20]byte{9, 9, 9}
+	const size = 20_000 // two pieces
+	adv := &wire.ExtendedHandshake{M: map[string]int{wire.ExtMetadata: 5}, MetadataSize: size}
+	piece0 := wire.MetadataMessage{Type: wire.MetadataData, Piece: 0, TotalSize: size, Data: make([]byte, wire.MetadataPieceLen)}
+	piece1 := wire.MetadataMessage{Type: wire.MetadataData, Piece: 1, TotalSize: size, Data: make([]byte, size-wire.MetadataPieceLen)}
+	var protoErr *errProtocol
+	tests := []struct {
+		name   string
+		ext    bool
+		hs     *wire.ExtendedHandshake
+		ih     [20]byte
+		script func(nc net.Conn, r *wire.Reader)
+		check  func(error) bool
+	}{
+		{"no extension bit", false, nil, ih, func(net.Conn, *wire.Reader) {}, func(err error) bool { return errors.Is(err, ErrNoMetadata) }},
+		{"no ut_metadata", true, &wire.ExtendedHandshake{M: map[string]int{wire.ExtPEX: 1}}, ih, func(nc net.Conn, r *wire.Reader) { r.ReadMessage() },
+			func(err error) bool { return errors.Is(err, ErrNoMetadata) }},
+		{"other torrent", true, adv, [20]byte{1}, func(net.Conn, *wire.Reader) {}, func(err error) bool { return err != nil && !errors.Is(err, ErrNoMetadata) }},
+		{"reject", true, adv, ih, func(nc net.Conn, r *wire.Reader) {
+			if mm, ok := nextRequest(r); ok {
+				sendMetadata(nc, wire.MetadataMessage{Type: wire.MetadataReject, Piece: mm.Piece})
+			}
+			r.ReadMessage()
+		}, func(err error) bool { return errors.Is(err, ErrNoMetadata) }},
+		{"piece twice", true, adv, ih, func(nc net.Conn, r *wire.Reader) {
+			nextRequest(r)
+			sendMetadata(nc, piece0)
+			sendMetadata(nc, piece0)
+			r.ReadMessage()
+		}, func(err error) bool { return errors.As(err, &protoErr) }},
+		{"total_size differs from handshake", true, adv, ih, func(nc net.Conn, r *wire.Reader) {
+			nextRequest(r)
+			other := piece0
+			other.TotalSize = size + 1
+			sendMetadata(nc, other)
+			r.ReadMessage()
+		}, func(err error) bool { return errors.As(err, &protoErr) }},
+		{"piece of wrong length", true, adv, ih, func(nc net.Conn, r *wire.Reader) {
+			nextRequest(r)
+			short := piece1
+			short.Data = short.Data[1:]
+			sendMetadata(nc, short)
+			r.ReadMessage()
+		}, func(err error) bool { return errors.Is(err, wire.ErrBadPayload) }},
+		{"garbage ut_metadata", true, adv, ih, func(nc net.Conn, r *wire.Reader) {
+			nextRequest(r)
+			nc.Write(wire.AppendMessage(nil, wire.Message{Type: wire.Extended, ExtID: extIDMetadata, Payload: []byte("d8:msg_typei1e")}))
+			r.ReadMessage()
+		}, func(err error) bool { return errors.Is(err, wire.ErrBadPayload) }},
+		{"wrong hash", true, adv, ih, func(nc net.Conn, r *wire.Reader) {
+			nextRequest(r)
+			sendMetadata(nc, piece0)
+			sendMetadata(nc, piece1)
+			r.ReadMessage()
+		}, func(err error) bool { return errors.Is(err, ErrMetadataMismatch) }},
+		{"silent", true, adv, ih, func(nc net.Conn, r *wire.Reader) {
+			for {
+				if _, err := r.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}, func(err error) bool { return errors.Is(err, context.DeadlineExceeded) }},
+	}
+	s := newTransportSession(t, "127.0.0.2", Config{Transport: TransportTCP})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := scriptedPeer(t, tt.ih, tt.ext, tt.hs, tt.script)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			f := &metadataFetch{s: s, ih: ih}
+			res := f.fetchFrom(ctx, addr)
+			if res.raw != nil || !tt.check(res.err) {
+				t.Fatalf("fetch: %d bytes, err %v", len(res.raw), res.err)
+			}
+			t.Logf("%v", res.err)
+		})
+	}
+}
