@@ -321,8 +321,10 @@ func (t *Tracker) sweepSwarm(s *swarm, ih [20]byte, now time.Time) {
 	}
 }
 
-// Sweep forgets expired peers and empty torrents. The servers call it
-// periodically; it is also run when a bound is reached.
+// Sweep forgets expired peers and empty torrents. Call it periodically
+// (btt-tracker does every minute): expired peers are never handed out, but
+// they hold memory until a sweep. It also runs by itself when a bound is
+// reached.
 func (t *Tracker) Sweep(now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
