@@ -41,7 +41,7 @@ func ExampleClient_Announce() {
 func ExampleAnnouncer() {
 	a := tracker.NewAnnouncer(new(tracker.Client), [][]string{
 		{"udp://a.example:6969/announce", "http://b.example/announce"}, // tier 1, shuffled
-		{"http://backup.example/announce"},                           // tier 2, fallback
+		{"http://backup.example/announce"},                             // tier 2, fallback
 	}, nil)
 	ctx := context.Background()
 	req := tracker.AnnounceRequest{InfoHash: [20]byte{1}, Port: 6881, Left: 1}
