@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 )
 
@@ -169,4 +170,21 @@ type Close struct {
 // SignClose counter-signs a voucher with the payee's key.
 func SignClose(payee *PrivateKey, v SignedVoucher) Close {
 	return Close{Voucher: v, PayeeSig: payee.Sign(CloseDigest(&v.Voucher))}
+}
+
+// ErrLayout means a fixed layout has the wrong size or tag.
+var ErrLayout = errors.New("channel: malformed message layout")
+
+// ParseVoucher decodes the 68-byte voucher layout (as carried in a Speed voucher message).
+func ParseVoucher(b []byte) (Voucher, error) {
+	if len(b) != VoucherSize || string(b[:len(TagVoucher)]) != TagVoucher {
+		return Voucher{}, fmt.Errorf("%w: voucher of %d bytes", ErrLayout, len(b))
+	}
+	b = b[len(TagVoucher):]
+	var v Voucher
+	copy(v.Channel[:], b[:32])
+	v.Sequence = binary.BigEndian.Uint64(b[32:])
+	v.Cumulative = binary.BigEndian.Uint64(b[40:])
+	v.Piece = binary.BigEndian.Uint32(b[48:])
+	return v, nil
 }

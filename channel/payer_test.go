@@ -36,3 +36,17 @@ func TestPayerProviderAgree(t *testing.T) {
 		t.Fatal("a refused Pay changed the state")
 	}
 }
+
+func TestParseVoucherRoundTrip(t *testing.T) {
+	v := Voucher{Channel: ChannelID{1, 2, 3}, Sequence: 7, Cumulative: 1 << 40, Piece: 9}
+	b, _ := v.AppendBinary(nil)
+	got, err := ParseVoucher(b)
+	if err != nil || got != v {
+		t.Fatalf("ParseVoucher = %+v, %v; want %+v", got, err, v)
+	}
+	for _, bad := range [][]byte{b[:67], append(b, 0), append([]byte("speedbt.vouch.v2"), b[16:]...)} {
+		if _, err := ParseVoucher(bad); !errors.Is(err, ErrLayout) {
+			t.Errorf("ParseVoucher(%x) = %v, want ErrLayout", bad, err)
+		}
+	}
+}

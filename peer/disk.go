@@ -77,6 +77,9 @@ func (t *torrent) onBlockData(c *conn, ev event) {
 			o.send(wire.Message{Type: wire.Cancel, Index: b.Piece, Begin: b.Begin, Length: b.Length})
 		}
 	}
+	if t.speedOn() {
+		t.billReceived(c, b.Piece, b.Length)
+	}
 	t.diskQ = append(t.diskQ, diskJob{c: c, b: b, buf: ev.buf})
 	t.fillRequests(c)
 }

@@ -334,3 +334,25 @@ func TestMetadataFetchBadPeers(t *testing.T) {
 		})
 	}
 }
+
+// TestMagnetFromDHT: a magnet link with no peer address; the seeder is found through the
+// DHT, which the metadata fetch asks (again) until it answers.
+func TestMagnetFromDHT(t *testing.T) {
+	boot := newTransportSession(t, "127.0.0.1", Config{DHT: DHTConfig{Enabled: true}})
+	dir, out := t.TempDir(), t.TempDir()
+	mi := writeTree(t, dir, "dhtmag", []int{300_000, 5}, 32<<10, 23)
+	nodes := []string{boot.Addr().String()}
+	seeder := newTransportSession(t, "127.0.0.2", Config{DHT: DHTConfig{Enabled: true, Nodes: nodes}})
+	if _, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	leecher := newTransportSession(t, "127.0.0.3", Config{DHT: DHTConfig{Enabled: true, Nodes: nodes}})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tor, err := leecher.AddMagnet(ctx, parseMagnet(t, mi.InfoHash()), TorrentOptions{DataDir: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitComplete(t, tor, 60*time.Second)
+	sameTree(t, filepath.Join(dir, "dhtmag"), filepath.Join(out, "dhtmag"))
+}

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/speedbt/btt/channel/ledger"
 	"github.com/speedbt/btt/dht"
 	"github.com/speedbt/btt/peer/utp"
 	"github.com/speedbt/btt/storage"
@@ -67,6 +68,7 @@ type Session struct {
 	mu       sync.Mutex
 	torrents map[[20]byte]*Torrent
 	bans     map[netip.Addr]time.Time
+	ledgers  map[string]*ledger.Client // by URL
 }
 
 // PeerIDPrefix is our Azureus-style client prefix.

@@ -53,6 +53,9 @@ type Settings struct {
 	DiskWorkers int
 	// RecheckWorkers is how many goroutines hash existing data on start.
 	RecheckWorkers int
+	// PaymentTimeout is how long a Speed requester has to pay for a billable piece after its
+	// HAVE before it is choked (docs/bep-speed.md, 8.1: 30 s).
+	PaymentTimeout time.Duration
 	// UploadRateLimit caps the session's upload in payload bytes per second; 0 means none.
 	UploadRateLimit int64
 	// ClientVersion is sent as "v" in the BEP 10 handshake.
@@ -91,6 +94,7 @@ func (s Settings) withDefaults() Settings {
 	defd(&s.PEXInterval, time.Minute)
 	def(&s.RecheckWorkers, 2)
 	def(&s.DiskWorkers, 2)
+	defd(&s.PaymentTimeout, 30*time.Second)
 	if s.ClientVersion == "" {
 		s.ClientVersion = "btt/0.1"
 	}

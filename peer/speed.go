@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/speedbt/btt/bidext"
+	"github.com/speedbt/btt/channel"
 	"github.com/speedbt/btt/choke"
 	"github.com/speedbt/btt/piece"
 	"github.com/speedbt/btt/wire"
@@ -21,8 +22,11 @@ type SpeedConfig struct {
 	bidext.Settings
 	// Balance reports the spendable balance in base units, for auto-bid; nil means 0 (no bids).
 	Balance func() uint64
+	// Wallet is the key that pays (as requester) and is paid (as provider). Without one,
+	// bids and auctions still run but nothing is paid: Key then names the provider.
+	Wallet *channel.PrivateKey
 	// Key is the provider's payment key (compressed secp256k1) and Ledger the ledger's URL,
-	// both sent to auction winners in bid-responses.
+	// both sent to auction winners in bid-responses. Key defaults to the wallet's.
 	Key    [wire.SpeedKeySize]byte
 	Ledger string
 	// Secret seeds the proof-of-possession challenges; zero means a random one.
@@ -52,6 +56,9 @@ type speedPeer struct {
 	quoted  uint64 // the price the peer (as provider) last told us we pay
 	quotedN int    // bid-responses received
 	reserve uint64 // the peer's reserve price, as it announced
+
+	pr payerSide // we pay this peer
+	pe payeeSide // this peer pays us
 }
 
 func (t *torrent) speedOn() bool { return t.speed != nil }
@@ -163,13 +170,20 @@ func (t *torrent) onSpeed(c *conn, payload []byte) error {
 		c.ls.sp.quoted = m.Price
 		c.ls.sp.quotedN++
 		t.s.log.Info("speed: won a slot", "provider", c, "price", m.Price, "bid", c.ls.sp.sentBid)
+		t.onBidResponse(c, m)
 	case wire.SpeedReservePrice:
 		c.ls.sp.reserve = m.Price
 		t.answerChallenge(c, m)
 	case wire.SpeedSourceProof:
 		t.onSourceProof(c, m)
-	default:
-		// Payment messages: handled once payment channels are wired in.
+	case wire.SpeedChannelOpen:
+		t.onChannelOpen(c, m)
+	case wire.SpeedVoucher:
+		t.onVoucher(c, m)
+	case wire.SpeedPaymentAck:
+		t.onPaymentAck(c, m)
+	case wire.SpeedPaymentReject:
+		t.s.log.Warn("speed: provider refused our payment", "provider", c, "reason", m.Reason, "seq", m.Seq)
 	}
 	return nil
 }
@@ -264,6 +278,10 @@ func (t *torrent) speedChokeInput(c *conn, p *choke.Peer) {
 	if !t.speedOn() || c.ls.sp.id == 0 {
 		return
 	}
+	if c.ls.sp.pe.defaulted {
+		p.Interested = false // owes us and missed a payment: no slot, not even a free one
+		return
+	}
 	p.Speed = true
 	p.Bid = c.ls.sp.bid
 	p.Paying = c.ls.sp.paying
@@ -285,12 +303,20 @@ func (t *torrent) applySlot(c *conn, slot choke.Slot, now time.Time) {
 	c.ls.sp.paying, c.ls.sp.price = paying, 0
 	if paying {
 		c.ls.sp.price = slot.Price
-		t.sendSpeed(c, wire.SpeedMessage{Type: wire.SpeedBidResponse, Price: slot.Price, Key: t.s.speed.Key, Ledger: t.s.speed.Ledger})
+		t.sendSpeed(c, wire.SpeedMessage{Type: wire.SpeedBidResponse, Price: slot.Price, Key: t.s.paymentKey(), Ledger: t.s.speed.Ledger})
 		t.stats.auctionUnchokes.Add(1)
 	}
 	c.ls.amChoking = false
 	c.ls.unchokedAt = now
 	c.send(wire.Message{Type: wire.Unchoke})
+}
+
+// paymentKey is the key auction winners pay: the wallet's, else the configured one.
+func (s *Session) paymentKey() [wire.SpeedKeySize]byte {
+	if w := s.speed.Wallet; w != nil {
+		return w.Public()
+	}
+	return s.speed.Key
 }
 
 // SpeedPeer is one peer as a SpeedStatus shows it.

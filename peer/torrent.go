@@ -56,6 +56,17 @@ type Stats struct {
 	AuctionUnchokes int // unchokes of auction winners (each preceded by a bid-response)
 	SourceProofs    int // valid source proofs received
 	BadProofs       int // source proofs refused (invalid, replayed, stale)
+
+	// Payments (base units).
+	Spent            int64 // paid to providers: vouchers they acknowledged
+	Promised         int64 // in every voucher sent (the last may be in flight)
+	VouchersSent     int
+	PaymentAcks      int
+	ChannelsOpened   int
+	Earned           int64 // accepted from requesters' vouchers
+	VouchersAccepted int
+	Settled          int64 // paid to us by the ledger on channel closes
+	PaymentFailures  int   // requesters choked for not paying
 }
 
 // InfoHash is the torrent's v1 info-hash.
@@ -81,6 +92,16 @@ func (T *Torrent) Stats() Stats {
 		AuctionUnchokes: int(t.stats.auctionUnchokes.Load()),
 		SourceProofs:    int(t.stats.proofs.Load()),
 		BadProofs:       int(t.stats.badProofs.Load()),
+
+		Spent:            t.stats.spent.Load(),
+		Promised:         t.stats.promised.Load(),
+		VouchersSent:     int(t.stats.vouchersSent.Load()),
+		PaymentAcks:      int(t.stats.paymentAcks.Load()),
+		ChannelsOpened:   int(t.stats.channelsOpened.Load()),
+		Earned:           t.stats.earned.Load(),
+		VouchersAccepted: int(t.stats.vouchersAccepted.Load()),
+		Settled:          t.stats.settled.Load(),
+		PaymentFailures:  int(t.stats.paymentFailures.Load()),
 	}
 	st.Complete = st.PiecesDone == st.Pieces
 	return st
@@ -168,8 +189,11 @@ type torrent struct {
 		piecesDone, bytesDone, downloaded, uploaded, wasted, hashFailures atomic.Int64
 		peers, unchoked, banned                                           atomic.Int32
 		bids, auctionUnchokes, proofs, badProofs                          atomic.Int64
+		spent, promised, vouchersSent, paymentAcks, channelsOpened        atomic.Int64
+		earned, vouchersAccepted, settled, paymentFailures                atomic.Int64
 	}
-	speed *speedTorrent // nil when Speed is off for this torrent
+	payStrikes map[netip.Addr]*bidext.Strikes // payment failures per requester address
+	speed      *speedTorrent                  // nil when Speed is off for this torrent
 
 	pex     pexState  // BEP 11 peer exchange
 	dhtNext time.Time // next DHT lookup
@@ -203,6 +227,8 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 		failures: map[netip.AddrPort]dialFailure{},
 		strikes:  map[netip.Addr]int{},
 		depth:    piece.DefaultDepth(),
+
+		payStrikes: map[netip.Addr]*bidext.Strikes{},
 	}
 	T := &Torrent{t: t}
 	s.mu.Lock()
@@ -381,6 +407,9 @@ func (t *torrent) removeConn(c *conn, err error) {
 	}
 	delete(t.conns, c.key)
 	t.picker.RemovePeer(c.key)
+	if t.speedOn() {
+		t.settleConn(c)
+	}
 	t.s.conns.Add(-1)
 	t.stats.peers.Store(int32(len(t.conns)))
 	if err != nil && errorIsPeerFault(err) {
@@ -433,6 +462,7 @@ func (t *torrent) onMessage(c *conn, m wire.Message) error {
 	switch m.Type {
 	case wire.Choke:
 		c.ls.peerChoking = true
+		c.ls.sp.pr.terms = false // a choke ends the price in force
 		if !c.fast() {
 			// Without the fast extension a choke cancels every request implicitly.
 			t.releaseAll(c)
@@ -456,6 +486,9 @@ func (t *torrent) onMessage(c *conn, m wire.Message) error {
 			if err := t.picker.PeerHave(c.key, int(m.Index)); err != nil {
 				return err
 			}
+		}
+		if t.speedOn() {
+			t.billHave(c, m.Index) // the requester has a piece we sent under paid terms
 		}
 		t.updateInterest(c)
 		t.fillRequests(c)
@@ -557,10 +590,13 @@ func (t *torrent) onRequest(c *conn, m wire.Message) error {
 		reject()
 		return nil
 	}
-	c.queuedUploads.Add(1)
 	if t.speedOn() {
+		if t.billSent(c, m) {
+			return nil // held until the requester pays for what it has
+		}
 		t.speed.possession.Uploaded(m.Index, m.Begin, m.Length)
 	}
+	c.queuedUploads.Add(1)
 	c.send(wire.Message{Type: wire.Piece, Index: m.Index, Begin: m.Begin, Length: m.Length})
 	return nil
 }
@@ -601,11 +637,12 @@ func (t *torrent) pieceVerified(i int) {
 	t.picker.Verified(i)
 	t.pieceVerifiedStats(i)
 	for _, c := range t.conns {
-		if !c.ls.has.Has(i) || !c.fast() {
-			// Peers that have the piece don't need the have (except to learn we are a seed).
-			c.send(wire.Message{Type: wire.Have, Index: uint32(i)})
-		}
+		// Every peer gets the have, seeds included: a Speed provider bills on it.
+		c.send(wire.Message{Type: wire.Have, Index: uint32(i)})
 		t.updateInterest(c)
+	}
+	if t.speedOn() {
+		t.payForPiece(uint32(i)) // after the have, as the draft orders
 	}
 	if t.picker.Complete() {
 		t.onComplete()
@@ -637,6 +674,9 @@ func (t *torrent) onComplete() {
 func (t *torrent) pieceFailed(i int) {
 	t.stats.hashFailures.Add(1)
 	t.stats.wasted.Add(t.layout.PieceSize(i))
+	if t.speedOn() {
+		t.forgetPiece(uint32(i)) // never paid
+	}
 	blamed := t.picker.Failed(i)
 	// The picker dropped every request of the piece; forget them at the connections too, so
 	// blocks of the failed attempt still in flight are discarded on arrival.
@@ -746,6 +786,9 @@ func (t *torrent) tick() {
 	}
 	t.stats.unchoked.Store(int32(unchoked))
 	t.speedTick(now)
+	if t.speedOn() {
+		t.paymentTick(now)
+	}
 	t.dhtTick(now)
 	t.pexTick(now)
 	t.connectMore()
@@ -884,11 +927,21 @@ func (t *torrent) rechoke() {
 // chokePeer chokes c and drops its queued uploads (rejecting them for fast peers, who are
 // told; others re-request after the next unchoke, as BEP 3 says).
 func (t *torrent) chokePeer(c *conn, now time.Time) {
+	wasPaying := c.ls.sp.paying
 	c.ls.amChoking = true
 	c.ls.chokedAt = now
 	c.ls.sp.paying, c.ls.sp.price = false, 0
 	c.send(wire.Message{Type: wire.Choke})
+	for _, m := range c.ls.sp.pe.held {
+		if c.fast() {
+			c.send(wire.Message{Type: wire.Reject, Index: m.Index, Begin: m.Begin, Length: m.Length})
+		}
+	}
+	c.ls.sp.pe.held = nil
 	for _, b := range c.dropUploads() {
+		if wasPaying {
+			t.unbill(c, b.Piece, b.Length)
+		}
 		if c.fast() {
 			c.send(wire.Message{Type: wire.Reject, Index: b.Piece, Begin: b.Begin, Length: b.Length})
 		}

@@ -1,0 +1,227 @@
+package conformance
+
+import (
+	"context"
+
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/speedbt/btt/bidext"
+	"github.com/speedbt/btt/channel"
+	"github.com/speedbt/btt/channel/ledger"
+	"github.com/speedbt/btt/channel/wallet"
+	"github.com/speedbt/btt/internal/testutil"
+	"github.com/speedbt/btt/internal/thirdparty"
+	"github.com/speedbt/btt/peer"
+)
+
+// startLedger runs a real btt-ledger on loopback and returns its URL, a client and the
+// treasury key (which holds the genesis supply).
+func startLedger(t *testing.T) (string, *ledger.Client, *channel.PrivateKey) {
+	t.Helper()
+	bin := testutil.BuildCmd(t, "btt-ledger")
+	db := filepath.Join(t.TempDir(), "ledger.db")
+	addr := testutil.Addr("127.0.0.1", testutil.FreePort(t, "127.0.0.1"))
+	startBackground(t, exec.Command(bin, "--listen", addr, "--db", db))
+	url := "http://" + addr
+	cl := ledger.NewClient(url, nil)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := cl.Info(ctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ledger did not start: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tk, err := wallet.Load(db+".treasury.json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url, cl, tk
+}
+
+// fundedKey makes an account holding amount base units, taken from the treasury.
+func fundedKey(t *testing.T, cl *ledger.Client, treasury *channel.PrivateKey, amount uint64) *channel.PrivateKey {
+	t.Helper()
+	k, err := channel.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxFor(t, 10*time.Second)
+	if _, err := cl.CreateAccount(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	if amount > 0 {
+		if _, err := cl.Transfer(ctx, treasury, k.Address(), amount); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return k
+}
+
+func speedWith(key *channel.PrivateKey, url string, balance uint64) peer.SpeedConfig {
+	s := bidext.DefaultSettings()
+	s.Enabled = true
+	s.Reserve = bidext.ReserveConfig{} // no reserve: every bid is eligible
+	return peer.SpeedConfig{Settings: s, Wallet: key, Ledger: url, Balance: func() uint64 { return balance }}
+}
+
+func balanceOf(t *testing.T, cl *ledger.Client, a channel.Address) uint64 {
+	t.Helper()
+	acct, err := cl.Balance(ctxFor(t, 10*time.Second), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uint64(acct.Balance)
+}
+
+// TestPaymentsEndToEnd: a Speed seeder with two slots and four bidding leechers whose wallets
+// are funded on a real ledger. Winners open channels, pay a voucher per verified piece, the
+// seeder settles when they leave; what the seeder earned equals what the leechers promised,
+// the ledger paid it exactly that, and the ledger's total is still the genesis supply.
+func TestPaymentsEndToEnd(t *testing.T) {
+	url, cl, treasury := startLedger(t)
+	const btt = bidext.UnitsPerBTT
+	seedKey := fundedKey(t, cl, treasury, 0)
+	dir := t.TempDir()
+	mi, _ := makeTorrent(t, dir, "paid", []thirdparty.File{{Path: "p.bin", Size: 6 << 20}}, 64<<10, false)
+	seeder := startSessionCfg(t, "127.0.0.1", peer.Config{
+		Settings: peer.Settings{UploadSlots: 2, RechokeInterval: 300 * time.Millisecond, UploadRateLimit: 3 << 20},
+		Speed:    speedWith(seedKey, url, 0),
+	})
+	st := addTorrent(t, seeder, mi, dir)
+
+	var leechers []*peer.Torrent
+	var sessions []*peer.Session
+	var keys []*channel.PrivateKey
+	funds := []uint64{1000 * btt, 2000 * btt, 3000 * btt, 4000 * btt}
+	for i, f := range funds {
+		k := fundedKey(t, cl, treasury, f)
+		s := startSessionCfg(t, "127.0.0."+string(rune('2'+i)), peer.Config{Speed: speedWith(k, url, f)})
+		leechers = append(leechers, addTorrent(t, s, mi, t.TempDir(), seeder.Addr().String()))
+		sessions = append(sessions, s)
+		keys = append(keys, k)
+	}
+	for _, l := range leechers {
+		waitOurs(t, l, 2*time.Minute)
+	}
+	// Let the last vouchers be acknowledged before the leechers leave.
+	ackDeadline := time.Now().Add(10 * time.Second)
+	for _, l := range leechers {
+		for l.Stats().PaymentAcks < l.Stats().VouchersSent && time.Now().Before(ackDeadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	var spent int64
+	for _, l := range leechers {
+		s := l.Stats()
+		spent += s.Spent
+		t.Logf("leecher: spent %d units (%d promised) in %d vouchers over %d channel(s), %d acks", s.Spent, s.Promised, s.VouchersSent, s.ChannelsOpened, s.PaymentAcks)
+	}
+	// The leechers leave; the seeder settles their channels on the ledger.
+	for _, s := range sessions {
+		s.Close()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for st.Stats().Settled < st.Stats().Earned || st.Stats().Earned < spent {
+		if time.Now().After(deadline) {
+			t.Fatalf("seeder settled %d of %d earned (leechers spent %d)", st.Stats().Settled, st.Stats().Earned, spent)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ss := st.Stats()
+	t.Logf("seeder: %d auction unchokes, earned %d, settled %d, %d vouchers", ss.AuctionUnchokes, ss.Earned, ss.Settled, ss.VouchersAccepted)
+	if ss.Earned == 0 || spent == 0 {
+		t.Fatal("nothing was paid: the auction or the payment flow did not run")
+	}
+	if ss.Earned != spent {
+		t.Errorf("seeder earned %d, leechers promised %d", ss.Earned, spent)
+	}
+	if got := balanceOf(t, cl, seedKey.Address()); got != uint64(ss.Settled) {
+		t.Errorf("seeder's ledger balance %d, settled %d", got, ss.Settled)
+	}
+	var leecherTotal uint64
+	for i, k := range keys {
+		b := balanceOf(t, cl, k.Address())
+		leecherTotal += b
+		if b > funds[i] {
+			t.Errorf("leecher %d has %d, more than its %d", i, b, funds[i])
+		}
+	}
+	info, err := cl.Info(ctxFor(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Total != info.Supply {
+		t.Errorf("ledger total %d != genesis supply %d", info.Total, info.Supply)
+	}
+	var fundsTotal uint64
+	for _, f := range funds {
+		fundsTotal += f
+	}
+	// Tokens only moved between these wallets, or sit in channels still open until expiry.
+	if leecherTotal+uint64(ss.Settled) > fundsTotal {
+		t.Errorf("leechers hold %d and the seeder %d: more than the %d funded", leecherTotal, ss.Settled, fundsTotal)
+	}
+}
+
+// TestNonPayerChokedThenBanned: a requester that wins the auction but never pays gets at most
+// about one unpaid piece per round, is choked when the payment timeout passes, and is banned
+// after repeated failures.
+func TestNonPayerChokedThenBanned(t *testing.T) {
+	url, cl, treasury := startLedger(t)
+	seedKey := fundedKey(t, cl, treasury, 0)
+	dir := t.TempDir()
+	const pieceLen = 64 << 10
+	seedSpeed := speedWith(seedKey, url, 0)
+	// A reserve of 1 BTT/GiB: a lone bidder pays it, so nothing it gets is free.
+	seedSpeed.Reserve = bidext.ReserveConfig{Curve: bidext.Linear, Start: bidext.UnitsPerBTT, Cap: bidext.UnitsPerBTT}
+	mi, _ := makeTorrent(t, dir, "unpaid", []thirdparty.File{{Path: "u.bin", Size: 8 << 20}}, pieceLen, false)
+	seeder := startSessionCfg(t, "127.0.0.1", peer.Config{
+		Settings: peer.Settings{UploadSlots: 1, RechokeInterval: 200 * time.Millisecond, PaymentTimeout: time.Second, UploadRateLimit: 512 << 10},
+		Speed:    seedSpeed,
+	})
+	st := addTorrent(t, seeder, mi, dir)
+	// A bidder with no wallet: it bids, wins, and can never pay.
+	free := speedWith(nil, url, 100*bidext.UnitsPerBTT)
+	s := startSessionCfg(t, "127.0.0.9", peer.Config{Speed: free})
+	lt := addTorrent(t, s, mi, t.TempDir(), seeder.Addr().String())
+	// Until its first bid it is served free, like any peer; count from its first paid terms.
+	deadline := time.Now().Add(30 * time.Second)
+	var before int64
+	for {
+		st := lt.Speed()
+		if len(st.Peers) == 1 && st.Peers[0].QuotedN > 0 {
+			before = lt.Stats().Downloaded
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never won the auction: %+v", st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for st.Stats().Banned == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("non-payer not banned: seeder %+v", st.Stats())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ss := st.Stats()
+	got := lt.Stats().Downloaded - before
+	t.Logf("under paid terms the non-payer got %d bytes (%.1f pieces) before its ban after %d payment failures", got, float64(got)/pieceLen, ss.PaymentFailures)
+	if ss.PaymentFailures < 3 {
+		t.Errorf("banned after %d payment failures, want 3", ss.PaymentFailures)
+	}
+	// One unpaid piece, plus blocks of the piece it was fetching when it won (requested
+	// under free terms, served as they come).
+	if limit := int64(2 * pieceLen); got > limit {
+		t.Errorf("non-payer received %d bytes under paid terms without paying, more than %d", got, limit)
+	}
+}
