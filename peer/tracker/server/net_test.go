@@ -254,6 +254,10 @@ func TestUDPBadInput(t *testing.T) {
 	if st := tr.Stats(); st.Torrents != 1 || st.Peers != 1 {
 		t.Errorf("bad packets changed the tracker: %v", st)
 	}
+	// A short packet with a wrong connection id gets no (larger) error reply.
+	if got := exchange(wrongID[:20]); got != nil {
+		t.Errorf("short packet with a wrong id: reply %x", got)
+	}
 	// Connection ids last two minutes at most and are bound to the address.
 	skew.Store(int64(3 * time.Minute))
 	if _, err := tracker.ParseUDPAnnounceReply(exchange(ann), 8, false, false); err == nil {
@@ -374,5 +378,40 @@ func TestAnnouncerTiers(t *testing.T) {
 	}
 	if _, _, err := tracker.NewAnnouncer(nil, nil, nil).Announce(ctx, now, req([20]byte{5}, 1, 0)); !errors.Is(err, tracker.ErrNoTrackers) {
 		t.Errorf("empty list: %v", err)
+	}
+}
+
+// The client and the tracker work over IPv6 loopback: UDP replies carry
+// 18-byte peers, HTTP replies peers6.
+func TestIPv6Loopback(t *testing.T) {
+	conn, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		conn.Close()
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tr := server.New(server.Config{})
+	go server.NewUDPServer(tr).Serve(ctx, conn)
+	hs := &http.Server{Handler: &server.HTTPHandler{Tracker: tr}}
+	go hs.Serve(ln)
+	defer hs.Close()
+	udpURL := "udp://" + conn.LocalAddr().String() + "/announce"
+	httpURL := "http://" + ln.Addr().String() + "/announce"
+	c := &tracker.Client{UDPTimeout: 200 * time.Millisecond, UDPRetries: 2}
+	if _, err := c.Announce(ctx, udpURL, req([20]byte{6}, 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Announce(ctx, httpURL, req([20]byte{6}, 2, 0))
+	if err != nil || len(resp.Peers) != 1 || resp.Peers[0].Addr != netip.MustParseAddrPort("[::1]:1") {
+		t.Errorf("HTTP over IPv6: %+v %v", resp, err)
+	}
+	resp, err = c.Announce(ctx, udpURL, req([20]byte{6}, 3, 0))
+	if err != nil || len(resp.Peers) != 2 {
+		t.Errorf("UDP over IPv6: %+v %v", resp, err)
 	}
 }

@@ -130,7 +130,13 @@ func (s *UDPServer) handle(pkt []byte, from netip.AddrPort, dst []byte, peers []
 		return nil, peers
 	}
 	if !s.ids.valid(connID, from, now) {
-		return tracker.AppendUDPError(dst, tid, "bad connection id"), peers
+		// Until the connection id proves the source address, never answer
+		// with more bytes than came in: no amplification for spoofed floods.
+		const msg = "bad connection id"
+		if len(pkt) < 8+len(msg) {
+			return nil, peers
+		}
+		return tracker.AppendUDPError(dst, tid, msg), peers
 	}
 	if action == tracker.ActionScrape {
 		_, _, hashes, err := tracker.ParseUDPScrape(pkt)
