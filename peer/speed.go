@@ -162,7 +162,11 @@ func (t *torrent) onSpeed(c *conn, payload []byte) error {
 			return nil
 		}
 		t.stats.bids.Add(1)
+		first := c.ls.sp.bid == 0 && m.Price > 0
 		c.ls.sp.bid = m.Price
+		if first && c.ls.peerInterested {
+			t.rechoke() // a new bidder need not wait a whole interval for the auction
+		}
 	case wire.SpeedBidResponse:
 		if c.ls.sp.sentBid == 0 || m.Price > c.ls.sp.sentBid {
 			return protocolErr("bid-response price %d above our bid %d", m.Price, c.ls.sp.sentBid)

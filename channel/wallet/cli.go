@@ -60,19 +60,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	password := func() ([]byte, error) {
-		if *passFile != "" {
-			b, err := os.ReadFile(*passFile)
-			if err != nil {
-				return nil, err
-			}
-			if i := bytes.IndexByte(b, '\n'); i >= 0 {
-				b = b[:i]
-			}
-			return bytes.TrimSuffix(b, []byte("\r")), nil
-		}
-		return []byte(os.Getenv(PasswordEnv)), nil
-	}
+	password := func() ([]byte, error) { return ReadPassword(*passFile) }
 	key := func() (*channel.PrivateKey, error) {
 		pw, err := password()
 		if err != nil {
@@ -176,6 +164,22 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	return &UsageError{fmt.Sprintf("unknown wallet subcommand %q", sub)}
+}
+
+// ReadPassword returns the wallet password: the first line of file when one is named, else
+// the value of PasswordEnv (empty for an unencrypted wallet).
+func ReadPassword(file string) ([]byte, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[:i]
+		}
+		return bytes.TrimSuffix(b, []byte("\r")), nil
+	}
+	return []byte(os.Getenv(PasswordEnv)), nil
 }
 
 func yesNo(b bool) string {

@@ -30,6 +30,8 @@ type transferFlags struct {
 	transport string
 	dht       bool
 	dhtNodes  stringList
+	slots     int
+	rechoke   time.Duration
 }
 
 func (f *transferFlags) register(fs *flag.FlagSet, listenDefault string) {
@@ -39,6 +41,8 @@ func (f *transferFlags) register(fs *flag.FlagSet, listenDefault string) {
 	fs.BoolVar(&f.verbose, "v", false, "log connection events to stderr")
 	fs.Int64Var(&f.upLimit, "upload-limit", 0, "cap uploads at this many bytes per second (0: no cap)")
 	f.speed.register(fs)
+	fs.IntVar(&f.slots, "slots", 0, "regular upload slots (0: default 4); Speed auctions these")
+	fs.DurationVar(&f.rechoke, "rechoke", 0, "rechoke (and auction) interval (0: default 10s)")
 	fs.StringVar(&f.transport, "transport", "both", "how to reach peers: tcp, utp or both (uTP first, then TCP)")
 	fs.BoolVar(&f.dht, "dht", false, "run a DHT node (BEP 5) on the listen address's UDP port to find peers")
 	fs.Var(&f.dhtNodes, "dht-node", "DHT node HOST:PORT to bootstrap from (repeatable; none: wait to be found)")
@@ -62,8 +66,8 @@ func (f *transferFlags) startProfile() (func(), error) {
 	return func() { pprof.StopCPUProfile(); out.Close() }, nil
 }
 
-func (f *transferFlags) session() (*peer.Session, error) {
-	sc, err := f.speed.config()
+func (f *transferFlags) session(ctx context.Context) (*peer.Session, error) {
+	sc, err := f.speed.config(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +78,7 @@ func (f *transferFlags) session() (*peer.Session, error) {
 	return peer.NewSession(peer.Config{
 		Listen:    f.listen,
 		Logger:    f.logger(),
-		Settings:  peer.Settings{UploadRateLimit: f.upLimit},
+		Settings:  peer.Settings{UploadRateLimit: f.upLimit, UploadSlots: f.slots, RechokeInterval: f.rechoke},
 		Speed:     sc,
 		Transport: tr,
 		DHT:       peer.DHTConfig{Enabled: f.dht, Nodes: f.dhtNodes, StateFile: f.dhtState()},
@@ -140,7 +144,7 @@ func runDownload(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stop()
-	sess, err := tf.session()
+	sess, err := tf.session(ctx)
 	if err != nil {
 		return err
 	}
@@ -190,7 +194,7 @@ func runSeed(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stop()
-	sess, err := tf.session()
+	sess, err := tf.session(ctx)
 	if err != nil {
 		return err
 	}

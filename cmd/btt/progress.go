@@ -78,7 +78,7 @@ func (p *progress) line(t *peer.Torrent, s, prev peer.Stats, dt time.Duration) {
 		text += fmt.Sprintf("  hashfail %d banned %d", s.HashFailures, s.Banned)
 	}
 	if p.speed {
-		text += speedSummary(t.Speed())
+		text += speedSummary(t.Speed(), s)
 	}
 	if !p.terminal {
 		fmt.Fprintln(p.w, text)
@@ -109,7 +109,7 @@ func human(n float64) string {
 
 // speedSummary shows the Speed side of a torrent: our bid and what providers charge us, and
 // as a provider our reserve and the auction's winners.
-func speedSummary(st peer.SpeedStatus) string {
+func speedSummary(st peer.SpeedStatus, s peer.Stats) string {
 	if !st.Enabled {
 		return ""
 	}
@@ -132,6 +132,12 @@ func speedSummary(st peer.SpeedStatus) string {
 	out += fmt.Sprintf(", reserve %s", perGiB(st.Reserve))
 	if paying > 0 {
 		out += fmt.Sprintf(", %d bidder(s) unchoked at %s", paying, perGiB(charged))
+	}
+	if s.VouchersSent > 0 {
+		out += fmt.Sprintf(", spent %s BTT", channel.FormatBTT(uint64(s.Spent)))
+	}
+	if s.VouchersAccepted > 0 {
+		out += fmt.Sprintf(", earned %s BTT (settled %s)", channel.FormatBTT(uint64(s.Earned)), channel.FormatBTT(uint64(s.Settled)))
 	}
 	return out
 }

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/speedbt/btt/bidext"
 	"github.com/speedbt/btt/channel"
+	"github.com/speedbt/btt/channel/ledger"
+	"github.com/speedbt/btt/channel/wallet"
 	"github.com/speedbt/btt/peer"
 )
 
@@ -20,6 +24,9 @@ type speedFlags struct {
 	reserveGrace string
 	reserveStart string
 	reserveCap   string
+	wallet       string
+	ledger       string
+	passwordFile string
 }
 
 func (f *speedFlags) register(fs *flag.FlagSet) {
@@ -30,10 +37,15 @@ func (f *speedFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.noSell, "no-sell", false, "with --speed: do not auction upload slots (still bid)")
 	fs.StringVar(&f.reserveGrace, "reserve-grace", "", "time with no other known holder before the reserve price rises (default 24h)")
 	fs.StringVar(&f.reserveStart, "reserve-start", "", "reserve price (BTT/GiB) once the grace period ends (default 0.1)")
+	fs.StringVar(&f.wallet, "wallet", "", "with --speed: the wallet key file that pays and is paid")
+	fs.StringVar(&f.ledger, "ledger", "", "with --speed: the ledger's URL (where we are paid; where we pay is each provider's)")
+	fs.StringVar(&f.passwordFile, "password-file", "", "file whose first line is the wallet password (or set "+wallet.PasswordEnv+")")
 	fs.StringVar(&f.reserveCap, "reserve-cap", "", "highest reserve price (BTT/GiB; default 100; 0 means no reserve)")
 }
 
-func (f *speedFlags) config() (peer.SpeedConfig, error) {
+// config builds the session's Speed settings. With a wallet, the balance auto-bid spends from
+// is the wallet's on the ledger, refreshed in the background until ctx ends.
+func (f *speedFlags) config(ctx context.Context) (peer.SpeedConfig, error) {
 	if !f.on {
 		return peer.SpeedConfig{}, nil
 	}
@@ -69,7 +81,51 @@ func (f *speedFlags) config() (peer.SpeedConfig, error) {
 	if err != nil {
 		return peer.SpeedConfig{}, usagef("--balance: %v", err)
 	}
-	return peer.SpeedConfig{Settings: s, Balance: func() uint64 { return balance }}, nil
+	cfg := peer.SpeedConfig{Settings: s, Ledger: f.ledger, Balance: func() uint64 { return balance }}
+	if f.wallet == "" {
+		return cfg, nil
+	}
+	if f.ledger == "" {
+		return peer.SpeedConfig{}, usageError("--wallet needs --ledger")
+	}
+	pw, err := wallet.ReadPassword(f.passwordFile)
+	if err != nil {
+		return peer.SpeedConfig{}, err
+	}
+	key, err := wallet.Load(f.wallet, pw)
+	if err != nil {
+		return peer.SpeedConfig{}, err
+	}
+	cfg.Wallet = key
+	cfg.Balance = ledgerBalance(ctx, ledger.NewClient(f.ledger, nil), key.Address())
+	return cfg, nil
+}
+
+// ledgerBalance returns a func reporting the account's balance as last read from the ledger;
+// a goroutine refreshes it every few seconds until ctx ends.
+func ledgerBalance(ctx context.Context, cl *ledger.Client, a channel.Address) func() uint64 {
+	var v atomic.Uint64
+	read := func() {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if acct, err := cl.Balance(rctx, a); err == nil {
+			v.Store(uint64(acct.Balance))
+		}
+	}
+	read()
+	go func() {
+		t := time.NewTicker(3 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				read()
+			}
+		}
+	}()
+	return v.Load
 }
 
 func parseDuration(s string) (d time.Duration, err error) {
