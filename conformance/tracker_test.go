@@ -161,8 +161,8 @@ func TestTrackerClientOpentracker(t *testing.T) {
 	}
 }
 
-// libtorrent and Transmission announce to our tracker (libtorrent over HTTP
-// and UDP) and the tracker lists them; a libtorrent leecher finds a
+// libtorrent and Transmission announce to our tracker over HTTP and UDP and
+// the tracker lists them; a libtorrent leecher finds a
 // libtorrent seeder through it and downloads the torrent.
 func TestTrackerServesRealClients(t *testing.T) {
 	testutil.NeedLibtorrent(t)
@@ -195,7 +195,13 @@ func TestTrackerServesRealClients(t *testing.T) {
 	tr := thirdparty.StartTransmission(t, thirdparty.TransmissionConfig{Listen: testutil.Addr("127.0.0.5", testutil.FreePort(t, "127.0.0.5")),
 		Torrent: thirdparty.WriteTorrent(t, tor2)})
 	resp := announceUntil(t, ctx, c, httpURL, ih2, 40003, trPort(t, tr.Addr()))
-	t.Logf("our tracker lists Transmission: %v", resp.Peers)
+	t.Logf("our tracker lists Transmission (HTTP): %v", resp.Peers)
+	// And over UDP, with a torrent naming our UDP URL.
+	tor3 := thirdparty.LibtorrentCreateTorrent(t, filepath.Join(root, "payload.bin"), 16<<10, true, []string{udpURL})
+	tr3 := thirdparty.StartTransmission(t, thirdparty.TransmissionConfig{Listen: testutil.Addr("127.0.0.6", testutil.FreePort(t, "127.0.0.6")),
+		Torrent: thirdparty.WriteTorrent(t, tor3)})
+	resp = announceUntil(t, ctx, c, udpURL, thirdparty.InfoHash(t, tor3), 40004, trPort(t, tr3.Addr()))
+	t.Logf("our tracker lists Transmission (UDP): %v", resp.Peers)
 	res, err := c.Scrape(ctx, httpURL, [][20]byte{ih, ih2})
 	if err != nil {
 		t.Fatal(err)
