@@ -78,8 +78,8 @@ func TestLibtorrentMagnetFromUs(t *testing.T) {
 		// TCP: with both transports and default socket buffers, libtorrent's uTP download
 		// from our seeder stalls part way ("Connection timed out"); that is a uTP matter,
 		// not BEP 9's, and is reported separately.
-		TCP: true,
-		Peers:    []string{seeder.Addr().String()},
+		TCP:   true,
+		Peers: []string{seeder.Addr().String()},
 	})
 	if err := lt.WaitMetadata(ctxFor(t, 30*time.Second)); err != nil {
 		t.Fatalf("libtorrent got no metadata: %v (status %+v)", err, lt.Status())
