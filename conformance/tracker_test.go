@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha1"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -221,9 +220,9 @@ func trPort(t *testing.T, addr string) int {
 	return int(ap.Port())
 }
 
-// Our seeder is found through our tracker: our tracker client announces our
-// session's listen address (as the session's announcer will) and a libtorrent
-// leecher that knows only the tracker's UDP URL downloads the torrent from us.
+// Our seeder is found through our tracker: our session announces itself over HTTP,
+// and a libtorrent leecher that knows only the tracker's UDP URL downloads the
+// torrent from us.
 func TestTrackerFindsOurSeeder(t *testing.T) {
 	testutil.NeedLibtorrent(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -238,12 +237,14 @@ func TestTrackerFindsOurSeeder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	httpURL, udpURL := startBttTracker(t)
 	sess, err := peer.NewSession(peer.Config{Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sess.Close()
-	tor, err := sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: dir})
+	// The session announces itself to our tracker over HTTP; libtorrent asks over UDP.
+	tor, err := sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: dir, Trackers: [][]string{{httpURL}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,12 +253,11 @@ func TestTrackerFindsOurSeeder(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("our seeder did not finish checking its data")
 	}
-	httpURL, udpURL := startBttTracker(t)
-	ih := thirdparty.InfoHash(t, torBytes)
-	req := tracker.AnnounceRequest{InfoHash: ih, Port: uint16(sess.Addr().(*net.TCPAddr).Port), Event: tracker.EventStarted}
-	copy(req.PeerID[:], "-BT0001-ourseeder000")
-	if _, err := new(tracker.Client).Announce(ctx, httpURL, req); err != nil {
-		t.Fatal(err)
+	for tor.Stats().TrackerAnnounces == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("our seeder never announced to the tracker")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	out := t.TempDir()
 	leech := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{Listen: testutil.Addr("127.0.0.3", testutil.FreePort(t, "127.0.0.3")),

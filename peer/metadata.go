@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/speedbt/btt/dht"
+	"github.com/speedbt/btt/peer/tracker"
 	"github.com/speedbt/btt/wire"
 	"github.com/speedbt/btt/wire/magnet"
 	"github.com/speedbt/btt/wire/metainfo"
@@ -41,14 +42,19 @@ const (
 	metadataRetry = 2 * time.Second
 	// metadataWindow is how many piece requests are outstanding at a peer.
 	metadataWindow = 8
-	// maxMetadataCandidates bounds the addresses considered (x.pe, options, DHT).
+	// maxMetadataCandidates bounds the addresses considered (x.pe, options, DHT, trackers).
 	maxMetadataCandidates = 200
+	// maxMetadataTrackers bounds the trackers of a link asked at once.
+	maxMetadataTrackers = 8
+	// magnetLeft is the "left" we announce before we know the torrent's size: non-zero, so
+	// trackers treat us as a leecher and list seeds (libtorrent announces 16 KiB too).
+	magnetLeft = 16 << 10
 )
 
 // AddMagnet fetches the info dictionary of the torrent a magnet link names from peers
 // (BEP 9), checks it against the link's info-hash, and then adds the torrent like
-// AddTorrent. Peers come from the link's x.pe, opts.Peers, and the session's DHT when it
-// is on. A peer whose metadata does not hash to the info-hash is dropped and not dialled
+// AddTorrent. Peers come from the link's x.pe, opts.Peers, the link's trackers (tr) and
+// the session's DHT when it is on. A peer whose metadata does not hash to the info-hash is dropped and not dialled
 // again for the torrent. ctx bounds the metadata phase only; the torrent then runs until
 // closed. The peers that gave metadata are passed on to the torrent with opts.Peers.
 func (s *Session) AddMagnet(ctx context.Context, m *magnet.Magnet, opts TorrentOptions) (*Torrent, error) {
@@ -74,7 +80,7 @@ func (s *Session) AddMagnet(ctx context.Context, m *magnet.Magnet, opts TorrentO
 			seeds = append(seeds, ap)
 		}
 	}
-	f := &metadataFetch{s: s, ih: m.InfoHash}
+	f := &metadataFetch{s: s, ih: m.InfoHash, trackers: m.Trackers[:min(len(m.Trackers), maxMetadataTrackers)]}
 	raw, from, err := f.run(ctx, seeds)
 	if err != nil {
 		return nil, err
@@ -109,10 +115,12 @@ func dedupe(addrs []string, bad map[netip.AddrPort]bool) []string {
 
 // metadataFetch asks peers for one torrent's metadata until one gives it.
 type metadataFetch struct {
-	s    *Session
-	ih   [20]byte
-	bad  map[netip.AddrPort]bool // sent metadata that did not match: never again
-	good []netip.AddrPort        // answered the handshake with ut_metadata
+	s        *Session
+	ih       [20]byte
+	trackers []string                // announce URLs to ask for peers
+	tc       tracker.Client          // keeps UDP connection ids between rounds
+	bad      map[netip.AddrPort]bool // sent metadata that did not match: never again
+	good     []netip.AddrPort        // answered the handshake with ut_metadata
 }
 
 type fetchResult struct {
@@ -124,8 +132,8 @@ type fetchResult struct {
 
 // run tries candidates, a few at a time, staggered so that a quick failure (or a liar)
 // hands over to the next peer at once, until one returns metadata hashing to f.ih or ctx
-// ends. Peers that failed honestly are retried after a pause; the DHT is asked again
-// each round.
+// ends. Peers that failed honestly are retried after a pause; the DHT and the trackers
+// are asked again each round.
 func (f *metadataFetch) run(ctx context.Context, seeds []netip.AddrPort) ([]byte, netip.AddrPort, error) {
 	f.bad = map[netip.AddrPort]bool{}
 	results := make(chan fetchResult)
@@ -142,7 +150,8 @@ func (f *metadataFetch) run(ctx context.Context, seeds []netip.AddrPort) ([]byte
 		queue   []netip.AddrPort
 		queued  = map[netip.AddrPort]bool{}
 		lastErr error
-		dhtCh   chan []netip.AddrPort
+		found   chan []netip.AddrPort // answers of the DHT and tracker lookups under way
+		lookups int                   // how many of them are still to answer
 	)
 	enqueue := func(aps []netip.AddrPort) {
 		for _, ap := range aps {
@@ -154,26 +163,39 @@ func (f *metadataFetch) run(ctx context.Context, seeds []netip.AddrPort) ([]byte
 		}
 	}
 	enqueue(seeds)
-	askDHT := func() {
-		node := f.s.dht
-		if node == nil || dhtCh != nil {
+	// askSources starts a round of DHT and tracker lookups unless one is under way.
+	askSources := func() {
+		if lookups > 0 {
 			return
 		}
-		dhtCh = make(chan []netip.AddrPort, 1)
-		ch := dhtCh
-		f.s.wg.Add(1)
-		go func() {
-			defer f.s.wg.Done()
-			lctx, cancel := context.WithTimeout(attemptCtx, 30*time.Second)
-			defer cancel()
-			peers, err := node.GetPeers(lctx, dht.ID(f.ih))
-			if err != nil {
-				f.s.log.Debug("magnet dht get_peers", "err", err)
-			}
-			ch <- peers
-		}()
+		var jobs []func(context.Context) []netip.AddrPort
+		if node := f.s.dht; node != nil {
+			jobs = append(jobs, func(ctx context.Context) []netip.AddrPort {
+				peers, err := node.GetPeers(ctx, dht.ID(f.ih))
+				if err != nil {
+					f.s.log.Debug("magnet dht get_peers", "err", err)
+				}
+				return peers
+			})
+		}
+		for _, u := range f.trackers {
+			jobs = append(jobs, func(ctx context.Context) []netip.AddrPort { return f.announce(ctx, u) })
+		}
+		// Buffered for every answer: a lookup that ends after run returned does not block.
+		found = make(chan []netip.AddrPort, len(jobs))
+		lookups = len(jobs)
+		for _, job := range jobs {
+			ch := found
+			f.s.wg.Add(1)
+			go func() {
+				defer f.s.wg.Done()
+				lctx, cancel := context.WithTimeout(attemptCtx, 30*time.Second)
+				defer cancel()
+				ch <- job(lctx)
+			}()
+		}
 	}
-	askDHT()
+	askSources()
 
 	stagger := time.NewTimer(0)
 	defer stagger.Stop()
@@ -209,8 +231,8 @@ func (f *metadataFetch) run(ctx context.Context, seeds []netip.AddrPort) ([]byte
 				delete(queued, r.addr) // may be asked again next round
 			}
 			stagger.Reset(0)
-		case peers := <-dhtCh:
-			dhtCh = nil
+		case peers := <-found:
+			lookups--
 			enqueue(peers)
 			stagger.Reset(0)
 		case <-retry.C:
@@ -220,11 +242,32 @@ func (f *metadataFetch) run(ctx context.Context, seeds []netip.AddrPort) ([]byte
 				for _, ap := range f.good {
 					enqueue([]netip.AddrPort{ap})
 				}
-				askDHT()
+				askSources()
 				stagger.Reset(0)
 			}
 		}
 	}
+}
+
+// announce asks the tracker at url for peers of f.ih.
+func (f *metadataFetch) announce(ctx context.Context, url string) []netip.AddrPort {
+	resp, err := f.tc.Announce(ctx, url, tracker.AnnounceRequest{
+		InfoHash: f.ih,
+		PeerID:   f.s.peerID,
+		Port:     uint16(f.s.listenPort()),
+		Left:     magnetLeft,
+		Event:    tracker.EventStarted,
+		NumWant:  50,
+	})
+	if err != nil {
+		f.s.log.Info("magnet tracker announce failed", "url", url, "err", err)
+		return nil
+	}
+	peers := make([]netip.AddrPort, 0, len(resp.Peers))
+	for _, p := range resp.Peers {
+		peers = append(peers, p.Addr)
+	}
+	return peers
 }
 
 // fetchFrom dials ap and asks it for the whole info dictionary.

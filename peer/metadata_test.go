@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
 	"sync/atomic"
@@ -355,4 +357,43 @@ func TestMagnetFromDHT(t *testing.T) {
 	}
 	waitComplete(t, tor, 60*time.Second)
 	sameTree(t, filepath.Join(dir, "dhtmag"), filepath.Join(out, "dhtmag"))
+}
+
+// TestMagnetFromTracker: a magnet link whose only peer source is its tracker (tr=): an
+// HTTP tracker answering with the seeder's address in compact form (BEP 23).
+func TestMagnetFromTracker(t *testing.T) {
+	dir, out := t.TempDir(), t.TempDir()
+	mi := writeTree(t, dir, "trmag", []int{200_000}, 32<<10, 24)
+	seeder := newTestSession(t, Settings{})
+	if _, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	sa := netip.MustParseAddrPort(seeder.Addr().String())
+	var announces atomic.Int32
+	ih := mi.InfoHash()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("info_hash") != string(ih[:]) {
+			http.Error(w, "unknown torrent", http.StatusNotFound)
+			return
+		}
+		announces.Add(1)
+		ip := sa.Addr().As4()
+		peers := append(ip[:], byte(sa.Port()>>8), byte(sa.Port()))
+		fmt.Fprintf(w, "d8:intervali1800e5:peers%d:%se", len(peers), peers)
+	}))
+	defer srv.Close()
+	m := parseMagnet(t, ih)
+	m.Trackers = []string{srv.URL + "/announce"}
+	leecher := newTestSessionAt(t, "127.0.0.2", Settings{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tor, err := leecher.AddMagnet(ctx, m, TorrentOptions{DataDir: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if announces.Load() == 0 {
+		t.Fatal("the tracker was never asked")
+	}
+	waitComplete(t, tor, 30*time.Second)
+	sameTree(t, filepath.Join(dir, "trmag"), filepath.Join(out, "trmag"))
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/speedbt/btt/channel/ledger"
 	"github.com/speedbt/btt/dht"
+	"github.com/speedbt/btt/peer/tracker"
 	"github.com/speedbt/btt/peer/utp"
 	"github.com/speedbt/btt/storage"
 	"github.com/speedbt/btt/wire"
@@ -69,6 +70,8 @@ type Session struct {
 	torrents map[[20]byte]*Torrent
 	bans     map[netip.Addr]time.Time
 	ledgers  map[string]*ledger.Client // by URL
+
+	trackerClient *tracker.Client // shared: it caches UDP connection ids per tracker
 }
 
 // PeerIDPrefix is our Azureus-style client prefix.
@@ -77,15 +80,16 @@ const PeerIDPrefix = "-BT0100-"
 // NewSession starts a session: it begins accepting connections at once if cfg.Listen is set.
 func NewSession(cfg Config) (*Session, error) {
 	s := &Session{
-		settings:  cfg.Settings.withDefaults(),
-		peerID:    cfg.PeerID,
-		log:       cfg.Logger,
-		blocks:    newBlockPool(),
-		pool:      new(storage.BufferPool),
-		speed:     cfg.Speed,
-		transport: cfg.Transport,
-		torrents:  map[[20]byte]*Torrent{},
-		bans:      map[netip.Addr]time.Time{},
+		settings:      cfg.Settings.withDefaults(),
+		peerID:        cfg.PeerID,
+		log:           cfg.Logger,
+		blocks:        newBlockPool(),
+		pool:          new(storage.BufferPool),
+		speed:         cfg.Speed,
+		trackerClient: new(tracker.Client),
+		transport:     cfg.Transport,
+		torrents:      map[[20]byte]*Torrent{},
+		bans:          map[netip.Addr]time.Time{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

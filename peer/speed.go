@@ -164,6 +164,9 @@ func (t *torrent) onSpeed(c *conn, payload []byte) error {
 		t.stats.bids.Add(1)
 		first := c.ls.sp.bid == 0 && m.Price > 0
 		c.ls.sp.bid = m.Price
+		if err := t.checkClaim(c, time.Now()); err != nil {
+			return err
+		}
 		if first && c.ls.peerInterested {
 			t.rechoke() // a new bidder need not wait a whole interval for the auction
 		}
@@ -252,6 +255,11 @@ func (t *torrent) updateReserve() {
 func (t *torrent) speedTick(now time.Time) {
 	if !t.speedOn() {
 		return
+	}
+	for _, c := range t.conns {
+		if err := t.checkClaim(c, now); err != nil {
+			c.close(err)
+		}
 	}
 	// Only a valid source proof (or our own completion) says another peer holds the torrent:
 	// a bitfield that claims so is exactly what proofs exist to check.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/speedbt/btt/bidext"
 	"github.com/speedbt/btt/choke"
+	"github.com/speedbt/btt/peer/tracker"
 	"github.com/speedbt/btt/piece"
 	"github.com/speedbt/btt/storage"
 	"github.com/speedbt/btt/wire"
@@ -29,6 +30,9 @@ type TorrentOptions struct {
 	ResumeFile string
 	// Speed overrides the session's Speed settings for this torrent (Off opts it out).
 	Speed bidext.TorrentSettings
+	// Trackers are the tracker tiers to announce to (BEP 12): the torrent's announce-list
+	// (metainfo.MetaInfo.Trackers) plus any the user adds.
+	Trackers [][]string
 }
 
 // Torrent is a torrent running in a Session.
@@ -67,6 +71,9 @@ type Stats struct {
 	VouchersAccepted int
 	Settled          int64 // paid to us by the ledger on channel closes
 	PaymentFailures  int   // requesters choked for not paying
+
+	TrackerAnnounces int // announces a tracker answered
+	ClaimDisconnects int // peers dropped for bidding far below what a tracker claimed
 }
 
 // InfoHash is the torrent's v1 info-hash.
@@ -102,6 +109,8 @@ func (T *Torrent) Stats() Stats {
 		VouchersAccepted: int(t.stats.vouchersAccepted.Load()),
 		Settled:          t.stats.settled.Load(),
 		PaymentFailures:  int(t.stats.paymentFailures.Load()),
+		TrackerAnnounces: int(t.stats.trackerAnnounces.Load()),
+		ClaimDisconnects: int(t.stats.claimDisconnects.Load()),
 	}
 	st.Complete = st.PiecesDone == st.Pieces
 	return st
@@ -189,6 +198,7 @@ type torrent struct {
 		piecesDone, bytesDone, downloaded, uploaded, wasted, hashFailures atomic.Int64
 		peers, unchoked, banned                                           atomic.Int32
 		bids, auctionUnchokes, proofs, badProofs                          atomic.Int64
+		trackerAnnounces, claimDisconnects                                atomic.Int64
 		spent, promised, vouchersSent, paymentAcks, channelsOpened        atomic.Int64
 		earned, vouchersAccepted, settled, paymentFailures                atomic.Int64
 	}
@@ -198,6 +208,11 @@ type torrent struct {
 	pex     pexState  // BEP 11 peer exchange
 	dhtNext time.Time // next DHT lookup
 	dhtBusy bool      // a lookup is running
+
+	announcer  *tracker.Announcer // nil without trackers
+	announcing bool               // an announce is running (the announcer is not concurrent)
+	trackerKey uint32
+	claims     map[netip.Addr]claimedBid // bids trackers claimed for peers
 
 	reqBuf []piece.Block
 	depth  piece.DepthConfig
@@ -229,6 +244,7 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 		depth:    piece.DefaultDepth(),
 
 		payStrikes: map[netip.Addr]*bidext.Strikes{},
+		claims:     map[netip.Addr]claimedBid{},
 	}
 	T := &Torrent{t: t}
 	s.mu.Lock()
@@ -283,6 +299,7 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 	if picker.Complete() {
 		close(t.complete)
 	}
+	t.startTrackers(opts.Trackers)
 	t.startDisk()
 	s.wg.Add(1)
 	go t.run()
@@ -345,6 +362,9 @@ func (t *torrent) shutdown() {
 	// without waiting on the loop; wait for them before the files close under them.
 	t.connWG.Wait()
 	t.stopDisk()
+	if !t.announcing {
+		t.stopTrackers()
+	}
 	for _, c := range t.conns {
 		t.removeConn(c, errTorrentClosed)
 	}
@@ -661,6 +681,7 @@ func (t *torrent) onComplete() {
 	}
 	t.s.log.Info("torrent complete", "infohash", fmt.Sprintf("%x", t.infoHash))
 	t.saveResume()
+	t.trackerTick(time.Now(), tracker.EventCompleted)
 	for _, c := range t.conns {
 		if c.ls.seed {
 			c.close(errors.New("peer: both seeds"))
@@ -791,6 +812,7 @@ func (t *torrent) tick() {
 	}
 	t.dhtTick(now)
 	t.pexTick(now)
+	t.trackerTick(now, tracker.EventNone)
 	t.connectMore()
 }
 

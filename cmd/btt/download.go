@@ -32,6 +32,7 @@ type transferFlags struct {
 	dhtNodes  stringList
 	slots     int
 	rechoke   time.Duration
+	trackers  stringList
 }
 
 func (f *transferFlags) register(fs *flag.FlagSet, listenDefault string) {
@@ -41,6 +42,7 @@ func (f *transferFlags) register(fs *flag.FlagSet, listenDefault string) {
 	fs.BoolVar(&f.verbose, "v", false, "log connection events to stderr")
 	fs.Int64Var(&f.upLimit, "upload-limit", 0, "cap uploads at this many bytes per second (0: no cap)")
 	f.speed.register(fs)
+	fs.Var(&f.trackers, "a", "tracker announce URL to add to the torrent's own (repeatable)")
 	fs.IntVar(&f.slots, "slots", 0, "regular upload slots (0: default 4); Speed auctions these")
 	fs.DurationVar(&f.rechoke, "rechoke", 0, "rechoke (and auction) interval (0: default 10s)")
 	fs.StringVar(&f.transport, "transport", "both", "how to reach peers: tcp, utp or both (uTP first, then TCP)")
@@ -83,6 +85,15 @@ func (f *transferFlags) session(ctx context.Context) (*peer.Session, error) {
 		Transport: tr,
 		DHT:       peer.DHTConfig{Enabled: f.dht, Nodes: f.dhtNodes, StateFile: f.dhtState()},
 	})
+}
+
+// tiers are the torrent's tracker tiers with the user's trackers as one more tier.
+func (f *transferFlags) tiers(mi *metainfo.MetaInfo) [][]string {
+	tiers := mi.Trackers()
+	if len(f.trackers) > 0 {
+		tiers = append(tiers, append([]string(nil), f.trackers...))
+	}
+	return tiers
 }
 
 // dhtState keeps the DHT node's id and routing table beside the data.
@@ -154,7 +165,7 @@ func runDownload(ctx context.Context, args []string) error {
 		fmt.Printf("fetching metadata of %x from peers\n", mag.InfoHash)
 		t, err = sess.AddMagnet(ctx, mag, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mag.InfoHash)})
 	} else {
-		t, err = sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash())})
+		t, err = sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash()), Trackers: tf.tiers(mi)})
 	}
 	if err != nil {
 		return err
@@ -199,7 +210,7 @@ func runSeed(ctx context.Context, args []string) error {
 		return err
 	}
 	defer sess.Close()
-	t, err := sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash())})
+	t, err := sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash()), Trackers: tf.tiers(mi)})
 	if err != nil {
 		return err
 	}

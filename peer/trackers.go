@@ -1,0 +1,156 @@
+package peer
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/speedbt/btt/bidext"
+	"github.com/speedbt/btt/peer/tracker"
+)
+
+// Tracker timing.
+const (
+	// trackerNumWant is how many peers an announce asks for (mainline's default).
+	trackerNumWant = 50
+	// maxKnownPeers bounds the addresses a torrent keeps to dial, whatever trackers say.
+	maxKnownPeers = 1000
+	// claimGrace is how long a peer a tracker said bids may take to send its real bid
+	// (docs/bep-speed.md, 8.1).
+	claimGrace = 30 * time.Second
+)
+
+// startTrackers sets up the torrent's announcer for its tracker tiers, if it has any.
+func (t *torrent) startTrackers(tiers [][]string) {
+	if len(tiers) == 0 {
+		return
+	}
+	t.announcer = tracker.NewAnnouncer(t.s.trackerClient, tiers, nil)
+	var k [4]byte
+	rand.Read(k[:])
+	t.trackerKey = binary.BigEndian.Uint32(k[:])
+}
+
+func (t *torrent) announceRequest(ev tracker.Event) tracker.AnnounceRequest {
+	req := tracker.AnnounceRequest{
+		InfoHash:   t.infoHash,
+		PeerID:     t.s.peerID,
+		Port:       uint16(t.s.listenPort()),
+		Uploaded:   t.stats.uploaded.Load(),
+		Downloaded: t.stats.downloaded.Load(),
+		Left:       t.layout.TotalLength - t.stats.bytesDone.Load(),
+		Event:      ev,
+		NumWant:    trackerNumWant,
+		Key:        t.trackerKey,
+	}
+	if ev == tracker.EventStopped {
+		req.NumWant = 0
+	}
+	if t.speedOn() {
+		req.Bid, _ = t.speed.bidder.Last()
+	}
+	return req
+}
+
+// trackerTick announces when the schedule says so, or sooner with an event.
+func (t *torrent) trackerTick(now time.Time, ev tracker.Event) {
+	a := t.announcer
+	if a == nil || t.announcing {
+		return
+	}
+	if ev == tracker.EventNone && !a.Next().IsZero() && now.Before(a.Next()) {
+		return
+	}
+	t.announcing = true
+	req := t.announceRequest(ev)
+	t.s.wg.Add(1)
+	go func() {
+		defer t.s.wg.Done()
+		ctx, cancel := context.WithTimeout(t.s.ctx, 2*time.Minute)
+		defer cancel()
+		resp, url, err := a.Announce(ctx, now, req)
+		t.do(func() {
+			t.announcing = false
+			if err != nil {
+				t.s.log.Info("tracker announce failed", "err", err)
+				return
+			}
+			t.stats.trackerAnnounces.Add(1)
+			t.s.log.Debug("tracker announce", "url", url, "peers", len(resp.Peers), "interval", resp.Interval)
+			t.addTrackerPeers(resp.Peers)
+		})
+	}()
+}
+
+// addTrackerPeers adds what a tracker returned to the addresses we may dial, and notes the
+// bids it claimed for them (they are stale claims, checked against the real bids).
+func (t *torrent) addTrackerPeers(peers []tracker.Peer) {
+	self := t.s.listenPort()
+	for _, p := range peers {
+		if len(t.known) >= maxKnownPeers {
+			break
+		}
+		if !p.Addr.IsValid() || p.Addr.Port() == 0 || p.ID == t.s.peerID || isOwnAddr(p.Addr, t.s, self) {
+			continue
+		}
+		ap := netip.AddrPortFrom(p.Addr.Addr().Unmap(), p.Addr.Port())
+		t.known[ap] = struct{}{}
+		if p.Bid > 0 {
+			t.claims[ap.Addr()] = claimedBid{bid: p.Bid}
+		}
+	}
+	t.connectMore()
+}
+
+// isOwnAddr reports whether ap is our own listener (trackers return us to ourselves).
+func isOwnAddr(ap netip.AddrPort, s *Session, port int) bool {
+	if int(ap.Port()) != port {
+		return false
+	}
+	if a := s.Addr(); a != nil {
+		if own, err := netip.ParseAddrPort(a.String()); err == nil {
+			return own.Addr().Unmap() == ap.Addr().Unmap() || own.Addr().IsUnspecified()
+		}
+	}
+	return false
+}
+
+// claimedBid is what a tracker said a peer bids.
+type claimedBid struct {
+	bid uint64
+}
+
+// checkClaim disconnects a peer whose real bid is radically below what a tracker claimed
+// for it (below half), or that sent none within the grace period: a peer must not attract
+// connections with a bid it does not make.
+func (t *torrent) checkClaim(c *conn, now time.Time) error {
+	cl, ok := t.claims[c.addr.Addr().Unmap()]
+	if !ok || c.ls.sp.id == 0 {
+		return nil
+	}
+	real := c.ls.sp.bid
+	if real == 0 && now.Sub(c.ls.connectedAt) < claimGrace {
+		return nil
+	}
+	if bidext.BidRadicallyLower(cl.bid, real) {
+		t.stats.claimDisconnects.Add(1)
+		return errClaimedBid
+	}
+	return nil
+}
+
+var errClaimedBid = errors.New("peer: real bid radically below what a tracker claimed")
+
+// stopTrackers sends "stopped" to the trackers that heard "started", briefly: the session is
+// going away and must not hang on a dead tracker.
+func (t *torrent) stopTrackers() {
+	if t.announcer == nil || t.announcer.Current() == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	t.announcer.Announce(ctx, time.Now(), t.announceRequest(tracker.EventStopped))
+}
