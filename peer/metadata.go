@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/speedbt/btt/dht"
@@ -53,10 +54,11 @@ const (
 
 // AddMagnet fetches the info dictionary of the torrent a magnet link names from peers
 // (BEP 9), checks it against the link's info-hash, and then adds the torrent like
-// AddTorrent. Peers come from the link's x.pe, opts.Peers, the link's trackers (tr) and
-// the session's DHT when it is on. A peer whose metadata does not hash to the info-hash is dropped and not dialled
-// again for the torrent. ctx bounds the metadata phase only; the torrent then runs until
-// closed. The peers that gave metadata are passed on to the torrent with opts.Peers.
+// AddTorrent. Peers come from the link's x.pe, opts.Peers, the trackers of the link (tr)
+// and of opts.Trackers, and the session's DHT when it is on. A peer whose metadata does
+// not hash to the info-hash is dropped and not dialled again for the torrent. ctx bounds
+// the metadata phase only; the torrent then runs until closed, announcing to the same
+// trackers. The peers that gave metadata are passed on to the torrent with opts.Peers.
 func (s *Session) AddMagnet(ctx context.Context, m *magnet.Magnet, opts TorrentOptions) (*Torrent, error) {
 	if !m.HasV1 {
 		return nil, errors.New("peer: magnet link without a v1 info-hash (btih) is not supported")
@@ -80,7 +82,19 @@ func (s *Session) AddMagnet(ctx context.Context, m *magnet.Magnet, opts TorrentO
 			seeds = append(seeds, ap)
 		}
 	}
-	f := &metadataFetch{s: s, ih: m.InfoHash, trackers: m.Trackers[:min(len(m.Trackers), maxMetadataTrackers)]}
+	// The link's trackers each form a tier, as libtorrent reads them; the caller's come first.
+	for _, u := range m.Trackers {
+		opts.Trackers = append(opts.Trackers, []string{u})
+	}
+	var urls []string
+	for _, tier := range opts.Trackers {
+		for _, u := range tier {
+			if !slices.Contains(urls, u) && len(urls) < maxMetadataTrackers {
+				urls = append(urls, u)
+			}
+		}
+	}
+	f := &metadataFetch{s: s, ih: m.InfoHash, trackers: urls}
 	raw, from, err := f.run(ctx, seeds)
 	if err != nil {
 		return nil, err

@@ -396,4 +396,6 @@ func TestMagnetFromTracker(t *testing.T) {
 	}
 	waitComplete(t, tor, 30*time.Second)
 	sameTree(t, filepath.Join(dir, "trmag"), filepath.Join(out, "trmag"))
+	// The torrent goes on announcing to the link's tracker.
+	waitStats(t, tor, func(s Stats) bool { return s.TrackerAnnounces > 0 })
 }

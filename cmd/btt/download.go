@@ -115,6 +115,9 @@ func (f *transferFlags) progress() *progress {
 
 func (f *transferFlags) logger() *slog.Logger {
 	level := slog.LevelWarn
+	if f.speed.on {
+		level = slog.LevelInfo // bids, won slots, vouchers and settlements are the user's money
+	}
 	if f.verbose {
 		level = slog.LevelDebug
 	}
@@ -163,7 +166,11 @@ func runDownload(ctx context.Context, args []string) error {
 	var t *peer.Torrent
 	if mag != nil {
 		fmt.Printf("fetching metadata of %x from peers\n", mag.InfoHash)
-		t, err = sess.AddMagnet(ctx, mag, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mag.InfoHash)})
+		var tiers [][]string // the link's own trackers (tr) are added by AddMagnet
+		if len(tf.trackers) > 0 {
+			tiers = [][]string{tf.trackers}
+		}
+		t, err = sess.AddMagnet(ctx, mag, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mag.InfoHash), Trackers: tiers})
 	} else {
 		t, err = sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash()), Trackers: tf.tiers(mi)})
 	}
