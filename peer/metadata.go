@@ -45,6 +45,9 @@ const (
 	metadataWindow = 8
 	// maxMetadataCandidates bounds the addresses considered (x.pe, options, DHT, trackers).
 	maxMetadataCandidates = 200
+	// metadataPEXWait is how long a peer without the metadata is given to send its first
+	// ut_pex message (libtorrent sends it at its next one-second tick).
+	metadataPEXWait = 3 * time.Second
 	// maxMetadataTrackers bounds the trackers of a link asked at once.
 	maxMetadataTrackers = 8
 	// magnetLeft is the "left" we announce before we know the torrent's size: non-zero, so
@@ -141,7 +144,8 @@ type fetchResult struct {
 	addr      netip.AddrPort
 	raw       []byte
 	err       error
-	supported bool // the peer advertised ut_metadata
+	supported bool             // the peer advertised ut_metadata
+	learned   []netip.AddrPort // peers its ut_pex named
 }
 
 // run tries candidates, a few at a time, staggered so that a quick failure (or a liar)
@@ -230,6 +234,7 @@ func (f *metadataFetch) run(ctx context.Context, seeds []netip.AddrPort) ([]byte
 			return nil, netip.AddrPort{}, errors.Join(fmt.Errorf("peer: metadata of %x: %w", f.ih, ctx.Err()), lastErr)
 		case r := <-results:
 			inFlight--
+			enqueue(r.learned)
 			if r.supported {
 				f.good = append(f.good, r.addr)
 			}
@@ -300,7 +305,9 @@ func (f *metadataFetch) fetchFrom(ctx context.Context, ap netip.AddrPort) fetchR
 	nc.SetDeadline(time.Time{})
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer stop()
-	res.raw, res.supported, res.err = f.exchange(nc)
+	res.raw, res.supported, res.err = f.exchange(nc, func(aps []netip.AddrPort) {
+		res.learned = append(res.learned, aps...)
+	})
 	if res.err != nil && ctx.Err() != nil {
 		res.err = errors.Join(ctx.Err(), res.err)
 	}
@@ -354,12 +361,17 @@ func (f *metadataFetch) dial(ctx context.Context, ap netip.AddrPort) (net.Conn, 
 
 // exchange runs the BEP 10 handshake and the ut_metadata requests on a handshaken
 // connection. It reports whether the peer advertised ut_metadata with a size.
-func (f *metadataFetch) exchange(nc net.Conn) (raw []byte, supported bool, err error) {
+//
+// A peer without the metadata may still know peers that have it: if it speaks ut_pex, we
+// wait up to metadataPEXWait for its first PEX message and hand its peers to learn.
+func (f *metadataFetch) exchange(nc net.Conn, learn func([]netip.AddrPort)) (raw []byte, supported bool, err error) {
 	s := f.s
 	// BEP 6: with the fast bit set, say first that we have nothing.
 	out := wire.AppendMessage(nil, wire.Message{Type: wire.HaveNone})
 	eh := wire.ExtendedHandshake{
-		M:    map[string]int{wire.ExtMetadata: extIDMetadata},
+		// ut_pex before we know whether the torrent is private, as libtorrent does for
+		// magnet links: the private flag is in the metadata we do not have yet.
+		M:    map[string]int{wire.ExtMetadata: extIDMetadata, wire.ExtPEX: extIDPEX},
 		V:    s.settings.ClientVersion,
 		P:    s.listenPort(),
 		Reqq: s.settings.MaxPeerRequests,
@@ -379,6 +391,7 @@ func (f *metadataFetch) exchange(nc net.Conn) (raw []byte, supported bool, err e
 		missing  int
 		next     int // next piece to request
 		inflight int
+		noMeta   error // set when the peer has no metadata but may still send PEX
 	)
 	request := func() error {
 		var msgs []byte
@@ -397,6 +410,9 @@ func (f *metadataFetch) exchange(nc net.Conn) (raw []byte, supported bool, err e
 	for {
 		m, err := r.ReadHeader()
 		if err != nil {
+			if noMeta != nil {
+				return nil, false, noMeta
+			}
 			return nil, supported, err
 		}
 		if m.Type != wire.Extended {
@@ -413,7 +429,13 @@ func (f *metadataFetch) exchange(nc net.Conn) (raw []byte, supported bool, err e
 			}
 			id := h.M[wire.ExtMetadata]
 			if id == 0 || h.MetadataSize == 0 {
-				return nil, false, fmt.Errorf("%w: no ut_metadata or metadata_size in its handshake", ErrNoMetadata)
+				err := fmt.Errorf("%w: no ut_metadata or metadata_size in its handshake", ErrNoMetadata)
+				if h.M[wire.ExtPEX] == 0 || noMeta != nil {
+					return nil, false, err
+				}
+				noMeta = err
+				nc.SetReadDeadline(time.Now().Add(metadataPEXWait))
+				continue
 			}
 			// ParseExtendedHandshake keeps MetadataSize within 1..wire.MaxMetadataSize.
 			peerID, size, supported = uint8(id), h.MetadataSize, true
@@ -421,6 +443,21 @@ func (f *metadataFetch) exchange(nc net.Conn) (raw []byte, supported bool, err e
 			missing = len(pieces)
 			if err := request(); err != nil {
 				return nil, supported, err
+			}
+		case extIDPEX:
+			msg, err := wire.ParsePEX(m.Payload)
+			if err != nil {
+				return nil, supported, err
+			}
+			var aps []netip.AddrPort
+			for _, p := range append(msg.Added, msg.Added6...) {
+				if a := netip.AddrPortFrom(p.Addr.Addr().Unmap(), p.Addr.Port()); pexDialable(a) {
+					aps = append(aps, a)
+				}
+			}
+			learn(aps)
+			if noMeta != nil {
+				return nil, false, noMeta
 			}
 		case extIDMetadata:
 			if peerID == 0 {

@@ -215,6 +215,7 @@ func scriptedPeer(t *testing.T, ih [20]byte, ext bool, hs *wire.ExtendedHandshak
 	go func() {
 		defer close(done)
 		nc, err := ln.Accept()
+		ln.Close() // one connection only: later dials are refused at once
 		if err != nil {
 			return
 		}
@@ -398,4 +399,51 @@ func TestMagnetFromTracker(t *testing.T) {
 	sameTree(t, filepath.Join(dir, "trmag"), filepath.Join(out, "trmag"))
 	// The torrent goes on announcing to the link's tracker.
 	waitStats(t, tor, func(s Stats) bool { return s.TrackerAnnounces > 0 })
+}
+
+// TestMagnetFromPEX: the link's only peer has no metadata, but its ut_pex names the
+// seeder, from which the metadata and data come.
+func TestMagnetFromPEX(t *testing.T) {
+	dir, out := t.TempDir(), t.TempDir()
+	mi := writeTree(t, dir, "pexmag", []int{200_000}, 32<<10, 25)
+	seeder := newTestSession(t, Settings{})
+	if _, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	sa := netip.MustParseAddrPort(seeder.Addr().String())
+	sentPEX := make(chan struct{})
+	hub := scriptedPeer(t, mi.InfoHash(), true, &wire.ExtendedHandshake{M: map[string]int{wire.ExtPEX: 1}}, func(nc net.Conn, r *wire.Reader) {
+		for {
+			m, err := r.ReadMessage()
+			if err != nil {
+				return
+			}
+			if m.Type != wire.Extended || m.ExtID != wire.ExtHandshakeID {
+				continue
+			}
+			h, err := wire.ParseExtendedHandshake(m.Payload)
+			if err != nil || h.M[wire.ExtPEX] == 0 {
+				return // the fetch did not offer ut_pex
+			}
+			msg := wire.PEX{Added: []wire.PEXPeer{{Addr: sa, Flags: wire.PEXSeed}}}
+			sendPEX(t, nc, h.M[wire.ExtPEX], wire.AppendPEX(nil, msg))
+			close(sentPEX)
+			r.ReadMessage() // until the fetch hangs up
+			return
+		}
+	})
+	leecher := newTransportSession(t, "127.0.0.2", Config{Transport: TransportTCP})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tor, err := leecher.AddMagnet(ctx, parseMagnet(t, mi.InfoHash(), hub.String()), TorrentOptions{DataDir: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sentPEX:
+	default:
+		t.Fatal("metadata arrived without the hub's PEX message")
+	}
+	waitComplete(t, tor, 30*time.Second)
+	sameTree(t, filepath.Join(dir, "pexmag"), filepath.Join(out, "pexmag"))
 }
