@@ -114,7 +114,17 @@ func (t *torrent) speedPeerHandshake(c *conn, h wire.ExtendedHandshake) {
 	if t.speed.eff.Auction && !t.picker.Have().None() {
 		t.sendReserve(c)
 	}
-	if bid, sent := t.speed.bidder.Last(); sent && bid > 0 && t.picker.Interesting(c.key) {
+	t.offerBid(c)
+}
+
+// offerBid sends our current bid to a Speed peer that has pieces we want, unless it has it:
+// a peer met after the bid was made (through a tracker, the DHT, PEX) must hear it too, and
+// it becomes interesting only once its bitfield arrives, after the handshakes.
+func (t *torrent) offerBid(c *conn) {
+	if !t.speedOn() || c.ls.sp.id == 0 || !t.picker.Interesting(c.key) {
+		return
+	}
+	if bid, sent := t.speed.bidder.Last(); sent && bid > 0 && c.ls.sp.sentBid != bid {
 		t.sendSpeed(c, wire.SpeedMessage{Type: wire.SpeedBid, Price: bid})
 		c.ls.sp.sentBid = bid
 	}

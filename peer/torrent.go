@@ -744,6 +744,7 @@ func (t *torrent) updateInterest(c *conn) {
 		c.ls.amInterested = want
 		if want {
 			c.send(wire.Message{Type: wire.Interested})
+			t.offerBid(c)
 		} else {
 			c.send(wire.Message{Type: wire.NotInterested})
 		}

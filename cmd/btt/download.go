@@ -115,6 +115,9 @@ func (f *transferFlags) progress() *progress {
 
 func (f *transferFlags) logger() *slog.Logger {
 	level := slog.LevelWarn
+	if f.speed.on {
+		level = slog.LevelInfo // bids, won slots, vouchers and settlements are the user's money
+	}
 	if f.verbose {
 		level = slog.LevelDebug
 	}
