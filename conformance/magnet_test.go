@@ -90,3 +90,40 @@ func TestLibtorrentMagnetFromUs(t *testing.T) {
 	lt.Stop()
 	sameContent(t, mi.Info, dir, out)
 }
+
+// TestMagnetViaOpentracker: the link names no peer, only opentracker (tr=, HTTP then UDP),
+// to which a libtorrent seeder announced; `btt download` finds the seeder there, fetches
+// the metadata and the data.
+func TestMagnetViaOpentracker(t *testing.T) {
+	testutil.NeedLibtorrent(t)
+	btt := testutil.BuildCmd(t, "btt")
+	for _, proto := range []string{"http", "udp"} {
+		t.Run(proto, func(t *testing.T) {
+			dir := t.TempDir()
+			mi, torrentPath := makePaddedTorrent(t, dir, "mot"+proto, engineFiles, 16<<10)
+			httpURL, udpURL := thirdparty.StartOpentracker(t, testutil.Addr("127.0.0.40", testutil.FreePort(t, "127.0.0.40")), testutil.FreeUDPPort(t, "127.0.0.40"), [][20]byte{mi.InfoHash()})
+			url := httpURL
+			if proto == "udp" {
+				url = udpURL
+			}
+			lt := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
+				Listen: testutil.Addr("127.0.0.41", testutil.FreePort(t, "127.0.0.41")), Torrent: torrentPath,
+				SavePath: dir, Seed: true, TCP: true, Trackers: []string{url},
+			})
+			if err := lt.WaitSeeding(ctxFor(t, time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			if err := thirdparty.WaitSwarm(ctxFor(t, 30*time.Second), httpURL, mi.InfoHash(), 1); err != nil {
+				t.Fatalf("libtorrent never announced: %v", err)
+			}
+			if err := os.Remove(torrentPath); err != nil {
+				t.Fatal(err)
+			}
+			uri := fmt.Sprintf("magnet:?xt=urn:btih:%x&tr=%s", mi.InfoHash(), url)
+			out := t.TempDir()
+			res := runTool(t, btt, "download", uri, "--data", out, "--transport", "tcp", "--progress-interval", "1s")
+			t.Logf("btt download:\n%s", lastLines(string(res), 2))
+			sameContent(t, mi.Info, dir, out)
+		})
+	}
+}
