@@ -38,6 +38,9 @@ echo "== conformance against real clients, alone (timing-sensitive: LEDBAT, thro
 # under -race above, including the same session paths.
 unshare -n sh -c 'ip link set lo up && exec go test -count=1 -timeout 20m ./conformance/'
 
+echo "== the DHT simulation at full size (5,000 nodes; the race pass runs 1,000)"
+go test -count=1 -run 'TestFiveThousandNodes' ./dht/sim/
+
 echo "== fuzz targets, briefly each"
 for target in $(go test -list '^Fuzz' ./fuzz | grep '^Fuzz'); do
 	go test ./fuzz -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME:-4s}" >/dev/null || {
