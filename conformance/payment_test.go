@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -223,5 +224,57 @@ func TestNonPayerChokedThenBanned(t *testing.T) {
 	// under free terms, served as they come).
 	if limit := int64(2 * pieceLen); got > limit {
 		t.Errorf("non-payer received %d bytes under paid terms without paying, more than %d", got, limit)
+	}
+}
+
+// TestCorruptProviderNotPaid: a Speed seeder whose data went bad wins our bid and sends
+// corrupt pieces; we pay nothing for them, ban it, and pay only the honest seeder.
+func TestCorruptProviderNotPaid(t *testing.T) {
+	url, cl, treasury := startLedger(t)
+	reserve := bidext.ReserveConfig{Curve: bidext.Linear, Start: bidext.UnitsPerBTT, Cap: bidext.UnitsPerBTT}
+	newSeeder := func(ip string) *peer.Session {
+		sc := speedWith(fundedKey(t, cl, treasury, 0), url, 0)
+		sc.Reserve = reserve
+		return startSessionCfg(t, ip, peer.Config{Settings: peer.Settings{RechokeInterval: 200 * time.Millisecond, UploadRateLimit: 1 << 20}, Speed: sc})
+	}
+	goodDir, badDir := t.TempDir(), t.TempDir()
+	mi, _ := makeTorrent(t, goodDir, "c", []thirdparty.File{{Path: "c.bin", Size: 2 << 20}}, 64<<10, false)
+	makeTorrent(t, badDir, "c", []thirdparty.File{{Path: "c.bin", Size: 2 << 20}}, 64<<10, false)
+	good := newSeeder("127.0.0.51")
+	gt := addTorrent(t, good, mi, goodDir)
+	bad := newSeeder("127.0.0.52")
+	bt := addTorrent(t, bad, mi, badDir)
+	// Corrupt the bad seeder's copy after it verified it.
+	if err := os.WriteFile(filepath.Join(badDir, "c", "c.bin"), make([]byte, 2<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k := fundedKey(t, cl, treasury, 100*bidext.UnitsPerBTT)
+	leecher := startSessionCfg(t, "127.0.0.53", peer.Config{Settings: peer.Settings{HashFailBan: 2}, Speed: speedWith(k, url, 100*bidext.UnitsPerBTT)})
+	lt := addTorrent(t, leecher, mi, t.TempDir(), bad.Addr().String())
+	deadline := time.Now().Add(30 * time.Second)
+	for lt.Stats().Banned == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("corrupt provider not banned: %+v", lt.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s := lt.Stats(); s.HashFailures < 2 || s.VouchersSent != 0 || s.Promised != 0 {
+		t.Fatalf("after the corrupt provider's pieces: %d hash failures, %d vouchers, %d promised; want >= 2, 0, 0", s.HashFailures, s.VouchersSent, s.Promised)
+	}
+	if e := bt.Stats().Earned; e != 0 {
+		t.Errorf("corrupt provider earned %d", e)
+	}
+	if err := lt.AddPeers(good.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	waitOurs(t, lt, time.Minute)
+	deadline = time.Now().Add(10 * time.Second)
+	for lt.Stats().PaymentAcks < lt.Stats().VouchersSent && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	s := lt.Stats()
+	t.Logf("paid the honest seeder %d units in %d vouchers; corrupt seeder earned %d", s.Spent, s.VouchersSent, bt.Stats().Earned)
+	if s.Spent == 0 || gt.Stats().Earned != s.Spent || bt.Stats().Earned != 0 {
+		t.Errorf("honest seeder earned %d, we spent %d, corrupt seeder earned %d", gt.Stats().Earned, s.Spent, bt.Stats().Earned)
 	}
 }
