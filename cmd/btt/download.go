@@ -68,6 +68,19 @@ func (f *transferFlags) startProfile() (func(), error) {
 	return func() { pprof.StopCPUProfile(); out.Close() }, nil
 }
 
+// start begins the CPU profile (if asked) and the session; stop ends both.
+func (f *transferFlags) start(ctx context.Context) (sess *peer.Session, stop func(), err error) {
+	stopProfile, err := f.startProfile()
+	if err != nil {
+		return nil, nil, err
+	}
+	if sess, err = f.session(ctx); err != nil {
+		stopProfile()
+		return nil, nil, err
+	}
+	return sess, func() { sess.Close(); stopProfile() }, nil
+}
+
 func (f *transferFlags) session(ctx context.Context) (*peer.Session, error) {
 	sc, err := f.speed.config(ctx)
 	if err != nil {
@@ -153,16 +166,11 @@ func runDownload(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	stop, err := tf.startProfile()
+	sess, stop, err := tf.start(ctx)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	sess, err := tf.session(ctx)
-	if err != nil {
-		return err
-	}
-	defer sess.Close()
 	var t *peer.Torrent
 	if mag != nil {
 		fmt.Printf("fetching metadata of %x from peers\n", mag.InfoHash)
@@ -207,16 +215,11 @@ func runSeed(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	stop, err := tf.startProfile()
+	sess, stop, err := tf.start(ctx)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	sess, err := tf.session(ctx)
-	if err != nil {
-		return err
-	}
-	defer sess.Close()
 	t, err := sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash()), Trackers: tf.tiers(mi)})
 	if err != nil {
 		return err
