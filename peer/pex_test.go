@@ -3,6 +3,7 @@ package peer
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -302,4 +303,25 @@ func peerInterested(tor *Torrent) bool {
 		res <- ok
 	})
 	return <-res
+}
+
+// BenchmarkPEXDiff: one peer's message at a full torrent (80 connections), half of which
+// changed since the last message.
+func BenchmarkPEXDiff(b *testing.B) {
+	current := map[netip.AddrPort]byte{}
+	for i := range 80 {
+		current[ap(fmt.Sprintf("10.0.%d.%d:6881", i/200, i%200))] = 0
+	}
+	told := map[netip.AddrPort]struct{}{}
+	pexDiff(told, current, ap("9.9.9.9:9"))
+	for i := range 40 {
+		delete(current, ap(fmt.Sprintf("10.0.0.%d:6881", i)))
+		current[ap(fmt.Sprintf("10.1.0.%d:6881", i))] = 0
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		t := maps.Clone(told)
+		msg := pexDiff(t, current, ap("9.9.9.9:9"))
+		wire.AppendPEX(nil, msg)
+	}
 }
