@@ -74,16 +74,23 @@ func (s *Session) AddMagnet(ctx context.Context, m *magnet.Magnet, opts TorrentO
 	stop := context.AfterFunc(s.ctx, cancel) // closing the session ends the fetch too
 	defer stop()
 
+	// The caller's addresses must be good, as for AddTorrent; the link's are a stranger's
+	// word, and one that does not resolve is skipped.
 	var seeds []netip.AddrPort
-	for _, list := range [][]string{m.Peers, opts.Peers} {
-		for _, a := range list {
-			ap, err := resolveAddrPort(a)
-			if err != nil {
-				s.log.Debug("magnet peer", "addr", a, "err", err)
-				continue
-			}
-			seeds = append(seeds, ap)
+	for _, a := range opts.Peers {
+		ap, err := resolveAddrPort(a)
+		if err != nil {
+			return nil, err
 		}
+		seeds = append(seeds, ap)
+	}
+	for _, a := range m.Peers {
+		ap, err := resolveAddrPort(a)
+		if err != nil {
+			s.log.Info("magnet: skipping peer address", "addr", a, "err", err)
+			continue
+		}
+		seeds = append(seeds, ap)
 	}
 	// The link's trackers each form a tier, as libtorrent reads them; the caller's come first.
 	for _, u := range m.Trackers {
@@ -106,8 +113,8 @@ func (s *Session) AddMagnet(ctx context.Context, m *magnet.Magnet, opts TorrentO
 	if err != nil {
 		return nil, fmt.Errorf("peer: metadata of %x from %v: %w", m.InfoHash, from, err)
 	}
-	opts.Peers = append(append([]string(nil), opts.Peers...), m.Peers...)
-	for _, ap := range f.good {
+	opts.Peers = nil
+	for _, ap := range append(seeds, f.good...) {
 		opts.Peers = append(opts.Peers, ap.String())
 	}
 	opts.Peers = dedupe(opts.Peers, f.bad)

@@ -492,3 +492,26 @@ func BenchmarkMetadataFetch(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// TestMagnetBadAddresses: an x.pe address that does not parse is skipped (the honest one
+// still serves, and the torrent starts); a bad address of the caller's is an error.
+func TestMagnetBadAddresses(t *testing.T) {
+	dir, out := t.TempDir(), t.TempDir()
+	mi := writeTree(t, dir, "badaddr", []int{100_000}, 32<<10, 26)
+	seeder := newTestSession(t, Settings{})
+	if _, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	leecher := newTestSessionAt(t, "127.0.0.2", Settings{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m := parseMagnet(t, mi.InfoHash(), "[::1:6881", seeder.Addr().String())
+	if _, err := leecher.AddMagnet(ctx, m, TorrentOptions{DataDir: out, Peers: []string{"not an address"}}); err == nil {
+		t.Fatal("AddMagnet accepted a bad address in opts.Peers")
+	}
+	tor, err := leecher.AddMagnet(ctx, m, TorrentOptions{DataDir: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitComplete(t, tor, 30*time.Second)
+}
