@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -347,4 +348,48 @@ func TestMalformedSpeedDisconnects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTrackerClaimChecked: a peer a tracker said bids X, whose real bid is below half of X, is
+// disconnected; one that bids what was claimed stays.
+func TestTrackerClaimChecked(t *testing.T) {
+	dir := t.TempDir()
+	mi := writeTree(t, dir, "claim", []int{8 << 20}, 64<<10, 14)
+	seeder := newSpeedSession(t, "127.0.0.1", Settings{UploadRateLimit: 256 << 10}, speedConfig(0, noReserve))
+	st, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const claimed = 1_000_000_000
+	tests := []struct {
+		ip      string
+		balance uint64
+		drop    bool
+	}{
+		{"127.0.0.61", 1, true},              // bids about nothing: radically below the claim
+		{"127.0.0.62", 1_000_000_000, false}, // bids far more than claimed
+	}
+	for _, tt := range tests {
+		ap := netip.MustParseAddr(tt.ip)
+		st.t.do(func() { st.t.claims[ap] = claimedBid{bid: claimed} })
+	}
+	var leechers []*Torrent
+	for _, tt := range tests {
+		s := newSpeedSession(t, tt.ip, Settings{}, speedConfig(tt.balance, noReserve))
+		lt, err := s.AddTorrent(mi.Info, TorrentOptions{DataDir: t.TempDir(), Peers: []string{seeder.Addr().String()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leechers = append(leechers, lt)
+	}
+	waitStats(t, st, func(s Stats) bool { return s.ClaimDisconnects >= 1 })
+	// The honest bidder stays connected, with its real bid.
+	waitSpeed(t, st, 5*time.Second, func(s SpeedStatus) bool {
+		for _, p := range s.Peers {
+			if p.Addr.Addr().String() == "127.0.0.62" && p.Bid >= claimed {
+				return true
+			}
+		}
+		return false
+	})
 }
