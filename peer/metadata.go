@@ -6,8 +6,11 @@ import (
 	"crypto/sha1"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -62,6 +65,8 @@ const (
 // not hash to the info-hash is dropped and not dialled again for the torrent. ctx bounds
 // the metadata phase only; the torrent then runs until closed, announcing to the same
 // trackers. The peers that gave metadata are passed on to the torrent with opts.Peers.
+// With opts.ResumeFile set, the info dictionary is kept beside it ("<info-hash>.info"),
+// and a later AddMagnet of the same link takes it from there without asking peers.
 func (s *Session) AddMagnet(ctx context.Context, m *magnet.Magnet, opts TorrentOptions) (*Torrent, error) {
 	if !m.HasV1 {
 		return nil, errors.New("peer: magnet link without a v1 info-hash (btih) is not supported")
@@ -105,13 +110,25 @@ func (s *Session) AddMagnet(ctx context.Context, m *magnet.Magnet, opts TorrentO
 		}
 	}
 	f := &metadataFetch{s: s, ih: m.InfoHash, trackers: urls}
-	raw, from, err := f.run(ctx, seeds)
-	if err != nil {
-		return nil, err
+	cache := infoCachePath(opts, m.InfoHash)
+	raw, from := loadCachedInfo(cache, m.InfoHash), cache
+	cached := raw != nil
+	if !cached {
+		var ap netip.AddrPort
+		var err error
+		if raw, ap, err = f.run(ctx, seeds); err != nil {
+			return nil, err
+		}
+		from = ap.String()
 	}
 	info, err := metainfo.ParseInfo(raw)
 	if err != nil {
 		return nil, fmt.Errorf("peer: metadata of %x from %v: %w", m.InfoHash, from, err)
+	}
+	if !cached && cache != "" {
+		if err := saveCachedInfo(cache, raw); err != nil {
+			s.log.Warn("magnet: keeping the metadata", "err", err)
+		}
 	}
 	opts.Peers = nil
 	for _, ap := range append(seeds, f.good...) {
@@ -119,6 +136,44 @@ func (s *Session) AddMagnet(ctx context.Context, m *magnet.Magnet, opts TorrentO
 	}
 	opts.Peers = dedupe(opts.Peers, f.bad)
 	return s.AddTorrent(info, opts)
+}
+
+// infoCachePath is where a magnet's fetched info dictionary is kept, beside the resume
+// file, so that a restarted download needs no peer for it; "" without a resume file.
+func infoCachePath(opts TorrentOptions, ih [20]byte) string {
+	if opts.ResumeFile == "" {
+		return ""
+	}
+	return filepath.Join(filepath.Dir(opts.ResumeFile), fmt.Sprintf("%x.info", ih))
+}
+
+// loadCachedInfo returns the info dictionary kept at path if it hashes to ih, else nil.
+func loadCachedInfo(path string, ih [20]byte) []byte {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, wire.MaxMetadataSize+1))
+	if err != nil || len(raw) > wire.MaxMetadataSize || sha1.Sum(raw) != ih {
+		return nil // unreadable, too big or not this torrent's: fetch it again
+	}
+	return raw
+}
+
+// saveCachedInfo writes raw to path whole or not at all.
+func saveCachedInfo(path string, raw []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, raw, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // dedupe drops repeated addresses and those of liars.

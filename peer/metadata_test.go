@@ -515,3 +515,53 @@ func TestMagnetBadAddresses(t *testing.T) {
 	}
 	waitComplete(t, tor, 30*time.Second)
 }
+
+// TestMagnetInfoCached: with a resume file, the fetched info dictionary is kept beside it,
+// and a restart needs no peer for the metadata (nor the data, already on disk); a cache
+// that does not hash to the info-hash is not used.
+func TestMagnetInfoCached(t *testing.T) {
+	dir, out := t.TempDir(), t.TempDir()
+	mi := writeTree(t, dir, "cached", []int{100_000}, 32<<10, 27)
+	seeder := newTestSession(t, Settings{})
+	if _, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	opts := TorrentOptions{DataDir: out, ResumeFile: filepath.Join(out, ".btt", "x.resume")}
+	first := newTestSessionAt(t, "127.0.0.2", Settings{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tor, err := first.AddMagnet(ctx, parseMagnet(t, mi.InfoHash(), seeder.Addr().String()), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitComplete(t, tor, 30*time.Second)
+	first.Close()
+
+	// No peer at all this time.
+	second := newTestSessionAt(t, "127.0.0.2", Settings{})
+	qctx, qcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer qcancel()
+	tor, err = second.AddMagnet(qctx, parseMagnet(t, mi.InfoHash()), opts)
+	if err != nil {
+		t.Fatalf("restart without peers: %v", err)
+	}
+	if !tor.Stats().Complete {
+		t.Errorf("restart: %+v", tor.Stats())
+	}
+	tor.Close()
+
+	cache := infoCachePath(opts, mi.InfoHash())
+	b, err := os.ReadFile(cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-2] ^= 1
+	if err := os.WriteFile(cache, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	qctx, qcancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer qcancel()
+	if _, err := second.AddMagnet(qctx, parseMagnet(t, mi.InfoHash()), opts); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("AddMagnet with a corrupt cache and no peers: %v", err)
+	}
+}
