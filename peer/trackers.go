@@ -89,6 +89,9 @@ func (t *torrent) trackerTick(now time.Time, ev tracker.Event) {
 // bids it claimed for them (they are stale claims, checked against the real bids).
 func (t *torrent) addTrackerPeers(peers []tracker.Peer) {
 	self := t.s.listenPort()
+	if len(t.known)+len(peers) > maxKnownPeers {
+		t.pruneKnown()
+	}
 	for _, p := range peers {
 		if len(t.known) >= maxKnownPeers {
 			break
@@ -103,6 +106,18 @@ func (t *torrent) addTrackerPeers(peers []tracker.Peer) {
 		}
 	}
 	t.connectMore()
+}
+
+// pruneKnown forgets addresses that failed every dial we allowed them, so that a torrent that
+// has met many dead peers still has room for new ones.
+func (t *torrent) pruneKnown() {
+	for ap := range t.known {
+		if t.failures[ap].n >= maxDialFailures {
+			delete(t.known, ap)
+			delete(t.failures, ap)
+			delete(t.claims, ap.Addr())
+		}
+	}
 }
 
 // isOwnAddr reports whether ap is our own listener (trackers return us to ourselves).

@@ -1,9 +1,11 @@
 package peer
 
 import (
+	"net/netip"
 	"path/filepath"
 
 	"github.com/speedbt/btt/dht"
+	"github.com/speedbt/btt/peer/tracker"
 	"testing"
 	"time"
 )
@@ -89,4 +91,29 @@ func readState(t *testing.T, path string) []string {
 		nodes = append(nodes, n.Addr.String())
 	}
 	return nodes
+}
+
+// TestKnownAddressesPruned: dead addresses stop taking room from new peers.
+func TestKnownAddressesPruned(t *testing.T) {
+	dir := t.TempDir()
+	mi := writeTree(t, dir, "prune", []int{1 << 16}, 16<<10, 23)
+	sess := newTransportSession(t, "127.0.0.1", Config{Transport: TransportTCP})
+	tor, err := sess.AddTorrent(mi.Info, TorrentOptions{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan int, 1)
+	tor.t.do(func() {
+		tt := tor.t
+		for i := range maxKnownPeers {
+			ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 1, byte(i >> 8), byte(i)}), 6881)
+			tt.known[ap] = struct{}{}
+			tt.failures[ap] = dialFailure{n: maxDialFailures}
+		}
+		tt.addTrackerPeers([]tracker.Peer{{Addr: netip.MustParseAddrPort("127.0.0.9:6881")}})
+		done <- len(tt.known)
+	})
+	if n := <-done; n != 1 {
+		t.Fatalf("%d known addresses after pruning, want only the new one", n)
+	}
 }
