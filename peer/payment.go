@@ -20,6 +20,9 @@ const (
 	channelLife = 2 * time.Hour
 	// ledgerTimeout bounds one ledger request made on behalf of a connection.
 	ledgerTimeout = 15 * time.Second
+	// settleBefore: a provider settles a channel this long before it expires, or the ledger
+	// refunds everything to the requester (docs/bep-speed.md, 7.1).
+	settleBefore = 10 * time.Minute
 )
 
 // payerSide is what a requester keeps per provider connection: the terms it was given, the
@@ -31,6 +34,7 @@ type payerSide struct {
 	billable   map[uint32]billableBytes // piece -> bytes received under paid terms
 	meter      bidext.Meter             // what we owe the provider in total
 	payer      *channel.Payer           // the open channel; nil until opened
+	expiry     time.Time                // when payer's channel expires
 	paidBefore uint64                   // paid on channels used up before this one
 	opening    bool                     // a channel open is in flight at the ledger
 	lastSeq    uint64                   // sequence of the last voucher sent on payer
@@ -141,6 +145,7 @@ func (t *torrent) openChannel(c *conn) {
 				ps.paidBefore += ps.payer.Paid()
 			}
 			ps.payer = payer
+			ps.expiry = time.Unix(int64(ch.Expiry), 0)
 			t.stats.channelsOpened.Add(1)
 			t.s.log.Info("speed: channel opened", "provider", c, "deposit", deposit, "channel", payer.Channel())
 			t.sendSpeed(c, wire.SpeedMessage{Type: wire.SpeedChannelOpen, Channel: payer.Channel()})
@@ -192,6 +197,13 @@ func (t *torrent) payUp(c *conn, piece uint32) {
 	ps := &c.ls.sp.pr
 	if ps.payer == nil {
 		return // sent once the channel is open
+	}
+	if time.Until(ps.expiry) < minChannelLife {
+		// The provider refuses a channel with less than an hour to run: move to a new one.
+		if !ps.opening {
+			t.openChannel(c)
+		}
+		return
 	}
 	owed := ps.meter.Total() - ps.paidBefore
 	due := owed - ps.payer.Paid()
@@ -454,11 +466,19 @@ func (t *torrent) paymentFailed(c *conn, why string) {
 	}
 }
 
-// paymentTick chokes requesters whose payment is overdue.
+// paymentTick chokes requesters whose payment is overdue, and settles channels about to
+// expire (after which vouchers on them are refused: the requester moves to a new channel an
+// hour before expiry, so an honest one never sends any).
 func (t *torrent) paymentTick(now time.Time) {
 	for _, c := range t.conns {
-		if d := c.ls.sp.pe.deadline; !d.IsZero() && now.After(d) {
+		pe := &c.ls.sp.pe
+		if d := pe.deadline; !d.IsZero() && now.After(d) {
 			t.paymentFailed(c, "payment timeout")
+		}
+		if st := pe.state; st != nil && now.Add(settleBefore).After(time.Unix(int64(st.Expiry), 0)) {
+			t.settle(c, st.Payer, pe.last)
+			pe.accepted += st.Cumulative
+			pe.state, pe.last = nil, nil
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/speedbt/btt/bidext"
+	"github.com/speedbt/btt/channel"
 	"github.com/speedbt/btt/wire"
 	"github.com/speedbt/btt/wire/bencode"
 	"github.com/speedbt/btt/wire/metainfo"
@@ -392,4 +393,44 @@ func TestTrackerClaimChecked(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// TestSettleBeforeExpiry: a provider settles a requester's channel ten minutes before it
+// expires (or the ledger would refund the requester everything), and then treats the
+// channel as closed.
+func TestSettleBeforeExpiry(t *testing.T) {
+	dir := t.TempDir()
+	mi := writeTree(t, dir, "exp", []int{1 << 20}, 64<<10, 15)
+	seeder := newSpeedSession(t, "127.0.0.1", Settings{}, speedConfig(0, noReserve))
+	st, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, _, _ := dialSpeedPeer(t, seeder, mi)
+	defer nc.Close()
+	type result struct {
+		open     bool
+		accepted uint64
+	}
+	check := func(expiresIn time.Duration) result {
+		ch := make(chan result, 1)
+		st.t.do(func() {
+			for _, c := range st.t.conns {
+				pe := &c.ls.sp.pe
+				pe.accepted = 0
+				pe.state = &channel.State{Cumulative: 700, Expiry: uint64(time.Now().Add(expiresIn).Unix())}
+				st.t.paymentTick(time.Now())
+				ch <- result{pe.state != nil, pe.accepted}
+				return
+			}
+			ch <- result{}
+		})
+		return <-ch
+	}
+	if r := check(time.Hour); !r.open || r.accepted != 0 {
+		t.Fatalf("a channel an hour from expiry was settled: %+v", r)
+	}
+	if r := check(5 * time.Minute); r.open || r.accepted != 700 {
+		t.Fatalf("a channel 5 minutes from expiry: %+v, want settled with its 700 units counted", r)
+	}
 }
