@@ -94,6 +94,7 @@ type Conn struct {
 
 	// receive side
 	synSeq     uint16 // acceptor: the SYN's sequence number, to answer retransmitted SYNs
+	isn        uint16 // acceptor: our first sequence number, repeated to a retransmitted SYN
 	ackNr      uint16 // last sequence number received in order
 	rbuf       ring
 	ooo        map[uint16][]byte

@@ -115,8 +115,11 @@ func (h *Header) Decode(b []byte) (payload []byte, err error) {
 		if len(rest)-2 < n {
 			return nil, fmt.Errorf("%w: extension %d wants %d bytes, %d left", ErrMalformed, typ, n, len(rest)-2)
 		}
-		if typ == ExtSelectiveAck && (n == 0 || n%4 != 0) {
-			return nil, fmt.Errorf("%w: selective ack of %d bytes, want a multiple of 4", ErrMalformed, n)
+		// BEP 29 asks for a multiple of 4 bytes, but libtorrent sends (span+7)/8 bytes
+		// (1 to 32) for the out-of-order span it holds: rejecting those dropped its
+		// packets whole (data and acks) exactly when loss made it selectively ack.
+		if typ == ExtSelectiveAck && n == 0 {
+			return nil, fmt.Errorf("%w: empty selective ack", ErrMalformed)
 		}
 		h.Extensions = append(h.Extensions, Extension{Type: typ, Data: rest[2 : 2+n : 2+n]})
 		rest = rest[2+n:]
@@ -134,13 +137,13 @@ func (h *Header) EncodedLen() int {
 }
 
 // Append appends the encoded header and its extensions to b. It fails if an extension
-// is longer than 255 bytes or is an invalid selective ack.
+// is longer than 255 bytes or is an empty selective ack.
 func (h *Header) Append(b []byte) ([]byte, error) {
 	if h.Type > TypeSyn {
 		return b, fmt.Errorf("utp: cannot encode packet type %d", h.Type)
 	}
 	for _, e := range h.Extensions {
-		if e.Type == 0 || len(e.Data) > 255 || (e.Type == ExtSelectiveAck && (len(e.Data) == 0 || len(e.Data)%4 != 0)) {
+		if e.Type == 0 || len(e.Data) > 255 || (e.Type == ExtSelectiveAck && len(e.Data) == 0) {
 			return b, fmt.Errorf("utp: cannot encode extension %d of %d bytes", e.Type, len(e.Data))
 		}
 	}

@@ -13,7 +13,9 @@ func (c *Conn) handleSyn(h *Header, now time.Time) {
 		return
 	}
 	c.lastRecv = now
-	c.sendState(now)
+	// The dialler takes our first sequence number from this answer, so repeat the one
+	// the lost answer carried, even if data has been sent since.
+	c.sendStateSeq(now, c.isn)
 }
 
 // handle processes one packet from the peer; it runs on the socket's reader. With

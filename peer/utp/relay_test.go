@@ -18,6 +18,9 @@ type impairment struct {
 	reorder   float64       // probability a packet is held back
 	holdFor   time.Duration // how long a held packet waits (others overtake it)
 	delayBase time.Duration // constant one-way delay added to every packet (0: none)
+	// shape, if set, sees every packet before the random impairments and returns it
+	// (possibly rewritten), or nil to drop it; it runs under the relay's lock.
+	shape func(b []byte, fromClient bool) []byte
 }
 
 // relay is a UDP proxy between one client and one server that drops, duplicates and
@@ -88,7 +91,13 @@ func (r *relay) pump(ctx context.Context, in *net.UDPConn, fromClient bool) {
 			continue
 		}
 		copies := 1
-		if r.rng.Float64() < r.imp.loss {
+		if r.imp.shape != nil {
+			b = r.imp.shape(b, fromClient)
+		}
+		if b == nil {
+			copies = 0
+			r.dropped++
+		} else if r.rng.Float64() < r.imp.loss {
 			copies = 0
 			r.dropped++
 		} else if r.rng.Float64() < r.imp.dup {

@@ -172,8 +172,27 @@ func (c *Conn) transmit(p *packet, now time.Time) {
 	}
 }
 
+// nextSendSeq is the sequence number of the next packet that goes out for the first time.
+// Packets get their numbers when queued, so this is behind seqNr by the queued ones.
+func (c *Conn) nextSendSeq() uint16 {
+	if c.nsent < len(c.q) {
+		return c.q[c.nsent].seq
+	}
+	return c.seqNr
+}
+
 // sendState sends an ack, with a selective ack of the out-of-order packets held.
-func (c *Conn) sendState(now time.Time) {
+//
+// Its seq_nr is that of the next packet to be sent, as libtorrent's is, not the next
+// number assigned to queued data: libtorrent drops (without acking it, and without
+// counting it as a sign of life) any packet whose seq_nr is more than its reorder
+// window (about 950 packets) past its ack_nr. With a write queue that long, every ack
+// we sent for its requests would be dropped and it would time the connection out.
+func (c *Conn) sendState(now time.Time) { c.sendStateSeq(now, c.nextSendSeq()) }
+
+// sendStateSeq is sendState with an explicit seq_nr (the SYN's answer repeats the
+// initial one).
+func (c *Conn) sendStateSeq(now time.Time, seq uint16) {
 	b := c.scratch[:HeaderSize]
 	var ext uint8
 	if len(c.ooo) > 0 {
@@ -194,7 +213,7 @@ func (c *Conn) sendState(now time.Time) {
 		}
 	}
 	w := c.window()
-	putHeader(b, TypeState, ext, c.sendID, c.s.micros(now), c.replyMicro, uint32(w), c.seqNr, c.ackNr)
+	putHeader(b, TypeState, ext, c.sendID, c.s.micros(now), c.replyMicro, uint32(w), seq, c.ackNr)
 	c.s.send(b, c.remote)
 	c.stats.Sent++
 	c.advertised = w
@@ -204,7 +223,7 @@ func (c *Conn) sendState(now time.Time) {
 
 func (c *Conn) sendReset() {
 	var b [HeaderSize]byte
-	putHeader(b[:], TypeReset, 0, c.sendID, c.s.micros(time.Now()), c.replyMicro, 0, c.seqNr, c.ackNr)
+	putHeader(b[:], TypeReset, 0, c.sendID, c.s.micros(time.Now()), c.replyMicro, 0, c.nextSendSeq(), c.ackNr)
 	c.s.send(b[:], c.remote)
 }
 

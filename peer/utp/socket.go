@@ -506,6 +506,7 @@ func (s *Socket) accept(h *Header, from netip.AddrPort, now time.Time) {
 	c.synSeq = h.Seq
 	c.ackNr = h.Seq
 	c.seqNr = uint16(rand.Uint32())
+	c.isn = c.seqNr
 	// libtorrent's SYN advertises a zero window: the real one comes with its first
 	// data packet, so start from a small guess instead of waiting on a zero window.
 	c.peerWnd = c.mss * initCwndPkts
