@@ -1,7 +1,6 @@
 package conformance
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -10,11 +9,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -45,81 +41,21 @@ func dhtNode(t *testing.T, ctx context.Context, ip string) (*dht.Node, netip.Add
 // frame. It returns how many bt-dht frames each port sent.
 func dhtCapture(t *testing.T, ports []uint16) (stop func() map[uint16]int) {
 	t.Helper()
-	tshark := testutil.NeedTool(t, "tshark")
-	pcap := filepath.Join(t.TempDir(), "dht.pcap")
-	var filter []string
+	var ps []int
 	for _, p := range ports {
-		filter = append(filter, fmt.Sprintf("udp port %d", p))
+		ps = append(ps, int(p))
 	}
-	cmd := exec.Command(tshark, "-i", "lo", "-f", strings.Join(filter, " or "), "-w", pcap)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	started := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		once := false
-		for sc.Scan() {
-			if !once && strings.Contains(sc.Text(), "Capturing on") {
-				once = true
-				close(started)
-			}
-		}
-	}()
-	killed := false
-	kill := func() {
-		if killed {
-			return
-		}
-		killed = true
-		_ = cmd.Process.Signal(syscall.SIGINT)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}
-	t.Cleanup(kill)
-	select {
-	case <-started:
-	case <-time.After(20 * time.Second):
-		t.Fatal("tshark did not start capturing")
-	}
+	c := startUDPCapture(t, "bt-dht", ps)
 	return func() map[uint16]int {
 		t.Helper()
-		kill()
-		args := []string{"-r", pcap}
-		for _, p := range ports {
-			args = append(args, "-d", fmt.Sprintf("udp.port==%d,bt-dht", p))
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, tshark, append(args, "-Y", "_ws.malformed")...).Output()
-		if err != nil {
-			t.Fatalf("tshark: %v", err)
-		}
-		if len(bytes.TrimSpace(out)) != 0 {
-			t.Errorf("tshark found malformed DHT frames:\n%s", out)
-		}
-		out, err = exec.CommandContext(ctx, tshark, append(args, "-Y", "bt-dht", "-T", "fields", "-e", "udp.srcport")...).Output()
-		if err != nil {
-			t.Fatalf("tshark: %v", err)
-		}
+		c.stop()
 		bySrc := map[uint16]int{}
-		for _, f := range strings.Fields(string(out)) {
+		for _, f := range c.fields("bt-dht", "udp.srcport") {
 			var p uint16
 			fmt.Sscan(f, &p)
 			bySrc[p]++
 		}
-		all, _ := exec.CommandContext(ctx, tshark, "-r", pcap, "-T", "fields", "-e", "frame.number").Output()
-		t.Logf("capture: %d frames; bt-dht frames by source port: %v", len(strings.Fields(string(all))), bySrc)
+		t.Logf("capture: %d frames; bt-dht frames by source port: %v", c.frames(), bySrc)
 		return bySrc
 	}
 }

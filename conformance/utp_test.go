@@ -1,7 +1,6 @@
 package conformance
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -10,11 +9,8 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -58,90 +54,16 @@ func utpTorrent(t *testing.T, size int64) (root string, data []byte, torPath str
 // frames by packet type ("0" data ... "4" syn).
 func utpCapture(t *testing.T, ports ...int) (stop func() map[string]int) {
 	t.Helper()
-	tshark := testutil.NeedTool(t, "tshark")
-	pcap := filepath.Join(t.TempDir(), "utp.pcap")
-	var filter []string
-	for _, p := range ports {
-		filter = append(filter, fmt.Sprintf("udp port %d", p))
-	}
-	cmd := exec.Command(tshark, "-i", "lo", "-f", strings.Join(filter, " or "), "-w", pcap)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	started := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		once := false
-		for sc.Scan() {
-			if !once && strings.Contains(sc.Text(), "Capturing on") {
-				once = true
-				close(started)
-			}
-		}
-	}()
-	killed := false
-	kill := func() {
-		if !killed {
-			killed = true
-			_ = cmd.Process.Signal(syscall.SIGINT)
-			done := make(chan struct{})
-			go func() { _ = cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				_ = cmd.Process.Kill()
-				<-done
-			}
-		}
-	}
-	t.Cleanup(kill)
-	select {
-	case <-started:
-	case <-time.After(20 * time.Second):
-		t.Fatal("tshark did not start capturing")
-	}
-	// dumpcap reports "Capturing on" a moment before packets really flow into the
-	// file; without a pause the first packets (the SYN) can be missed.
-	time.Sleep(500 * time.Millisecond)
+	c := startUDPCapture(t, "bt-utp", ports)
 	return func() map[string]int {
 		t.Helper()
-		kill()
-		args := []string{"-r", pcap}
-		for _, p := range ports {
-			args = append(args, "-d", fmt.Sprintf("udp.port==%d,bt-utp", p))
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, tshark, append(args, "-Y", "_ws.malformed")...).Output()
-		if err != nil {
-			t.Fatalf("tshark: %v", err)
-		}
-		if len(bytes.TrimSpace(out)) != 0 {
-			t.Errorf("tshark found malformed uTP frames:\n%s", out)
-		}
-		out, err = exec.CommandContext(ctx, tshark, append(args, "-Y", "bt-utp", "-T", "fields", "-e", "bt-utp.type")...).Output()
-		if err != nil {
-			t.Fatalf("tshark: %v", err)
-		}
+		c.stop()
 		types := map[string]int{}
-		for _, l := range strings.Fields(string(out)) {
+		for _, l := range c.fields("bt-utp", "bt-utp.type") {
 			types[l]++
 		}
-		all, err := exec.CommandContext(ctx, tshark, "-r", pcap, "-T", "fields", "-e", "frame.number").Output()
-		if err != nil {
-			t.Fatalf("tshark: %v", err)
-		}
-		frames := len(strings.Fields(string(all)))
-		sacks, err := exec.CommandContext(ctx, tshark, append(args, "-Y", "bt-utp.extension_bitmask", "-T", "fields", "-e", "frame.number")...).Output()
-		if err != nil {
-			t.Fatalf("tshark: %v", err)
-		}
-		types["sack"] = len(strings.Fields(string(sacks)))
-		t.Logf("capture: %d frames, bt-utp frames by type (0 data, 1 fin, 2 state, 3 reset, 4 syn; sack: with a selective ack): %v", frames, types)
+		types["sack"] = len(c.fields("bt-utp.extension_bitmask", "frame.number"))
+		t.Logf("capture: %d frames, bt-utp frames by type (0 data, 1 fin, 2 state, 3 reset, 4 syn; sack: with a selective ack): %v", c.frames(), types)
 		if types["0"] == 0 || types["2"] == 0 || types["4"] == 0 {
 			t.Errorf("capture lacks uTP SYN/STATE/DATA frames: %v", types)
 		}
