@@ -90,12 +90,7 @@ func startSession(t *testing.T, ip string, s peer.Settings) *peer.Session {
 	sc := bidext.DefaultSettings()
 	sc.Enabled = true
 	speed := peer.SpeedConfig{Settings: sc, Balance: func() uint64 { return 5 * bidext.UnitsPerBTT }}
-	sess, err := peer.NewSession(peer.Config{Listen: ip + ":0", Settings: s, Speed: speed})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sess.Close() })
-	return sess
+	return startSessionCfg(t, ip, peer.Config{Settings: s, Speed: speed})
 }
 
 func addTorrent(t *testing.T, sess *peer.Session, mi *metainfo.MetaInfo, dir string, peers ...string) *peer.Torrent {

@@ -61,21 +61,17 @@ type loopState struct {
 	ext            extState
 	lastBlock      time.Time // last wanted block received
 	connectedAt    time.Time
-	unchokedAt     time.Time // when we last unchoked it (for choke rotation)
 	chokedAt       time.Time // when we last choked it
 	snubbed        bool
 	downRate       rate
 	upRate         rate
-	optimistic     bool
 	sp             speedPeer
 }
 
 // extState is what the BEP 10 handshake told us about the peer.
 type extState struct {
-	ids          map[string]uint8 // the peer's extension ids, by name
-	reqq         int
-	clientName   string
-	metadataSize int
+	ids  map[string]uint8 // the peer's extension ids, by name
+	reqq int
 }
 
 // sendQueue is the writer's inbox: the loop appends, the writer takes everything at once.
@@ -227,7 +223,6 @@ const (
 type blockResult struct {
 	pieceDone bool // the piece's last missing block arrived
 	pieceOK   bool // and its hash matched
-	dup       bool // the block had already been written (endgame)
 }
 
 // readLoop decodes messages until the connection fails. Wanted blocks go straight from the

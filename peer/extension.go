@@ -53,12 +53,6 @@ func (t *torrent) onExtended(c *conn, m wire.Message) error {
 		if h.Reqq > 0 {
 			c.ls.ext.reqq = h.Reqq
 		}
-		if h.V != "" {
-			c.ls.ext.clientName = h.V
-		}
-		if h.MetadataSize > 0 {
-			c.ls.ext.metadataSize = h.MetadataSize
-		}
 		t.speedPeerHandshake(c, h)
 		t.pexHandshake(c, h)
 	case extIDMetadata:

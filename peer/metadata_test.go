@@ -153,7 +153,7 @@ func TestMagnetLyingPeer(t *testing.T) {
 	liarAddr := liar.ln.Addr().String()
 
 	// TCP only: the liar has no uTP, and a uTP dial would wait for its timeout first.
-	leecher := newTransportSession(t, "127.0.0.2", Config{Transport: TransportTCP})
+	leecher := newConfiguredSession(t, "127.0.0.2", Config{Transport: TransportTCP})
 	t.Run("only liar", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
@@ -323,7 +323,7 @@ func TestMetadataFetchBadPeers(t *testing.T) {
 			}
 		}, func(err error) bool { return errors.Is(err, context.DeadlineExceeded) }},
 	}
-	s := newTransportSession(t, "127.0.0.2", Config{Transport: TransportTCP})
+	s := newConfiguredSession(t, "127.0.0.2", Config{Transport: TransportTCP})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			addr := scriptedPeer(t, tt.ih, tt.ext, tt.hs, tt.script)
@@ -342,15 +342,15 @@ func TestMetadataFetchBadPeers(t *testing.T) {
 // TestMagnetFromDHT: a magnet link with no peer address; the seeder is found through the
 // DHT, which the metadata fetch asks (again) until it answers.
 func TestMagnetFromDHT(t *testing.T) {
-	boot := newTransportSession(t, "127.0.0.1", Config{DHT: DHTConfig{Enabled: true}})
+	boot := newConfiguredSession(t, "127.0.0.1", Config{DHT: DHTConfig{Enabled: true}})
 	dir, out := t.TempDir(), t.TempDir()
 	mi := writeTree(t, dir, "dhtmag", []int{300_000, 5}, 32<<10, 23)
 	nodes := []string{boot.Addr().String()}
-	seeder := newTransportSession(t, "127.0.0.2", Config{DHT: DHTConfig{Enabled: true, Nodes: nodes}})
+	seeder := newConfiguredSession(t, "127.0.0.2", Config{DHT: DHTConfig{Enabled: true, Nodes: nodes}})
 	if _, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir}); err != nil {
 		t.Fatal(err)
 	}
-	leecher := newTransportSession(t, "127.0.0.3", Config{DHT: DHTConfig{Enabled: true, Nodes: nodes}})
+	leecher := newConfiguredSession(t, "127.0.0.3", Config{DHT: DHTConfig{Enabled: true, Nodes: nodes}})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	tor, err := leecher.AddMagnet(ctx, parseMagnet(t, mi.InfoHash()), TorrentOptions{DataDir: out})
@@ -433,7 +433,7 @@ func TestMagnetFromPEX(t *testing.T) {
 			return
 		}
 	})
-	leecher := newTransportSession(t, "127.0.0.2", Config{Transport: TransportTCP})
+	leecher := newConfiguredSession(t, "127.0.0.2", Config{Transport: TransportTCP})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	tor, err := leecher.AddMagnet(ctx, parseMagnet(t, mi.InfoHash(), hub.String()), TorrentOptions{DataDir: out})

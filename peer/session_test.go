@@ -47,11 +47,18 @@ func newTestSession(t *testing.T, s Settings) *Session {
 // banning need peers that do not share one.
 func newTestSessionAt(t *testing.T, ip string, s Settings) *Session {
 	t.Helper()
-	var log *slog.Logger
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})).With("session", ip)
+	return newConfiguredSession(t, ip, Config{Settings: s})
+}
+
+// newConfiguredSession starts a session listening on ip (any port) with cfg, logging to the
+// test's output under -v, and closes it when the test ends.
+func newConfiguredSession(t *testing.T, ip string, cfg Config) *Session {
+	t.Helper()
+	cfg.Listen = ip + ":0"
+	if testing.Verbose() && cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})).With("session", ip)
 	}
-	sess, err := NewSession(Config{Listen: ip + ":0", Settings: s, Logger: log})
+	sess, err := NewSession(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -329,7 +329,6 @@ func (t *torrent) applySlot(c *conn, slot choke.Slot, now time.Time) {
 		t.stats.auctionUnchokes.Add(1)
 	}
 	c.ls.amChoking = false
-	c.ls.unchokedAt = now
 	c.send(wire.Message{Type: wire.Unchoke})
 }
 

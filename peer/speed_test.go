@@ -28,12 +28,7 @@ func speedConfig(balance uint64, reserve bidext.ReserveConfig) SpeedConfig {
 
 func newSpeedSession(t *testing.T, ip string, s Settings, sc SpeedConfig) *Session {
 	t.Helper()
-	sess, err := NewSession(Config{Listen: ip + ":0", Settings: s, Speed: sc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sess.Close() })
-	return sess
+	return newConfiguredSession(t, ip, Config{Settings: s, Speed: sc})
 }
 
 // noReserve keeps the reserve at 0 (a cap of 0 means no reserve at all).

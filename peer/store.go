@@ -65,8 +65,6 @@ func (t *torrent) writeBlock(b piece.Block, data []byte) (blockResult, error) {
 		return blockResult{pieceDone: true, pieceOK: true}, nil
 	case storage.PieceFailed:
 		return blockResult{pieceDone: true}, nil
-	case storage.BlockDuplicate:
-		return blockResult{dup: true}, nil
 	}
 	return blockResult{}, nil
 }

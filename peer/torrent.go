@@ -267,6 +267,7 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 		return nil, err
 	}
 	t.picker = picker
+	t.depth.SnubTimeout = s.settings.SnubTimeout
 	have, err := t.loadHave()
 	if err != nil {
 		t.store.Close()
@@ -798,7 +799,7 @@ func (t *torrent) tick() {
 		if !c.ls.amChoking {
 			unchoked++
 		}
-		if !c.ls.snubbed && len(t.picker.Outstanding(c.key)) > 0 && now.Sub(c.ls.lastBlock) > t.s.settings.SnubTimeout {
+		if !c.ls.snubbed && t.depth.Snubbed(len(t.picker.Outstanding(c.key)), c.ls.lastBlock, now) {
 			c.ls.snubbed = true
 			t.releaseAll(c)
 			for _, o := range t.conns {

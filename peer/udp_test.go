@@ -10,17 +10,6 @@ import (
 	"time"
 )
 
-func newTransportSession(t *testing.T, ip string, cfg Config) *Session {
-	t.Helper()
-	cfg.Listen = ip + ":0"
-	sess, err := NewSession(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sess.Close() })
-	return sess
-}
-
 // TestTransports: a download completes over uTP only, over TCP only, and with a leecher
 // that dials uTP first against a seeder that has no uTP (it must fall back to TCP).
 func TestTransports(t *testing.T) {
@@ -38,11 +27,11 @@ func TestTransports(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			mi := writeTree(t, dir, "tr", []int{3 << 20, 12345}, 64<<10, 21)
-			seeder := newTransportSession(t, "127.0.0.1", Config{Transport: tt.seed})
+			seeder := newConfiguredSession(t, "127.0.0.1", Config{Transport: tt.seed})
 			if _, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir}); err != nil {
 				t.Fatal(err)
 			}
-			leecher := newTransportSession(t, "127.0.0.2", Config{Transport: tt.leech})
+			leecher := newConfiguredSession(t, "127.0.0.2", Config{Transport: tt.leech})
 			out := t.TempDir()
 			lt, err := leecher.AddTorrent(mi.Info, TorrentOptions{DataDir: out, Peers: []string{seeder.Addr().String()}})
 			if err != nil {
@@ -57,16 +46,16 @@ func TestTransports(t *testing.T) {
 // TestDHTFindsPeers: a seeder and a leecher that know nothing of each other, only a DHT
 // node to bootstrap from; the seeder announces, the leecher looks up and downloads.
 func TestDHTFindsPeers(t *testing.T) {
-	boot := newTransportSession(t, "127.0.0.1", Config{DHT: DHTConfig{Enabled: true}})
+	boot := newConfiguredSession(t, "127.0.0.1", Config{DHT: DHTConfig{Enabled: true}})
 	dir := t.TempDir()
 	mi := writeTree(t, dir, "dht", []int{1 << 20}, 64<<10, 22)
 	bootAddr := boot.Addr().String()
-	seeder := newTransportSession(t, "127.0.0.2", Config{DHT: DHTConfig{Enabled: true, Nodes: []string{bootAddr}}})
+	seeder := newConfiguredSession(t, "127.0.0.2", Config{DHT: DHTConfig{Enabled: true, Nodes: []string{bootAddr}}})
 	if _, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir}); err != nil {
 		t.Fatal(err)
 	}
 	state := filepath.Join(t.TempDir(), "dht.state")
-	leecher := newTransportSession(t, "127.0.0.3", Config{DHT: DHTConfig{Enabled: true, Nodes: []string{bootAddr}, StateFile: state}})
+	leecher := newConfiguredSession(t, "127.0.0.3", Config{DHT: DHTConfig{Enabled: true, Nodes: []string{bootAddr}, StateFile: state}})
 	out := t.TempDir()
 	lt, err := leecher.AddTorrent(mi.Info, TorrentOptions{DataDir: out})
 	if err != nil {
@@ -97,7 +86,7 @@ func readState(t *testing.T, path string) []string {
 func TestKnownAddressesPruned(t *testing.T) {
 	dir := t.TempDir()
 	mi := writeTree(t, dir, "prune", []int{1 << 16}, 16<<10, 23)
-	sess := newTransportSession(t, "127.0.0.1", Config{Transport: TransportTCP})
+	sess := newConfiguredSession(t, "127.0.0.1", Config{Transport: TransportTCP})
 	tor, err := sess.AddTorrent(mi.Info, TorrentOptions{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
