@@ -24,19 +24,21 @@ go vet ./...
 test -z "$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 # Warm the race build cache outside the namespace, which has no route to the module proxy.
 go test -race -count=1 -run '^$' ./... >/dev/null
-go test -count=1 -run '^$' ./conformance/ >/dev/null
+go test -count=1 -run '^$' ./conformance/ ./internal/thirdparty/ >/dev/null
 
 echo "== unit and package tests (race detector on), inside a network namespace with only loopback"
 # Everything that opens a socket runs in a namespace, so no test can reach beyond this machine.
 export GOFLAGS="${GOFLAGS:-} -mod=mod" GOPROXY=off
-pkgs=$(go list ./... | grep -v '/conformance$')
+# Tests that drive third-party processes (conformance, and the harness's own self-tests) run
+# alone below: under -race, beside other packages, libtorrent was seen to die at start-up.
+pkgs=$(go list ./... | grep -v -e '/conformance$' -e '/internal/thirdparty$')
 unshare -n sh -c "ip link set lo up && exec go test -race -count=1 -timeout 20m $(echo $pkgs)"
 
-echo "== conformance against real clients, alone (timing-sensitive: LEDBAT, throughput)"
+echo "== conformance against real clients and the harness's self-tests, alone (timing-sensitive: LEDBAT, throughput)"
 # No race detector here: these tests drive third-party processes and measure a congestion
 # controller, which a 5-10x slowdown of our side would distort. Our concurrent code runs
 # under -race above, including the same session paths.
-unshare -n sh -c 'ip link set lo up && exec go test -count=1 -timeout 20m ./conformance/'
+unshare -n sh -c 'ip link set lo up && exec go test -count=1 -p 1 -timeout 20m ./internal/thirdparty/ ./conformance/'
 
 echo "== the DHT simulation at full size (5,000 nodes; the race pass runs 1,000)"
 go test -count=1 -run 'TestFiveThousandNodes' ./dht/sim/
