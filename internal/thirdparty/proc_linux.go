@@ -5,10 +5,12 @@ import (
 	"syscall"
 )
 
-// setProcAttr puts the tool in its own process group (so its children can be
-// signalled with it) and has the kernel kill it if the test process dies first.
+// setProcAttr puts the tool in its own process group, so its children can be signalled
+// with it. No Pdeathsig: Linux sends it when the *thread* that started the child exits,
+// and the Go runtime retires threads, so it killed healthy libtorrent drivers mid-test (seen
+// twice in CI as a driver exiting right after start with no error). Cleanup stops the group.
 func setProcAttr(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 }
 
 // signalGroup signals the process group the tool leads.
