@@ -81,9 +81,6 @@ func FuzzTrackerHTTPAnnounceQuery(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if req.Top == 0 {
-			req.MinBid = 0 // min_bid only means something with top, and is only sent with it
-		}
 		got, opt, err := tracker.ParseHTTPAnnounce(string(tracker.AppendHTTPQuery(nil, req)))
 		if err != nil {
 			t.Fatalf("re-parse of %+v: %v", req, err)

@@ -216,6 +216,9 @@ func parseSpeedQuery(q Query, req *AnnounceRequest) error {
 	if err := firstErr(err1, err2, err3); err != nil {
 		return err
 	}
+	if top == 0 {
+		minBid = 0 // the draft: min_bid is ignored without top
+	}
 	req.Bid, req.Top, req.MinBid = bid, int(top), minBid
 	return nil
 }
