@@ -10,4 +10,4 @@ require (
 	golang.org/x/sys v0.49.0
 )
 
-require github.com/decred/dcrd/dcrec/secp256k1/v4 v4.0.1 // indirect
+require github.com/decred/dcrd/dcrec/secp256k1/v4 v4.4.1 // indirect

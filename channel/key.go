@@ -78,7 +78,10 @@ func (k *PrivateKey) Sign(digest [32]byte) Signature {
 }
 
 // PublicKey is a compressed (33-byte) secp256k1 public key. It is comparable and can be a
-// map key; ParsePublicKey guarantees it is a point on the curve.
+// map key. ParsePublicKey guarantees it is a point on the curve; a compressed key read as
+// text (JSON) is only checked for form, because proving that its x has a square root costs
+// a fifth of a signature verification and servers decode keys on every request: Verify,
+// Address and KeyCache reject a key that is not on the curve.
 type PublicKey [PublicKeySize]byte
 
 // ParsePublicKey accepts a compressed (33 bytes) or uncompressed (65 bytes) key and
@@ -120,11 +123,25 @@ func (p PublicKey) MarshalText() ([]byte, error) {
 	return []byte(p.String()), nil
 }
 
-// UnmarshalText implements encoding.TextUnmarshaler (hex, validated as a curve point; ""
-// is the zero PublicKey, which no signature verifies against).
+// UnmarshalText implements encoding.TextUnmarshaler: hex of a compressed key (checked for
+// form: prefix 02 or 03, x below the field prime) or of an uncompressed key (checked to be
+// on the curve, then compressed); "" is the zero PublicKey, which no signature verifies
+// against.
 func (p *PublicKey) UnmarshalText(b []byte) error {
 	if len(b) == 0 {
 		*p = PublicKey{}
+		return nil
+	}
+	if len(b) == 2*PublicKeySize {
+		var k PublicKey
+		if _, err := hex.Decode(k[:], b); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadPublicKey, err)
+		}
+		var x btcec.FieldVal
+		if (k[0] != 2 && k[0] != 3) || x.SetByteSlice(k[1:]) {
+			return fmt.Errorf("%w: not a compressed key", ErrBadPublicKey)
+		}
+		*p = k
 		return nil
 	}
 	k, err := ParsePublicKeyHex(string(b))

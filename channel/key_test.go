@@ -2,8 +2,12 @@ package channel
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
+
+	"github.com/btcsuite/btcd/btcec/v2"
 )
 
 func testKey(t testing.TB, seed byte) *PrivateKey {
@@ -84,6 +88,40 @@ func TestKeyParsing(t *testing.T) {
 	}
 }
 
+// A compressed key read as text is checked for form only; one whose x is not on the curve
+// decodes, but every use refuses it.
+func TestPublicKeyTextOffCurve(t *testing.T) {
+	k := testKey(t, 4)
+	var p PublicKey
+	if err := p.UnmarshalText([]byte(k.Public().String())); err != nil || p != k.Public() {
+		t.Fatalf("valid key: %v", err)
+	}
+	uncompressed := hex.EncodeToString(mustParsePub(t, k.Public()).SerializeUncompressed())
+	if err := p.UnmarshalText([]byte(uncompressed)); err != nil || p != k.Public() {
+		t.Fatalf("uncompressed key: %v", err)
+	}
+	for _, s := range []string{"04" + k.Public().String()[2:], "02" + strings.Repeat("ff", 32), "0" + k.Public().String()[1:65] + "z"} {
+		if err := p.UnmarshalText([]byte(s)); !errors.Is(err, ErrBadPublicKey) {
+			t.Errorf("UnmarshalText(%q): %v, want ErrBadPublicKey", s, err)
+		}
+	}
+	// x = 5: 5^3 + 7 = 132 has no square root mod p, so no point has this x.
+	off := "02" + strings.Repeat("00", 31) + "05"
+	if err := p.UnmarshalText([]byte(off)); err != nil {
+		t.Fatalf("form-valid key refused: %v", err)
+	}
+	sig := k.Sign([32]byte{1})
+	if err := p.Verify([32]byte{1}, sig); !errors.Is(err, ErrBadPublicKey) {
+		t.Errorf("Verify with an off-curve key: %v", err)
+	}
+	if err := NewKeyCache(4).Verify(p, [32]byte{1}, sig); !errors.Is(err, ErrBadPublicKey) {
+		t.Errorf("KeyCache.Verify with an off-curve key: %v", err)
+	}
+	if a := p.Address(); !a.IsZero() {
+		t.Errorf("off-curve key has address %v", a)
+	}
+}
+
 func BenchmarkVerify(b *testing.B) {
 	k := testKey(b, 1)
 	v := SignVoucher(k, Voucher{Sequence: 1, Cumulative: 5})
@@ -104,4 +142,13 @@ func BenchmarkSign(b *testing.B) {
 	for b.Loop() {
 		k.Sign(d)
 	}
+}
+
+func mustParsePub(t *testing.T, p PublicKey) *btcec.PublicKey {
+	t.Helper()
+	k, err := btcec.ParsePubKey(p[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"github.com/btcsuite/btcd/btcec/v2"
+
+	"github.com/speedbt/btt/channel/internal/comb"
 	"math/rand/v2"
 	"testing"
 )
@@ -60,22 +62,27 @@ func TestKeyCacheMatchesVerify(t *testing.T) {
 // digests cover zero and 0xf nibbles in every position.
 func TestCombEdgeScalars(t *testing.T) {
 	k := testKey(t, 9)
-	e, err := NewKeyCache(1).get(k.Public())
-	if err != nil {
+	c := NewKeyCache(1)
+	c.TableAfter = 1
+	d0 := sha256.Sum256([]byte("first"))
+	if err := c.Verify(k.Public(), d0, k.Sign(d0)); err != nil {
 		t.Fatal(err)
 	}
-	table := buildComb(e.pub)
+	e, err := c.get(k.Public())
+	if err != nil || e.table.Load() == nil {
+		t.Fatalf("no table after the first signature: %v", err)
+	}
 	for i := range 300 {
 		d := sha256.Sum256([]byte{byte(i), 'e'})
 		sig := k.Sign(d)
 		r, s := new(btcec.ModNScalar), new(btcec.ModNScalar)
 		r.SetByteSlice(sig[:32])
 		s.SetByteSlice(sig[32:])
-		if !verifyComb(table, d, r, s) || !verifyPoint(e.pub, d, r, s) {
+		if c.Verify(k.Public(), d, sig) != nil || !verifyPoint(e.pub, d, r, s) {
 			t.Fatalf("digest %d: valid signature refused", i)
 		}
 		d[0] ^= 0x80
-		if verifyComb(table, d, r, s) {
+		if c.Verify(k.Public(), d, sig) == nil {
 			t.Fatalf("digest %d: forged digest accepted", i)
 		}
 	}
@@ -100,6 +107,6 @@ func BenchmarkKeyCacheVerify(b *testing.B) {
 func BenchmarkBuildComb(b *testing.B) {
 	e, _ := NewKeyCache(1).get(testKey(b, 1).Public())
 	for b.Loop() {
-		buildComb(e.pub)
+		comb.NewTable(affine(e.pub))
 	}
 }

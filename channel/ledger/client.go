@@ -64,6 +64,20 @@ func (c *Client) Post(ctx context.Context, path string, body, out any) error {
 	return c.roundTrip(req, out)
 }
 
+// Batch sends signed operations in one request (at most MaxBatchOps) and returns one result
+// per operation; an error means the batch as a whole was refused or not answered, and then
+// resending the same operations is safe.
+func (c *Client) Batch(ctx context.Context, ops []BatchOp) ([]BatchResult, error) {
+	var resp BatchResponse
+	if err := c.Post(ctx, "/v1/batch", BatchRequest{Ops: ops}, &resp); err != nil {
+		return nil, err
+	}
+	if len(resp.Results) != len(ops) {
+		return nil, fmt.Errorf("ledger: batch of %d answered with %d results", len(ops), len(resp.Results))
+	}
+	return resp.Results, nil
+}
+
 // Get fetches path and decodes the response into out.
 func (c *Client) Get(ctx context.Context, path string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)

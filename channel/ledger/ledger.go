@@ -122,13 +122,24 @@ func (l *Ledger) Config() Config { return l.cfg }
 // is safe.
 func (l *Ledger) Do(ctx context.Context, op Op) ([]byte, error) {
 	r := &request{op: op, done: make(chan struct{})}
+	if err := l.enqueue(ctx, r); err != nil {
+		return nil, err
+	}
+	return l.wait(ctx, r)
+}
+
+func (l *Ledger) enqueue(ctx context.Context, r *request) error {
 	select {
 	case l.reqs <- r:
+		return nil
 	case <-l.dead:
-		return nil, l.deadErr()
+		return l.deadErr()
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
+}
+
+func (l *Ledger) wait(ctx context.Context, r *request) ([]byte, error) {
 	select {
 	case <-r.done:
 		return r.body, r.err

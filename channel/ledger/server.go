@@ -24,6 +24,7 @@ const MaxRequestBytes = 4096
 //	GET  /v1/channels?address=A                       -> ChannelList
 //	GET  /v1/channels/{id}                            -> Channel
 //	POST /v1/channels/{id}/close      CloseRequest    -> Channel
+//	POST /v1/batch                    BatchRequest    -> BatchResponse
 //
 // Errors are 4xx/5xx with an Error body. Signatures are verified here, concurrently, before
 // an operation is queued for the single writer.
@@ -39,6 +40,7 @@ func NewHandler(l *Ledger) http.Handler {
 	mux.HandleFunc("GET /v1/channels", h.listChannels)
 	mux.HandleFunc("GET /v1/channels/{id}", h.getChannel)
 	mux.HandleFunc("POST /v1/channels/{id}/close", h.closeChannel)
+	mux.HandleFunc("POST /v1/batch", h.batch)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, errorf(ErrNotFound, "no route %s %s", r.Method, r.URL.Path))
 	})
@@ -67,18 +69,22 @@ func (h *handler) do(w http.ResponseWriter, r *http.Request, op Op) {
 
 // decode reads one JSON object, strictly: size-capped, no unknown fields, no trailing data.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	r.Body = http.MaxBytesReader(w, r.Body, MaxRequestBytes)
+	return decodeMax(w, r, v, MaxRequestBytes)
+}
+
+func decodeMax(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return errorf(ErrTooLarge, "body above %d bytes", MaxRequestBytes)
+			return errorf(ErrTooLarge, "body above %d bytes", limit)
 		}
 		return errorf(ErrBadRequest, "%v", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return errorf(ErrTooLarge, "body above %d bytes", MaxRequestBytes)
+			return errorf(ErrTooLarge, "body above %d bytes", limit)
 		}
 		return errorf(ErrBadRequest, "data after the JSON object")
 	}
@@ -106,17 +112,24 @@ func verifyErr(err error) error {
 }
 
 func writeErr(w http.ResponseWriter, err error) {
-	e, ok := errors.AsType[*Error](err)
-	switch {
-	case ok:
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		e = errorf(ErrUnavailable, "%v", err)
-	default:
-		e = &Error{Status: http.StatusInternalServerError, Code: "internal", Msg: err.Error()}
-	}
+	e := toError(err)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.Status)
 	json.NewEncoder(w).Encode(e)
+}
+
+// toError maps any error to the API's: ledger errors as they are, a cancelled or timed-out
+// request as unavailable, the rest as internal.
+func toError(err error) *Error {
+	e, ok := errors.AsType[*Error](err)
+	switch {
+	case ok:
+		return e
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return errorf(ErrUnavailable, "%v", err)
+	default:
+		return &Error{Status: http.StatusInternalServerError, Code: "internal", Msg: err.Error()}
+	}
 }
 
 func (h *handler) info(w http.ResponseWriter, r *http.Request) { h.do(w, r, GetInfo{}) }
@@ -170,17 +183,25 @@ func (h *handler) transfer(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	if req.To.IsZero() {
-		writeErr(w, errorf(ErrBadRequest, "missing destination"))
-		return
-	}
-	d := req.Digest(h.id)
-	from, err := h.verify(req.PubKey, d, req.Sig)
+	op, err := h.transferOp(&req)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	h.do(w, r, Transfer{From: from, To: req.To, Amount: uint64(req.Amount), Nonce: uint64(req.Nonce), Digest: d})
+	h.do(w, r, op)
+}
+
+// transferOp checks a transfer request and its signature.
+func (h *handler) transferOp(req *TransferRequest) (Op, error) {
+	if req.To.IsZero() {
+		return nil, errorf(ErrBadRequest, "missing destination")
+	}
+	d := req.Digest(h.id)
+	from, err := h.verify(req.PubKey, d, req.Sig)
+	if err != nil {
+		return nil, err
+	}
+	return Transfer{From: from, To: req.To, Amount: uint64(req.Amount), Nonce: uint64(req.Nonce), Digest: d}, nil
 }
 
 func (h *handler) open(w http.ResponseWriter, r *http.Request) {
@@ -189,18 +210,26 @@ func (h *handler) open(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	m := req.Message(h.id)
-	payer, err := h.verify(m.Payer, m.Digest(), req.Sig)
+	op, err := h.openOp(&req)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
+	h.do(w, r, op)
+}
+
+// openOp checks a channel open request and the payer's signature.
+func (h *handler) openOp(req *OpenRequest) (Op, error) {
+	m := req.Message(h.id)
+	payer, err := h.verify(m.Payer, m.Digest(), req.Sig)
+	if err != nil {
+		return nil, err
+	}
 	payee, err := h.keys.Address(req.Payee)
 	if err != nil {
-		writeErr(w, errorf(ErrBadRequest, "payee: %v", err))
-		return
+		return nil, errorf(ErrBadRequest, "payee: %v", err)
 	}
-	h.do(w, r, OpenChannel{Open: m, PayerAddress: payer, PayeeAddress: payee})
+	return OpenChannel{Open: m, PayerAddress: payer, PayeeAddress: payee}, nil
 }
 
 func (h *handler) getChannel(w http.ResponseWriter, r *http.Request) {
@@ -232,24 +261,30 @@ func (h *handler) closeChannel(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	c := req.Close(id)
-	if _, err := h.verify(req.Payer, c.Voucher.Digest(), c.Voucher.Sig); err != nil {
+	op, err := h.closeOp(id, &req)
+	if err != nil {
 		writeErr(w, err)
 		return
 	}
+	h.do(w, r, op)
+}
+
+// closeOp checks a close request: the payer's voucher and the payee's counter-signature.
+func (h *handler) closeOp(id channel.ChannelID, req *CloseRequest) (Op, error) {
+	c := req.Close(id)
+	if _, err := h.verify(req.Payer, c.Voucher.Digest(), c.Voucher.Sig); err != nil {
+		return nil, err
+	}
 	if h.keys.Verify(req.Payee, channel.CloseDigest(&c.Voucher.Voucher), c.PayeeSig) == nil {
-		h.do(w, r, CloseChannel{Close: c, Payer: req.Payer, Payee: req.Payee})
-		return
+		return CloseChannel{Close: c, Payer: req.Payer, Payee: req.Payee}, nil
 	}
 	// Refused: let the plain check say why (a close signed by the payer gets ErrNotPayee).
 	if err := channel.VerifyCloseSig(channel.State{Payer: req.Payer, Payee: req.Payee}, c); err != nil {
 		if errors.Is(err, channel.ErrBadPublicKey) {
-			writeErr(w, errorf(ErrBadRequest, "%v", err))
-		} else {
-			writeErr(w, errorf(ErrBadSignature, "%v", err))
+			return nil, errorf(ErrBadRequest, "%v", err)
 		}
-		return
+		return nil, errorf(ErrBadSignature, "%v", err)
 	}
 	// Unreachable while KeyCache agrees with PublicKey.Verify (tested); refuse if not.
-	writeErr(w, errorf(ErrBadSignature, "close signature refused"))
+	return nil, errorf(ErrBadSignature, "close signature refused")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,12 +28,13 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	mix := fs.String("mix", "transfer", "operations: transfer or channel (open + close pairs)")
 	accounts := fs.Int("accounts", 64, "accounts to spread the load over")
 	conc := fs.Int("concurrency", 64, "concurrent requests")
-	ops := fs.Int("ops", 20000, "signed operations to send")
+	nops := fs.Int("ops", 20000, "signed operations to send")
+	batch := fs.Int("batch", 1, "operations per request (more than 1: POST /v1/batch)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *tkPath == "" || *accounts < 2 || *conc < 1 || *ops < 1 || *ops > 10_000_000 {
-		return errors.New("bench: need --treasury-key, --accounts >= 2, --concurrency >= 1, 1 <= --ops <= 1e7")
+	if *tkPath == "" || *accounts < 2 || *conc < 1 || *nops < 1 || *nops > 10_000_000 || *batch < 1 || *batch > ledger.MaxBatchOps {
+		return fmt.Errorf("bench: need --treasury-key, --accounts >= 2, --concurrency >= 1, 1 <= --ops <= 1e7, 1 <= --batch <= %d", ledger.MaxBatchOps)
 	}
 	tk, err := wallet.Load(*tkPath, nil)
 	if err != nil {
@@ -54,37 +56,78 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 
-	// Pre-sign. Each job is one or two requests sent in order by one worker.
-	type call struct {
-		path string
-		body any
-	}
-	var jobs [][]call
+	// Pre-sign and pre-encode. Each job is one request, or a batch, holding one or more
+	// operations; a worker sends its job's requests in order.
+	var ops []ledger.BatchOp
 	start := time.Now()
 	expiry := uint64(time.Now().Add(time.Hour).Unix())
-	for i := 0; i < *ops; i++ {
-		if *mix == "channel" && 2*i >= *ops {
-			break
-		}
+	for i := 0; len(ops) < *nops; i++ {
 		payer, payee := keys[i%len(keys)], keys[(i+1)%len(keys)]
 		nonce := ledger.NewNonce()
 		switch *mix {
 		case "transfer":
 			r := &ledger.TransferRequest{To: payee.Address(), Amount: 1, Nonce: ledger.U64(nonce)}
 			r.Sign(id, payer)
-			jobs = append(jobs, []call{{"/v1/transfers", r}})
+			ops = append(ops, ledger.BatchOp{Transfer: r})
 		case "channel":
 			o := &ledger.OpenRequest{Payee: payee.Public(), Amount: 100, Nonce: ledger.U64(nonce), Expiry: ledger.U64(expiry)}
 			o.Sign(id, payer)
 			m := o.Message(id)
 			v := channel.SignVoucher(payer, channel.Voucher{Channel: m.ID(), Sequence: 1, Cumulative: 40})
 			cl := ledger.NewCloseRequest(payer.Public(), payee.Public(), channel.SignClose(payee, v))
-			jobs = append(jobs, []call{{"/v1/channels", o}, {"/v1/channels/" + m.ID().String() + "/close", &cl}})
+			ops = append(ops, ledger.BatchOp{Open: o}, ledger.BatchOp{Close: &ledger.BatchClose{Channel: m.ID(), CloseRequest: cl}})
 		default:
 			return fmt.Errorf("bench: unknown --mix %q", *mix)
 		}
 	}
-	fmt.Fprintf(out, "presigned %d jobs in %v\n", len(jobs), time.Since(start).Round(time.Millisecond))
+	type call struct {
+		path string
+		body json.RawMessage
+		n    int // operations in it
+	}
+	var jobs [][]call
+	for i := 0; i < len(ops); {
+		if *batch > 1 {
+			n := min(*batch, len(ops)-i)
+			if *mix == "channel" {
+				n -= n % 2 // an open and its close travel together
+			}
+			b, err := json.Marshal(ledger.BatchRequest{Ops: ops[i : i+n]})
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, []call{{"/v1/batch", b, n}})
+			i += n
+			continue
+		}
+		var job []call
+		for _, op := range ops[i:min(i+1+btoi(*mix == "channel"), len(ops))] {
+			var c call
+			var err error
+			switch {
+			case op.Transfer != nil:
+				c.path, c.n = "/v1/transfers", 1
+				c.body, err = json.Marshal(op.Transfer)
+			case op.Open != nil:
+				c.path, c.n = "/v1/channels", 1
+				c.body, err = json.Marshal(op.Open)
+			default:
+				c.path, c.n = "/v1/channels/"+op.Close.Channel.String()+"/close", 1
+				c.body, err = json.Marshal(&op.Close.CloseRequest)
+			}
+			if err != nil {
+				return err
+			}
+			job = append(job, c)
+		}
+		jobs = append(jobs, job)
+		i += len(job)
+	}
+	requests := 0
+	for _, j := range jobs {
+		requests += len(j)
+	}
+	fmt.Fprintf(out, "presigned %d operations in %d requests in %v\n", len(ops), requests, time.Since(start).Round(time.Millisecond))
 
 	var next atomic.Int64
 	var failures atomic.Int64
@@ -102,8 +145,24 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 				}
 				for _, cl := range jobs[j] {
 					t0 := time.Now()
-					err := c.Post(ctx, cl.path, cl.body, nil)
-					lat[w] = append(lat[w], time.Since(t0))
+					var err error
+					if cl.n > 1 || cl.path == "/v1/batch" {
+						var resp ledger.BatchResponse
+						if err = c.Post(ctx, cl.path, cl.body, &resp); err == nil {
+							for i := range resp.Results {
+								if e := resp.Results[i].Err(); e != nil {
+									err = e
+									break
+								}
+							}
+						}
+					} else {
+						err = c.Post(ctx, cl.path, cl.body, nil)
+					}
+					d := time.Since(t0)
+					for range cl.n {
+						lat[w] = append(lat[w], d) // every operation in a batch waited as long
+					}
 					if err != nil {
 						failures.Add(1)
 						errOnce.Do(func() { firstErr = err })
@@ -121,7 +180,7 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("bench: nothing sent")
 	}
 	pct := func(p float64) time.Duration { return all[min(len(all)-1, int(p*float64(len(all))))] }
-	fmt.Fprintf(out, "mix=%s ops=%d concurrency=%d elapsed=%v\n", *mix, len(all), *conc, elapsed.Round(time.Millisecond))
+	fmt.Fprintf(out, "mix=%s ops=%d batch=%d concurrency=%d elapsed=%v\n", *mix, len(all), *batch, *conc, elapsed.Round(time.Millisecond))
 	fmt.Fprintf(out, "throughput: %.0f ops/s\n", float64(len(all))/elapsed.Seconds())
 	fmt.Fprintf(out, "latency: p50=%v p90=%v p99=%v max=%v\n", pct(0.50).Round(time.Microsecond),
 		pct(0.90).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), all[len(all)-1].Round(time.Microsecond))
@@ -138,4 +197,11 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "supply check: total %s BTT == genesis\n", channel.FormatBTT(uint64(in.Total)))
 	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -1,0 +1,214 @@
+package comb
+
+import (
+	"math/big"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+)
+
+var bigP, _ = new(big.Int).SetString("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFC2F", 16)
+
+func toBig(f *fe) *big.Int {
+	b := f.bytes()
+	return new(big.Int).SetBytes(b[:])
+}
+
+func fromBig(t *testing.T, x *big.Int) fe {
+	t.Helper()
+	var b [32]byte
+	x.FillBytes(b[:])
+	var f fe
+	if !f.setBytes(&b) {
+		t.Fatalf("%x is not below p", x)
+	}
+	return f
+}
+
+// fieldValues are edge values and random ones, all below p.
+func fieldValues(t *testing.T, rng *rand.Rand, n int) []fe {
+	edges := []*big.Int{big.NewInt(0), big.NewInt(1), big.NewInt(2), big.NewInt(0x1000003D1),
+		new(big.Int).Sub(bigP, big.NewInt(1)), new(big.Int).Sub(bigP, big.NewInt(2)),
+		new(big.Int).Lsh(big.NewInt(1), 255), new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(0x1000003D2)),
+		new(big.Int).Lsh(big.NewInt(1), 64), new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 128), big.NewInt(1))}
+	var out []fe
+	for _, e := range edges {
+		out = append(out, fromBig(t, e))
+	}
+	for len(out) < n {
+		var f fe
+		for i := range f {
+			f[i] = rng.Uint64()
+		}
+		switch rng.IntN(4) { // bias towards limbs of all ones, where carries run far
+		case 0:
+			f[1], f[2], f[3] = ^uint64(0), ^uint64(0), ^uint64(0)
+		case 1:
+			f[0] = ^uint64(0)
+		}
+		if toBig(&f).Cmp(bigP) < 0 {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func TestFieldMatchesBig(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	vals := fieldValues(t, rng, 300)
+	for i, x := range vals {
+		for j := 0; j < len(vals); j += 1 + i%7 {
+			y := vals[j]
+			bx, by := toBig(&x), toBig(&y)
+			var got fe
+			check := func(op string, want *big.Int) {
+				t.Helper()
+				want.Mod(want, bigP)
+				if toBig(&got).Cmp(want) != 0 || toBig(&got).Cmp(bigP) >= 0 {
+					t.Fatalf("%s(%x, %x) = %x, want %x", op, bx, by, toBig(&got), want)
+				}
+			}
+			got.add(&x, &y)
+			check("add", new(big.Int).Add(bx, by))
+			got.sub(&x, &y)
+			check("sub", new(big.Int).Sub(bx, by))
+			got.mul(&x, &y)
+			check("mul", new(big.Int).Mul(bx, by))
+			got.sqr(&y)
+			check("sqr", new(big.Int).Mul(by, by))
+		}
+		var got fe
+		got.inv(&x)
+		want := new(big.Int).ModInverse(toBig(&x), bigP)
+		if want == nil {
+			want = new(big.Int)
+		}
+		if toBig(&got).Cmp(want) != 0 {
+			t.Fatalf("inv(%x) = %x, want %x", toBig(&x), toBig(&got), want)
+		}
+	}
+}
+
+func TestSetBytesRange(t *testing.T) {
+	b := bigP.FillBytes(make([]byte, 32))
+	var f fe
+	if f.setBytes((*[32]byte)(b)) {
+		t.Fatal("p accepted as a field element")
+	}
+	b[31]--
+	if !f.setBytes((*[32]byte)(b)) || f.bytes() != [32]byte(b) {
+		t.Fatal("p-1 refused or changed")
+	}
+}
+
+func affineOf(t *testing.T, p *btcec.JacobianPoint) Affine {
+	t.Helper()
+	p.ToAffine()
+	x, y := [32]byte(p.X.Bytes()[:]), [32]byte(p.Y.Bytes()[:])
+	a, ok := NewAffine(&x, &y)
+	if !ok {
+		t.Fatal("reference point not on the curve")
+	}
+	return a
+}
+
+// The table's multiples and the point formulas agree with the reference implementation.
+func TestTableMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	g := NewTable(Generator())
+	for i := range 200 {
+		var s [32]byte
+		for j := range s {
+			s[j] = byte(rng.Uint32())
+		}
+		if i < 3 {
+			s = [32]byte{31: byte(i + 1)} // 1G, 2G (a doubling inside the sum), 3G
+		}
+		var k btcec.ModNScalar
+		k.SetBytes(&s)
+		s = k.Bytes()
+		var want btcec.JacobianPoint
+		btcec.ScalarBaseMultNonConst(&k, &want)
+		var acc jacobian
+		g.addMultiple(&acc, &s)
+		got, ok := acc.affine()
+		if !ok || got != affineOf(t, &want) {
+			t.Fatalf("%x * G differs from the reference", s)
+		}
+	}
+}
+
+func TestPointEdgeCases(t *testing.T) {
+	gen := Generator()
+	var j jacobian
+	j.addAffine(&gen)
+	j.addAffine(&gen) // same point: doubles
+	var d jacobian
+	d.addAffine(&gen)
+	d.double()
+	a1, _ := j.affine()
+	a2, _ := d.affine()
+	if a1 != a2 {
+		t.Fatal("G + G != 2G")
+	}
+	neg := gen
+	neg.y.sub(&fe{}, &gen.y)
+	var z jacobian
+	z.addAffine(&gen)
+	z.addAffine(&neg)
+	if !z.isInfinity() {
+		t.Fatal("G + (-G) is not infinity")
+	}
+	z.addAffine(&gen)
+	if a, ok := z.affine(); !ok || a != gen {
+		t.Fatal("infinity + G != G")
+	}
+	var one [32]byte
+	one[31] = 1
+	x, y := gen.x.bytes(), gen.y.bytes()
+	y[31] ^= 1
+	if _, ok := NewAffine(&x, &y); ok {
+		t.Fatal("a point off the curve accepted")
+	}
+}
+
+func BenchmarkFieldMul(b *testing.B) {
+	x, y := Generator().x, Generator().y
+	for b.Loop() {
+		x.mul(&x, &y)
+	}
+}
+
+func BenchmarkFieldSqr(b *testing.B) {
+	x := Generator().x
+	for b.Loop() {
+		x.sqr(&x)
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	g := NewTable(Generator())
+	var k btcec.ModNScalar
+	k.SetInt(12345)
+	var q btcec.JacobianPoint
+	btcec.ScalarBaseMultNonConst(&k, &q)
+	q.ToAffine()
+	qx, qy := [32]byte(q.X.Bytes()[:]), [32]byte(q.Y.Bytes()[:])
+	qa, _ := NewAffine(&qx, &qy)
+	qt := NewTable(qa)
+	var u1, u2, r [32]byte
+	for i := range u1 {
+		u1[i], u2[i], r[i] = byte(i*37+1), byte(i*91+5), byte(i)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		Verify(g, qt, &u1, &u2, &r)
+	}
+}
+
+func BenchmarkNewTable(b *testing.B) {
+	for b.Loop() {
+		NewTable(Generator())
+	}
+}

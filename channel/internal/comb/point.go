@@ -1,0 +1,108 @@
+package comb
+
+// Affine is a point (x, y) on the curve; never the point at infinity.
+type Affine struct{ x, y fe }
+
+// NewAffine returns the point with big-endian coordinates x and y. It reports false when a
+// coordinate is not below p or the point is not on y^2 = x^3 + 7.
+func NewAffine(x, y *[32]byte) (Affine, bool) {
+	var a Affine
+	if !a.x.setBytes(x) || !a.y.setBytes(y) {
+		return a, false
+	}
+	var y2, x3 fe
+	y2.sqr(&a.y)
+	x3.sqr(&a.x)
+	x3.mul(&x3, &a.x)
+	x3.add(&x3, &fe{7})
+	return a, y2 == x3
+}
+
+// jacobian is (X, Y, Z) standing for (X/Z^2, Y/Z^3); Z = 0 is the point at infinity.
+type jacobian struct{ x, y, z fe }
+
+func (j *jacobian) isInfinity() bool { return j.z.isZero() }
+
+// addAffine sets j = j + a (mixed addition, 8M + 3S), falling back to doubling when the
+// two are the same point.
+func (j *jacobian) addAffine(a *Affine) {
+	if j.isInfinity() {
+		*j = jacobian{a.x, a.y, fe{1}}
+		return
+	}
+	var z1z1, u2, s2, h, r fe
+	z1z1.sqr(&j.z)
+	u2.mul(&a.x, &z1z1)
+	s2.mul(&a.y, &j.z)
+	s2.mul(&s2, &z1z1)
+	h.sub(&u2, &j.x)
+	r.sub(&s2, &j.y)
+	if h.isZero() {
+		if r.isZero() {
+			j.double()
+		} else {
+			*j = jacobian{} // j = -a
+		}
+		return
+	}
+	var hh, hhh, v, x3, y3, t fe
+	hh.sqr(&h)
+	hhh.mul(&h, &hh)
+	v.mul(&j.x, &hh)
+	x3.sqr(&r)
+	x3.sub(&x3, &hhh)
+	x3.sub(&x3, &v)
+	x3.sub(&x3, &v)
+	y3.sub(&v, &x3)
+	y3.mul(&y3, &r)
+	t.mul(&j.y, &hhh)
+	y3.sub(&y3, &t)
+	j.z.mul(&j.z, &h)
+	j.x, j.y = x3, y3
+}
+
+// double sets j = 2j (a = 0: 2M + 5S).
+func (j *jacobian) double() {
+	if j.isInfinity() || j.y.isZero() {
+		*j = jacobian{}
+		return
+	}
+	var a, b, cc, d, e, f, t fe
+	a.sqr(&j.x)
+	b.sqr(&j.y)
+	cc.sqr(&b)
+	d.add(&j.x, &b)
+	d.sqr(&d)
+	d.sub(&d, &a)
+	d.sub(&d, &cc)
+	d.add(&d, &d)
+	e.add(&a, &a)
+	e.add(&e, &a)
+	f.sqr(&e)
+	var x3, y3, z3 fe
+	x3.sub(&f, &d)
+	x3.sub(&x3, &d)
+	y3.sub(&d, &x3)
+	y3.mul(&y3, &e)
+	t.add(&cc, &cc)
+	t.add(&t, &t)
+	t.add(&t, &t)
+	y3.sub(&y3, &t)
+	z3.mul(&j.y, &j.z)
+	z3.add(&z3, &z3)
+	j.x, j.y, j.z = x3, y3, z3
+}
+
+// affine returns j in affine coordinates; ok is false for the point at infinity.
+func (j *jacobian) affine() (a Affine, ok bool) {
+	if j.isInfinity() {
+		return a, false
+	}
+	var zi, zi2, zi3 fe
+	zi.inv(&j.z)
+	zi2.sqr(&zi)
+	zi3.mul(&zi2, &zi)
+	a.x.mul(&j.x, &zi2)
+	a.y.mul(&j.y, &zi3)
+	return a, true
+}
