@@ -107,6 +107,6 @@ func BenchmarkKeyCacheVerify(b *testing.B) {
 func BenchmarkBuildComb(b *testing.B) {
 	e, _ := NewKeyCache(1).get(testKey(b, 1).Public())
 	for b.Loop() {
-		comb.NewTable(affine(e.pub))
+		comb.NewTable(affine(e.pub), comb.KeyWindow)
 	}
 }

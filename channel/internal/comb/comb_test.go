@@ -116,25 +116,40 @@ func affineOf(t *testing.T, p *btcec.JacobianPoint) Affine {
 // The table's multiples and the point formulas agree with the reference implementation.
 func TestTableMatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	g := NewTable(Generator())
-	for i := range 200 {
+	tables := []*Table{NewTable(Generator(), 2), NewTable(Generator(), 4), NewTable(Generator(), KeyWindow), NewTable(Generator(), GeneratorWindow)}
+	for i := range 300 {
 		var s [32]byte
 		for j := range s {
 			s[j] = byte(rng.Uint32())
 		}
-		if i < 3 {
+		switch {
+		case i < 3:
 			s = [32]byte{31: byte(i + 1)} // 1G, 2G (a doubling inside the sum), 3G
+		case i < 40:
+			// Digits at the edges of the signed recoding: all ones (every digit negative,
+			// carries through to the top row), 0x80/0x10 patterns (digits of exactly half,
+			// carries that make a digit equal to the base), and n - 1.
+			for j := range s {
+				s[j] = []byte{0xff, 0x80, 0x10, 0x7f, 0x88, 0xf8}[i%6]
+			}
+			s[0] = byte(i) << 2
+		case i == 40:
+			s = [32]byte(orderN.bytes())
+			s[31]--
 		}
 		var k btcec.ModNScalar
 		k.SetBytes(&s)
 		s = k.Bytes()
 		var want btcec.JacobianPoint
 		btcec.ScalarBaseMultNonConst(&k, &want)
-		var acc jacobian
-		g.addMultiple(&acc, &s)
-		got, ok := acc.affine()
-		if !ok || got != affineOf(t, &want) {
-			t.Fatalf("%x * G differs from the reference", s)
+		wantA := affineOf(t, &want)
+		for _, g := range tables {
+			var acc jacobian
+			g.addMultiple(&acc, &s)
+			got, ok := acc.affine()
+			if !ok || got != wantA {
+				t.Fatalf("%x * G (window %d) differs from the reference", s, g.w)
+			}
 		}
 	}
 }
@@ -188,7 +203,7 @@ func BenchmarkFieldSqr(b *testing.B) {
 }
 
 func BenchmarkVerify(b *testing.B) {
-	g := NewTable(Generator())
+	g := NewTable(Generator(), GeneratorWindow)
 	var k btcec.ModNScalar
 	k.SetInt(12345)
 	var q btcec.JacobianPoint
@@ -196,7 +211,7 @@ func BenchmarkVerify(b *testing.B) {
 	q.ToAffine()
 	qx, qy := [32]byte(q.X.Bytes()[:]), [32]byte(q.Y.Bytes()[:])
 	qa, _ := NewAffine(&qx, &qy)
-	qt := NewTable(qa)
+	qt := NewTable(qa, KeyWindow)
 	var u1, u2, r [32]byte
 	for i := range u1 {
 		u1[i], u2[i], r[i] = byte(i*37+1), byte(i*91+5), byte(i)
@@ -209,6 +224,6 @@ func BenchmarkVerify(b *testing.B) {
 
 func BenchmarkNewTable(b *testing.B) {
 	for b.Loop() {
-		NewTable(Generator())
+		NewTable(Generator(), KeyWindow)
 	}
 }

@@ -60,7 +60,8 @@ func sub4(x, y *fe) (fe, uint64) {
 	return d, b
 }
 
-// add sets z = x + y.
+// add sets z = x + y. Branch-free: the carries are data, and mispredicted branches cost
+// more than the arithmetic here.
 func (z *fe) add(x, y *fe) {
 	var s fe
 	var carry uint64
@@ -69,24 +70,22 @@ func (z *fe) add(x, y *fe) {
 	s[2], carry = bits.Add64(x[2], y[2], carry)
 	s[3], carry = bits.Add64(x[3], y[3], carry)
 	d, borrow := sub4(&s, &p)
-	if carry == 1 || borrow == 0 {
-		*z = d
-	} else {
-		*z = s
-	}
+	mask := -(carry | (borrow ^ 1)) // all ones when s >= p
+	z[0] = d[0]&mask | s[0]&^mask
+	z[1] = d[1]&mask | s[1]&^mask
+	z[2] = d[2]&mask | s[2]&^mask
+	z[3] = d[3]&mask | s[3]&^mask
 }
 
-// sub sets z = x - y.
+// sub sets z = x - y, branch-free.
 func (z *fe) sub(x, y *fe) {
 	d, borrow := sub4(x, y)
-	if borrow == 1 {
-		// d wrapped by 2^256; adding p is subtracting c, and d >= c here.
-		var b uint64
-		d[0], b = bits.Sub64(d[0], c, 0)
-		d[1], b = bits.Sub64(d[1], 0, b)
-		d[2], b = bits.Sub64(d[2], 0, b)
-		d[3], _ = bits.Sub64(d[3], 0, b)
-	}
+	// d wrapped by 2^256 when borrow is set; adding p is then subtracting c, and d >= c.
+	var b uint64
+	d[0], b = bits.Sub64(d[0], c&-borrow, 0)
+	d[1], b = bits.Sub64(d[1], 0, b)
+	d[2], b = bits.Sub64(d[2], 0, b)
+	d[3], _ = bits.Sub64(d[3], 0, b)
 	*z = d
 }
 

@@ -1,52 +1,72 @@
 package comb
 
-import "encoding/hex"
+import (
+	"encoding/binary"
+	"encoding/hex"
+)
 
-// Table holds the multiples k * 16^i * P (i = 0..63, k = 1..15) of a point P, affine: 960
-// points, 60 KiB. With it, s * P is the sum of one entry per nonzero hex digit of s.
-type Table [64][15]Affine
+// Table holds the multiples k * 2^(w*i) * P of a point P for k = 1..2^(w-1), affine. With
+// it, s * P is the sum of one entry, or its negation, per nonzero digit of s written in
+// signed base 2^w (digits -2^(w-1)..2^(w-1)): about 256/w additions and no doublings.
+type Table struct {
+	w    uint
+	rows [][]Affine
+}
 
-// NewTable computes the table of P: 960 additions and one shared inversion, about as much
-// as a dozen verifications.
-func NewTable(pt Affine) *Table {
-	var jac [64][15]jacobian
-	base := pt
-	for i := range 64 {
-		jac[i][0] = jacobian{base.x, base.y, fe{1}}
-		for k := 1; k < 15; k++ {
-			jac[i][k] = jac[i][k-1]
-			jac[i][k].addAffine(&base)
-		}
-		next := jac[i][14]
-		next.addAffine(&base) // 16 * base
-		if i < 63 {
-			// 16^i * P is never infinity: the group has prime order above 16^64.
-			base, _ = next.affine()
-		}
+// Window widths: a key's table (5 bits: 53 rows of 16 points, 53 KiB) is built for every
+// key that signs often; the generator's (8 bits: 33 rows of 128 points, 264 KiB) once.
+const (
+	KeyWindow       = 5
+	GeneratorWindow = 8
+)
+
+// NewTable computes the table of P with window width w (2..8): one addition per entry and
+// one shared field inversion for them all.
+func NewTable(pt Affine, w uint) *Table {
+	if w < 2 || w > 8 {
+		panic("comb: window width out of range")
 	}
-	// All 960 to affine with one inversion (Montgomery's trick): prefix[j] = z_0 * ... * z_j.
-	const n = 64 * 15
-	at := func(j int) *jacobian { return &jac[j/15][j%15] }
+	nrows, per := (256+int(w)-1)/int(w)+1, 1<<(w-1)
+	jac := make([]jacobian, nrows*per)
+	base := pt
+	for i := range nrows {
+		row := jac[i*per : (i+1)*per]
+		row[0] = jacobian{base.x, base.y, fe{1}}
+		for k := 1; k < per; k++ {
+			row[k] = row[k-1]
+			row[k].addAffine(&base)
+		}
+		// next base = 2^w * base = 2 * (2^(w-1) * base)
+		next := row[per-1]
+		next.double()
+		// 2^(w*i) * P is never infinity: the group has prime order above 2^264.
+		base, _ = next.affine()
+	}
+	// All to affine with one inversion (Montgomery's trick): prefix[j] = z_0 * ... * z_j.
+	n := len(jac)
 	prefix := make([]fe, n)
-	prefix[0] = at(0).z
+	prefix[0] = jac[0].z
 	for j := 1; j < n; j++ {
-		prefix[j].mul(&prefix[j-1], &at(j).z)
+		prefix[j].mul(&prefix[j-1], &jac[j].z)
 	}
 	var inv fe
 	inv.inv(&prefix[n-1])
-	t := new(Table)
+	pts := make([]Affine, n)
 	for j := n - 1; j >= 0; j-- {
 		zi := inv
 		if j > 0 {
 			zi.mul(&inv, &prefix[j-1])
-			inv.mul(&inv, &at(j).z)
+			inv.mul(&inv, &jac[j].z)
 		}
 		var zi2, zi3 fe
 		zi2.sqr(&zi)
 		zi3.mul(&zi2, &zi)
-		a := &t[j/15][j%15]
-		a.x.mul(&at(j).x, &zi2)
-		a.y.mul(&at(j).y, &zi3)
+		pts[j].x.mul(&jac[j].x, &zi2)
+		pts[j].y.mul(&jac[j].y, &zi3)
+	}
+	t := &Table{w: w, rows: make([][]Affine, nrows)}
+	for i := range t.rows {
+		t.rows[i] = pts[i*per : (i+1)*per : (i+1)*per]
 	}
 	return t
 }
@@ -72,9 +92,32 @@ func mustHex32(s string) [32]byte {
 
 // addMultiple adds s * P to acc, t being P's table and s big-endian.
 func (t *Table) addMultiple(acc *jacobian, s *[32]byte) {
-	for i := range 64 {
-		if nib := s[31-i/2] >> (4 * (i % 2)) & 0xf; nib != 0 {
-			acc.addAffine(&t[i][nib-1])
+	var limbs [5]uint64 // little-endian, one spare so windows may run past bit 255
+	for i := range 4 {
+		limbs[i] = binary.BigEndian.Uint64(s[24-8*i:])
+	}
+	w := t.w
+	half, full := uint64(1)<<(w-1), uint64(1)<<w
+	var carry uint64
+	for i := range t.rows {
+		pos := uint(i) * w
+		v := limbs[pos/64] >> (pos % 64)
+		if pos%64+w > 64 {
+			v |= limbs[pos/64+1] << (64 - pos%64)
+		}
+		d := v&(full-1) + carry
+		carry = 0
+		switch {
+		case d == 0:
+		case d == full: // digit 0, carry one
+			carry = 1
+		case d <= half:
+			acc.addAffine(&t.rows[i][d-1])
+		default: // d - 2^w, negative: add the negated entry and carry one
+			neg := t.rows[i][full-d-1]
+			neg.y.sub(&fe{}, &neg.y)
+			acc.addAffine(&neg)
+			carry = 1
 		}
 	}
 }
