@@ -22,7 +22,7 @@ import (
 // use.
 type KeyCache struct {
 	// TableAfter is how many valid signatures a key must have made before its table is built
-	// (building costs about as much as a handful of verifications).
+	// (building costs about as much as seven verifications without one).
 	TableAfter int64
 
 	mu      sync.Mutex
@@ -44,7 +44,7 @@ type cachedKey struct {
 // NewKeyCache returns a cache holding at most maxKeys keys (about 53 KiB each once their
 // table is built). When full, an arbitrary key is dropped.
 func NewKeyCache(maxKeys int) *KeyCache {
-	return &KeyCache{TableAfter: 32, max: max(1, maxKeys), entries: make(map[PublicKey]*cachedKey)}
+	return &KeyCache{TableAfter: 8, max: max(1, maxKeys), entries: make(map[PublicKey]*cachedKey)}
 }
 
 func (c *KeyCache) get(p PublicKey) (*cachedKey, error) {

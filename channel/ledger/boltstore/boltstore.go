@@ -68,8 +68,15 @@ func (s *Store) Close() error { return s.db.Close() }
 // Account record: balance (8) | faucet claims (4), big-endian.
 const accountSize = 12
 
-// Receipt record: request digest (32) | response body. Key: address (21) | nonce (8).
-const receiptKeySize = channel.AddressSize + 8
+// Receipt record, keyed by an 8-byte big-endian sequence number so that every commit
+// appends at the right edge of the tree (random keys dirtied a page per receipt):
+// address (21) | nonce (8) | request digest (32) | response body.
+// Databases written before that keyed receipts by address (21) | nonce (8), with the value
+// digest | body; Load reads both.
+const (
+	receiptHeadSize   = channel.AddressSize + 8 + 32
+	legacyReceiptKeyN = channel.AddressSize + 8
+)
 
 // Load reads the whole ledger.
 func (s *Store) Load(ctx context.Context) (*ledger.Data, error) {
@@ -105,12 +112,20 @@ func (s *Store) Load(ctx context.Context) (*ledger.Data, error) {
 			return err
 		}
 		return tx.Bucket(bucketReceipts).ForEach(func(k, v []byte) error {
-			if len(k) != receiptKeySize || len(v) < 32 {
+			var r ledger.Receipt
+			switch {
+			case len(k) == 8 && len(v) >= receiptHeadSize:
+				r.Account = channel.Address(v[:channel.AddressSize])
+				r.Nonce = binary.BigEndian.Uint64(v[channel.AddressSize:])
+				v = v[channel.AddressSize+8:]
+			case len(k) == legacyReceiptKeyN && len(v) >= 32:
+				r.Account = channel.Address(k[:channel.AddressSize])
+				r.Nonce = binary.BigEndian.Uint64(k[channel.AddressSize:])
+			default:
 				return fmt.Errorf("%w: receipt %x", ErrCorrupt, k)
 			}
-			r := ledger.Receipt{Account: channel.Address(k[:channel.AddressSize]),
-				Nonce: binary.BigEndian.Uint64(k[channel.AddressSize:]), Body: append([]byte(nil), v[32:]...)}
 			copy(r.Digest[:], v)
+			r.Body = append([]byte(nil), v[32:]...)
 			d.Receipts = append(d.Receipts, r)
 			return ctx.Err()
 		})
@@ -156,11 +171,17 @@ func (s *Store) Commit(ctx context.Context, d *ledger.Data) error {
 			}
 		}
 		rb := tx.Bucket(bucketReceipts)
+		rb.FillPercent = 1 // append-only: full pages, no room kept for inserts that never come
 		for _, r := range d.Receipts {
-			var k [receiptKeySize]byte
-			copy(k[:], r.Account[:])
-			binary.BigEndian.PutUint64(k[channel.AddressSize:], r.Nonce)
-			v := make([]byte, 0, 32+len(r.Body))
+			seq, err := rb.NextSequence()
+			if err != nil {
+				return err
+			}
+			var k [8]byte
+			binary.BigEndian.PutUint64(k[:], seq)
+			v := make([]byte, 0, receiptHeadSize+len(r.Body))
+			v = append(v, r.Account[:]...)
+			v = binary.BigEndian.AppendUint64(v, r.Nonce)
 			v = append(append(v, r.Digest[:]...), r.Body...)
 			if err := rb.Put(k[:], v); err != nil {
 				return err

@@ -1,6 +1,7 @@
 package boltstore_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"path/filepath"
@@ -72,5 +73,58 @@ func TestLoadRejectsCorruptRecords(t *testing.T) {
 	defer s.Close()
 	if _, err := s.Load(ctx); !errors.Is(err, boltstore.ErrCorrupt) {
 		t.Fatalf("Load of a corrupt account: %v, want ErrCorrupt", err)
+	}
+}
+
+// Receipts written by earlier versions (keyed by address | nonce) still load, beside new
+// ones; a receipt record of neither shape is corrupt.
+func TestLoadLegacyReceipts(t *testing.T) {
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), "s.db")
+	s, err := boltstore.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := channel.Address{channel.AddressPrefix, 1}
+	if err := s.Commit(ctx, &ledger.Data{Receipts: []ledger.Receipt{{Account: a, Nonce: 2, Digest: [32]byte{2}, Body: []byte(`{"n":2}`)}}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := bolt.Open(p, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacyKey := append(append([]byte(nil), a[:]...), 0, 0, 0, 0, 0, 0, 0, 1)
+	legacyVal := append(append(make([]byte, 0, 40), bytes.Repeat([]byte{1}, 32)...), `{"n":1}`...)
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("receipts")).Put(legacyKey, legacyVal) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err = boltstore.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Load(ctx)
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byNonce := map[uint64]ledger.Receipt{}
+	for _, r := range got.Receipts {
+		byNonce[r.Nonce] = r
+	}
+	r1, r2 := byNonce[1], byNonce[2]
+	if len(got.Receipts) != 2 || r1.Account != a || r1.Digest != [32]byte(bytes.Repeat([]byte{1}, 32)) || string(r1.Body) != `{"n":1}` ||
+		r2.Account != a || r2.Digest != [32]byte{2} || string(r2.Body) != `{"n":2}` {
+		t.Fatalf("loaded receipts %+v", got.Receipts)
+	}
+
+	db, _ = bolt.Open(p, 0o600, nil)
+	db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("receipts")).Put([]byte("12345678"), []byte("short")) })
+	db.Close()
+	s, _ = boltstore.Open(p)
+	defer s.Close()
+	if _, err := s.Load(ctx); !errors.Is(err, boltstore.ErrCorrupt) {
+		t.Fatalf("Load of a corrupt receipt: %v, want ErrCorrupt", err)
 	}
 }
