@@ -45,8 +45,8 @@ func Validate(st State, v SignedVoucher, now time.Time) error {
 	return nil
 }
 
-// ValidateCached is Validate with the signature checked through kc, which is about twice
-// as cheap for a payer that has already sent a few dozen vouchers (a provider keeps one
+// ValidateCached is Validate with the signature checked through kc, which is about five
+// times cheaper for a payer that has already sent a few vouchers (a provider keeps one
 // KeyCache for all its requesters).
 func ValidateCached(kc *KeyCache, st State, v SignedVoucher, now time.Time) error {
 	if err := CheckVoucher(st, v.Voucher, now); err != nil {
@@ -81,7 +81,17 @@ func CheckVoucher(st State, v Voucher, now time.Time) error {
 // Accept validates v and, when it is valid, advances st to it. It returns the amount the
 // voucher adds to what was owed before.
 func (st *State) Accept(v SignedVoucher, now time.Time) (added uint64, err error) {
-	if err := Validate(*st, v, now); err != nil {
+	return st.AcceptCached(nil, v, now)
+}
+
+// AcceptCached is Accept with the signature checked through kc (Validate when kc is nil).
+func (st *State) AcceptCached(kc *KeyCache, v SignedVoucher, now time.Time) (added uint64, err error) {
+	if kc == nil {
+		err = Validate(*st, v, now)
+	} else {
+		err = ValidateCached(kc, *st, v, now)
+	}
+	if err != nil {
 		return 0, err
 	}
 	added = v.Cumulative - st.Cumulative // cannot underflow: Validate checked the order

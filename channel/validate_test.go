@@ -113,9 +113,11 @@ func TestValidateCloseRejects(t *testing.T) {
 func TestAcceptProperty(t *testing.T) {
 	payer, _, st0 := testChannel(t)
 	stranger := testKey(t, 13)
+	kc := NewKeyCache(4)
+	kc.TableAfter = 2
 	for seed := range uint64(20) {
 		r := rand.New(rand.NewPCG(seed, 99))
-		st := st0
+		st, stc := st0, st0 // stc accepts through the key cache and must agree at every step
 		var total uint64
 		for range 60 {
 			v := Voucher{Channel: st.ID, Sequence: st.Sequence + uint64(r.IntN(3)) - 1, Piece: r.Uint32()}
@@ -140,6 +142,10 @@ func TestAcceptProperty(t *testing.T) {
 			}
 			before := st
 			added, err := st.Accept(sv, testNow)
+			addedc, errc := stc.AcceptCached(kc, sv, testNow)
+			if (err == nil) != (errc == nil) || added != addedc || st != stc {
+				t.Fatalf("seed %d: Accept = %d, %v; AcceptCached = %d, %v", seed, added, err, addedc, errc)
+			}
 			wantOK := signer == payer && sv.Sig == signer.Sign(v.Digest()) && v.Sequence > before.Sequence &&
 				v.Cumulative >= before.Cumulative && v.Cumulative <= before.Deposit
 			if (err == nil) != wantOK {

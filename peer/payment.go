@@ -395,7 +395,7 @@ func (t *torrent) onVoucher(c *conn, m wire.SpeedMessage) {
 // acceptVoucher validates a voucher against the channel and, if good, records it.
 func (t *torrent) acceptVoucher(c *conn, sv channel.SignedVoucher) {
 	pe := &c.ls.sp.pe
-	added, err := pe.state.Accept(sv, time.Now())
+	added, err := pe.state.AcceptCached(t.s.payers, sv, time.Now())
 	if err != nil {
 		reason := wire.SpeedRejectOther
 		switch {

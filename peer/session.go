@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/speedbt/btt/channel"
 	"github.com/speedbt/btt/channel/ledger"
 	"github.com/speedbt/btt/dht"
 	"github.com/speedbt/btt/peer/tracker"
@@ -71,6 +72,11 @@ type Session struct {
 	bans     map[netip.Addr]time.Time
 	ledgers  map[string]*ledger.Client // by URL
 
+	// payers verifies the vouchers of every requester we serve: a payer's key gets its
+	// precomputed table after a few vouchers, one voucher per piece after that costs a
+	// fifth of a plain verification.
+	payers *channel.KeyCache
+
 	trackerClient *tracker.Client // shared: it caches UDP connection ids per tracker
 }
 
@@ -90,6 +96,7 @@ func NewSession(cfg Config) (*Session, error) {
 		transport:     cfg.Transport,
 		torrents:      map[[20]byte]*Torrent{},
 		bans:          map[netip.Addr]time.Time{},
+		payers:        channel.NewKeyCache(256),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -44,9 +44,13 @@ echo "== the DHT simulation at full size (5,000 nodes; the race pass runs 1,000)
 go test -count=1 -run 'TestFiveThousandNodes' ./dht/sim/
 
 echo "== fuzz targets, briefly each"
+fuzzlog=$(mktemp)
 for target in $(go test -list '^Fuzz' ./fuzz | grep '^Fuzz'); do
-	go test ./fuzz -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME:-4s}" >/dev/null || {
-		echo "fuzz target $target failed"; go test ./fuzz -run "^${target}\$" -v | tail -30; exit 1; }
+	go test ./fuzz -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME:-4s}" >"$fuzzlog" 2>&1 || {
+		echo "fuzz target $target failed:"; tail -60 "$fuzzlog"
+		echo "new corpus entries (the failing input is among them):"; git status --short fuzz/testdata
+		exit 1; }
 	echo "ok   fuzz $target"
 done
+rm -f "$fuzzlog"
 echo "== all tests passed"
