@@ -121,12 +121,15 @@ func FuzzAddress(f *testing.F) {
 	})
 }
 
-// FuzzKeyCacheVerify checks that the precomputed-table verifier agrees with the plain one on
-// arbitrary digests and signatures (valid ones are seeded; the fuzzer mutates them).
+// FuzzKeyCacheVerify checks that both of KeyCache's verifiers (with the key's table, and
+// without: the endomorphism path) agree with the plain one on arbitrary digests and
+// signatures (valid ones are seeded; the fuzzer mutates them).
 func FuzzKeyCacheVerify(f *testing.F) {
 	k := fuzzKey(3)
 	kc := channel.NewKeyCache(2)
 	kc.TableAfter = 1
+	noTable := channel.NewKeyCache(2)
+	noTable.TableAfter = 1 << 62
 	for i := range 4 {
 		d := sha256.Sum256([]byte{byte(i)})
 		sig := k.Sign(d)
@@ -140,8 +143,9 @@ func FuzzKeyCacheVerify(f *testing.F) {
 		copy(sig[:], sigBytes)
 		want := k.Public().Verify(d, sig)
 		got := kc.Verify(k.Public(), d, sig)
-		if (want == nil) != (got == nil) {
-			t.Fatalf("KeyCache.Verify = %v, PublicKey.Verify = %v", got, want)
+		got2 := noTable.Verify(k.Public(), d, sig)
+		if (want == nil) != (got == nil) || (want == nil) != (got2 == nil) {
+			t.Fatalf("KeyCache.Verify = %v (table), %v (none); PublicKey.Verify = %v", got, got2, want)
 		}
 	})
 }

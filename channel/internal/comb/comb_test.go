@@ -227,3 +227,125 @@ func BenchmarkNewTable(b *testing.B) {
 		NewTable(Generator(), KeyWindow)
 	}
 }
+
+// The variable-base multiplication agrees with the reference for random and edge scalars.
+func TestMulVartimeMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var k0 btcec.ModNScalar
+	k0.SetInt(987654321)
+	var qj btcec.JacobianPoint
+	btcec.ScalarBaseMultNonConst(&k0, &qj)
+	q := affineOf(t, &qj)
+	btcec.ScalarBaseMultNonConst(&k0, &qj) // affineOf normalised it; start again for the reference
+	for i := range 300 {
+		var s [32]byte
+		for j := range s {
+			s[j] = byte(rng.Uint32())
+		}
+		switch {
+		case i < 20:
+			s = [32]byte{31: byte(i + 1)}
+		case i < 40:
+			for j := range s {
+				s[j] = []byte{0xff, 0x80, 0x10, 0x7f, 0x88, 0xf8, 0x0f, 0xf0}[i%8]
+			}
+			s[0] &= 0x7f
+		case i == 40:
+			s = [32]byte(orderN.bytes())
+			s[31]--
+		}
+		var k btcec.ModNScalar
+		k.SetBytes(&s)
+		s = k.Bytes()
+		var want btcec.JacobianPoint
+		btcec.ScalarMultNonConst(&k, &qj, &want)
+		got := mulVartime(&q, &s)
+		ga, ok := got.affine()
+		if !ok || ga != affineOf(t, &want) {
+			t.Fatalf("%x * Q differs from the reference", s)
+		}
+		digits, n := wnaf(&s)
+		for j := 0; j < n; j++ {
+			if d := digits[j]; d != 0 && (d%2 == 0 || d > 15 || d < -15) {
+				t.Fatalf("digit %d of %x is %d", j, s, d)
+			}
+		}
+	}
+}
+
+func TestJacobianAddEdgeCases(t *testing.T) {
+	g := Generator()
+	p := jacobian{g.x, g.y, fe{1}}
+	p.double() // 2G with Z != 1
+	twice := p
+	twice.add(&p) // same point: doubles
+	want := p
+	want.double()
+	a1, _ := twice.affine()
+	a2, _ := want.affine()
+	if a1 != a2 {
+		t.Fatal("P + P != 2P")
+	}
+	neg := p
+	neg.y.sub(&fe{}, &neg.y)
+	z := p
+	z.add(&neg)
+	if !z.isInfinity() {
+		t.Fatal("P + (-P) is not infinity")
+	}
+	z.add(&p)
+	if a, _ := z.affine(); a != func() Affine { a, _ := p.affine(); return a }() {
+		t.Fatal("infinity + P != P")
+	}
+}
+
+func BenchmarkVerifyVartime(b *testing.B) {
+	g := NewTable(Generator(), GeneratorWindow)
+	var u1, u2, r [32]byte
+	for i := range u1 {
+		u1[i], u2[i], r[i] = byte(i*37+1), byte(i*91+5), byte(i)
+	}
+	q := Generator()
+	for b.Loop() {
+		VerifyVartime(g, &q, &u1, &u2, &r)
+	}
+}
+
+// The endomorphism split recombines to the scalar, with halves of at most 129 bits.
+func TestSplitScalar(t *testing.T) {
+	lambda := bigHex("5363AD4CC05C30E0A5261C028812645A122E22EA20816678DF02967C1B23BD72")
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range 500 {
+		var s [32]byte
+		for j := range s {
+			s[j] = byte(rng.Uint32())
+		}
+		switch {
+		case i == 0:
+			s = [32]byte{}
+		case i == 1:
+			s = [32]byte(orderN.bytes())
+			s[31]--
+		case i < 10:
+			s = [32]byte(lambda.FillBytes(make([]byte, 32)))
+			s[31] += byte(i)
+		}
+		k := new(big.Int).Mod(new(big.Int).SetBytes(s[:]), glvN)
+		k.FillBytes(s[:])
+		s1, s2, neg1, neg2 := splitScalar(&s)
+		k1, k2 := new(big.Int).SetBytes(s1[:]), new(big.Int).SetBytes(s2[:])
+		if k1.BitLen() > 129 || k2.BitLen() > 129 {
+			t.Fatalf("%x: halves of %d and %d bits", s, k1.BitLen(), k2.BitLen())
+		}
+		if neg1 {
+			k1.Neg(k1)
+		}
+		if neg2 {
+			k2.Neg(k2)
+		}
+		sum := new(big.Int).Add(k1, new(big.Int).Mul(k2, lambda))
+		if sum.Mod(sum, glvN).Cmp(k) != 0 {
+			t.Fatalf("%x: s1 + s2*lambda = %x", s, sum)
+		}
+	}
+}

@@ -144,6 +144,11 @@ func Verify(g, q *Table, u1, u2, r *[32]byte) bool {
 	var acc jacobian
 	g.addMultiple(&acc, u1)
 	q.addMultiple(&acc, u2)
+	return xMatches(&acc, r)
+}
+
+// xMatches reports whether acc is not infinity and its affine x is r modulo n.
+func xMatches(acc *jacobian, r *[32]byte) bool {
 	if acc.isInfinity() {
 		return false
 	}
