@@ -114,7 +114,7 @@ func TestPublicKeyTextOffCurve(t *testing.T) {
 	if err := p.Verify([32]byte{1}, sig); !errors.Is(err, ErrBadPublicKey) {
 		t.Errorf("Verify with an off-curve key: %v", err)
 	}
-	if err := NewKeyCache(4).Verify(p, [32]byte{1}, sig); !errors.Is(err, ErrBadPublicKey) {
+	if err := NewKeyCache(4, 4).Verify(p, [32]byte{1}, sig); !errors.Is(err, ErrBadPublicKey) {
 		t.Errorf("KeyCache.Verify with an off-curve key: %v", err)
 	}
 	if a := p.Address(); !a.IsZero() {

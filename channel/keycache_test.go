@@ -12,7 +12,7 @@ import (
 // TestKeyCacheMatchesVerify compares KeyCache.Verify, before and after the comb table is
 // built, with PublicKey.Verify on valid, malleated, forged and cross-key signatures.
 func TestKeyCacheMatchesVerify(t *testing.T) {
-	c := NewKeyCache(8)
+	c := NewKeyCache(8, 8)
 	c.TableAfter = 3
 	r := rand.New(rand.NewPCG(1, 2))
 	keys := []*PrivateKey{testKey(t, 1), testKey(t, 2), testKey(t, 3)}
@@ -61,7 +61,7 @@ func TestKeyCacheMatchesVerify(t *testing.T) {
 // digests cover zero and 0xf nibbles in every position.
 func TestCombEdgeScalars(t *testing.T) {
 	k := testKey(t, 9)
-	c := NewKeyCache(1)
+	c := NewKeyCache(1, 1)
 	c.TableAfter = 1
 	d0 := sha256.Sum256([]byte("first"))
 	if err := c.Verify(k.Public(), d0, k.Sign(d0)); err != nil {
@@ -84,9 +84,39 @@ func TestCombEdgeScalars(t *testing.T) {
 	}
 }
 
+// Tables are capped: past maxTables, building one drops another's, and the count stays
+// exact when keys come and go.
+func TestKeyCacheTableCap(t *testing.T) {
+	c := NewKeyCache(4, 2)
+	c.TableAfter = 1
+	keys := make([]*PrivateKey, 6)
+	for i := range keys {
+		keys[i] = testKey(t, byte(20+i))
+	}
+	for round := range 3 {
+		for _, k := range keys {
+			d := sha256.Sum256([]byte{byte(round), k.Public()[5]})
+			if err := c.Verify(k.Public(), d, k.Sign(d)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.mu.Lock()
+		n := 0
+		for _, e := range c.entries {
+			if e.table.Load() != nil {
+				n++
+			}
+		}
+		if n != c.tables || n > 2 || len(c.entries) > 4 {
+			t.Fatalf("round %d: %d tables (count %d) in %d entries", round, n, c.tables, len(c.entries))
+		}
+		c.mu.Unlock()
+	}
+}
+
 func BenchmarkKeyCacheVerify(b *testing.B) {
 	k := testKey(b, 1)
-	c := NewKeyCache(4)
+	c := NewKeyCache(4, 4)
 	d := sha256.Sum256(nil)
 	sig := k.Sign(d)
 	for range c.TableAfter + 1 {
@@ -101,7 +131,7 @@ func BenchmarkKeyCacheVerify(b *testing.B) {
 }
 
 func BenchmarkBuildComb(b *testing.B) {
-	e, _ := NewKeyCache(1).get(testKey(b, 1).Public())
+	e, _ := NewKeyCache(1, 1).get(testKey(b, 1).Public())
 	for b.Loop() {
 		comb.NewTable(e.q, comb.KeyWindow)
 	}

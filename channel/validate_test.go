@@ -57,7 +57,7 @@ func TestValidateRejects(t *testing.T) {
 		{"expired", accepted, ok, time.Unix(int64(st.Expiry), 0), ErrExpired},
 		{"closed", closed, ok, testNow, ErrClosed},
 	}
-	kc := NewKeyCache(4)
+	kc := NewKeyCache(4, 4)
 	kc.TableAfter = 1
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,7 +113,7 @@ func TestValidateCloseRejects(t *testing.T) {
 func TestAcceptProperty(t *testing.T) {
 	payer, _, st0 := testChannel(t)
 	stranger := testKey(t, 13)
-	kc := NewKeyCache(4)
+	kc := NewKeyCache(4, 4)
 	kc.TableAfter = 2
 	for seed := range uint64(20) {
 		r := rand.New(rand.NewPCG(seed, 99))
@@ -197,7 +197,7 @@ func TestDomainSeparation(t *testing.T) {
 func BenchmarkValidateCached(b *testing.B) {
 	payer, _, st := testChannel(b)
 	v := SignVoucher(payer, Voucher{Channel: st.ID, Sequence: 1, Cumulative: 1})
-	kc := NewKeyCache(4)
+	kc := NewKeyCache(4, 4)
 	for range kc.TableAfter + 1 {
 		ValidateCached(kc, st, v, testNow)
 	}

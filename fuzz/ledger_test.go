@@ -126,9 +126,9 @@ func FuzzAddress(f *testing.F) {
 // signatures (valid ones are seeded; the fuzzer mutates them).
 func FuzzKeyCacheVerify(f *testing.F) {
 	k := fuzzKey(3)
-	kc := channel.NewKeyCache(2)
+	kc := channel.NewKeyCache(2, 2)
 	kc.TableAfter = 1
-	noTable := channel.NewKeyCache(2)
+	noTable := channel.NewKeyCache(2, 2)
 	noTable.TableAfter = 1 << 62
 	for i := range 4 {
 		d := sha256.Sum256([]byte{byte(i)})

@@ -96,7 +96,7 @@ func NewSession(cfg Config) (*Session, error) {
 		transport:     cfg.Transport,
 		torrents:      map[[20]byte]*Torrent{},
 		bans:          map[netip.Addr]time.Time{},
-		payers:        channel.NewKeyCache(256),
+		payers:        channel.NewKeyCache(1024, 32),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
