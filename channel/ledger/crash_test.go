@@ -94,7 +94,7 @@ func post(ctx context.Context, t *testing.T, hc *http.Client, base string, c cal
 }
 
 // TestCrashLoop kills btt-ledger with SIGKILL at random moments while concurrent workers
-// send transfers, channel opens and closes, restarts it, and at the end checks that every
+// send transfers, channel opens and closes, alone and in batches, restarts it, and at the end checks that every
 // acknowledged operation is present exactly once (balances match a model in which every
 // operation, retried with its original signed bytes until acknowledged, applied once), that
 // acknowledged responses replay byte for byte, and that the supply is unchanged.
@@ -180,7 +180,51 @@ func TestCrashLoop(t *testing.T) {
 					ops.Add(1)
 					return true
 				}
-				if wr.IntN(2) == 0 {
+				mode := wr.IntN(3)
+				if mode == 2 {
+					// A batch: a transfer, an open and that channel's close, each acknowledged
+					// with the very bytes its own endpoint answers on a replay.
+					amt, dep := 1+wr.Uint64N(100), 1+wr.Uint64N(1000)
+					if spent+amt+dep > funding {
+						return
+					}
+					tx := &ledger.TransferRequest{To: other.Address(), Amount: ledger.U64(amt), Nonce: ledger.U64(nonce)}
+					tx.Sign(id, me)
+					o := &ledger.OpenRequest{Payee: other.Public(), Amount: ledger.U64(dep), Nonce: ledger.U64(nonce | 1<<62),
+						Expiry: ledger.U64(time.Now().Add(time.Hour).Unix())}
+					o.Sign(id, me)
+					m := o.Message(id)
+					cum := wr.Uint64N(dep + 1)
+					v := channel.SignVoucher(me, channel.Voucher{Channel: m.ID(), Sequence: 1, Cumulative: cum})
+					cr := &ledger.BatchClose{Channel: m.ID(), CloseRequest: ledger.NewCloseRequest(me.Public(), other.Public(), channel.SignClose(other, v))}
+					bb, _ := json.Marshal(ledger.BatchRequest{Ops: []ledger.BatchOp{{Transfer: tx}, {Open: o}, {Close: cr}}})
+					b, err := post(ctx, t, hc, base, call{"/v1/batch", bb})
+					var res ledger.BatchResponse
+					if err == nil {
+						err = json.Unmarshal(b, &res)
+					}
+					if err == nil && (len(res.Results) != 3 || res.Results[0].Err() != nil || res.Results[1].Err() != nil || res.Results[2].Err() != nil) {
+						err = fmt.Errorf("batch answered %s", b)
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+					tb, _ := json.Marshal(tx)
+					ob, _ := json.Marshal(o)
+					cb, _ := json.Marshal(&cr.CloseRequest)
+					mu.Lock()
+					acks = append(acks, acked{call{"/v1/transfers", tb}, res.Results[0].Body},
+						acked{call{"/v1/channels", ob}, res.Results[1].Body},
+						acked{call{"/v1/channels/" + m.ID().String() + "/close", cb}, res.Results[2].Body})
+					expected[me.Address()] -= amt + cum
+					expected[other.Address()] += amt + cum
+					mu.Unlock()
+					ops.Add(3)
+					spent += amt + cum
+					continue
+				}
+				if mode == 0 {
 					amt := 1 + wr.Uint64N(100)
 					if spent+amt > funding {
 						return
