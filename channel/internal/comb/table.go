@@ -28,19 +28,18 @@ func NewTable(pt Affine, w uint) *Table {
 	}
 	nrows, per := (256+int(w)-1)/int(w)+1, 1<<(w-1)
 	jac := make([]jacobian, nrows*per)
-	base := pt
+	base := jacobian{pt.x, pt.y, fe{1}} // 2^(w*i) * P; never infinity: the order is above 2^264
 	for i := range nrows {
 		row := jac[i*per : (i+1)*per]
-		row[0] = jacobian{base.x, base.y, fe{1}}
+		row[0] = base
 		for k := 1; k < per; k++ {
 			row[k] = row[k-1]
-			row[k].addAffine(&base)
+			row[k].add(&base)
 		}
-		// next base = 2^w * base = 2 * (2^(w-1) * base)
-		next := row[per-1]
-		next.double()
-		// 2^(w*i) * P is never infinity: the group has prime order above 2^264.
-		base, _ = next.affine()
+		// next base = 2^w * base = 2 * (2^(w-1) * base); it stays Jacobian: one inversion
+		// per row would cost more than all of the row's additions.
+		base = row[per-1]
+		base.double()
 	}
 	// All to affine with one inversion (Montgomery's trick): prefix[j] = z_0 * ... * z_j.
 	n := len(jac)
