@@ -1,8 +1,13 @@
 package channel
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
+	"math/big"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -58,6 +63,37 @@ func TestParseAddressRejects(t *testing.T) {
 	} {
 		if _, err := ParseAddress(s); !errors.Is(err, ErrBadAddress) {
 			t.Errorf("ParseAddress(%q) err = %v, want ErrBadAddress", s, err)
+		}
+	}
+}
+
+// base58 agrees with the big-number definition, leading zeros included, both ways.
+func TestBase58MatchesBigInt(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range 2000 {
+		b := make([]byte, r.IntN(30))
+		for j := range b {
+			b[j] = byte(r.Uint32())
+		}
+		for j := range min(i%4, len(b)) {
+			b[j] = 0
+		}
+		want := strings.Repeat("1", len(b)-len(bytes.TrimLeft(b, "\x00")))
+		var digits []byte
+		for n := new(big.Int).SetBytes(b); n.Sign() > 0; {
+			m := new(big.Int)
+			n.DivMod(n, big.NewInt(58), m)
+			digits = append(digits, base58Alphabet[m.Int64()])
+		}
+		slices.Reverse(digits)
+		want += string(digits)
+		got := base58Encode(b)
+		if got != want {
+			t.Fatalf("base58Encode(%x) = %q, want %q", b, got, want)
+		}
+		back, err := base58Decode(got)
+		if err != nil || !bytes.Equal(back, b) {
+			t.Fatalf("base58Decode(%q) = %x, %v; want %x", got, back, err, b)
 		}
 	}
 }
