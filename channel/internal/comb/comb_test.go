@@ -349,3 +349,17 @@ func TestSplitScalar(t *testing.T) {
 		}
 	}
 }
+
+// affine returns j in affine coordinates; ok is false for the point at infinity.
+func (j *jacobian) affine() (a Affine, ok bool) {
+	if j.isInfinity() {
+		return a, false
+	}
+	var zi, zi2, zi3 fe
+	zi.inv(&j.z)
+	zi2.sqr(&zi)
+	zi3.mul(&zi2, &zi)
+	a.x.mul(&j.x, &zi2)
+	a.y.mul(&j.y, &zi3)
+	return a, true
+}

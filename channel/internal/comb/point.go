@@ -92,17 +92,3 @@ func (j *jacobian) double() {
 	z3.add(&z3, &z3)
 	j.x, j.y, j.z = x3, y3, z3
 }
-
-// affine returns j in affine coordinates; ok is false for the point at infinity.
-func (j *jacobian) affine() (a Affine, ok bool) {
-	if j.isInfinity() {
-		return a, false
-	}
-	var zi, zi2, zi3 fe
-	zi.inv(&j.z)
-	zi2.sqr(&zi)
-	zi3.mul(&zi2, &zi)
-	a.x.mul(&j.x, &zi2)
-	a.y.mul(&j.y, &zi3)
-	return a, true
-}
