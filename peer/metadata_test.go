@@ -440,9 +440,11 @@ func TestMagnetFromPEX(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The leecher can only have learned the seeder's address from the hub's PEX message; the
+	// hub's goroutine may not have reached close(sentPEX) yet when the fetch is done.
 	select {
 	case <-sentPEX:
-	default:
+	case <-time.After(10 * time.Second):
 		t.Fatal("metadata arrived without the hub's PEX message")
 	}
 	waitComplete(t, tor, 30*time.Second)
