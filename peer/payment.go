@@ -92,7 +92,7 @@ func (s *Session) ledgerClient(url string) *ledger.Client {
 // --- requester ---
 
 // onBidResponse records a provider's terms: blocks from now until its next choke are
-// billable at m.Price. A channel towards its key is opened if none is.
+// billable at m.Price. A channel towards its key is opened if none is and we want pieces.
 func (t *torrent) onBidResponse(c *conn, m wire.SpeedMessage) {
 	ps := &c.ls.sp.pr
 	key, err := channel.ParsePublicKey(m.Key[:])
@@ -100,7 +100,10 @@ func (t *torrent) onBidResponse(c *conn, m wire.SpeedMessage) {
 		return // an unusable or changed key: no paid terms with this provider
 	}
 	ps.terms, ps.key, ps.ledger = true, key, m.Ledger
-	if t.s.wallet() != nil && ps.payer == nil && !ps.opening {
+	// Only fund a channel for pieces we still want from this provider: a deposit made for
+	// nothing stays locked until the channel expires. Becoming interested later sends a
+	// bid, and its response comes back here.
+	if t.s.wallet() != nil && ps.payer == nil && !ps.opening && c.ls.amInterested && !t.picker.Complete() {
 		t.openChannel(c)
 	}
 }

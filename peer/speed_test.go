@@ -429,3 +429,42 @@ func TestSettleBeforeExpiry(t *testing.T) {
 		t.Fatalf("a channel 5 minutes from expiry: %+v, want settled with its 700 units counted", r)
 	}
 }
+
+// A requester opens a channel on a bid-response only while it wants pieces from the
+// provider: a seed (or a peer with nothing of interest) would lock its deposit for nothing.
+func TestNoChannelWithoutInterest(t *testing.T) {
+	dir := t.TempDir()
+	mi := writeTree(t, dir, "noint", []int{256 << 10}, 64<<10, 16)
+	sc := speedConfig(1_000_000, noReserve)
+	w, err := channel.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Wallet = w
+	s := newSpeedSession(t, "127.0.0.1", Settings{}, sc)
+	st, err := s.AddTorrent(mi.Info, TorrentOptions{DataDir: dir}) // complete: a seed
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, _, _ := dialSpeedPeer(t, s, mi)
+	defer nc.Close()
+	provider, _ := channel.GenerateKey()
+	type state struct{ found, terms, opening, interested bool }
+	got := make(chan state, 1)
+	st.t.do(func() {
+		for _, c := range st.t.conns {
+			st.t.onBidResponse(c, wire.SpeedMessage{Type: wire.SpeedBidResponse, Key: provider.Public(), Ledger: sc.Ledger, Price: 5})
+			ps := &c.ls.sp.pr
+			got <- state{true, ps.terms, ps.opening, c.ls.amInterested}
+			return
+		}
+		got <- state{}
+	})
+	r := <-got
+	if !r.found || !r.terms || r.interested {
+		t.Fatalf("setup: %+v", r)
+	}
+	if r.opening {
+		t.Fatal("a seed opened a channel on a bid-response")
+	}
+}
