@@ -102,6 +102,34 @@ func TestSetBytesRange(t *testing.T) {
 	}
 }
 
+// testScalar returns the i-th test scalar, reduced mod n, as bytes and as the reference's
+// type: small multiples first (1, 2: a doubling inside a sum, 3, ...), then digit patterns at
+// the edges of the signed and NAF recodings (all ones: every digit negative and carries to
+// the top; 0x80 and 0x10: digits of exactly half the base, carries that make a digit equal to
+// the base), then n - 1, then random ones.
+func testScalar(rng *rand.Rand, i int) ([32]byte, btcec.ModNScalar) {
+	var s [32]byte
+	switch {
+	case i < 20:
+		s[31] = byte(i + 1)
+	case i < 40:
+		for j := range s {
+			s[j] = []byte{0xff, 0x80, 0x10, 0x7f, 0x88, 0xf8, 0x0f, 0xf0}[i%8]
+		}
+		s[0] = byte(i) << 2
+	case i == 40:
+		s = orderN.bytes()
+		s[31]--
+	default:
+		for j := range s {
+			s[j] = byte(rng.Uint32())
+		}
+	}
+	var k btcec.ModNScalar
+	k.SetBytes(&s)
+	return k.Bytes(), k
+}
+
 func affineOf(t *testing.T, p *btcec.JacobianPoint) Affine {
 	t.Helper()
 	p.ToAffine()
@@ -118,28 +146,7 @@ func TestTableMatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	tables := []*Table{NewTable(Generator(), 2), NewTable(Generator(), 4), NewTable(Generator(), KeyWindow), NewTable(Generator(), GeneratorWindow)}
 	for i := range 300 {
-		var s [32]byte
-		for j := range s {
-			s[j] = byte(rng.Uint32())
-		}
-		switch {
-		case i < 3:
-			s = [32]byte{31: byte(i + 1)} // 1G, 2G (a doubling inside the sum), 3G
-		case i < 40:
-			// Digits at the edges of the signed recoding: all ones (every digit negative,
-			// carries through to the top row), 0x80/0x10 patterns (digits of exactly half,
-			// carries that make a digit equal to the base), and n - 1.
-			for j := range s {
-				s[j] = []byte{0xff, 0x80, 0x10, 0x7f, 0x88, 0xf8}[i%6]
-			}
-			s[0] = byte(i) << 2
-		case i == 40:
-			s = [32]byte(orderN.bytes())
-			s[31]--
-		}
-		var k btcec.ModNScalar
-		k.SetBytes(&s)
-		s = k.Bytes()
+		s, k := testScalar(rng, i)
 		var want btcec.JacobianPoint
 		btcec.ScalarBaseMultNonConst(&k, &want)
 		wantA := affineOf(t, &want)
@@ -238,25 +245,7 @@ func TestMulVartimeMatchesReference(t *testing.T) {
 	q := affineOf(t, &qj)
 	btcec.ScalarBaseMultNonConst(&k0, &qj) // affineOf normalised it; start again for the reference
 	for i := range 300 {
-		var s [32]byte
-		for j := range s {
-			s[j] = byte(rng.Uint32())
-		}
-		switch {
-		case i < 20:
-			s = [32]byte{31: byte(i + 1)}
-		case i < 40:
-			for j := range s {
-				s[j] = []byte{0xff, 0x80, 0x10, 0x7f, 0x88, 0xf8, 0x0f, 0xf0}[i%8]
-			}
-			s[0] &= 0x7f
-		case i == 40:
-			s = [32]byte(orderN.bytes())
-			s[31]--
-		}
-		var k btcec.ModNScalar
-		k.SetBytes(&s)
-		s = k.Bytes()
+		s, k := testScalar(rng, i)
 		var want btcec.JacobianPoint
 		btcec.ScalarMultNonConst(&k, &qj, &want)
 		got := mulVartime(&q, &s)

@@ -23,8 +23,7 @@ type jacobian struct{ x, y, z fe }
 
 func (j *jacobian) isInfinity() bool { return j.z.isZero() }
 
-// addAffine sets j = j + a (mixed addition, 8M + 3S), falling back to doubling when the
-// two are the same point.
+// addAffine sets j = j + a (mixed addition, 8M + 3S).
 func (j *jacobian) addAffine(a *Affine) {
 	if j.isInfinity() {
 		*j = jacobian{a.x, a.y, fe{1}}
@@ -37,27 +36,60 @@ func (j *jacobian) addAffine(a *Affine) {
 	s2.mul(&s2, &z1z1)
 	h.sub(&u2, &j.x)
 	r.sub(&s2, &j.y)
+	u1, s1, z := j.x, j.y, j.z
+	j.finishAdd(&u1, &s1, &h, &r, &z)
+}
+
+// add sets j = j + o for two Jacobian points (12M + 4S).
+func (j *jacobian) add(o *jacobian) {
+	switch {
+	case o.isInfinity():
+		return
+	case j.isInfinity():
+		*j = *o
+		return
+	}
+	var z1z1, z2z2, u1, u2, s1, s2, h, r, z fe
+	z1z1.sqr(&j.z)
+	z2z2.sqr(&o.z)
+	u1.mul(&j.x, &z2z2)
+	u2.mul(&o.x, &z1z1)
+	s1.mul(&j.y, &o.z)
+	s1.mul(&s1, &z2z2)
+	s2.mul(&o.y, &j.z)
+	s2.mul(&s2, &z1z1)
+	h.sub(&u2, &u1)
+	r.sub(&s2, &s1)
+	z.mul(&j.z, &o.z)
+	j.finishAdd(&u1, &s1, &h, &r, &z)
+}
+
+// finishAdd is the common end of both additions, in the terms of the add-2007-bl formulas:
+// u1 and s1 are j's x and y scaled to the other point's Z, h and r the differences of the
+// scaled x and y, z the product of both Z. When h is zero the points share x: the same
+// point doubles, opposite points sum to infinity.
+func (j *jacobian) finishAdd(u1, s1, h, r, z *fe) {
 	if h.isZero() {
 		if r.isZero() {
 			j.double()
 		} else {
-			*j = jacobian{} // j = -a
+			*j = jacobian{}
 		}
 		return
 	}
 	var hh, hhh, v, x3, y3, t fe
-	hh.sqr(&h)
-	hhh.mul(&h, &hh)
-	v.mul(&j.x, &hh)
-	x3.sqr(&r)
+	hh.sqr(h)
+	hhh.mul(h, &hh)
+	v.mul(u1, &hh)
+	x3.sqr(r)
 	x3.sub(&x3, &hhh)
 	x3.sub(&x3, &v)
 	x3.sub(&x3, &v)
 	y3.sub(&v, &x3)
-	y3.mul(&y3, &r)
-	t.mul(&j.y, &hhh)
+	y3.mul(&y3, r)
+	t.mul(s1, &hhh)
 	y3.sub(&y3, &t)
-	j.z.mul(&j.z, &h)
+	j.z.mul(z, h)
 	j.x, j.y = x3, y3
 }
 

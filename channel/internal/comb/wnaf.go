@@ -5,51 +5,6 @@ import (
 	"math/big"
 )
 
-// add sets j = j + o for two Jacobian points (12M + 4S).
-func (j *jacobian) add(o *jacobian) {
-	switch {
-	case o.isInfinity():
-		return
-	case j.isInfinity():
-		*j = *o
-		return
-	}
-	var z1z1, z2z2, u1, u2, s1, s2, h, r fe
-	z1z1.sqr(&j.z)
-	z2z2.sqr(&o.z)
-	u1.mul(&j.x, &z2z2)
-	u2.mul(&o.x, &z1z1)
-	s1.mul(&j.y, &o.z)
-	s1.mul(&s1, &z2z2)
-	s2.mul(&o.y, &j.z)
-	s2.mul(&s2, &z1z1)
-	h.sub(&u2, &u1)
-	r.sub(&s2, &s1)
-	if h.isZero() {
-		if r.isZero() {
-			j.double()
-		} else {
-			*j = jacobian{}
-		}
-		return
-	}
-	var hh, hhh, v, x3, y3, t fe
-	hh.sqr(&h)
-	hhh.mul(&h, &hh)
-	v.mul(&u1, &hh)
-	x3.sqr(&r)
-	x3.sub(&x3, &hhh)
-	x3.sub(&x3, &v)
-	x3.sub(&x3, &v)
-	y3.sub(&v, &x3)
-	y3.mul(&y3, &r)
-	t.mul(&s1, &hhh)
-	y3.sub(&y3, &t)
-	j.z.mul(&j.z, &o.z)
-	j.z.mul(&j.z, &h)
-	j.x, j.y = x3, y3
-}
-
 // wnafWidth is the window of the variable-base multiplication: 8 precomputed odd multiples
 // and one addition per 6 bits on average.
 const wnafWidth = 5
