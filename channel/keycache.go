@@ -65,7 +65,8 @@ func (c *KeyCache) get(p PublicKey) (*cachedKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadPublicKey, err)
 	}
-	e = &cachedKey{q: affine(k), addr: addressFromUncompressed(k.SerializeUncompressed())}
+	u := k.SerializeUncompressed()
+	e = &cachedKey{q: affine(u), addr: addressFromUncompressed(u)}
 	c.mu.Lock()
 	if len(c.entries) >= c.max {
 		for old, oe := range c.entries { // map order is random: an arbitrary victim
@@ -147,10 +148,9 @@ func (c *KeyCache) dropTable(keep *cachedKey) {
 	}
 }
 
-// affine converts a parsed key for package comb.
-func affine(pub *btcec.PublicKey) comb.Affine {
-	x, y := pub.X().FillBytes(make([]byte, 32)), pub.Y().FillBytes(make([]byte, 32))
-	a, ok := comb.NewAffine((*[32]byte)(x), (*[32]byte)(y))
+// affine converts a parsed key's uncompressed form (04 | x | y) for package comb.
+func affine(u []byte) comb.Affine {
+	a, ok := comb.NewAffine((*[32]byte)(u[1:33]), (*[32]byte)(u[33:65]))
 	if !ok {
 		panic("channel: a parsed public key is not on the curve") // ParsePubKey checked it
 	}

@@ -103,7 +103,7 @@ func (t *torrent) onBidResponse(c *conn, m wire.SpeedMessage) {
 	// Only fund a channel for pieces we still want from this provider: a deposit made for
 	// nothing stays locked until the channel expires. Becoming interested later sends a
 	// bid, and its response comes back here.
-	if t.s.wallet() != nil && ps.payer == nil && !ps.opening && c.ls.amInterested && !t.picker.Complete() {
+	if t.s.wallet() != nil && ps.payer == nil && !ps.opening && c.ls.amInterested {
 		t.openChannel(c)
 	}
 }

@@ -72,9 +72,9 @@ type Session struct {
 	bans     map[netip.Addr]time.Time
 	ledgers  map[string]*ledger.Client // by URL
 
-	// payers verifies the vouchers of every requester we serve: a payer's key gets its
-	// precomputed table after a few vouchers, one voucher per piece after that costs a
-	// fifth of a plain verification.
+	// payers verifies the vouchers of every requester we serve: half the cost of a plain
+	// verification for any payer, a fifth once a payer's key has its precomputed table
+	// (KeyCache.TableAfter vouchers).
 	payers *channel.KeyCache
 
 	trackerClient *tracker.Client // shared: it caches UDP connection ids per tracker

@@ -1,9 +1,10 @@
 package ledger_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -52,12 +53,12 @@ func TestBatch(t *testing.T) {
 		}
 	}
 	// The bodies are what the single endpoints answer: a replay there gets the same bytes.
-	var single ledger.TransferResult
+	var single json.RawMessage
 	if err := tl.c.Post(ctx, "/v1/transfers", fund, &single); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(res[0].Body), `"balance":"`+fmt.Sprint(single.Balance)+`"`) {
-		t.Errorf("batch body %s, replayed single answer %+v", res[0].Body, single)
+	if !bytes.Equal(res[0].Body, single) {
+		t.Errorf("batch body %s, replayed single answer %s", res[0].Body, single)
 	}
 	got, err := tl.c.Channel(ctx, id)
 	if err != nil || got.Status != ledger.StatusClosed || got.Paid != 1000 {

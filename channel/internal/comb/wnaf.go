@@ -3,6 +3,7 @@ package comb
 import (
 	"encoding/binary"
 	"math/big"
+	"math/bits"
 )
 
 // wnafWidth is the window of the variable-base multiplication: 8 precomputed odd multiples
@@ -23,22 +24,15 @@ func wnaf(s *[32]byte) (digits [257]int8, n int) {
 			if d >= 1<<(wnafWidth-1) {
 				d -= 1 << wnafWidth
 			}
-			// k -= d: leaves k's low bits zero.
+			// k -= d leaves k's low bits zero. d > 0 is k's low bits, so nothing borrows;
+			// d < 0 adds, and the carry may run up into the spare limb.
 			if d > 0 {
-				var b uint64 = uint64(d)
-				for i := range k {
-					k[i], b = k[i]-b, boolToU64(k[i] < b)
-					if b == 0 {
-						break
-					}
-				}
+				k[0] -= uint64(d)
 			} else {
-				var cy uint64 = uint64(-d)
-				for i := range k {
-					k[i], cy = k[i]+cy, boolToU64(k[i]+cy < cy)
-					if cy == 0 {
-						break
-					}
+				var cy uint64
+				k[0], cy = bits.Add64(k[0], uint64(-d), 0)
+				for i := 1; i < len(k); i++ {
+					k[i], cy = bits.Add64(k[i], 0, cy)
 				}
 			}
 		}
@@ -52,24 +46,17 @@ func wnaf(s *[32]byte) (digits [257]int8, n int) {
 	return digits, n
 }
 
-func boolToU64(b bool) uint64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // GLV: secp256k1 has an efficient endomorphism, lambda * (x, y) = (beta * x, y), so that
 // s * P = s1 * P + s2 * (lambda P) with s1 and s2 of about 128 bits each: half the
 // doublings. The decomposition is the standard one (Gallant, Lambert, Vanstone; the lattice
 // basis as in libsecp256k1's and dcrd's documentation), done with math/big: it runs once
 // per verification.
 var (
-	glvN    = bigHex("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141")
+	glvN    = func() *big.Int { b := orderN.bytes(); return new(big.Int).SetBytes(b[:]) }()
 	glvA1   = bigHex("3086D221A7D46BCDE86C90E49284EB15")
 	glvB1   = new(big.Int).Neg(bigHex("E4437ED6010E88286F547FA90ABFE4C3"))
 	glvA2   = bigHex("114CA50F7A8E2F3F657C1108D9D44CFD8")
-	glvB2   = bigHex("3086D221A7D46BCDE86C90E49284EB15")
+	glvB2   = glvA1 // the basis has b2 = a1
 	glvBeta = feFromHex("7AE96A2B657C07106E64479EAC3434E99CF0497512F58995C1396C28719501EE")
 )
 
