@@ -3,6 +3,7 @@ package peer
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -10,6 +11,7 @@ import (
 // bucket holds its size. The burst is a fraction of a second of the rate, so the limit holds
 // over short windows without making every block wait on its own.
 type limiter struct {
+	off    atomic.Bool // no limit: wait returns at once without the lock
 	mu     sync.Mutex
 	rate   float64 // bytes per second
 	burst  float64
@@ -17,17 +19,31 @@ type limiter struct {
 	last   time.Time
 }
 
+// newLimiter returns a limiter of bytesPerSec; 0 or less means no limit until set changes it.
 func newLimiter(bytesPerSec int64) *limiter {
-	if bytesPerSec <= 0 {
-		return nil
-	}
-	burst := max(float64(bytesPerSec)/4, 64<<10)
-	return &limiter{rate: float64(bytesPerSec), burst: burst, tokens: burst, last: time.Now()}
+	l := &limiter{}
+	l.set(bytesPerSec)
+	return l
 }
 
-// wait blocks until n bytes may be sent, or ctx ends. A nil limiter never waits.
+// set changes the rate; 0 or less lifts the limit. Waits already sleeping keep their delay.
+func (l *limiter) set(bytesPerSec int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if bytesPerSec <= 0 {
+		l.off.Store(true)
+		return
+	}
+	l.rate = float64(bytesPerSec)
+	l.burst = max(l.rate/4, 64<<10)
+	l.tokens = l.burst
+	l.last = time.Now()
+	l.off.Store(false)
+}
+
+// wait blocks until n bytes may be sent, or ctx ends. A nil or lifted limiter never waits.
 func (l *limiter) wait(ctx context.Context, n int) error {
-	if l == nil {
+	if l == nil || l.off.Load() {
 		return nil
 	}
 	l.mu.Lock()

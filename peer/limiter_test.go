@@ -33,3 +33,26 @@ func TestLimiterDebt(t *testing.T) {
 		t.Error("wait with a cancelled context returned nil")
 	}
 }
+
+// TestLimiterSet: a limit set while running applies to the next wait, and lifting it lets
+// any amount through at once.
+func TestLimiterSet(t *testing.T) {
+	ctx := context.Background()
+	l := newLimiter(0)
+	if err := l.wait(ctx, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	l.set(1 << 20)
+	if err := l.wait(ctx, 256<<10); err != nil { // the burst
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, time.Millisecond)
+	defer cancel()
+	if err := l.wait(short, 1<<20); err == nil {
+		t.Error("a MiB beyond the burst at 1 MiB/s did not wait")
+	}
+	l.set(0)
+	if err := l.wait(ctx, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -48,7 +48,7 @@ type Session struct {
 	ln       net.Listener
 	blocks   *blockPool
 	pool     *storage.BufferPool // shared by every torrent's storage
-	upLimit  *limiter            // nil when uploads are not limited
+	upLimit  *limiter            // lifted when uploads are not limited (SetUploadRateLimit)
 	speed    SpeedConfig
 
 	transport    Transport
