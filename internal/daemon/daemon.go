@@ -913,3 +913,20 @@ func (d *Daemon) progressLocked(e *entry, now time.Time) SeedProgress {
 		Idle:       now.Sub(time.Unix(idleSince, 0)),
 	}
 }
+
+// SetTorrents changes the seeding limits and Speed setting of the torrents with these ids.
+// A running torrent whose Speed setting changed is restarted (from its resume data) so the
+// new setting takes hold; limits apply at the next tick.
+func (d *Daemon) SetTorrents(ids []int, f func(*TorrentLimits, *TorrentSpeed)) error {
+	d.each(ids, func(e *entry) {
+		old := e.rec.Speed
+		f(&e.rec.Limits, &e.rec.Speed)
+		changed := old.Off != e.rec.Speed.Off || (old.SpendingRate == nil) != (e.rec.Speed.SpendingRate == nil) ||
+			old.SpendingRate != nil && *old.SpendingRate != *e.rec.Speed.SpendingRate
+		if changed && e.phase != phaseStopped {
+			d.detachLocked(e)
+			d.startLocked(e)
+		}
+	})
+	return nil
+}

@@ -50,8 +50,8 @@ type SpeedSettings struct {
 func defaultSettings(downloadDir string) Settings {
 	return Settings{
 		DownloadDir:         downloadDir,
-		SpeedLimitUp:        100 << 10,
-		SpeedLimitDown:      100 << 10,
+		SpeedLimitUp:        100_000, // 100 kB/s, as Transmission (its RPC counts 1000 bytes a kB)
+		SpeedLimitDown:      100_000,
 		PeerLimitGlobal:     200,
 		PeerLimitPerTorrent: 50,
 		Seed:                SeedLimits{Ratio: 2, IdleMinutes: 30, TimeMinutes: 60 * 24},
