@@ -1,0 +1,360 @@
+package conformance
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/speedbt/btt/internal/testutil"
+	"github.com/speedbt/btt/internal/thirdparty"
+)
+
+// btDaemon is `btt daemon` running as its own process, as a user runs it.
+type btDaemon struct {
+	t        testing.TB
+	bin, dir string
+	rpcAddr  string // host:port
+	listen   string
+	extra    []string
+	cmd      *exec.Cmd
+	log      *bytes.Buffer
+	exited   chan error
+}
+
+func startBTDaemon(t testing.TB, dir string, extra ...string) *btDaemon {
+	t.Helper()
+	d := &btDaemon{
+		t:       t,
+		bin:     testutil.BuildCmd(t, "btt"),
+		dir:     dir,
+		rpcAddr: testutil.Addr("127.0.0.1", testutil.FreePort(t, "127.0.0.1")),
+		listen:  testutil.Addr("127.0.0.1", testutil.FreePort(t, "127.0.0.1")),
+		extra:   extra,
+	}
+	d.start()
+	t.Cleanup(func() {
+		if d.cmd != nil {
+			d.cmd.Process.Kill()
+			<-d.exited
+		}
+		if t.Failed() {
+			t.Logf("btt daemon log:\n%s", d.log)
+		}
+	})
+	return d
+}
+
+func (d *btDaemon) start() {
+	d.t.Helper()
+	args := append([]string{"daemon", "--dir", d.dir, "--rpc", d.rpcAddr, "--listen", d.listen}, d.extra...)
+	d.cmd = exec.Command(d.bin, args...)
+	if d.log == nil {
+		d.log = new(bytes.Buffer)
+	}
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	if err := d.cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	d.exited = make(chan error, 1)
+	go func() { d.exited <- d.cmd.Wait() }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + d.rpcAddr + "/transmission/rpc")
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("btt daemon did not answer on %s: %v\n%s", d.rpcAddr, err, d.log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop ends the daemon with sig and waits for it.
+func (d *btDaemon) stop(sig os.Signal) error {
+	d.cmd.Process.Signal(sig)
+	var err error
+	select {
+	case err = <-d.exited:
+	case <-time.After(30 * time.Second):
+		d.t.Fatalf("btt daemon did not exit on %v", sig)
+	}
+	d.cmd = nil
+	return err
+}
+
+// remote runs transmission-remote against the daemon and returns its output.
+func (d *btDaemon) remote(args ...string) string {
+	d.t.Helper()
+	tr := testutil.NeedTool(d.t, "transmission-remote")
+	out, err := exec.Command(tr, append([]string{d.rpcAddr}, args...)...).CombinedOutput()
+	if err != nil {
+		d.t.Fatalf("transmission-remote %q: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// remoteOK runs a transmission-remote command that must answer "success".
+func (d *btDaemon) remoteOK(args ...string) {
+	d.t.Helper()
+	if out := d.remote(args...); !strings.Contains(out, `responded: "success"`) {
+		d.t.Fatalf("transmission-remote %q: %s", args, out)
+	}
+}
+
+// listRow is one torrent in `transmission-remote -l` output.
+type listRow struct {
+	ID     int
+	Done   string // "100%", "n/a"
+	Status string
+	Name   string
+}
+
+// listRe parses transmission-remote 3.00's -l lines: ID (with * on error), Done, Have
+// (value and unit, or None), ETA (value and unit, or one word), Up, Down, Ratio, Status
+// (may be two words), Name.
+var listRe = regexp.MustCompile(`^\s*(\d+)\*?\s+(\S+)\s+(?:None|\S+ \S+)\s+(?:Unknown|Done|\S+ \S+|\S+)\s+\S+\s+\S+\s+\S+\s+(Up & Down|Stopped|Seeding|Idle|Downloading|Uploading|Verifying|Will Verify|Queued|Finished)\s+(.+)$`)
+
+func (d *btDaemon) list() []listRow {
+	d.t.Helper()
+	out := d.remote("-l")
+	var rows []listRow
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(strings.TrimSpace(line), "ID") || strings.HasPrefix(line, "Sum:") {
+			continue
+		}
+		m := listRe.FindStringSubmatch(line)
+		if m == nil {
+			d.t.Fatalf("transmission-remote -l line does not parse: %q\n%s", line, out)
+		}
+		id, _ := strconv.Atoi(m[1])
+		rows = append(rows, listRow{ID: id, Done: m[2], Status: m[3], Name: strings.TrimSpace(m[4])})
+	}
+	return rows
+}
+
+// waitRow polls -l until the torrent's row satisfies ok.
+func (d *btDaemon) waitRow(ctx context.Context, id int, what string, ok func(listRow) bool) listRow {
+	d.t.Helper()
+	var last []listRow
+	for {
+		last = d.list()
+		for _, r := range last {
+			if r.ID == id && ok(r) {
+				return r
+			}
+		}
+		select {
+		case <-ctx.Done():
+			d.t.Fatalf("torrent %d never became %s; last list: %+v\n%s", id, what, last, d.log)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// rpc calls a method with Go's HTTP client, doing the session-id dance.
+func (d *btDaemon) rpc(method string, args any) map[string]any {
+	d.t.Helper()
+	body, _ := json.Marshal(map[string]any{"method": method, "arguments": args})
+	var sid string
+	for range 2 {
+		req, _ := http.NewRequest("POST", "http://"+d.rpcAddr+"/transmission/rpc", bytes.NewReader(body))
+		req.Header.Set("X-Transmission-Session-Id", sid)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusConflict {
+			sid = resp.Header.Get("X-Transmission-Session-Id")
+			continue
+		}
+		var out map[string]any
+		if err := json.Unmarshal(b, &out); err != nil {
+			d.t.Fatalf("%s: %v: %s", method, err, b)
+		}
+		if out["result"] != "success" {
+			d.t.Fatalf("%s: result %v", method, out["result"])
+		}
+		return out["arguments"].(map[string]any)
+	}
+	d.t.Fatalf("%s: still 409 with the session id it gave", method)
+	return nil
+}
+
+// torrent returns torrent-get's fields for one torrent.
+func (d *btDaemon) torrent(id int, fields ...string) map[string]any {
+	d.t.Helper()
+	res := d.rpc("torrent-get", map[string]any{"ids": []int{id}, "fields": fields})
+	list := res["torrents"].([]any)
+	if len(list) != 1 {
+		d.t.Fatalf("torrent-get %d: %d torrents", id, len(list))
+	}
+	return list[0].(map[string]any)
+}
+
+func (d *btDaemon) metrics() string {
+	d.t.Helper()
+	resp, err := http.Get("http://" + d.rpcAddr + "/metrics")
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// metricValue reads one sample of a family for a torrent.
+func metricValue(t testing.TB, text, family, hash string) float64 {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^` + family + `\{torrent="` + hash + `"[^}]*\} (\S+)$`)
+	m := re.FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("no %s for %s in /metrics", family, hash)
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func sameFile(t testing.TB, a, b string) {
+	t.Helper()
+	x, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := os.ReadFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(x, y) {
+		t.Fatalf("%s and %s differ", a, b)
+	}
+}
+
+// seedWithLibtorrent writes a file, makes a v1 torrent of it and seeds it with libtorrent.
+func seedWithLibtorrent(t *testing.T, name string, size int64, settings map[string]any) (torrentPath, hash, content string, lt *thirdparty.LT) {
+	t.Helper()
+	src := t.TempDir()
+	thirdparty.WriteFiles(t, src, []thirdparty.File{{Path: name, Size: size}})
+	raw := thirdparty.LibtorrentCreateTorrent(t, filepath.Join(src, name), 64<<10, true, nil)
+	torrentPath = filepath.Join(t.TempDir(), name+".torrent")
+	if err := os.WriteFile(torrentPath, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ih := thirdparty.InfoHash(t, raw)
+	lt = thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
+		Listen: testutil.Addr("127.0.0.1", testutil.FreePort(t, "127.0.0.1")), Torrent: torrentPath,
+		SavePath: src, Seed: true, Settings: settings,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := lt.WaitSeeding(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return torrentPath, hex.EncodeToString(ih[:]), filepath.Join(src, name), lt
+}
+
+// TestDaemonTransmissionRemote drives `btt daemon` with Debian's transmission-remote: a
+// .torrent and a magnet link, both seeded by libtorrent, are added with a download folder,
+// listed until complete, stopped, started, verified and removed (one with its data), and
+// /metrics, checked by promtool, counts what moved.
+func TestDaemonTransmissionRemote(t *testing.T) {
+	testutil.NeedLibtorrent(t)
+	testutil.NeedTool(t, "transmission-remote")
+	promtool := testutil.NeedTool(t, "promtool")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	torrentA, hashA, contentA, ltA := seedWithLibtorrent(t, "alpha.bin", 3<<20, nil)
+	_, hashB, contentB, ltB := seedWithLibtorrent(t, "beta.bin", 2<<20, nil)
+	d := startBTDaemon(t, t.TempDir())
+	dlA, dlB := t.TempDir(), t.TempDir()
+
+	d.remoteOK("-a", torrentA, "-w", dlA)
+	ltA.ConnectPeer(d.listen)
+	magnetB := fmt.Sprintf("magnet:?xt=urn:btih:%s&dn=beta.bin&x.pe=%s", hashB, ltB.Addr())
+	d.remoteOK("-a", magnetB, "-w", dlB)
+
+	complete := func(r listRow) bool { return r.Done == "100%" && (r.Status == "Idle" || r.Status == "Seeding") }
+	d.waitRow(ctx, 1, "complete", complete)
+	d.waitRow(ctx, 2, "complete", complete)
+	sameFile(t, contentA, filepath.Join(dlA, "alpha.bin"))
+	sameFile(t, contentB, filepath.Join(dlB, "beta.bin"))
+	if got := d.torrent(2, "hashString", "name")["name"]; got != "beta.bin" {
+		t.Errorf("magnet torrent's name after metadata: %v", got)
+	}
+
+	// The counters that moved, as a scraper sees them; promtool accepts the exposition.
+	text := d.metrics()
+	check := exec.Command(promtool, "check", "metrics")
+	check.Stdin = strings.NewReader(text)
+	if out, err := check.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+	if v := metricValue(t, text, "btt_torrent_downloaded_bytes_total", hashA); v < 3<<20 {
+		t.Errorf("btt_torrent_downloaded_bytes_total of alpha = %v, want >= %d", v, 3<<20)
+	}
+	if v := metricValue(t, text, "btt_torrent_pieces_verified", hashB); v != 32 {
+		t.Errorf("btt_torrent_pieces_verified of beta = %v, want 32", v)
+	}
+
+	d.remoteOK("-t", "1", "-S")
+	d.waitRow(ctx, 1, "stopped", func(r listRow) bool { return r.Status == "Stopped" })
+	d.remoteOK("-t", "1", "-s")
+	d.waitRow(ctx, 1, "seeding again", complete)
+
+	// Verify after damaging the data: the check finds the bad piece and the torrent fetches
+	// it again from libtorrent.
+	f, err := os.OpenFile(filepath.Join(dlA, "alpha.bin"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt(bytes.Repeat([]byte{0xAA}, 1000), 100<<10)
+	f.Close()
+	d.remoteOK("-t", "1", "-v")
+	d.waitRow(ctx, 1, "re-downloading after verify", func(r listRow) bool { return r.Done != "100%" || r.Status != "Idle" && r.Status != "Seeding" })
+	ltA.ConnectPeer(d.listen)
+	d.waitRow(ctx, 1, "complete after verify", complete)
+	sameFile(t, contentA, filepath.Join(dlA, "alpha.bin"))
+
+	d.remoteOK("-t", "1", "-r")
+	d.remoteOK("-t", "2", "--remove-and-delete")
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		_, errA := os.Stat(filepath.Join(dlA, "alpha.bin"))
+		_, errB := os.Stat(filepath.Join(dlB, "beta.bin"))
+		if errA == nil && os.IsNotExist(errB) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after -r and --remove-and-delete: alpha %v (want kept), beta %v (want gone)", errA, errB)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if rows := d.list(); len(rows) != 0 {
+		t.Errorf("after removing both, -l lists %+v", rows)
+	}
+	if err := d.stop(syscall.SIGTERM); err != nil {
+		t.Errorf("SIGTERM: exit %v\n%s", err, d.log)
+	}
+}
