@@ -371,3 +371,76 @@ func TestDaemonTransmissionRemote(t *testing.T) {
 		t.Errorf("SIGTERM: exit %v\n%s", err, d.log)
 	}
 }
+
+// TestDaemonKillRestart kills `btt daemon` with SIGKILL mid-download, starts it again on the
+// same state directory, and checks that the torrent comes back by itself, takes the pieces
+// already on disk (found by checking the files, as no resume data was written) and fetches
+// only the rest. Then SIGTERM: a clean exit writes resume data, and the next start takes
+// every piece back.
+func TestDaemonKillRestart(t *testing.T) {
+	testutil.NeedLibtorrent(t)
+	testutil.NeedTool(t, "transmission-remote")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const size = 32 << 20
+	// A slow seeder (4 MiB/s) leaves time to kill the daemon half-way.
+	torrent, hash, content, lt := seedWithLibtorrent(t, "gamma.bin", size, map[string]any{"upload_rate_limit": 4 << 20})
+	state, dl := t.TempDir(), t.TempDir()
+	d := startBTDaemon(t, state)
+	d.remoteOK("-a", torrent, "-w", dl)
+	lt.ConnectPeer(d.listen)
+	for {
+		done := d.torrent(1, "percentDone")["percentDone"].(float64)
+		if done >= 0.25 {
+			if done == 1 {
+				t.Fatal("the download finished before the daemon could be killed")
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("download stuck at %v%%\n%s", done*100, d.log)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	d.stop(syscall.SIGKILL)
+	lt.Stop()
+
+	d.start()
+	if rows := d.list(); len(rows) != 1 || rows[0].Name != "gamma.bin" {
+		t.Fatalf("after SIGKILL and restart, -l lists %+v", rows)
+	}
+	d.waitRow(ctx, 1, "checked", func(r listRow) bool { return r.Status != "Verifying" && r.Status != "Will Verify" })
+	stats := func() map[string]any {
+		return d.torrent(1, "btt")["btt"].(map[string]any)["stats"].(map[string]any)
+	}
+	rechecked := stats()["RecheckedPieces"].(float64)
+	if rechecked == 0 {
+		t.Fatal("after restart no piece was found on disk")
+	}
+	thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
+		Listen: testutil.Addr("127.0.0.1", testutil.FreePort(t, "127.0.0.1")), Torrent: torrent,
+		SavePath: filepath.Dir(content), Seed: true, Peers: []string{d.listen},
+	})
+	d.waitRow(ctx, 1, "complete", func(r listRow) bool { return r.Done == "100%" })
+	sameFile(t, content, filepath.Join(dl, "gamma.bin"))
+	st := stats()
+	pieces := st["Pieces"].(float64)
+	got := st["Downloaded"].(float64)
+	if max := size * (1 - rechecked/pieces); got > max+float64(4<<20) {
+		t.Errorf("after restart downloaded %v bytes; %v of %v pieces were on disk, so about %v were missing", got, rechecked, pieces, max)
+	}
+	t.Logf("killed at %.0f%%: %v of %v pieces found on disk after restart; %v bytes downloaded after it", 100*rechecked/pieces, rechecked, pieces, got)
+
+	if err := d.stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM: %v\n%s", err, d.log)
+	}
+	if _, err := os.Stat(filepath.Join(state, "resume", hash+".resume")); err != nil {
+		t.Fatalf("no resume data after SIGTERM: %v", err)
+	}
+	d.start()
+	d.waitRow(ctx, 1, "complete from resume data", func(r listRow) bool { return r.Done == "100%" })
+	if got := stats()["RecheckedPieces"].(float64); got != pieces {
+		t.Errorf("after a clean stop, %v of %v pieces were found at start", got, pieces)
+	}
+}
