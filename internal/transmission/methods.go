@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -207,14 +208,7 @@ func (s *Server) torrentAdd(args json.RawMessage) (map[string]any, error) {
 	case strings.HasPrefix(a.Filename, "http://") || strings.HasPrefix(a.Filename, "https://"):
 		return nil, errors.New("fetching torrents by URL is not supported; send the metainfo")
 	case a.Filename != "":
-		fi, err := os.Stat(a.Filename)
-		if err != nil {
-			return nil, errors.New("invalid or corrupt torrent file")
-		}
-		if fi.Size() > maxTorrentFile {
-			return nil, errors.New("invalid or corrupt torrent file")
-		}
-		b, err := os.ReadFile(a.Filename)
+		b, err := readTorrentFile(a.Filename)
 		if err != nil {
 			return nil, errors.New("invalid or corrupt torrent file")
 		}
@@ -236,6 +230,25 @@ func (s *Server) torrentAdd(args json.RawMessage) (map[string]any, error) {
 		key = "torrent-duplicate"
 	}
 	return map[string]any{key: map[string]any{"id": added.ID, "name": added.Name, "hashString": added.Hash}}, nil
+}
+
+// readTorrentFile reads a .torrent named by torrent-add: a regular file (not a device or a
+// pipe that never ends) of at most maxTorrentFile bytes, read through a limit in case it
+// grows meanwhile.
+func readTorrentFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > maxTorrentFile {
+		return nil, fmt.Errorf("%s: not a regular file of at most %d bytes", name, maxTorrentFile)
+	}
+	return io.ReadAll(io.LimitReader(f, maxTorrentFile))
 }
 
 func (s *Server) torrentGet(args json.RawMessage) (map[string]any, error) {

@@ -123,6 +123,7 @@ func TestBadInput(t *testing.T) {
 		{"bad base64", sid, []byte(`{"method":"torrent-add","arguments":{"metainfo":"!!!"}}`), http.StatusOK, "invalid or corrupt torrent file"},
 		{"not a torrent", sid, []byte(`{"method":"torrent-add","arguments":{"metainfo":"` + base64.StdEncoding.EncodeToString([]byte("d4:spam4:eggse")) + `"}}`), http.StatusOK, "invalid or corrupt torrent file"},
 		{"missing file", sid, []byte(`{"method":"torrent-add","arguments":{"filename":"/nonexistent/x.torrent"}}`), http.StatusOK, "invalid or corrupt torrent file"},
+		{"a device, not a file", sid, []byte(`{"method":"torrent-add","arguments":{"filename":"/dev/zero"}}`), http.StatusOK, "invalid or corrupt torrent file"},
 		{"bad magnet", sid, []byte(`{"method":"torrent-add","arguments":{"filename":"magnet:?xt=urn:btih:zz"}}`), http.StatusOK, "magnet: malformed info-hash"},
 		{"add with nothing", sid, []byte(`{"method":"torrent-add","arguments":{}}`), http.StatusOK, "no filename or metainfo specified"},
 		{"peer limit out of range", sid, []byte(`{"method":"session-set","arguments":{"peer-limit-global":0}}`), http.StatusOK, "peer limit out of range"},
@@ -243,7 +244,7 @@ func TestMethods(t *testing.T) {
 	set := map[string]any{
 		"speed-limit-up": 250, "speed-limit-up-enabled": true, "peer-limit-global": 120, "peer-limit-per-torrent": 30,
 		"seedRatioLimit": 1.5, "seedRatioLimited": true, "idle-seeding-limit": 45, "download-dir": dir,
-		"btt":              map[string]any{"seed-time-limit": 90, "seed-time-limit-enabled": true},
+		"btt":               map[string]any{"seed-time-limit": 90, "seed-time-limit-enabled": true},
 		"alt-speed-enabled": true, // Transmission's, not ours: accepted and ignored
 	}
 	if res, _ := call(t, s, hs.URL, "session-set", set); res != "success" {
