@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(python3-libtorrent transmission-cli aria2 opentracker mktorrent tshark iproute2 util-linux procps)
+# btt daemon (issue 14): Transmission's web client (transmission-daemon ships it in
+# /usr/share/transmission/web; it is never copied into the repo), headless Chromium to load it,
+# and promtool (prometheus) to check /metrics.
+pkgs+=(transmission-daemon chromium prometheus)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

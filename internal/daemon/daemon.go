@@ -726,7 +726,7 @@ func (d *Daemon) saveLocked() error {
 		st.Torrents = append(st.Torrents, rec)
 	}
 	st.Totals.SecondsActive += int64(time.Since(d.startedAt).Seconds())
-	b, err := json.MarshalIndent(st, "", "\t")
+	b, err := json.Marshal(st) // not indented: it is rewritten on every change, 1,000 torrents at a time
 	if err != nil {
 		return err
 	}
