@@ -98,4 +98,3 @@ func rssKiB(tb testing.TB) int64 {
 	tb.Fatal("no VmRSS")
 	return 0
 }
-
