@@ -281,11 +281,12 @@ func (d *Daemon) Addr() string {
 // Close stops every torrent (writing its resume data and sending stopped announces), saves
 // the state and closes the session. Torrents that were running start again on the next Open.
 func (d *Daemon) Close() error {
+	// ctl only while marking closed: the tick loop takes it, and is waited for below.
 	d.ctl.Lock()
-	defer d.ctl.Unlock()
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
+		d.ctl.Unlock()
 		return ErrClosed
 	}
 	d.closed = true
@@ -293,6 +294,7 @@ func (d *Daemon) Close() error {
 		d.detachLocked(e)
 	}
 	d.mu.Unlock()
+	d.ctl.Unlock()
 	d.cancel()
 	d.wg.Wait()
 	for _, e := range d.allEntries() {
