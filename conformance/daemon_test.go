@@ -304,6 +304,19 @@ func TestDaemonTransmissionRemote(t *testing.T) {
 	t.Logf("%v: beta complete", time.Since(t0))
 	sameFile(t, contentA, filepath.Join(dlA, "alpha.bin"))
 	sameFile(t, contentB, filepath.Join(dlB, "beta.bin"))
+	// The details, session info and statistics views parse our answers too.
+	info := d.remote("-t", "1", "-i")
+	for _, want := range []string{"Hash: " + hashA, "Percent Done: 100%", "Location: " + dlA, "Piece Count: 48"} {
+		if !strings.Contains(info, want) {
+			t.Errorf("transmission-remote -t 1 -i lacks %q:\n%s", want, info)
+		}
+	}
+	if si := d.remote("-si"); !strings.Contains(si, "RPC version: 16") {
+		t.Errorf("transmission-remote -si:\n%s", si)
+	}
+	if st := d.remote("-st"); !strings.Contains(st, "Started 1 times") {
+		t.Errorf("transmission-remote -st:\n%s", st)
+	}
 	if got := d.torrent(2, "hashString", "name")["name"]; got != "beta.bin" {
 		t.Errorf("magnet torrent's name after metadata: %v", got)
 	}
