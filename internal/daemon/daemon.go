@@ -130,7 +130,21 @@ type Daemon struct {
 	totals   Totals
 	dirty    bool
 	lastSave time.Time
+	removed  []removal // recent removals, oldest first, for the RPC's recently-active
 }
+
+// removal is a torrent removed at a time.
+type removal struct {
+	id int
+	at time.Time
+}
+
+// Bounds of the removal log: Transmission's clients poll every few seconds, so a minute of
+// removals is plenty, and no more than maxRemovals are kept however fast they come.
+const (
+	removalWindow = time.Minute
+	maxRemovals   = 1024
+)
 
 // Open loads the state directory, opens the peer session and starts every torrent that was
 // running when the daemon last stopped.
@@ -458,6 +472,11 @@ func (d *Daemon) Remove(ids []int, deleteData bool) {
 	d.each(ids, func(e *entry) {
 		d.detachLocked(e)
 		e.removed = true
+		now := time.Now()
+		d.removed = append(d.removed, removal{e.rec.ID, now})
+		for len(d.removed) > 0 && (len(d.removed) > maxRemovals || now.Sub(d.removed[0].at) > removalWindow) {
+			d.removed = d.removed[1:]
+		}
 		delete(d.entries, e.rec.ID)
 		delete(d.byHash, e.rec.Hash)
 		var data string
@@ -914,6 +933,19 @@ func (d *Daemon) progressLocked(e *entry, now time.Time) SeedProgress {
 		Seeding:    time.Duration(v.SecondsSeeding) * time.Second,
 		Idle:       now.Sub(time.Unix(idleSince, 0)),
 	}
+}
+
+// RecentlyRemoved lists the ids of torrents removed in the last minute (at most 1,024).
+func (d *Daemon) RecentlyRemoved() []int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := []int{}
+	for _, r := range d.removed {
+		if time.Since(r.at) <= removalWindow {
+			out = append(out, r.id)
+		}
+	}
+	return out
 }
 
 // SetTorrents changes the seeding limits and Speed setting of the torrents with these ids.

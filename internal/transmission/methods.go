@@ -279,7 +279,7 @@ func (s *Server) torrentGet(args json.RawMessage) (map[string]any, error) {
 	}
 	res := map[string]any{"torrents": list}
 	if recent {
-		res["removed"] = []int{} // removals are not tracked; the web client refreshes its list
+		res["removed"] = s.d.RecentlyRemoved()
 	}
 	return res, nil
 }

@@ -292,6 +292,9 @@ func TestMethods(t *testing.T) {
 	if _, args := call(t, s, hs.URL, "torrent-get", map[string]any{"fields": []string{"id"}}); len(args["torrents"].([]any)) != 0 {
 		t.Errorf("after remove: %v", args)
 	}
+	if _, args := call(t, s, hs.URL, "torrent-get", map[string]any{"ids": "recently-active", "fields": []string{"id"}}); mustJSON(args["removed"]) != "[1]" {
+		t.Errorf("recently-active after remove: removed = %v, want [1]", args["removed"])
+	}
 	if _, err := os.Stat(filepath.Join(dir, "one.bin")); err != nil {
 		t.Errorf("remove without delete-local-data removed the data: %v", err)
 	}
