@@ -21,6 +21,7 @@ import (
 
 	"github.com/speedbt/btt/internal/testutil"
 	"github.com/speedbt/btt/internal/thirdparty"
+	"github.com/speedbt/btt/wire/metainfo"
 )
 
 // btDaemon is `btt daemon` running as its own process, as a user runs it.
@@ -385,23 +386,67 @@ func TestDaemonTransmissionRemote(t *testing.T) {
 	}
 }
 
+// startBTTSeeder runs `btt seed` with an upload limit, dialling peer. libtorrent cannot be
+// slowed down on loopback (its local peer class ignores rate limits), ours can.
+func startBTTSeeder(t *testing.T, torrent, data string, limit int, peer string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(testutil.BuildCmd(t, "btt"), "seed", torrent, "--data", data,
+		"--listen", testutil.Addr("127.0.0.1", testutil.FreePort(t, "127.0.0.1")),
+		"--upload-limit", strconv.Itoa(limit), "--peer", peer, "--progress-interval", "1h")
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("btt seed log:\n%s", log.String())
+		}
+	})
+	return cmd
+}
+
 // TestDaemonKillRestart kills `btt daemon` with SIGKILL mid-download, starts it again on the
 // same state directory, and checks that the torrent comes back by itself, takes the pieces
 // already on disk (found by checking the files, as no resume data was written) and fetches
-// only the rest. Then SIGTERM: a clean exit writes resume data, and the next start takes
+// only the rest. Then SIGTERM: a clean exit writes resume data, and the next start finds
 // every piece back.
 func TestDaemonKillRestart(t *testing.T) {
-	testutil.NeedLibtorrent(t)
 	testutil.NeedTool(t, "transmission-remote")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	const size = 32 << 20
-	// A slow seeder (4 MiB/s) leaves time to kill the daemon half-way.
-	torrent, hash, content, lt := seedWithLibtorrent(t, "gamma.bin", size, map[string]any{"upload_rate_limit": 4 << 20})
+	src := t.TempDir()
+	raw := makeWebTorrent(t, src, "gamma.bin", size)
+	torrent := filepath.Join(t.TempDir(), "gamma.torrent")
+	if err := os.WriteFile(torrent, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	content := filepath.Join(src, "gamma.bin")
+	mi, err := metainfo.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ih := mi.Info.Hash()
+	hash := hex.EncodeToString(ih[:])
 	state, dl := t.TempDir(), t.TempDir()
 	d := startBTDaemon(t, state)
 	d.remoteOK("-a", torrent, "-w", dl)
-	lt.ConnectPeer(d.listen)
+	// A slow seeder (4 MB/s) leaves time to kill the daemon half-way.
+	seeder := startBTTSeeder(t, torrent, src, 4_000_000, d.listen)
+	// While it downloads, the seeder is listed as a peer (transmission-remote -pi) by name.
+	for {
+		if pi := d.remote("-t", "1", "-pi"); strings.Contains(pi, "btt 0.1") && strings.Contains(pi, "127.0.0.1") {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("transmission-remote -t 1 -pi never listed the seeder:\n%s", d.remote("-t", "1", "-pi"))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 	for {
 		done := d.torrent(1, "percentDone")["percentDone"].(float64)
 		if done >= 0.25 {
@@ -417,7 +462,7 @@ func TestDaemonKillRestart(t *testing.T) {
 		}
 	}
 	d.stop(syscall.SIGKILL)
-	lt.Stop()
+	seeder.Process.Kill()
 
 	d.start()
 	if rows := d.list(); len(rows) != 1 || rows[0].Name != "gamma.bin" {
@@ -431,10 +476,7 @@ func TestDaemonKillRestart(t *testing.T) {
 	if rechecked == 0 {
 		t.Fatal("after restart no piece was found on disk")
 	}
-	thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
-		Listen: testutil.Addr("127.0.0.1", testutil.FreePort(t, "127.0.0.1")), Torrent: torrent,
-		SavePath: filepath.Dir(content), Seed: true, Peers: []string{d.listen},
-	})
+	startBTTSeeder(t, torrent, src, 0, d.listen)
 	d.waitRow(ctx, 1, "complete", func(r listRow) bool { return r.Done == "100%" })
 	sameFile(t, content, filepath.Join(dl, "gamma.bin"))
 	st := stats()

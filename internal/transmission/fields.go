@@ -5,6 +5,7 @@ import (
 	"path"
 
 	"github.com/speedbt/btt/internal/daemon"
+	"github.com/speedbt/btt/peer"
 )
 
 // Transmission's torrent error codes.
@@ -99,7 +100,7 @@ func field(v *daemon.View, name string) (any, bool) {
 	case "webseedsSendingToUs":
 		return 0, true
 	case "peers":
-		return []any{}, true // per-peer detail is not exposed by the session yet
+		return peers(v), true
 	case "peersFrom":
 		return map[string]int{"fromCache": 0, "fromDht": 0, "fromIncoming": 0, "fromLpd": 0, "fromLtep": 0, "fromPex": 0, "fromTracker": 0}, true
 	case "pieceCount":
@@ -201,6 +202,56 @@ func uploadRatio(v *daemon.View) float64 {
 		return ratioInf
 	}
 	return ratioNA
+}
+
+// peers lists the connections in Transmission's terms, where "client" is us: clientIsChoked
+// means the peer chokes us, peerIsChoked that we choke it.
+func peers(v *daemon.View) []map[string]any {
+	out := make([]map[string]any, 0, len(v.Peers.List))
+	for _, p := range v.Peers.List {
+		downloading := !p.PeerChoking && p.AmInterested
+		uploading := !p.AmChoking && p.PeerInterested
+		out = append(out, map[string]any{
+			"address": p.Addr.Addr().String(), "port": p.Addr.Port(), "clientName": p.Client,
+			"clientIsChoked": p.PeerChoking, "clientIsInterested": p.AmInterested,
+			"peerIsChoked": p.AmChoking, "peerIsInterested": p.PeerInterested,
+			"isDownloadingFrom": downloading, "isUploadingTo": uploading,
+			"isIncoming": p.Incoming, "isUTP": p.UTP, "isEncrypted": false,
+			"progress": p.Progress, "rateToClient": int64(p.DownRate), "rateToPeer": int64(p.UpRate),
+			"flagStr": flagStr(p, downloading, uploading),
+		})
+	}
+	return out
+}
+
+// flagStr is Transmission's one-letter summary of a connection: D downloading, d interested
+// but choked, K unchoked by an uninteresting peer, U uploading, u choking an interested peer,
+// ? unchoking an uninterested one, I incoming, T uTP.
+func flagStr(p peer.PeerInfo, downloading, uploading bool) string {
+	var b []byte
+	switch {
+	case downloading:
+		b = append(b, 'D')
+	case p.AmInterested:
+		b = append(b, 'd')
+	case !p.PeerChoking:
+		b = append(b, 'K')
+	}
+	switch {
+	case uploading:
+		b = append(b, 'U')
+	case p.PeerInterested:
+		b = append(b, 'u')
+	case !p.AmChoking:
+		b = append(b, '?')
+	}
+	if p.Incoming {
+		b = append(b, 'I')
+	}
+	if p.UTP {
+		b = append(b, 'T')
+	}
+	return string(b)
 }
 
 func magnetLink(v *daemon.View) string {
