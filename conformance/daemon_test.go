@@ -499,3 +499,57 @@ func TestDaemonKillRestart(t *testing.T) {
 		t.Errorf("after a clean stop, %v of %v pieces were found at start", got, pieces)
 	}
 }
+
+// TestDaemonSpeed runs the daemon with Speed on (flags as on btt download) as the seller
+// of a torrent, and `btt download --speed` as a bidding buyer: the buyer completes, /metrics
+// counts the bids the daemon received and what it uploaded, and the Speed settings given on
+// the command line are kept for the next start without flags.
+func TestDaemonSpeed(t *testing.T) {
+	testutil.NeedTool(t, "transmission-remote")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	src := t.TempDir()
+	const size = 12 << 20
+	raw := makeWebTorrent(t, src, "delta.bin", size)
+	torrent := filepath.Join(t.TempDir(), "delta.torrent")
+	if err := os.WriteFile(torrent, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mi, _ := metainfo.Parse(raw)
+	ih := mi.Info.Hash()
+	hash := hex.EncodeToString(ih[:])
+	state := t.TempDir()
+	d := startBTDaemon(t, state, "--speed", "--balance", "10", "--rechoke", "1s")
+	d.remoteOK("-a", torrent, "-w", src)
+	d.waitRow(ctx, 1, "seeding", func(r listRow) bool { return r.Done == "100%" })
+	// An upload limit set over the RPC while running (3 MB/s) stretches the download over
+	// several seconds, so the buyer's auto-bid (once a second) has bids to send.
+	d.remoteOK("-u", "3000")
+	if st := d.rpc("session-get", map[string]any{"fields": []string{"speed-limit-up", "speed-limit-up-enabled"}}); st["speed-limit-up"].(float64) != 3000 || st["speed-limit-up-enabled"] != true {
+		t.Errorf("after -u 3000: %v", st)
+	}
+
+	dl := t.TempDir()
+	buyer := exec.CommandContext(ctx, testutil.BuildCmd(t, "btt"), "download", torrent, "--data", dl,
+		"--peer", d.listen, "--speed", "--balance", "10", "--progress-interval", "1h")
+	if out, err := buyer.CombinedOutput(); err != nil {
+		t.Fatalf("btt download --speed: %v\n%s", err, out)
+	}
+	sameFile(t, filepath.Join(src, "delta.bin"), filepath.Join(dl, "delta.bin"))
+	text := d.metrics()
+	if v := metricValue(t, text, "btt_speed_bids_received_total", hash); v == 0 {
+		t.Error("btt_speed_bids_received_total did not move")
+	}
+	if v := metricValue(t, text, "btt_torrent_uploaded_bytes_total", hash); v < size {
+		t.Errorf("btt_torrent_uploaded_bytes_total = %v, want >= %d", v, size)
+	}
+	if err := d.stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	d.extra = nil
+	d.start()
+	sp := d.rpc("session-get", map[string]any{"fields": []string{"btt"}})["btt"].(map[string]any)["speed"].(map[string]any)
+	if sp["enabled"] != true || sp["balance"] != "10" {
+		t.Errorf("Speed settings after a restart without flags: %v", sp)
+	}
+}

@@ -29,6 +29,8 @@ func runDaemon(ctx context.Context, args []string) error {
 	password := fs.String("rpc-password", "", "password the RPC requires")
 	downloadDir := fs.String("download-dir", "", "default download folder (default STATEDIR/downloads; saved)")
 	verbose := fs.Bool("v", false, "log connection events to stderr")
+	slots := fs.Int("slots", 0, "regular upload slots per torrent (0: default 4); Speed auctions these")
+	rechoke := fs.Duration("rechoke", 0, "rechoke (and auction) interval (0: default 10s)")
 	var sf speedFlags
 	sf.register(fs)
 	pos, err := parseInterleaved(fs, args)
@@ -54,6 +56,7 @@ func runDaemon(ctx context.Context, args []string) error {
 		Listen:      *listen,
 		DownloadDir: *downloadDir,
 		Logger:      log,
+		Peer:        peer.Settings{UploadSlots: *slots, RechokeInterval: *rechoke},
 		Override: func(s *daemon.Settings) {
 			if set["download-dir"] {
 				s.DownloadDir = *downloadDir

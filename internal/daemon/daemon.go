@@ -36,6 +36,9 @@ type Config struct {
 	// SpeedConfig turns Speed settings into the session's; nil runs without Speed. It is
 	// called again whenever the Speed settings change over RPC. ctx ends with the session.
 	SpeedConfig func(ctx context.Context, s SpeedSettings) (peer.SpeedConfig, error)
+	// Peer holds session tunables not kept in Settings (upload slots, rechoke interval);
+	// its connection limits and upload limit are replaced by the settings'.
+	Peer peer.Settings
 	// CheckWorkers bounds torrents checking their files at once (0: 2). Transmission checks
 	// one at a time; two keeps both cores of a small machine busy at start-up.
 	CheckWorkers int
@@ -96,8 +99,9 @@ type entry struct {
 	rateUp     float64
 	rateDown   float64
 	peers      peer.PeerSummary
-	seedingAcc time.Duration // seeding time of this run not yet in rec
-	haveSnap   []bool        // verified pieces when the torrent last closed
+	speed      peer.SpeedStatus // last taken by the tick, while Speed is on
+	seedingAcc time.Duration    // seeding time of this run not yet in rec
+	haveSnap   []bool           // verified pieces when the torrent last closed
 }
 
 // Daemon hosts torrents in one peer session.
@@ -264,16 +268,9 @@ func (d *Daemon) openSession() error {
 	if s.SpeedLimitUpEnabled {
 		up = s.SpeedLimitUp
 	}
-	sess, err := peer.NewSession(peer.Config{
-		Listen: d.cfg.Listen,
-		Logger: d.log,
-		Settings: peer.Settings{
-			MaxConns:           s.PeerLimitGlobal,
-			MaxConnsPerTorrent: s.PeerLimitPerTorrent,
-			UploadRateLimit:    up,
-		},
-		Speed: sc,
-	})
+	ps := d.cfg.Peer
+	ps.MaxConns, ps.MaxConnsPerTorrent, ps.UploadRateLimit = s.PeerLimitGlobal, s.PeerLimitPerTorrent, up
+	sess, err := peer.NewSession(peer.Config{Listen: d.cfg.Listen, Logger: d.log, Settings: ps, Speed: sc})
 	if err != nil {
 		cancel()
 		return err
@@ -863,12 +860,18 @@ func (d *Daemon) tick(now time.Time) {
 			rs = append(rs, running{e, e.t})
 		}
 	}
+	speedOn := d.settings.Speed.Enabled
 	d.mu.Unlock()
-	// Ask each loop for its peer counts outside d.mu: a busy loop must not stall the RPC.
+	// Ask each loop for its peers (and Speed state) outside d.mu: a busy loop must not stall
+	// the RPC.
 	peers := make([]peer.PeerSummary, len(rs))
+	speeds := make([]peer.SpeedStatus, len(rs))
 	ctx, cancel := context.WithTimeout(d.ctx, tickInterval/2)
 	for i, r := range rs {
 		peers[i], _ = r.t.Peers(ctx)
+		if speedOn {
+			speeds[i] = r.t.Speed()
+		}
 	}
 	cancel()
 
@@ -905,7 +908,7 @@ func (d *Daemon) tick(now time.Time) {
 				e.seedingAcc += now.Sub(e.sampleAt)
 			}
 		}
-		e.last, e.sampleAt, e.peers = st, now, peers[i]
+		e.last, e.sampleAt, e.peers, e.speed = st, now, peers[i], speeds[i]
 		if reason := d.settings.Seed.Resolve(e.rec.Limits).Reached(d.progressLocked(e, now)); reason != "" {
 			d.log.Info("daemon: seeding limit reached; stopping", "hash", e.rec.Hash, "limit", reason)
 			d.detachLocked(e)

@@ -48,6 +48,10 @@ func (d *Daemon) Metrics() []*metrics.Family {
 		{fam("speed_earned_units_total", "Accepted from requesters' vouchers, base units.", c), func(v *View) float64 { return float64(v.Stats.Earned) }},
 		{fam("speed_vouchers_accepted_total", "Vouchers accepted from requesters.", c), func(v *View) float64 { return float64(v.Stats.VouchersAccepted) }},
 		{fam("speed_settled_units_total", "Paid to us by the ledger on channel closes, base units.", c), func(v *View) float64 { return float64(v.Stats.Settled) }},
+		{fam("speed_bid_units", "Our current bid, base units per GiB (0: none).", g), func(v *View) float64 { return float64(v.SpeedStatus.Bid) }},
+		{fam("speed_reserve_units", "Our reserve price, base units per GiB.", g), func(v *View) float64 { return float64(v.SpeedStatus.Reserve) }},
+		{fam("speed_paying_peers", "Peers we unchoke under an auction price.", g), func(v *View) float64 { return float64(paying(v)) }},
+		{fam("speed_highest_price_units", "Highest auction price our paying peers pay, base units per GiB.", g), func(v *View) float64 { return float64(highestPrice(v)) }},
 		{fam("speed_payment_failures_total", "Requesters choked for not paying.", c), func(v *View) float64 { return float64(v.Stats.PaymentFailures) }},
 	}
 	for i := range views {
@@ -82,4 +86,24 @@ func (d *Daemon) Metrics() []*metrics.Family {
 		out = append(out, p.f)
 	}
 	return out
+}
+
+func paying(v *View) int {
+	n := 0
+	for _, p := range v.SpeedStatus.Peers {
+		if p.Paying {
+			n++
+		}
+	}
+	return n
+}
+
+func highestPrice(v *View) uint64 {
+	var hi uint64
+	for _, p := range v.SpeedStatus.Peers {
+		if p.Paying {
+			hi = max(hi, p.Price)
+		}
+	}
+	return hi
 }

@@ -62,8 +62,9 @@ type View struct {
 	Comment, Creator                                  string
 	DateCreated                                       int64
 	Trackers                                          [][]string
-	Stats                                             peer.Stats // this run's counters (Speed, bans, hash failures)
-	Files                                             []FileView // only when asked for
+	Stats                                             peer.Stats       // this run's counters (Speed, bans, hash failures)
+	SpeedStatus                                       peer.SpeedStatus // bids and prices, as of the last tick (Speed on)
+	Files                                             []FileView       // only when asked for
 }
 
 // IDHash names a torrent both ways the RPC accepts.
@@ -159,6 +160,7 @@ func (d *Daemon) viewLocked(e *entry, now time.Time) View {
 	}
 	v.RateUp, v.RateDown = int64(e.rateUp), int64(e.rateDown)
 	v.Peers = e.peers
+	v.SpeedStatus = e.speed
 	v.Ratio = SeedProgress{Size: v.SizeWhenDone, Uploaded: v.UploadedEver, Downloaded: v.DownloadedEver}.Ratio()
 	switch e.phase {
 	case phaseStopped:

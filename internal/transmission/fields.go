@@ -183,6 +183,9 @@ func field(v *daemon.View, name string) (any, bool) {
 			"seed-time-mode":  int(v.Limits.TimeMode),
 			"seed-time-limit": v.Limits.TimeMinutes,
 			"stats":           v.Stats,
+			"bid":             v.SpeedStatus.Bid,
+			"reserve":         v.SpeedStatus.Reserve,
+			"paying-peers":    paying(v),
 		}, true
 	}
 	return nil, false
@@ -320,4 +323,14 @@ func scrapeURL(announce string) string {
 	}
 	u.Path = dir + "scrape" + last[8:]
 	return u.String()
+}
+
+func paying(v *daemon.View) int {
+	n := 0
+	for _, p := range v.SpeedStatus.Peers {
+		if p.Paying {
+			n++
+		}
+	}
+	return n
 }
