@@ -387,3 +387,11 @@ func (n *Node) answer(path string, body []byte) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("no endpoint %s", path)
 }
+
+// DropPool forgets every pooled transaction: they were lost before any block took them.
+func (n *Node) DropPool() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.pool = nil
+	clear(n.inPool)
+}
