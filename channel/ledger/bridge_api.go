@@ -57,7 +57,9 @@ func (r *WithdrawRequest) Sign(id channel.LedgerID, k *channel.PrivateKey) {
 
 // EncodeTx writes a signed TRON transaction as the bridge requests carry it:
 // hex(raw_data || 65-byte signature).
-func EncodeTx(t *tron.SignedTx) string { return hex.EncodeToString(t.Raw) + hex.EncodeToString(t.Sig[:]) }
+func EncodeTx(t *tron.SignedTx) string {
+	return hex.EncodeToString(t.Raw) + hex.EncodeToString(t.Sig[:])
+}
 
 // DecodeTx reverses EncodeTx and checks the transaction: one TransferAssetContract, signed by
 // its owner.
