@@ -53,7 +53,7 @@ func TestBridgeCLI(t *testing.T) {
 	r.Steps(20, func() bool { return r.Balance(me) == 6_750_000 })
 	out = run("history", "--wallet", wf, "--ledger", r.LedgerURL)
 	if !regexp.MustCompile(`withdrawal \w+: 4.500000 BTT to T\w+, confirmed, transaction \w{64}, block \d+`).MatchString(out) ||
-		!regexp.MustCompile(`deposit \w{64}: 1.250000 BTT from ` + chainKey.Address().String() + `, credited`).MatchString(out) ||
+		!regexp.MustCompile(`deposit \w{64}: 1.250000 BTT from `+chainKey.Address().String()+`, credited`).MatchString(out) ||
 		!strings.Contains(out, "1 withdrawals, 1 deposits") {
 		t.Fatalf("history: %q", out)
 	}
