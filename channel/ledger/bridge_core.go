@@ -43,12 +43,7 @@ func (b *bridgeState) load(d *Data) error {
 		b.meta = *d.Bridge
 	}
 	ws := append([]Withdrawal(nil), d.Withdrawals...)
-	slices.SortFunc(ws, func(x, y Withdrawal) int {
-		if c := cmp.Compare(x.CreatedAt, y.CreatedAt); c != 0 {
-			return c
-		}
-		return bytes.Compare(x.ID[:], y.ID[:])
-	})
+	slices.SortFunc(ws, func(x, y Withdrawal) int { return cmp.Compare(x.Seq, y.Seq) })
 	for i := range ws {
 		w := &ws[i]
 		b.withdrawals[w.ID] = w
@@ -62,12 +57,7 @@ func (b *bridgeState) load(d *Data) error {
 		}
 	}
 	ds := append([]Deposit(nil), d.Deposits...)
-	slices.SortFunc(ds, func(x, y Deposit) int {
-		if c := cmp.Compare(x.Block, y.Block); c != 0 {
-			return c
-		}
-		return bytes.Compare(x.TxID[:], y.TxID[:])
-	})
+	slices.SortFunc(ds, func(x, y Deposit) int { return cmp.Compare(x.Seq, y.Seq) })
 	for i := range ds {
 		dp := &ds[i]
 		b.deposits[dp.TxID] = dp
@@ -76,6 +66,12 @@ func (b *bridgeState) load(d *Data) error {
 		}
 	}
 	return nil
+}
+
+func (b *bridgeState) nextSeq() uint64 {
+	b.meta.Seq++
+	b.dirtyMeta = true
+	return b.meta.Seq
 }
 
 func (b *bridgeState) take(d *Data) {
@@ -170,7 +166,7 @@ func (o Withdraw) apply(c *Core, now uint64) ([]byte, error) {
 	}
 	c.account(o.From).Balance -= o.Amount
 	w := &Withdrawal{ID: id, From: o.From, To: o.To, Amount: U64(o.Amount), Nonce: U64(o.Nonce),
-		Status: WithdrawPending, CreatedAt: int64(now)}
+		Status: WithdrawPending, CreatedAt: int64(now), Seq: b.nextSeq()}
 	b.withdrawals[id] = w
 	b.wByAddr[o.From] = append(b.wByAddr[o.From], id)
 	b.open[id] = struct{}{}
@@ -295,7 +291,7 @@ func (o BridgeDeposit) apply(c *Core, now uint64) ([]byte, error) {
 		memo = memo[:maxMemo]
 	}
 	d := &Deposit{TxID: txid, From: t.Owner, Amount: U64(t.Amount), Block: o.Block, Memo: hex.EncodeToString(memo),
-		Status: DepositUnclaimed, At: int64(now)}
+		Status: DepositUnclaimed, At: int64(now), Seq: b.nextSeq()}
 	if to, err := channel.ParseAddress(strings.TrimSpace(string(o.Raw.Data))); err == nil {
 		d.To = to
 		imported, err := channel.AddAmounts(uint64(b.meta.Imported), uint64(t.Amount))
@@ -354,12 +350,7 @@ func (c *Core) bridgeInfo(withOpen bool) BridgeInfo {
 		for id := range b.open {
 			in.Open = append(in.Open, *b.withdrawals[id])
 		}
-		slices.SortFunc(in.Open, func(x, y Withdrawal) int {
-			if c := cmp.Compare(x.CreatedAt, y.CreatedAt); c != 0 {
-				return c
-			}
-			return bytes.Compare(x.ID[:], y.ID[:])
-		})
+		slices.SortFunc(in.Open, func(x, y Withdrawal) int { return cmp.Compare(x.Seq, y.Seq) })
 		if len(in.Open) > maxListed {
 			in.Open = in.Open[:maxListed]
 		}

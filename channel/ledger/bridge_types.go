@@ -65,6 +65,7 @@ type Withdrawal struct {
 	Nonce     U64             `json:"nonce"`
 	Status    string          `json:"status"`
 	CreatedAt int64           `json:"created_at"`
+	Seq       uint64          `json:"seq"` // order of arrival, for listings that survive a reload
 	// Set by the bridge: the signed transaction (raw_data || 65-byte signature, hex), its
 	// id, its expiration (Unix ms) and which attempt it is (1 unless an earlier one expired).
 	Attempt    uint32 `json:"attempt,omitempty"`
@@ -95,6 +96,7 @@ type Deposit struct {
 	Memo   string          `json:"memo,omitempty"` // hex, at most 256 bytes
 	Status string          `json:"status"`
 	At     int64           `json:"at"`
+	Seq    uint64          `json:"seq"` // order of arrival
 }
 
 // BridgeMeta is the bridge's part of the ledger's counters.
@@ -108,6 +110,8 @@ type BridgeMeta struct {
 	// ScanHeight and ScanHash are the last block whose deposits were recorded.
 	ScanHeight int64 `json:"scan_height"`
 	ScanHash   Hash  `json:"scan_hash,omitempty"`
+	// Seq counts the withdrawals and deposits recorded: each gets the next number.
+	Seq uint64 `json:"seq"`
 }
 
 // BridgeInfo is the answer of GET /v1/bridge.
