@@ -55,7 +55,7 @@ func TestWithdrawThenDeposit(t *testing.T) {
 	if len(h.Withdrawals) != 1 || h.Withdrawals[0].TxID.IsZero() {
 		t.Fatalf("alice's history: %+v", h)
 	}
-	if n := r.Node.Broadcasts; n != 2 {
+	if n := r.Node.Broadcasts(); n != 2 {
 		t.Fatalf("%d transactions accepted by the node, want 2 (one withdrawal, one deposit)", n)
 	}
 }
@@ -195,12 +195,12 @@ func TestLyingNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Node.Tamper = func(path string, body []byte) []byte {
+	r.Node.SetTamper(func(path string, body []byte) []byte {
 		if path != "/wallet/getblockbynum" {
 			return body
 		}
 		return rewriteAmount(t, body, txid)
-	}
+	})
 	r.Node.Mine(1)
 	r.Steps(6, nil)
 	if got := r.Balance(bob.Address()); got != 0 {
@@ -213,19 +213,19 @@ func TestLyingNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Node.DropPool() // never mined
-	r.Node.Tamper = func(path string, body []byte) []byte {
+	r.Node.SetTamper(func(path string, body []byte) []byte {
 		if path == "/wallet/gettransactioninfobyid" {
 			return []byte(`{"id":"` + r.Withdrawal(w.ID).TxID.String() + `","blockNumber":3,"blockTimeStamp":1}`)
 		}
 		return body
-	}
+	})
 	r.Bridge.Step(r.Ctx) // records and broadcasts the transaction
 	r.Node.DropPool()
 	r.Steps(5, nil)
 	if st := r.Withdrawal(w.ID).Status; st != ledger.WithdrawSigned {
 		t.Fatalf("withdrawal %s on a lie", st)
 	}
-	r.Node.Tamper = nil
+	r.Node.SetTamper(nil)
 	r.Steps(40, func() bool { return r.Withdrawal(w.ID).Status == ledger.WithdrawConfirmed })
 	if got := r.Node.Balance(carol.Address()); got != 3*btt {
 		t.Fatalf("carol on chain: %d", got)

@@ -57,13 +57,31 @@ type Node struct {
 	inPool   map[[32]byte]bool
 	forks    int
 
-	// Tamper, when set, may rewrite every answer before it is sent (path, JSON body): a node
-	// that lies.
-	Tamper func(path string, body []byte) []byte
-	// Broadcasts counts the transactions accepted by broadcasttransaction (duplicates not).
-	Broadcasts int
-	// Refused lists the codes of refused broadcasts, in order.
-	Refused []string
+	tamper     func(path string, body []byte) []byte
+	broadcasts int
+	refused    []string
+}
+
+// SetTamper makes the node rewrite every answer before it is sent (path, JSON body): a node
+// that lies. nil restores the truth.
+func (n *Node) SetTamper(f func(path string, body []byte) []byte) {
+	n.mu.Lock()
+	n.tamper = f
+	n.mu.Unlock()
+}
+
+// Broadcasts counts the transactions accepted by submission (duplicates not).
+func (n *Node) Broadcasts() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.broadcasts
+}
+
+// Refused lists the codes of refused broadcasts, in order.
+func (n *Node) Refused() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.refused...)
 }
 
 // New returns a node whose genesis block gives each address its BTT balance.
@@ -260,7 +278,7 @@ func (n *Node) submit(j *tron.TxJSON) error {
 	stored.RawData = rj
 	n.pool = append(n.pool, &chainTx{st: *st, raw: raw, j: stored})
 	n.inPool[id] = true
-	n.Broadcasts++
+	n.broadcasts++
 	return nil
 }
 
@@ -321,8 +339,11 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if n.Tamper != nil {
-		out = n.Tamper(r.URL.Path, out)
+	n.mu.Lock()
+	tamper := n.tamper
+	n.mu.Unlock()
+	if tamper != nil {
+		out = tamper(r.URL.Path, out)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(out)
@@ -352,7 +373,7 @@ func (n *Node) answer(path string, body []byte) ([]byte, error) {
 		}
 		err := n.submit(&j)
 		if re, ok := errors.AsType[*RefusedError](err); ok {
-			n.Refused = append(n.Refused, re.Code)
+			n.refused = append(n.refused, re.Code)
 			return json.Marshal(tron.BroadcastResult{Code: re.Code, TxID: j.TxID, Message: hex.EncodeToString([]byte(re.Msg))})
 		}
 		return json.Marshal(tron.BroadcastResult{Result: true, TxID: j.TxID})
