@@ -285,9 +285,6 @@ type Info struct {
 	FaucetBits   int              `json:"faucet_bits"`
 	FaucetAmount U64              `json:"faucet_amount"`
 	FaucetLeft   U64              `json:"faucet_left"`
-	// Bridged is what left through the TRON bridge: in flight plus outstanding on chain.
-	// Total + Bridged = Supply.
-	Bridged U64 `json:"bridged,omitempty"`
 }
 
 // Error is a ledger error with its HTTP status and a stable machine-readable code. Sentinel

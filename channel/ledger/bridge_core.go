@@ -13,8 +13,12 @@ import (
 	"github.com/speedbt/btt/channel/tron"
 )
 
-// maxMemo bounds the memo a deposit record keeps.
-const maxMemo = 256
+// maxMemo bounds the memo a deposit record keeps, and maxBridgeListed the withdrawals and
+// deposits one listing returns.
+const (
+	maxMemo         = 256
+	maxBridgeListed = 1000
+)
 
 // bridgeState is the core's part for the bridge: withdrawals and deposits with their
 // indexes, the counters, and what changed since the last commit. The Core owns it.
@@ -351,8 +355,8 @@ func (c *Core) bridgeInfo(withOpen bool) BridgeInfo {
 			in.Open = append(in.Open, *b.withdrawals[id])
 		}
 		slices.SortFunc(in.Open, func(x, y Withdrawal) int { return cmp.Compare(x.Seq, y.Seq) })
-		if len(in.Open) > maxListed {
-			in.Open = in.Open[:maxListed]
+		if len(in.Open) > maxBridgeListed {
+			in.Open = in.Open[:maxBridgeListed]
 		}
 	}
 	return in
@@ -389,7 +393,7 @@ func (o GetHistory) apply(c *Core, _ uint64) ([]byte, error) {
 	b := &c.bridge
 	h := History{Withdrawals: []Withdrawal{}, Deposits: []Deposit{}}
 	ws, ds := b.wByAddr[o.Address], b.dByAddr[o.Address]
-	ws, ds = ws[max(0, len(ws)-maxListed):], ds[max(0, len(ds)-maxListed):]
+	ws, ds = ws[max(0, len(ws)-maxBridgeListed):], ds[max(0, len(ds)-maxBridgeListed):]
 	for _, id := range ws {
 		h.Withdrawals = append(h.Withdrawals, *b.withdrawals[id])
 	}
@@ -397,18 +401,4 @@ func (o GetHistory) apply(c *Core, _ uint64) ([]byte, error) {
 		h.Deposits = append(h.Deposits, *b.deposits[id])
 	}
 	return json.Marshal(h)
-}
-
-// bridgedTotal is what left the ledger through the bridge: in flight plus outstanding on
-// chain (0 if the counters are inconsistent, which NewCore refuses to load).
-func (c *Core) bridgedTotal() uint64 {
-	b := &c.bridge
-	if b.meta.Imported > b.meta.Exported {
-		return 0
-	}
-	t, err := channel.AddAmounts(b.inFlight, uint64(b.meta.Exported-b.meta.Imported))
-	if err != nil {
-		return 0
-	}
-	return t
 }

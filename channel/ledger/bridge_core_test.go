@@ -43,6 +43,13 @@ func signTxOp(bridge *channel.PrivateKey, w ledger.Withdrawal, attempt uint32, t
 	return ledger.BridgeSignTx{Signer: bridge.Address(), Withdrawal: w.ID, Attempt: attempt, Tx: st, Raw: raw}
 }
 
+// bridgeNow is the tests' clock, and tn a nonce issued then (Unix seconds in the high 32
+// bits, as clients issue them), so that the operations are fresh for a ledger that refuses
+// stale nonces.
+var bridgeNow = time.Unix(1_800_000_000, 0)
+
+func tn(i uint64) uint64 { return uint64(bridgeNow.Unix())<<32 | i }
+
 func supply(t testing.TB, c *ledger.Core) {
 	t.Helper()
 	if s, err := c.SupplyTotal(); err != nil || s != channel.GenesisSupply {
@@ -53,7 +60,7 @@ func supply(t testing.TB, c *ledger.Core) {
 func TestBridgeRules(t *testing.T) {
 	tr, alice, bob, br, mallory := key(t, 0), key(t, 1), key(t, 2), key(t, 3), key(t, 4)
 	c := newBridgeCore(t, tr, br)
-	now := time.Unix(1_800_000_000, 0)
+	now := bridgeNow
 	apply := func(op ledger.Op, want error) []byte {
 		t.Helper()
 		b, err := c.Apply(now, op)
@@ -63,11 +70,11 @@ func TestBridgeRules(t *testing.T) {
 		supply(t, c)
 		return b
 	}
-	apply(transferOp(tr, alice.Address(), 100, 1), nil)
-	apply(withdrawOp(alice, alice.Address(), 101, 1), ledger.ErrInsufficientFunds)
-	apply(withdrawOp(alice, br.Address(), 10, 1), ledger.ErrInvalid)
+	apply(transferOp(tr, alice.Address(), 100, tn(1)), nil)
+	apply(withdrawOp(alice, alice.Address(), 101, tn(1)), ledger.ErrInsufficientFunds)
+	apply(withdrawOp(alice, br.Address(), 10, tn(1)), ledger.ErrInvalid)
 	var w ledger.Withdrawal
-	json.Unmarshal(apply(withdrawOp(alice, alice.Address(), 60, 2), nil), &w)
+	json.Unmarshal(apply(withdrawOp(alice, alice.Address(), 60, tn(2)), nil), &w)
 	if w.Status != ledger.WithdrawPending || balance(t, c, alice.Address()) != 40 {
 		t.Fatalf("withdrawal %+v, balance %d", w, balance(t, c, alice.Address()))
 	}
@@ -137,8 +144,8 @@ func TestBridgeRules(t *testing.T) {
 
 	// No bridge configured: no withdrawals.
 	plain := newCore(t, tr)
-	plain.Apply(now, transferOp(tr, alice.Address(), 100, 1))
-	if _, err := plain.Apply(now, withdrawOp(alice, alice.Address(), 1, 3)); !errors.Is(err, ledger.ErrInvalid) {
+	plain.Apply(now, transferOp(tr, alice.Address(), 100, tn(1)))
+	if _, err := plain.Apply(now, withdrawOp(alice, alice.Address(), 1, tn(3))); !errors.Is(err, ledger.ErrInvalid) {
 		t.Fatalf("withdrawal without a bridge: %v", err)
 	}
 }
@@ -153,7 +160,7 @@ func TestBridgeProperty(t *testing.T) {
 	users := []*channel.PrivateKey{key(t, 10), key(t, 11), key(t, 12), key(t, 13)}
 	c := newBridgeCore(t, tr, br)
 	stored := ledger.Genesis(lid, tr.Address())
-	now := time.Unix(1_800_000_000, 0)
+	now := bridgeNow
 	var ws []ledger.Withdrawal
 	var deps []ledger.BridgeDeposit
 	nonce := uint64(1)
@@ -162,9 +169,9 @@ func TestBridgeProperty(t *testing.T) {
 		var op ledger.Op
 		switch rng.IntN(7) {
 		case 0:
-			op = transferOp(tr, u.Address(), rng.Uint64N(1000), nonce)
+			op = transferOp(tr, u.Address(), rng.Uint64N(1000), tn(nonce))
 		case 1:
-			op = withdrawOp(u, u.Address(), rng.Uint64N(300), nonce)
+			op = withdrawOp(u, u.Address(), rng.Uint64N(300), tn(nonce))
 		case 2, 3:
 			if len(ws) == 0 {
 				continue

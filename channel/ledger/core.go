@@ -519,7 +519,7 @@ func (GetInfo) apply(c *Core, _ uint64) ([]byte, error) {
 	}
 	return json.Marshal(Info{LedgerID: c.meta.LedgerID, Treasury: c.meta.Treasury, Supply: U64(channel.GenesisSupply),
 		Total: U64(total), Accounts: len(c.accounts), OpenChannels: open, FaucetBits: c.cfg.FaucetBits,
-		FaucetAmount: U64(c.cfg.FaucetAmount), FaucetLeft: U64(left), Bridged: U64(c.bridgedTotal())})
+		FaucetAmount: U64(c.cfg.FaucetAmount), FaucetLeft: U64(left)})
 }
 
 type expiryItem struct {

@@ -94,12 +94,25 @@ func (r *Rig) Balance(a channel.Address) uint64 {
 // = genesis supply.
 func (r *Rig) CheckSupply() {
 	r.t.Helper()
-	in, err := r.Ledger.Info(r.Ctx)
+	CheckSupply(r.t, r.Ctx, r.Ledger)
+}
+
+// CheckSupply checks, over the ledger's HTTP API, that the balances and open channels
+// (GET /v1/info's total) plus the withdrawals in flight and the tokens outstanding on chain
+// (GET /v1/bridge) make the genesis supply.
+func CheckSupply(t testing.TB, ctx context.Context, lc *ledger.Client) {
+	t.Helper()
+	in, err := lc.Info(ctx)
 	if err != nil {
-		r.t.Fatal(err)
+		t.Fatal(err)
 	}
-	if uint64(in.Total)+uint64(in.Bridged) != channel.GenesisSupply {
-		r.t.Fatalf("supply: total %d + bridged %d != %d", in.Total, in.Bridged, channel.GenesisSupply)
+	b, err := lc.Bridge(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uint64(in.Total)+uint64(b.InFlight)+uint64(b.OnChain) != channel.GenesisSupply || b.Imported > b.Exported {
+		t.Fatalf("supply: total %d + in flight %d + on chain %d (exported %d, imported %d) != %d",
+			in.Total, b.InFlight, b.OnChain, b.Exported, b.Imported, channel.GenesisSupply)
 	}
 }
 
