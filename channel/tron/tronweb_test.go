@@ -38,10 +38,16 @@ type refResult struct {
 	OursChecks bool   `json:"ours_checks"`
 }
 
+// refTx is a transaction of the reference table and its owner's key.
+type refTx struct {
+	Raw
+	key *channel.PrivateKey
+}
+
 // refTable returns the transactions compared with tronweb: hand-picked edges (the smallest
 // and largest keys, amounts around varint and JavaScript-integer boundaries, empty and long
 // memos, a fee limit) and seeded random ones.
-func refTable(t *testing.T) []Raw {
+func refTable(t *testing.T) []refTx {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(18, 2026))
 	key := func(i int) *channel.PrivateKey {
@@ -63,7 +69,7 @@ func refTable(t *testing.T) []Raw {
 		}
 		return k
 	}
-	var out []Raw
+	var out []refTx
 	amounts := []int64{1, 127, 128, 16383, 16384, 1_000_000, 123_456_789, 1<<53 - 1}
 	memos := [][]byte{nil, []byte("TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"), bytes.Repeat([]byte{0xff}, 200), {0}}
 	for i := 0; i < 40; i++ {
@@ -89,14 +95,10 @@ func refTable(t *testing.T) []Raw {
 		if i%7 == 6 {
 			r.Transfer.Asset = "1000001" // another TRC-10 token: the layout is the same
 		}
-		out = append(out, r)
-		keys[r.Transfer.Owner] = k
+		out = append(out, refTx{r, k})
 	}
 	return out
 }
-
-// keys maps the owners of refTable to their keys.
-var keys = map[channel.Address]*channel.PrivateKey{}
 
 // TestMatchesTronweb builds and signs a table of transfers here and, offline, with tronweb
 // under node; raw_data bytes, transaction ids, signatures and addresses must be identical,
@@ -107,8 +109,7 @@ func TestMatchesTronweb(t *testing.T) {
 	cases := make([]refCase, len(table))
 	ours := make([]SignedTx, len(table))
 	for i := range table {
-		r := &table[i]
-		k := keys[r.Transfer.Owner]
+		r, k := &table[i].Raw, table[i].key
 		ours[i] = NewSignedTx(r, k)
 		j, err := ours[i].JSON()
 		if err != nil {
@@ -138,7 +139,7 @@ func TestMatchesTronweb(t *testing.T) {
 		t.Fatalf("node answered %d results (%v): %.300s", len(res), err, out)
 	}
 	for i, got := range res {
-		r := &table[i]
+		r := &table[i].Raw
 		id := ours[i].ID()
 		if want := r.Transfer.Owner.String(); got.Address != want {
 			t.Errorf("case %d: tronweb address %s, ours %s", i, got.Address, want)

@@ -9,8 +9,9 @@ import (
 )
 
 func TestRoundTrip(t *testing.T) {
-	for i, r := range refTable(t) {
-		st := NewSignedTx(&r, keys[r.Transfer.Owner])
+	for i, rt := range refTable(t) {
+		r := rt.Raw
+		st := NewSignedTx(&r, rt.key)
 		got, err := st.Verify()
 		if err != nil {
 			t.Fatalf("case %d: %v", i, err)
