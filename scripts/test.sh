@@ -20,6 +20,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get update -qq
 	apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# btt daemon: transmission-daemon's package starts its own daemon (DHT on) where an init system
+# runs; the tests use only its web client's files.
+service transmission-daemon stop >/dev/null 2>&1 || true
 
 # --- TRON bridge (channel/tron): tronweb, pinned by scripts/tronweb/package*.json, installed
 # outside the repository for the byte-for-byte tests, which run it offline under node.
