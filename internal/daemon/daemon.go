@@ -699,9 +699,6 @@ func (d *Daemon) runStart(ctx context.Context, e *entry, gen int, run bool) {
 	e.t, e.phase, e.cancel = t, phaseRunning, nil
 	e.base = peer.Stats{}
 	e.startedAt, e.sampleAt = now, now
-	if st.Complete && e.rec.Done == 0 {
-		e.rec.Done = now.Unix()
-	}
 	d.dirty = true
 	d.mu.Unlock()
 }
@@ -900,7 +897,9 @@ func (d *Daemon) tick(now time.Time) {
 			e.rec.Activity = now.Unix()
 		}
 		if st.Complete {
-			if e.rec.Done == 0 {
+			// Done is when a download completed, as Transmission's doneDate: a torrent added
+			// with its data all there never gets one.
+			if !e.last.Complete {
 				e.rec.Done = now.Unix()
 				d.dirty = true
 			}

@@ -56,6 +56,7 @@ type View struct {
 	PieceSize                                         int64
 	Added, Done, Activity, Started                    int64 // Unix seconds, 0 for never
 	SecondsSeeding                                    int64
+	MaxPeers                                          int // the session's per-torrent peer limit
 	Limits                                            TorrentLimits
 	Speed                                             TorrentSpeed
 	Private                                           bool
@@ -125,6 +126,7 @@ func (d *Daemon) viewLocked(e *entry, now time.Time) View {
 		Speed:       e.rec.Speed,
 		Trackers:    e.trackers,
 		ETA:         -1,
+		MaxPeers:    d.settings.PeerLimitPerTorrent,
 	}
 	st := e.last
 	if e.t != nil {

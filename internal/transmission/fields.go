@@ -145,8 +145,10 @@ func field(v *daemon.View, name string) (any, bool) {
 		return 0, true
 	case "honorsSessionLimits":
 		return true, true
-	case "maxConnectedPeers":
-		return 0, true
+	case "maxConnectedPeers", "peer-limit":
+		return v.MaxPeers, true
+	case "labels":
+		return []string{}, true
 	case "downloadLimited", "uploadLimited":
 		return false, true
 	case "downloadLimit", "uploadLimit":
