@@ -11,7 +11,8 @@
 //	resume/<hash>.info      the info dictionary of a torrent added by magnet, once fetched
 //
 // Threading: Daemon.mu guards the torrent table and every entry's fields; it is never held
-// across I/O on a torrent (adding, rechecking, closing). Those run in goroutines serialised
+// across I/O on a torrent (adding, rechecking, closing), only across writing state.json
+// (one file, fsync'd on every change), so that what is saved is one consistent snapshot. Those run in goroutines serialised
 // per torrent by entry.ops, and an entry's generation number tells a start that finished
 // late whether it is still wanted. The RPC (internal/transmission) calls Daemon's methods
 // from its HTTP handlers, concurrently.
