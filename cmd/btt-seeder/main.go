@@ -1,7 +1,7 @@
 // Command btt-seeder is the lean seeder: it serves every .torrent in a folder whose data sits
 // beside it, with small memory (no per-block goroutines, block buffers pooled, piece payloads
 // sent with sendfile) and a small binary. New .torrent files dropped into the folder are
-// picked up on the next scan.
+// picked up on the next scan. Each torrent is announced to the trackers it lists.
 //
 //	btt-seeder --dir DIR --listen ADDR:PORT
 package main
@@ -87,6 +87,8 @@ func addNew(sess *peer.Session, log *slog.Logger, dir string, serving map[string
 		t, err := sess.AddTorrent(mi.Info, peer.TorrentOptions{
 			DataDir:    dir,
 			ResumeFile: filepath.Join(dir, ".btt", fmt.Sprintf("%x.resume", mi.InfoHash())),
+			// Announced to the torrent's own trackers, or leechers could find it only if told.
+			Trackers: mi.Trackers(),
 		})
 		if err != nil {
 			log.Warn("cannot serve torrent", "file", name, "err", err)

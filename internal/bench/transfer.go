@@ -136,32 +136,14 @@ func Transfer(ctx context.Context, cfg TransferConfig, p *Payload) (*TransferRes
 		seedArgs = append(seedArgs, "--cpuprofile", filepath.Join(cfg.CPUProfile, "seed.pprof"))
 		dlArgs = append(dlArgs, "--cpuprofile", filepath.Join(cfg.CPUProfile, "download.pprof"))
 	}
-	seed := exec.Command(cfg.Btt, seedArgs...)
-	seed.Stderr = logw
-	out, err := seed.StdoutPipe()
+	seed, err := StartSeeder(ctx, cfg.Btt, seedArgs, logw)
 	if err != nil {
 		return nil, err
 	}
-	if err := seed.Start(); err != nil {
-		return nil, err
-	}
-	defer func() {
-		seed.Process.Signal(syscall.SIGTERM) // lets it write its profile
-		done := make(chan struct{})
-		go func() { seed.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			seed.Process.Kill()
-			<-done
-		}
-	}()
-	addr, err := seederAddr(ctx, out)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(logw, "btt seeder on %s (pid %d)\n", addr, seed.Process.Pid)
-	cpu0, err := ProcCPU(seed.Process.Pid)
+	defer seed.Stop()
+	addr := seed.Addr
+	fmt.Fprintf(logw, "btt seeder on %s (pid %d)\n", addr, seed.PID())
+	cpu0, err := ProcCPU(seed.PID())
 	if err != nil {
 		return nil, err
 	}
@@ -174,11 +156,11 @@ func Transfer(ctx context.Context, cfg TransferConfig, p *Payload) (*TransferRes
 		return nil, fmt.Errorf("btt download: %w\n%s", err, o)
 	}
 	elapsed := time.Since(start)
-	cpu1, err := ProcCPU(seed.Process.Pid)
+	cpu1, err := ProcCPU(seed.PID())
 	if err != nil {
 		return nil, err
 	}
-	_, seedPeak, err := ProcMem(seed.Process.Pid)
+	_, seedPeak, err := ProcMem(seed.PID())
 	if err != nil {
 		return nil, err
 	}
@@ -199,6 +181,49 @@ func Transfer(ctx context.Context, cfg TransferConfig, p *Payload) (*TransferRes
 
 func side(cpu float64, bytes, peak int64) Side {
 	return Side{CPUSeconds: cpu, CPUPerGiB: cpu / (float64(bytes) / (1 << 30)), PeakRSS: peak}
+}
+
+// Seeder is a running `btt seed` process.
+type Seeder struct {
+	cmd  *exec.Cmd
+	Addr string // where it listens, from its "seeding ... on ADDR" line
+}
+
+// StartSeeder runs `btt ARGS...` (a seed command) and waits, bounded, until it says it is
+// seeding, after its hash check. Its stderr goes to log.
+func StartSeeder(ctx context.Context, btt string, args []string, log io.Writer) (*Seeder, error) {
+	cmd := exec.Command(btt, args...)
+	cmd.Stderr = log
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &Seeder{cmd: cmd}
+	if s.Addr, err = seederAddr(ctx, out); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// PID is the seeder's process id.
+func (s *Seeder) PID() int { return s.cmd.Process.Pid }
+
+// Stop ends the seeder with SIGTERM (so it writes its CPU profile), killing it if it is
+// not gone within seconds.
+func (s *Seeder) Stop() {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		s.cmd.Process.Kill()
+		<-done
+	}
 }
 
 // seederAddr reads `btt seed`'s output until it says "seeding NAME (HASH) on ADDR", after
