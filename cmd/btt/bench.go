@@ -88,14 +88,14 @@ func runBenchTransfer(ctx context.Context, args []string) error {
 		}
 		printTransfer(lt)
 		ratios := map[string]float64{
-			"mbps":        ours.MBps / lt.MBps,
-			"seeder_cpu":  ours.Seeder.CPUSeconds / lt.Seeder.CPUSeconds,
-			"leecher_cpu": ours.Leecher.CPUSeconds / lt.Leecher.CPUSeconds,
-			"seeder_rss":  float64(ours.Seeder.PeakRSS) / float64(lt.Seeder.PeakRSS),
-			"leecher_rss": float64(ours.Leecher.PeakRSS) / float64(lt.Leecher.PeakRSS),
+			"mbps":         ours.MBps / lt.MBps,
+			"seeder_cpu":   ours.Seeder.CPUSeconds / lt.Seeder.CPUSeconds,
+			"leecher_cpu":  ours.Leecher.CPUSeconds / lt.Leecher.CPUSeconds,
+			"seeder_anon":  float64(ours.Seeder.PeakAnon) / float64(lt.Seeder.PeakAnon),
+			"leecher_anon": float64(ours.Leecher.PeakAnon) / float64(lt.Leecher.PeakAnon),
 		}
-		fmt.Printf("ours / libtorrent: %.2fx MB/s, CPU %.2fx (seeder) %.2fx (downloader), peak RSS %.2fx (seeder) %.2fx (downloader; libtorrent's includes its Python driver)\n",
-			ratios["mbps"], ratios["seeder_cpu"], ratios["leecher_cpu"], ratios["seeder_rss"], ratios["leecher_rss"])
+		fmt.Printf("ours / libtorrent: %.2fx MB/s, CPU %.2fx (seeder) %.2fx (downloader), anonymous memory %.2fx (seeder) %.2fx (downloader; libtorrent's includes its Python driver)\n",
+			ratios["mbps"], ratios["seeder_cpu"], ratios["leecher_cpu"], ratios["seeder_anon"], ratios["leecher_anon"])
 		out["libtorrent"] = lt
 		out["ratios"] = ratios
 	}
@@ -106,8 +106,9 @@ func runBenchTransfer(ctx context.Context, args []string) error {
 }
 
 func printTransfer(r *bench.TransferResult) {
-	fmt.Printf("%-10s %8.1f MB/s  %6.2f s  seeder %.2f CPU-s/GiB, peak RSS %.1f MiB  downloader %.2f CPU-s/GiB, peak RSS %.1f MiB\n",
-		r.Client, r.MBps, r.Seconds, r.Seeder.CPUPerGiB, mib(r.Seeder.PeakRSS), r.Leecher.CPUPerGiB, mib(r.Leecher.PeakRSS))
+	fmt.Printf("%-10s %8.1f MB/s  %6.2f s  seeder %.2f CPU-s/GiB, peak RSS %.1f MiB (anon %.1f)  downloader %.2f CPU-s/GiB, peak RSS %.1f MiB (anon %.1f)\n",
+		r.Client, r.MBps, r.Seconds, r.Seeder.CPUPerGiB, mib(r.Seeder.PeakRSS), mib(r.Seeder.PeakAnon),
+		r.Leecher.CPUPerGiB, mib(r.Leecher.PeakRSS), mib(r.Leecher.PeakAnon))
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

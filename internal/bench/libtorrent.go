@@ -19,8 +19,9 @@ const ltSocketBuffers = 4 << 20
 // LibtorrentTransfer moves the same payload between two libtorrent sessions (seeder on
 // 127.0.0.2, leecher on 127.0.0.3), each its own process, and measures it as Transfer
 // does ours: from the leecher's connect to its "finished", the CPU of each process over
-// that time (libtorrent's own count), and peak RSS (the Python driver's interpreter is
-// and the libtorrent module are in it; say so beside the figure).
+// that time (libtorrent's own count), and peak RSS (the Python interpreter and the
+// libtorrent module are in it; and libtorrent maps the payload's file, so its VmHWM counts
+// those pages: PeakAnon is the fairer figure).
 func LibtorrentTransfer(ctx context.Context, cfg TransferConfig, p *Payload) (*TransferResult, error) {
 	if err := ltdriver.Available(); err != nil {
 		return nil, err
@@ -58,6 +59,7 @@ func LibtorrentTransfer(ctx context.Context, cfg TransferConfig, p *Payload) (*T
 		return nil, err
 	}
 	defer leech.Close()
+	fmt.Fprintf(logw, "libtorrent leecher pid %d\n", leech.PID())
 	s0, err := seed.CPUSeconds(ctx)
 	if err != nil {
 		return nil, err
@@ -66,6 +68,8 @@ func LibtorrentTransfer(ctx context.Context, cfg TransferConfig, p *Payload) (*T
 	if err != nil {
 		return nil, err
 	}
+	stopWatch := watchAnon(seed.PID(), leech.PID())
+	defer stopWatch()
 	start := time.Now()
 	if _, err := leech.Call(ctx, map[string]any{"cmd": "connect", "addr": seedAddr}); err != nil {
 		return nil, err
@@ -74,6 +78,7 @@ func LibtorrentTransfer(ctx context.Context, cfg TransferConfig, p *Payload) (*T
 		return nil, err
 	}
 	elapsed := time.Since(start)
+	anon := stopWatch()
 	s1, err := seed.CPUSeconds(ctx)
 	if err != nil {
 		return nil, err
@@ -92,7 +97,7 @@ func LibtorrentTransfer(ctx context.Context, cfg TransferConfig, p *Payload) (*T
 	}
 	r := &TransferResult{Client: "libtorrent", Bytes: p.Info.TotalLength, Seconds: elapsed.Seconds()}
 	r.MBps = float64(r.Bytes) / elapsed.Seconds() / 1e6
-	r.Seeder = side(s1-s0, r.Bytes, seedPeak)
-	r.Leecher = side(l1-l0, r.Bytes, leechPeak)
+	r.Seeder = side(s1-s0, r.Bytes, seedPeak, anon[0])
+	r.Leecher = side(l1-l0, r.Bytes, leechPeak, anon[1])
 	return r, nil
 }

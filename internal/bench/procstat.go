@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 )
 
 // Usage is what a process spent over a measurement.
@@ -104,4 +106,59 @@ func newUsage(pid int, cpu float64, bytes, rss, peak int64) *Usage {
 		u.CPUPerGiB = cpu / (float64(bytes) / (1 << 30))
 	}
 	return u
+}
+
+// ProcAnon returns a running process's anonymous resident memory (RssAnon): its heap and
+// stacks, without the file pages it maps. libtorrent 2 maps the files it serves, so its
+// VmHWM counts the payload's page cache; RssAnon is what it allocated.
+func ProcAnon(pid int) (int64, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "RssAnon:"); ok {
+			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n << 10, err
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status: no RssAnon", pid)
+}
+
+// anonPoll is how often watchAnon samples: often enough to catch a peak that lasts a
+// fraction of a second transfer, cheap enough (one small /proc read) not to be measured.
+const anonPoll = 50 * time.Millisecond
+
+// watchAnon samples the RssAnon of pids until the returned function is called, which
+// returns the largest seen for each (0 for a pid that could not be read).
+func watchAnon(pids ...int) func() []int64 {
+	peak := make([]int64, len(pids))
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	sample := func() {
+		for i, pid := range pids {
+			if a, err := ProcAnon(pid); err == nil {
+				peak[i] = max(peak[i], a)
+			}
+		}
+	}
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(anonPoll)
+		defer t.Stop()
+		for {
+			sample()
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	var once sync.Once
+	return func() []int64 { // safe to call again (a deferred call after the explicit one)
+		once.Do(func() { close(done) })
+		<-finished
+		return peak
+	}
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -38,7 +39,8 @@ type TransferConfig struct {
 type Side struct {
 	CPUSeconds float64 `json:"cpu_s"`
 	CPUPerGiB  float64 `json:"cpu_s_per_gib"`
-	PeakRSS    int64   `json:"peak_rss_bytes"`
+	PeakRSS    int64   `json:"peak_rss_bytes"`  // VmHWM: with file pages the process maps
+	PeakAnon   int64   `json:"peak_anon_bytes"` // largest RssAnon sampled during the transfer
 }
 
 // TransferResult is one measured transfer.
@@ -151,9 +153,18 @@ func Transfer(ctx context.Context, cfg TransferConfig, p *Payload) (*TransferRes
 	defer cancel()
 	dl := exec.CommandContext(dctx, cfg.Btt, append(dlArgs, "--peer", addr)...)
 	dl.Stderr = logw
+	var o bytes.Buffer
+	dl.Stdout = &o
 	start := time.Now()
-	if o, err := dl.Output(); err != nil {
-		return nil, fmt.Errorf("btt download: %w\n%s", err, o)
+	if err := dl.Start(); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(logw, "btt downloader pid %d\n", dl.Process.Pid)
+	stopWatch := watchAnon(seed.PID(), dl.Process.Pid)
+	err = dl.Wait()
+	anon := stopWatch()
+	if err != nil {
+		return nil, fmt.Errorf("btt download: %w\n%s", err, o.Bytes())
 	}
 	elapsed := time.Since(start)
 	cpu1, err := ProcCPU(seed.PID())
@@ -174,13 +185,13 @@ func Transfer(ctx context.Context, cfg TransferConfig, p *Payload) (*TransferRes
 	ru := dl.ProcessState.SysUsage().(*syscall.Rusage)
 	r := &TransferResult{Client: "btt", Bytes: st.Size(), Seconds: elapsed.Seconds()}
 	r.MBps = float64(r.Bytes) / elapsed.Seconds() / 1e6
-	r.Seeder = side(cpu1-cpu0, r.Bytes, seedPeak)
-	r.Leecher = side((dl.ProcessState.UserTime() + dl.ProcessState.SystemTime()).Seconds(), r.Bytes, ru.Maxrss<<10)
+	r.Seeder = side(cpu1-cpu0, r.Bytes, seedPeak, anon[0])
+	r.Leecher = side((dl.ProcessState.UserTime() + dl.ProcessState.SystemTime()).Seconds(), r.Bytes, ru.Maxrss<<10, anon[1])
 	return r, nil
 }
 
-func side(cpu float64, bytes, peak int64) Side {
-	return Side{CPUSeconds: cpu, CPUPerGiB: cpu / (float64(bytes) / (1 << 30)), PeakRSS: peak}
+func side(cpu float64, bytes, peak, anon int64) Side {
+	return Side{CPUSeconds: cpu, CPUPerGiB: cpu / (float64(bytes) / (1 << 30)), PeakRSS: peak, PeakAnon: anon}
 }
 
 // Seeder is a running `btt seed` process.
