@@ -212,8 +212,8 @@ func printConnect(r *bench.ConnectResult) {
 		fmt.Printf("verified %d pieces, %d hash failures\n", r.Verified, r.HashFails)
 	}
 	if r.Seeder != nil {
-		fmt.Printf("seeder pid %d: %.2f CPU-s (%.2f per GiB), RSS %.1f MiB (peak %.1f MiB)\n",
-			r.Seeder.PID, r.Seeder.CPUSeconds, r.Seeder.CPUPerGiB, mib(r.Seeder.RSS), mib(r.Seeder.PeakRSS))
+		fmt.Printf("seeder pid %d: %.2f CPU-s (%.2f per GiB), RSS %.1f MiB (peak %.1f MiB), anonymous memory %.1f -> %.1f MiB\n",
+			r.Seeder.PID, r.Seeder.CPUSeconds, r.Seeder.CPUPerGiB, mib(r.Seeder.RSS), mib(r.Seeder.PeakRSS), mib(r.Seeder.Anon0), mib(r.Seeder.Anon))
 	}
 	show := r.PerPeer
 	if len(show) > perPeerLines {

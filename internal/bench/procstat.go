@@ -17,6 +17,10 @@ type Usage struct {
 	CPUPerGiB  float64 `json:"cpu_s_per_gib"`  // CPUSeconds per GiB moved
 	RSS        int64   `json:"rss_bytes"`      // resident at the end (or the largest sampled)
 	PeakRSS    int64   `json:"peak_rss_bytes"` // VmHWM: the process's high-water mark
+	// Anon is the largest RssAnon sampled (heap and stacks, not the file pages a seeder
+	// maps, which are shared page cache): the figure to divide by connections.
+	Anon  int64 `json:"anon_bytes"`
+	Anon0 int64 `json:"anon_start_bytes"` // RssAnon when the measurement began
 }
 
 // ProcCPU returns the user+system CPU seconds a running process has used, from /proc.
@@ -69,8 +73,9 @@ func ProcMem(pid int) (rss, peak int64, err error) {
 
 // sampleProc follows a process over a run: CPU at the start, the largest RSS seen.
 type sampleProc struct {
-	pid    int
-	maxRSS int64
+	pid            int
+	maxRSS         int64
+	anon0, maxAnon int64
 }
 
 func startSample(pid int) (*sampleProc, error) {
@@ -78,6 +83,7 @@ func startSample(pid int) (*sampleProc, error) {
 	if _, err := ProcCPU(pid); err != nil {
 		return nil, fmt.Errorf("seeder pid %d: %w", pid, err)
 	}
+	s.anon0, _ = ProcAnon(pid)
 	s.sample()
 	return s, nil
 }
@@ -88,6 +94,9 @@ func (s *sampleProc) sample() {
 	if rss, _, err := ProcMem(s.pid); err == nil {
 		s.maxRSS = max(s.maxRSS, rss)
 	}
+	if a, err := ProcAnon(s.pid); err == nil {
+		s.maxAnon = max(s.maxAnon, a)
+	}
 }
 
 func (s *sampleProc) finish(cpu0 float64, bytes int64) (*Usage, error) {
@@ -97,7 +106,9 @@ func (s *sampleProc) finish(cpu0 float64, bytes int64) (*Usage, error) {
 	}
 	s.sample()
 	_, peak, _ := ProcMem(s.pid)
-	return newUsage(s.pid, cpu1-cpu0, bytes, s.maxRSS, peak), nil
+	u := newUsage(s.pid, cpu1-cpu0, bytes, s.maxRSS, peak)
+	u.Anon, u.Anon0 = s.maxAnon, s.anon0
+	return u, nil
 }
 
 func newUsage(pid int, cpu float64, bytes, rss, peak int64) *Usage {
