@@ -40,6 +40,10 @@ func LibtorrentTransfer(ctx context.Context, cfg TransferConfig, p *Payload) (*T
 	}
 	seedDir, leechDir := filepath.Join(cfg.Dir, "lt-seed"), filepath.Join(cfg.Dir, "lt-leech")
 	for _, d := range []string{seedDir, leechDir} {
+		// Fresh: a previous run's download would be found complete.
+		if err := os.RemoveAll(d); err != nil {
+			return nil, err
+		}
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}

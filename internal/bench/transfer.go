@@ -129,6 +129,10 @@ func Transfer(ctx context.Context, cfg TransferConfig, p *Payload) (*TransferRes
 		transport = "utp"
 	}
 	leechDir := filepath.Join(cfg.Dir, "btt-leech")
+	// A fresh directory: a previous run's data and resume file would make it instant.
+	if err := os.RemoveAll(leechDir); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(leechDir, 0o755); err != nil {
 		return nil, err
 	}
