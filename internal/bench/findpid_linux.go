@@ -23,16 +23,17 @@ func FindListener(addr string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("port %q: %w", portS, err)
 	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
 		return 0, fmt.Errorf("%s is not a loopback address", host)
 	}
 	inodes := map[string]bool{}
 	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		listenInodes(f, port, "0A", inodes) // 0A: TCP_LISTEN
+		listenInodes(f, ip, port, "0A", inodes) // 0A: TCP_LISTEN
 	}
 	if len(inodes) == 0 {
 		for _, f := range []string{"/proc/net/udp", "/proc/net/udp6"} {
-			listenInodes(f, port, "07", inodes) // 07: unconnected UDP
+			listenInodes(f, ip, port, "07", inodes) // 07: unconnected UDP
 		}
 	}
 	if len(inodes) == 0 {
@@ -57,8 +58,9 @@ func FindListener(addr string) (int, error) {
 	return 0, fmt.Errorf("no process we can read holds port %d", port)
 }
 
-// listenInodes adds the inodes of the sockets in a /proc/net table bound to port in state.
-func listenInodes(path string, port int, state string, into map[string]bool) {
+// listenInodes adds the inodes of the sockets in a /proc/net table bound to port in state,
+// on ip or on every address. (Several 127.0.0.x seeders may share a port.)
+func listenInodes(path string, ip net.IP, port int, state string, into map[string]bool) {
 	f, err := os.Open(path)
 	if err != nil {
 		return
@@ -69,9 +71,26 @@ func listenInodes(path string, port int, state string, into map[string]bool) {
 	for sc.Scan() {
 		fs := strings.Fields(sc.Text())
 		// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-		if len(fs) < 10 || !strings.HasSuffix(fs[1], want) || fs[3] != state {
+		if len(fs) < 10 || !strings.HasSuffix(fs[1], want) || fs[3] != state || !boundTo(fs[1], ip) {
 			continue
 		}
 		into[fs[9]] = true
 	}
+}
+
+// boundTo reports whether a /proc/net local address ("0100007F:1B58": the IPv4 address as
+// a little-endian hex word) is ip or the wildcard. IPv6 entries are not decoded; they
+// match any ip.
+func boundTo(local string, ip net.IP) bool {
+	hexIP, _, _ := strings.Cut(local, ":")
+	ip4 := ip.To4()
+	if len(hexIP) != 8 || ip4 == nil {
+		return true
+	}
+	v, err := strconv.ParseUint(hexIP, 16, 32)
+	if err != nil {
+		return false
+	}
+	got := net.IPv4(byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
+	return got.Equal(ip4) || got.Equal(net.IPv4zero)
 }
