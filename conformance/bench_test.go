@@ -23,7 +23,7 @@ func BenchmarkTransferTCP(b *testing.B) {
 	size := int64(envInt("BTT_BENCH_MIB", 1024)) << 20
 	pieceLen := int64(envInt("BTT_BENCH_PIECE", 256<<10))
 	btt := testutil.BuildCmd(b, "btt")
-	dir, _, err := bench.WorkDir()
+	dir, _, err := bench.WorkDir(3 * size)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -37,7 +37,7 @@ const idleRSSGoal = 40 << 20
 func BenchmarkSeederThousandTorrents(b *testing.B) {
 	n := envInt("BTT_BENCH_TORRENTS", 1000)
 	seeder := testutil.BuildCmd(b, "btt-seeder")
-	dir, _, err := bench.WorkDir()
+	dir, _, err := bench.WorkDir(int64(n) * 256 << 10)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -60,11 +60,13 @@ const transferTimeout = 10 * time.Minute
 // tmpfsMagic is TMPFS_MAGIC from linux/magic.h.
 const tmpfsMagic = 0x01021994
 
-// WorkDir returns a new directory for a run's data: under /dev/shm if it is tmpfs, else
-// under the system's temporary directory. The caller removes it.
-func WorkDir() (string, bool, error) {
+// WorkDir returns a new directory for a run that will write about need bytes: under
+// /dev/shm if it is tmpfs with room for need plus a quarter, else under the system's
+// temporary directory (a container's /dev/shm is often 64 MiB). The caller removes it.
+func WorkDir(need int64) (string, bool, error) {
 	var st syscall.Statfs_t
-	if syscall.Statfs("/dev/shm", &st) == nil && int64(st.Type) == tmpfsMagic {
+	if syscall.Statfs("/dev/shm", &st) == nil && int64(st.Type) == tmpfsMagic &&
+		int64(st.Bavail)*int64(st.Bsize) >= need+need/4 {
 		d, err := os.MkdirTemp("/dev/shm", "btt-bench-")
 		return d, true, err
 	}
