@@ -54,16 +54,14 @@ type leecher struct {
 	connected atomic.Bool  // handshake done
 	lat       *sampler     // request latency (request sent -> block in)
 
-	has        []bool // the seeder's pieces
-	nhas       int
-	cursor     int // next piece index to start, wrapping
-	choked     bool
-	active     map[uint32]*piece
-	outstand   map[blockRef]time.Time // requested, not yet received
-	retry      []blockRef             // requested once, rejected or choked away: ask again
-	free       [][]byte               // piece buffers to reuse (Verify)
-	firstBlock time.Time
-	lastBlock  time.Time
+	has      []bool // the seeder's pieces
+	nhas     int
+	cursor   int // next piece index to start, wrapping
+	choked   bool
+	active   map[uint32]*piece
+	outstand map[blockRef]time.Time // requested, not yet received
+	retry    []blockRef             // requested once, rejected or choked away: ask again
+	free     [][]byte               // piece buffers to reuse (Verify)
 }
 
 func newLeecher(id, peers int, info *metainfo.Info, verify bool, depth int) *leecher {
@@ -240,10 +238,6 @@ func (l *leecher) block(r *wire.Reader, m wire.Message, scratch []byte) error {
 		delete(l.outstand, ref)
 		l.lat.add(now.Sub(sent))
 	}
-	if l.firstBlock.IsZero() {
-		l.firstBlock = now
-	}
-	l.lastBlock = now
 	l.bytes.Add(int64(m.Length))
 	p.have[m.Begin/wire.BlockLen] = true
 	p.got++
@@ -332,7 +326,8 @@ func (l *leecher) start() (*piece, error) {
 	return nil, nil // every piece the seeder has is in flight
 }
 
-// rate is the leecher's payload rate from its first block to its last, in bytes/s.
+// rate is the leecher's payload rate over the run's elapsed time, in bytes/s, so that a
+// peer served late or not at all shows as slow (fairness counts it).
 func (l *leecher) rate(elapsed time.Duration) float64 {
 	if elapsed <= 0 {
 		return 0
