@@ -193,9 +193,11 @@ func runBenchConnect(ctx context.Context, args []string) error {
 	}
 	printConnect(res)
 	if *asJSON {
-		return printJSON(res)
+		if err := printJSON(res); err != nil {
+			return err
+		}
 	}
-	if res.HashFails > 0 {
+	if res.HashFails > 0 { // the JSON, if asked for, is still the last line of stdout
 		return fmt.Errorf("%d pieces failed their hash check", res.HashFails)
 	}
 	return nil
