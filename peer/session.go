@@ -48,7 +48,7 @@ type Session struct {
 	ln       net.Listener
 	blocks   *blockPool
 	pool     *storage.BufferPool // shared by every torrent's storage
-	upLimit  *limiter            // nil when uploads are not limited
+	sched    *sendScheduler      // shares the upload by weight; nil only in benchmarks of the plain path
 	speed    SpeedConfig
 
 	transport    Transport
@@ -106,7 +106,7 @@ func NewSession(cfg Config) (*Session, error) {
 		rand.Read(s.peerID[len(PeerIDPrefix):])
 	}
 	s.halfOpen = make(chan struct{}, s.settings.MaxHalfOpen)
-	s.upLimit = newLimiter(s.settings.UploadRateLimit)
+	s.sched = newSendScheduler(s.settings.UploadRateLimit, s.settings.SendHold)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if cfg.Listen != "" {
 		if err := s.listen(cfg); err != nil {
@@ -202,6 +202,9 @@ func (s *Session) Close() error {
 	}
 	s.closeUDP()
 	s.wg.Wait()
+	if s.sched != nil {
+		s.sched.stop()
+	}
 	return errors.Join(errs...)
 }
 
