@@ -49,6 +49,7 @@ type Session struct {
 	blocks   *blockPool
 	pool     *storage.BufferPool // shared by every torrent's storage
 	sched    *sendScheduler      // shares the upload by weight; nil only in benchmarks of the plain path
+	localIP  netip.Addr          // the specific listen address dials leave from; zero: any
 	speed    SpeedConfig
 
 	transport    Transport
@@ -129,6 +130,12 @@ func (s *Session) listen(cfg Config) error {
 	want, err := net.ResolveTCPAddr("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("peer: listen address: %w", err)
+	}
+	// A specific listen address is also where dials and announces leave from (libtorrent's
+	// outgoing_interfaces): peers and trackers then see the address we listen on.
+	if ip, ok := netip.AddrFromSlice(want.IP); ok && !ip.IsUnspecified() {
+		s.localIP = ip.Unmap()
+		s.trackerClient.LocalAddr = s.localIP
 	}
 	for try := 0; ; try++ {
 		addr := want
