@@ -68,14 +68,25 @@ type fairQueue struct {
 
 func newFairQueue(bytesPerSec int64, hold time.Duration, now time.Time) fairQueue {
 	q := fairQueue{hold: hold, last: now}
-	if bytesPerSec > 0 {
-		q.rate = float64(bytesPerSec)
-		// A quarter second of the rate (at least four blocks): the limit holds over short
-		// windows without making every block wait on its own.
-		q.burst = max(q.rate/4, 64<<10)
-		q.tokens = q.burst
-	}
+	q.setRate(bytesPerSec, now)
 	return q
+}
+
+// setRate changes the upload limit; 0 or less lifts it.
+func (q *fairQueue) setRate(bytesPerSec int64, now time.Time) {
+	if bytesPerSec <= 0 {
+		q.rate, q.burst, q.tokens = 0, 0, 0
+		return
+	}
+	was := q.rate
+	q.rate = float64(bytesPerSec)
+	// A quarter second of the rate (at least four blocks): the limit holds over short
+	// windows without making every block wait on its own.
+	q.burst = max(q.rate/4, 64<<10)
+	if was == 0 {
+		q.tokens, q.last = q.burst, now
+	}
+	q.tokens = min(q.tokens, q.burst)
 }
 
 // push queues a block of n bytes for flow f.
@@ -180,6 +191,14 @@ func newSendScheduler(bytesPerSec int64, hold time.Duration) *sendScheduler {
 	s.timer = time.AfterFunc(time.Hour, s.dispatch)
 	s.timer.Stop()
 	return s
+}
+
+// setRate changes the upload limit (0 or less: none) for the grants from now on.
+func (s *sendScheduler) setRate(bytesPerSec int64) {
+	s.mu.Lock()
+	s.q.setRate(bytesPerSec, s.now())
+	s.dispatchLocked()
+	s.mu.Unlock()
 }
 
 // setWeight changes f's weight for the blocks it queues from now on.

@@ -211,3 +211,26 @@ func TestSendSchedulerBlocking(t *testing.T) {
 		t.Errorf("after cancel: %d queued, busy %v", len(s.q.q), s.q.busy)
 	}
 }
+
+// TestFairQueueSetRate: a limit set while running paces the next grants at the new rate,
+// and lifting it lets the queue go at the link's pace.
+func TestFairQueueSetRate(t *testing.T) {
+	start := time.Unix(1e9, 0)
+	q := newFairQueue(0, 50*time.Millisecond, start)
+	f := []*sendFlow{{weight: 1}}
+	sent := drive(t, &q, f, 16<<10, time.Millisecond, time.Second, start)
+	if sent[0] != 1000*(16<<10) {
+		t.Fatalf("unlimited: %d bytes in a second of 1 ms writes", sent[0])
+	}
+	now := start.Add(time.Second)
+	q = newFairQueue(0, 50*time.Millisecond, now)
+	q.setRate(1<<20, now)
+	sent = drive(t, &q, f, 16<<10, 0, 10*time.Second, now)
+	if r := float64(sent[0]) / 10; r < 0.99*(1<<20) || r > 1.04*(1<<20) {
+		t.Errorf("limited to 1 MiB/s: %.0f B/s", r)
+	}
+	q.setRate(0, now)
+	if w, d := q.grant(now.Add(11 * time.Second)); w == nil && d > 50*time.Millisecond {
+		t.Errorf("lifted limit still waits %v", d)
+	}
+}
