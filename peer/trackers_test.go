@@ -2,12 +2,15 @@ package peer
 
 import (
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/speedbt/btt/bidext"
 	"github.com/speedbt/btt/peer/tracker"
 	"github.com/speedbt/btt/peer/tracker/server"
 )
@@ -75,4 +78,44 @@ func TestTrackerPeersMeet(t *testing.T) {
 		t.Errorf("leechers uploaded %d bytes to each other in all, want at least a quarter of the torrent (%d)", traded, mi.Info.TotalLength/4)
 	}
 	t.Logf("leechers uploaded %d bytes to each other; seeder uploaded %d", traded, seeder.torrents[mi.InfoHash()].Stats().Uploaded)
+}
+
+// TestSeedDialsTopBidders: a selling seed asks its tracker for the highest bidders of its
+// torrent (top, min_bid) and dials them. The bidder here knows no peer and announced only
+// to the tracker, so it gets the torrent only because the seed found it there.
+func TestSeedDialsTopBidders(t *testing.T) {
+	tr := server.New(server.Config{})
+	var topQueries atomic.Int32
+	h := &server.HTTPHandler{Tracker: tr}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("top") != "" {
+			topQueries.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer hs.Close()
+
+	dir := t.TempDir()
+	mi := writeTree(t, dir, "top", []int{2 << 20}, 64<<10, 32)
+	bidderSess := newSpeedSession(t, "127.0.0.3", Settings{}, speedConfig(1000*bidext.UnitsPerBTT, noReserve))
+	lt, err := bidderSess.AddTorrent(mi.Info, TorrentOptions{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The bidder's announce, as a tracker records it: its listen address and its bid.
+	ba := netip.MustParseAddrPort(bidderSess.Addr().String())
+	var pid [20]byte
+	copy(pid[:], "-TEST00-bidder000000")
+	if _, err := tr.Announce(time.Now(), ba.Addr(), tracker.AnnounceRequest{InfoHash: mi.InfoHash(), PeerID: pid,
+		Port: ba.Port(), Left: mi.Info.TotalLength, Bid: 5 * bidext.UnitsPerBTT}); err != nil {
+		t.Fatal(err)
+	}
+	seeder := newSpeedSession(t, "127.0.0.2", Settings{}, speedConfig(0, noReserve))
+	if _, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir, Trackers: [][]string{{hs.URL + "/announce"}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitComplete(t, lt, 30*time.Second)
+	if topQueries.Load() == 0 {
+		t.Error("the seed never asked the tracker for its top bidders")
+	}
 }
