@@ -54,4 +54,3 @@ func (c *Client) httpClient() *http.Client {
 	}
 	return c.bound
 }
-
