@@ -79,9 +79,9 @@ func run(ctx context.Context, log *slog.Logger, cfg peer.Config, dir string, sca
 		if !cfg.Speed.Enabled {
 			return
 		}
-		for name, t := range serving {
+		for _, t := range serving {
 			if t != nil {
-				fmt.Println(earnings(name, t.Stats(), t.Speed()))
+				fmt.Println(earnings(t.Info().Name, t.Stats(), t.Speed()))
 			}
 		}
 	}
@@ -100,10 +100,10 @@ func run(ctx context.Context, log *slog.Logger, cfg peer.Config, dir string, sca
 			// Close settles the channel of every requester still connected as its connection
 			// closes, and waits for the ledger to answer.
 			err := sess.Close()
-			for name, t := range serving {
+			for _, t := range serving {
 				if t != nil && cfg.Speed.Enabled {
 					st := t.Stats()
-					fmt.Printf("final %s: earned %s BTT, settled %s BTT\n", name,
+					fmt.Printf("final %s: earned %s BTT, settled %s BTT\n", t.Info().Name,
 						channel.FormatBTT(uint64(max(st.Earned, 0))), channel.FormatBTT(uint64(max(st.Settled, 0))))
 				}
 			}
