@@ -114,7 +114,9 @@ done
 echo "== completion times (seconds since the leechers started)"
 sum() { local s=0; for i in "$@"; do s=$((s + finished[$i])); done; echo "$s"; }
 for i in "${bidders[@]}" "${legacy[@]}"; do
-	printf '  leecher %d  %-28s %4ss\n' "$i" "${rate[$i]:+Speed, spending rate ${rate[$i]}}${rate[$i]:-no Speed}" "${finished[$i]}"
+	what="no Speed"
+	[ -n "${rate[$i]:-}" ] && what="Speed, spending rate ${rate[$i]}"
+	printf '  leecher %d  %-28s %4ss\n' "$i" "$what" "${finished[$i]}"
 done
 bmean=$(awk -v s="$(sum "${bidders[@]:0:2}")" 'BEGIN { printf "%.1f", s / 2 }')
 lmean=$(awk -v s="$(sum "${legacy[@]}")" 'BEGIN { printf "%.1f", s / 3 }')
