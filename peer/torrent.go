@@ -935,7 +935,7 @@ func (t *torrent) rechoke() {
 	cfg.ReciprocationSlots = t.s.settings.ReciprocationSlots
 	if t.speedOn() && t.speed.eff.Auction {
 		cfg.Auction = true
-		cfg.Reserve = t.speed.reserve
+		cfg.Reserve = t.reserveInForce(now)
 	}
 	res := choke.Rank(peers, cfg, &t.choker)
 	for _, c := range t.conns {
