@@ -21,8 +21,8 @@ import (
 //
 //   - bidders: three bidders (balances 1000, 500, 100 BTT, so the auto-bids differ) and two
 //     legacy peers. top/legacy is the top bidder's download rate over a legacy peer's, summed
-//     over the sampling intervals in which both were downloading (the legacy peer then holds
-//     the optimistic slot). The send scheduler weighs a paid slot 4, a free one 1.
+//     over the 250 ms sampling intervals in which both were downloading (the legacy peer then
+//     holds the optimistic slot), leaving out the partial intervals at an unchoke or a choke. The send scheduler weighs a paid slot 4, a free one 1.
 //   - no-bidders: five legacy peers. min/max is the lowest per-peer rate over the highest,
 //     each summed over the intervals in which that peer and at least one other downloaded.
 //
@@ -143,20 +143,28 @@ func (r *shareRun) deltas(d, step time.Duration) [][]int64 {
 	return out
 }
 
+// interior reports whether leecher i downloaded in interval k and in the intervals on both
+// sides of it: an interval in which a peer was unchoked or choked is partial.
+func interior(rows [][]int64, k, i int) bool {
+	return k > 0 && k+1 < len(rows) && rows[k-1][i] > 0 && rows[k][i] > 0 && rows[k+1][i] > 0
+}
+
 // marketRates returns the top bidder's and the first legacy peer's rates (bytes per second)
-// over the intervals in which both downloaded.
+// over the intervals in which both downloaded (interior ones).
 func marketRates(tb testing.TB, balances []uint64, legacy int) (top, leg float64) {
 	r := startShareRun(tb, balances, legacy)
 	time.Sleep(3 * time.Second) // first rechokes, bids, channels
 	const step = 250 * time.Millisecond
 	var topB, legB int64
 	n := 0
-	for _, row := range r.deltas(12*time.Second, step) {
-		// The first legacy peer, or whichever legacy peer holds the optimistic slot.
-		for j := len(balances); j < len(row); j++ {
-			if row[0] > 0 && row[j] > 0 {
-				topB += row[0]
-				legB += row[j]
+	rows := r.deltas(12*time.Second, step)
+	for k := range rows {
+		// Whichever legacy peer holds the optimistic slot, inside a run of intervals in
+		// which both download (the edges of a run are partial intervals).
+		for j := len(balances); j < len(rows[k]); j++ {
+			if interior(rows, k, 0) && interior(rows, k, j) {
+				topB += rows[k][0]
+				legB += rows[k][j]
 				n++
 				break
 			}
@@ -177,10 +185,11 @@ func noBidderRates(tb testing.TB, legacy int) (lo, hi float64) {
 	const step = 250 * time.Millisecond
 	bytes := make([]int64, legacy)
 	steps := make([]int, legacy)
-	for _, row := range r.deltas(12*time.Second, step) {
+	rows := r.deltas(12*time.Second, step)
+	for k, row := range rows {
 		active := 0
-		for _, d := range row {
-			if d > 0 {
+		for i := range row {
+			if interior(rows, k, i) {
 				active++
 			}
 		}
@@ -188,7 +197,7 @@ func noBidderRates(tb testing.TB, legacy int) (lo, hi float64) {
 			continue
 		}
 		for i, d := range row {
-			if d > 0 {
+			if interior(rows, k, i) {
 				bytes[i] += d
 				steps[i]++
 			}
