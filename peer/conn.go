@@ -309,7 +309,7 @@ func (c *conn) writeMessages() error {
 	bw := bufio.NewWriterSize(c.nc, 64<<10)
 	ka := time.NewTimer(c.t.s.settings.KeepAliveInterval)
 	defer ka.Stop()
-	defer func() { c.t.s.sched.release(c.grant) }()
+	defer func() { c.t.s.sched.release(&c.flow, c.grant) }()
 	var batch []outMsg
 	for {
 		select {
@@ -347,7 +347,7 @@ func (c *conn) writeMessages() error {
 			}
 			clear(batch) // drop payload references
 		}
-		c.t.s.sched.release(c.grant)
+		c.t.s.sched.release(&c.flow, c.grant)
 		c.grant = 0
 		if err := bw.Flush(); err != nil {
 			return err

@@ -26,7 +26,10 @@ import (
 //     buffers are full. One grant at a time is in the kernel (the holder releases it when
 //     its write returns), so the order of grants is the order in which the link's capacity
 //     is handed out. A holder whose write takes longer than hold (a peer that stopped
-//     reading) loses its exclusivity, so one stalled peer cannot stop the others.
+//     reading) loses its exclusivity, so one stalled peer cannot stop the others; its flow is
+//     then marked slow and its next blocks go without exclusivity (in tag order, paced by the
+//     bucket) until one of its writes returns within hold, so a peer that reads slowly on
+//     purpose costs the others one hold, not one per block.
 //
 // Bounds: the queue holds at most one block per connection (a writer waits for its grant
 // before it reads the next message), so it is bounded by Settings.MaxConns.
@@ -36,6 +39,8 @@ import (
 type sendFlow struct {
 	weight float64
 	finish float64
+	slow   bool      // its last exclusive write outlasted the hold
+	since  time.Time // when its current grant began
 }
 
 // sendWaiter is one block waiting for its grant.
@@ -59,11 +64,14 @@ type fairQueue struct {
 	rate, burst, tokens float64
 	last                time.Time
 
-	// The grant in the kernel.
+	// The exclusive grant in the kernel, and its flow.
 	busy      bool
 	busySince time.Time
 	gen       uint64
+	holder    *sendFlow
 	hold      time.Duration
+	// shared numbers the non-exclusive grants of slow flows (high bit set, never a gen).
+	shared uint64
 }
 
 func newFairQueue(bytesPerSec int64, hold time.Duration, now time.Time) fairQueue {
@@ -109,11 +117,13 @@ func (q *fairQueue) grant(now time.Time) (*sendWaiter, time.Duration) {
 	if len(q.q) == 0 {
 		return nil, 0
 	}
-	if q.busy {
+	head := q.q[0]
+	if q.busy && !head.f.slow {
 		held := now.Sub(q.busySince)
 		if held < q.hold {
 			return nil, q.hold - held
 		}
+		q.holder.slow = true // its write outlasted the hold: no more exclusive turns
 	}
 	if q.rate > 0 {
 		if el := now.Sub(q.last); el > 0 {
@@ -129,16 +139,26 @@ func (q *fairQueue) grant(now time.Time) (*sendWaiter, time.Duration) {
 		q.tokens -= float64(w.n) // may go into debt: the next grant waits it out
 	}
 	q.vtime = w.tag
-	q.busy, q.busySince = true, now
+	w.f.since = now
+	if w.f.slow {
+		q.shared++
+		w.gen = q.shared | 1<<63
+		return w, 0
+	}
+	q.busy, q.busySince, q.holder = true, now, w.f
 	q.gen++
 	w.gen = q.gen
 	return w, 0
 }
 
-// release ends the grant of generation gen (the holder's write returned).
-func (q *fairQueue) release(gen uint64) {
+// release ends f's grant of generation gen (its write returned at now). A write that
+// returned within the hold clears the flow's slow mark.
+func (q *fairQueue) release(f *sendFlow, gen uint64, now time.Time) {
+	if f != nil && now.Sub(f.since) < q.hold {
+		f.slow = false
+	}
 	if q.busy && q.gen == gen {
-		q.busy = false
+		q.busy, q.holder = false, nil
 	}
 }
 
@@ -218,7 +238,7 @@ func (s *sendScheduler) acquire(ctx context.Context, f *sendFlow, n int, prev ui
 	w := &sendWaiter{f: f, n: n, ready: make(chan struct{}, 1)}
 	s.mu.Lock()
 	if prev != 0 {
-		s.q.release(prev)
+		s.q.release(f, prev, s.now())
 	}
 	s.q.push(w)
 	if g := s.dispatchLocked(); g == w {
@@ -234,7 +254,7 @@ func (s *sendScheduler) acquire(ctx context.Context, f *sendFlow, n int, prev ui
 		if w.index >= 0 {
 			s.q.remove(w)
 		} else { // granted as we gave up: pass the turn on
-			s.q.release(w.gen)
+			s.q.release(f, w.gen, s.now())
 			s.dispatchLocked()
 		}
 		s.mu.Unlock()
@@ -242,14 +262,14 @@ func (s *sendScheduler) acquire(ctx context.Context, f *sendFlow, n int, prev ui
 	}
 }
 
-// release ends a grant and lets the next block go. A zero gen is no grant; a nil scheduler
-// (the plain send path) has none.
-func (s *sendScheduler) release(gen uint64) {
+// release ends f's grant and lets the next block go. A zero gen is no grant; a nil
+// scheduler (the plain send path) has none.
+func (s *sendScheduler) release(f *sendFlow, gen uint64) {
 	if s == nil || gen == 0 {
 		return
 	}
 	s.mu.Lock()
-	s.q.release(gen)
+	s.q.release(f, gen, s.now())
 	s.dispatchLocked()
 	s.mu.Unlock()
 }

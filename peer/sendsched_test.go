@@ -32,7 +32,7 @@ func drive(t *testing.T, q *fairQueue, flows []*sendFlow, block int, writeTime, 
 		i := byFlow[w.f]
 		now = now.Add(writeTime)
 		sent[i] += int64(w.n)
-		q.release(w.gen)
+		q.release(w.f, w.gen, now)
 		q.push(&sendWaiter{f: w.f, n: block})
 	}
 	return sent
@@ -119,7 +119,7 @@ func TestFairQueueNoBankedCredit(t *testing.T) {
 		} else if run++; run > 1 {
 			t.Fatal("the busy flow got two blocks in a row while the late flow waited")
 		}
-		q.release(w.gen)
+		q.release(w.f, w.gen, now)
 		q.push(&sendWaiter{f: w.f, n: 16 << 10})
 	}
 }
@@ -143,9 +143,24 @@ func TestFairQueueHold(t *testing.T) {
 	if w2 == nil || w2.f != other {
 		t.Fatal("after the hold the next flow did not get the turn")
 	}
-	q.release(w.gen) // the stuck write returns late: it must not end the new grant
+	q.release(w.f, w.gen, start.Add(60*time.Millisecond)) // the stuck write returns late
 	if !q.busy {
 		t.Fatal("a stale release ended the current grant")
+	}
+	// The slow flow's next block goes at once, without waiting for or taking the turn.
+	q.push(&sendWaiter{f: stuck, n: 16 << 10})
+	w3, _ := q.grant(start.Add(61 * time.Millisecond))
+	if w3 == nil || w3.f != stuck || !stuck.slow || q.holder != other {
+		t.Fatalf("slow flow: grant %v, slow %v", w3, stuck.slow)
+	}
+	// Its write returns within the hold: it is no longer slow, and waits its turn again.
+	q.release(stuck, w3.gen, start.Add(62*time.Millisecond))
+	if stuck.slow || !q.busy {
+		t.Fatalf("after a quick write: slow %v, busy %v", stuck.slow, q.busy)
+	}
+	q.push(&sendWaiter{f: stuck, n: 16 << 10})
+	if w4, _ := q.grant(start.Add(63 * time.Millisecond)); w4 != nil {
+		t.Fatal("a flow no longer slow went during another's exclusive grant")
 	}
 }
 
@@ -186,7 +201,7 @@ func TestSendSchedulerBlocking(t *testing.T) {
 				done := total >= stop
 				mu.Unlock()
 				if done {
-					s.release(g)
+					s.release(f, g)
 					cancel()
 					return
 				}
@@ -199,7 +214,7 @@ func TestSendSchedulerBlocking(t *testing.T) {
 		queued = len(s.q.q)
 		s.mu.Unlock()
 	}
-	s.release(gate)
+	s.release(nil, gate)
 	wg.Wait()
 	// All three are backlogged from the first grant to the last, within a block each.
 	for i, got := range shares(sent) {
