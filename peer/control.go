@@ -14,8 +14,12 @@ import (
 // connections that only its loop may take.
 
 // SetUploadRateLimit changes the session's upload cap in payload bytes per second; 0 lifts it.
-// Blocks already waiting keep the delay they were given.
-func (s *Session) SetUploadRateLimit(bytesPerSec int64) { s.upLimit.set(bytesPerSec) }
+// It applies to the grants the send scheduler hands out from now on.
+func (s *Session) SetUploadRateLimit(bytesPerSec int64) {
+	if s.sched != nil {
+		s.sched.setRate(bytesPerSec)
+	}
+}
 
 // PeerSummary counts a torrent's connections by what flows on them, as Transmission's
 // peersConnected, peersSendingToUs and peersGettingFromUs do.

@@ -22,3 +22,29 @@ func TestClientName(t *testing.T) {
 		}
 	}
 }
+
+// TestSetUploadRateLimit: the limit set on a running session reaches the send scheduler's
+// bucket, and 0 lifts it.
+func TestSetUploadRateLimit(t *testing.T) {
+	s, err := NewSession(Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rate := func() float64 {
+		s.sched.mu.Lock()
+		defer s.sched.mu.Unlock()
+		return s.sched.q.rate
+	}
+	if r := rate(); r != 0 {
+		t.Fatalf("a session without a limit has rate %v", r)
+	}
+	s.SetUploadRateLimit(3_000_000)
+	if r := rate(); r != 3_000_000 {
+		t.Errorf("after SetUploadRateLimit(3e6): rate %v", r)
+	}
+	s.SetUploadRateLimit(0)
+	if r := rate(); r != 0 {
+		t.Errorf("after SetUploadRateLimit(0): rate %v", r)
+	}
+}
