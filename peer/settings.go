@@ -43,7 +43,9 @@ type Settings struct {
 	// SnubTimeout marks a peer snubbed when requests are outstanding and no block arrived for
 	// this long; its requests go back to the pool for others.
 	SnubTimeout time.Duration
-	// HashFailBan is the number of failed pieces a peer may contribute to before it is banned.
+	// HashFailBan is the number of pieces an address may be shown to have sent corrupt blocks
+	// for (smart ban, smartban.go) before it is banned; more than 1 tolerates a rare honest
+	// corruption.
 	HashFailBan int
 	// BanDuration is how long a banned address is refused.
 	BanDuration time.Duration

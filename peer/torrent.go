@@ -190,7 +190,8 @@ type torrent struct {
 	known    map[netip.AddrPort]struct{} // addresses we may dial
 	dialing  map[netip.AddrPort]struct{}
 	failures map[netip.AddrPort]dialFailure
-	strikes  map[netip.Addr]int // hash failures a peer's blocks took part in
+	blame    piece.Blame[netip.Addr] // strikes for corrupt data, by address (smartban.go)
+	failedBy map[int][]failedAttempt // who sent the blocks of failed pieces (smartban.go)
 	choker   choke.State
 
 	recheckedPieces int
@@ -240,8 +241,8 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 		known:    map[netip.AddrPort]struct{}{},
 		dialing:  map[netip.AddrPort]struct{}{},
 		failures: map[netip.AddrPort]dialFailure{},
-		strikes:  map[netip.Addr]int{},
 		depth:    piece.DefaultDepth(),
+		blame:    piece.Blame[netip.Addr]{Limit: s.settings.HashFailBan},
 
 		payStrikes: map[netip.Addr]*bidext.Strikes{},
 		claims:     map[netip.Addr]claimedBid{},
@@ -657,6 +658,7 @@ func (t *torrent) pieceVerifiedStats(i int) {
 func (t *torrent) pieceVerified(i int) {
 	t.picker.Verified(i)
 	t.pieceVerifiedStats(i)
+	t.blameVerified(i)
 	for _, c := range t.conns {
 		// Every peer gets the have, seeds included: a Speed provider bills on it.
 		c.send(wire.Message{Type: wire.Have, Index: uint32(i)})
@@ -691,42 +693,22 @@ func (t *torrent) onComplete() {
 	t.rechokeSoon()
 }
 
-// pieceFailed re-queues a piece whose hash did not match and blames every peer that sent
-// part of it; a peer that contributes to HashFailBan failed pieces is banned.
+// pieceFailed re-queues a piece whose hash did not match and remembers who sent its blocks,
+// to strike the liars once the piece verifies (smartban.go).
 func (t *torrent) pieceFailed(i int) {
 	t.stats.hashFailures.Add(1)
 	t.stats.wasted.Add(t.layout.PieceSize(i))
 	if t.speedOn() {
 		t.forgetPiece(uint32(i)) // never paid
 	}
-	blamed := t.picker.Failed(i)
+	by := t.picker.Failed(i)
 	// The picker dropped every request of the piece; forget them at the connections too, so
 	// blocks of the failed attempt still in flight are discarded on arrival.
 	for _, c := range t.conns {
 		c.removeRequestedPiece(uint32(i))
 	}
-	t.s.log.Warn("piece failed hash check", "piece", i, "peers", len(blamed))
-	// One strike per address per failed piece, however many blocks (or connections) it
-	// sent: bans are by address, so that a reconnect does not clear the record.
-	struck := map[netip.Addr]bool{}
-	for _, k := range blamed {
-		if c := t.conns[k]; c != nil {
-			struck[c.addr.Addr().Unmap()] = true
-		}
-	}
-	for a := range struck {
-		t.strikes[a]++
-		if t.strikes[a] < t.s.settings.HashFailBan {
-			continue
-		}
-		t.s.ban(a, "sent corrupt data")
-		t.stats.banned.Add(1)
-		for _, c := range t.conns {
-			if c.addr.Addr().Unmap() == a {
-				c.close(errors.New("peer: banned for corrupt data"))
-			}
-		}
-	}
+	t.s.log.Warn("piece failed hash check", "piece", i, "peers", len(by))
+	t.blameFailure(i, by)
 	for _, c := range t.conns {
 		t.fillRequests(c)
 	}

@@ -473,10 +473,10 @@ const NoPeer = ^PeerKey(0)
 // who delivered each of its blocks: by[j] sent block j (NoPeer if none did, which only
 // happens when Failed is called for a piece that was not full, e.g. after a write error).
 //
-// Striking every contributor (Peers, then Blame) is the simple rule; it punishes the honest
-// peers that shared a piece with a bad one. The exact rule keeps by until the piece
-// verifies and strikes only the senders of the blocks that differed from the good data
-// (storage.Torrent.BadBlocks tells which): libtorrent's smart ban.
+// Keep by until the piece verifies, then strike only the senders of the blocks that
+// differed from the good data (storage.Torrent.BadBlocks tells which; Blame counts):
+// libtorrent's smart ban. Striking every contributor would punish the honest peers that
+// shared a piece with a bad one.
 func (p *Picker) Failed(i int) (by []PeerKey) {
 	if i < 0 || i >= p.layout.NumPieces || p.act[i] < 0 {
 		return nil
@@ -492,17 +492,6 @@ func (p *Picker) Failed(i int) (by []PeerKey) {
 	p.dropActive(ap)
 	p.unstarted++
 	return by
-}
-
-// Peers returns the distinct peers in by (as returned by Failed), without NoPeer.
-func Peers(by []PeerKey) []PeerKey {
-	var out []PeerKey
-	for _, k := range by {
-		if k != NoPeer && !containsKey(out, k) {
-			out = append(out, k)
-		}
-	}
-	return out
 }
 
 // dropActive removes an active piece, cancelling what is still requested for it.

@@ -346,16 +346,11 @@ func TestFailedRefetchesAndBlames(t *testing.T) {
 	if by[x[0].Begin/BlockSize] != 1 || by[y[0].Begin/BlockSize] != 2 {
 		t.Fatalf("by block %v", by)
 	}
-	who := Peers(by)
-	slices.Sort(who)
-	if !slices.Equal(who, []PeerKey{1, 2}) {
-		t.Fatalf("contributors %v", who)
-	}
 	must(t, p.check())
 	if got := p.Pick(1, 5, nil); len(got) != 2 || got[0].Piece != 0 {
 		t.Fatalf("failed piece not re-fetched whole: %v", got)
 	}
-	var bl Blame
+	var bl Blame[PeerKey]
 	bl.Limit = 2
 	if bl.Strike(1) || !bl.Strike(1) || bl.Strikes(1) != 2 {
 		t.Fatal("blame limit")

@@ -41,7 +41,7 @@ func TestDownloadWithPicker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blame := piece.Blame{Limit: 2}
+	blame := piece.Blame[piece.PeerKey]{Limit: 2}
 
 	type delivery struct {
 		peer piece.PeerKey

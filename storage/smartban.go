@@ -5,8 +5,9 @@ import (
 	"fmt"
 )
 
-// maxFailedAttempts bounds the failed attempts remembered per piece for BadBlocks.
-const maxFailedAttempts = 8
+// MaxFailedAttempts bounds the failed attempts remembered per piece for BadBlocks; a
+// caller that keeps who sent each attempt's blocks keeps as many, newest last.
+const MaxFailedAttempts = 8
 
 // recordFailure remembers the SHA-1 of each block of a piece whose hash just failed,
 // read back from disk. The caller holds hs.mu, so no new block of the piece can be
@@ -15,7 +16,9 @@ const maxFailedAttempts = 8
 func (t *Torrent) recordFailure(piece int) {
 	sums, err := t.blockSums(piece)
 	if err != nil {
-		return // the data is unreadable: there is nothing to compare later
+		// The data is unreadable: nothing to compare later, but the attempt is still
+		// counted (as nil), so that BadBlocks' attempts line up with the caller's.
+		sums = nil
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -23,7 +26,7 @@ func (t *Torrent) recordFailure(piece int) {
 		t.failures = make(map[int][][][sha1.Size]byte)
 	}
 	a := t.failures[piece]
-	if len(a) >= maxFailedAttempts {
+	if len(a) >= MaxFailedAttempts {
 		a = a[1:]
 	}
 	t.failures[piece] = append(a, sums)
@@ -49,7 +52,8 @@ func (t *Torrent) blockSums(piece int) ([][sha1.Size]byte, error) {
 // before, it compares every failed attempt's blocks with the verified data and returns,
 // for each failed attempt in the order they failed, the indices of the blocks that
 // differed: the senders of exactly those blocks sent bad data (piece.Picker.Failed says
-// who sent which block). It then forgets the attempts. A piece that never failed gives nil.
+// who sent which block). An attempt whose data could not be read back gives no indices.
+// It then forgets the attempts. A piece that never failed gives nil.
 func (t *Torrent) BadBlocks(piece int) ([][]int, error) {
 	if !t.Have(piece) {
 		return nil, fmt.Errorf("%w: piece %d", ErrNotHave, piece)
