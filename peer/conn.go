@@ -64,6 +64,7 @@ type loopState struct {
 	has            piece.Bitfield
 	seed           bool
 	allowedFast    map[uint32]struct{} // pieces the peer lets us request while choked
+	grantedFast    []uint32            // pieces we let it request while choked (allowedfast.go)
 	ext            extState
 	lastBlock      time.Time // last wanted block received
 	connectedAt    time.Time

@@ -40,6 +40,11 @@ type Settings struct {
 	// MaxPeerRequests bounds the requests a peer may have queued at us (our reqq); beyond it,
 	// requests are rejected (fast peers) or dropped, so a peer cannot make us queue unbounded work.
 	MaxPeerRequests int
+	// AllowedFast is the size of the BEP 6 allowed-fast set granted to each fast peer: pieces
+	// it may fetch while we choke it, so a newcomer has something to trade with. 10, as
+	// libtorrent grants (BEP 6's example); 10 pieces of a big torrent is little given away.
+	// Negative grants none.
+	AllowedFast int
 	// SnubTimeout marks a peer snubbed when requests are outstanding and no block arrived for
 	// this long; its requests go back to the pool for others.
 	SnubTimeout time.Duration
@@ -107,6 +112,9 @@ func (s Settings) withDefaults() Settings {
 	defd(&s.RechokeInterval, 10*time.Second)
 	def(&s.UploadSlots, 4)
 	def(&s.MaxPeerRequests, 500)
+	if s.AllowedFast == 0 {
+		s.AllowedFast = 10
+	}
 	defd(&s.SnubTimeout, 60*time.Second)
 	def(&s.HashFailBan, 2)
 	defd(&s.BanDuration, time.Hour)

@@ -405,6 +405,7 @@ func (t *torrent) addConn(nc net.Conn, h wire.Handshake, outgoing bool) {
 		c.send(t.extHandshake(c))
 	}
 	t.sendHaves(c)
+	t.grantAllowedFast(c)
 	if t.s.dht != nil && c.reserved.SupportsDHT() {
 		c.send(wire.Message{Type: wire.Port, Port: uint16(t.s.listenPort())})
 	}
@@ -622,10 +623,6 @@ func (t *torrent) onRequest(c *conn, m wire.Message) error {
 	c.send(wire.Message{Type: wire.Piece, Index: m.Index, Begin: m.Begin, Length: m.Length})
 	return nil
 }
-
-// allowedFastFor reports whether we let c fetch piece i while choked. We grant no
-// allowed-fast set of our own yet, so only unchoked peers are served.
-func (t *torrent) allowedFastFor(c *conn, i uint32) bool { return false }
 
 // onPieceResult acts on what storing a block did to its piece; c is nil when the connection
 // that sent it is already gone.
