@@ -52,6 +52,9 @@ func TestSmartBanOnlyLiar(t *testing.T) {
 	if s.Banned != 1 {
 		t.Errorf("%d bans, want 1", s.Banned)
 	}
+	if s.Closed["banned"] < 1 || s.Closed["protocol"] != 0 {
+		t.Errorf("closes %v: want the liar's connection closed as banned", s.Closed)
+	}
 }
 
 func TestCulprits(t *testing.T) {

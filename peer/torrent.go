@@ -74,6 +74,9 @@ type Stats struct {
 
 	TrackerAnnounces int // announces a tracker answered
 	ClaimDisconnects int // peers dropped for bidding far below what a tracker claimed
+	// Closed counts the connections closed so far by reason (CloseReason's names:
+	// "protocol", "banned", "both-seeds", ...); reasons that never happened are absent.
+	Closed map[string]int
 }
 
 // InfoHash is the torrent's v1 info-hash.
@@ -111,6 +114,7 @@ func (T *Torrent) Stats() Stats {
 		PaymentFailures:  int(t.stats.paymentFailures.Load()),
 		TrackerAnnounces: int(t.stats.trackerAnnounces.Load()),
 		ClaimDisconnects: int(t.stats.claimDisconnects.Load()),
+		Closed:           t.closeCounts(),
 	}
 	st.Complete = st.PiecesDone == st.Pieces
 	return st
@@ -200,6 +204,7 @@ type torrent struct {
 		peers, unchoked, banned                                           atomic.Int32
 		bids, auctionUnchokes, proofs, badProofs                          atomic.Int64
 		trackerAnnounces, claimDisconnects                                atomic.Int64
+		closes                                                            [numCloseReasons]atomic.Int64 // by CloseReason
 		spent, promised, vouchersSent, paymentAcks, channelsOpened        atomic.Int64
 		earned, vouchersAccepted, settled, paymentFailures                atomic.Int64
 	}
@@ -435,10 +440,7 @@ func (t *torrent) removeConn(c *conn, err error) {
 	}
 	t.s.conns.Add(-1)
 	t.stats.peers.Store(int32(len(t.conns)))
-	if err != nil && errorIsPeerFault(err) {
-		t.s.log.Info("peer broke protocol", "addr", c, "err", err)
-	}
-	t.s.log.Debug("peer gone", "addr", c, "err", err)
+	t.noteClose(c, err)
 	if !c.ls.amChoking {
 		t.rechokeSoon()
 	}
@@ -684,7 +686,7 @@ func (t *torrent) onComplete() {
 	t.trackerTick(time.Now(), tracker.EventCompleted)
 	for _, c := range t.conns {
 		if c.ls.seed {
-			c.close(errors.New("peer: both seeds"))
+			c.close(errBothSeeds)
 		}
 	}
 	t.rechokeSoon()
@@ -730,7 +732,7 @@ func (t *torrent) updateInterest(c *conn) {
 		}
 	}
 	if t.picker.Complete() && c.ls.seed {
-		c.close(errors.New("peer: both seeds"))
+		c.close(errBothSeeds)
 	}
 }
 
