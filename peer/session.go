@@ -17,6 +17,7 @@ import (
 	"github.com/speedbt/btt/dht"
 	"github.com/speedbt/btt/peer/tracker"
 	"github.com/speedbt/btt/peer/utp"
+	"github.com/speedbt/btt/piece"
 	"github.com/speedbt/btt/storage"
 	"github.com/speedbt/btt/wire"
 )
@@ -357,10 +358,10 @@ var errSelf = errors.New("peer: connected to ourselves")
 type blockPool struct{ p sync.Pool }
 
 func newBlockPool() *blockPool {
-	return &blockPool{p: sync.Pool{New: func() any { return new([blockSize]byte) }}}
+	return &blockPool{p: sync.Pool{New: func() any { return new([piece.BlockSize]byte) }}}
 }
 
-const blockSize = 16 << 10
-
-func (bp *blockPool) Get() []byte  { return bp.p.Get().(*[blockSize]byte)[:] }
-func (bp *blockPool) Put(b []byte) { bp.p.Put((*[blockSize]byte)(b[:blockSize:blockSize])) }
+func (bp *blockPool) Get() []byte { return bp.p.Get().(*[piece.BlockSize]byte)[:] }
+func (bp *blockPool) Put(b []byte) {
+	bp.p.Put((*[piece.BlockSize]byte)(b[:piece.BlockSize:piece.BlockSize]))
+}
