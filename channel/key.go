@@ -169,15 +169,9 @@ func (p PublicKey) Verify(digest [32]byte, sig Signature) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadPublicKey, err)
 	}
-	var r, s btcec.ModNScalar
-	if overflow := r.SetByteSlice(sig[:32]); overflow || r.IsZero() {
-		return fmt.Errorf("%w: r out of range", ErrBadSignature)
-	}
-	if overflow := s.SetByteSlice(sig[32:]); overflow || s.IsZero() {
-		return fmt.Errorf("%w: s out of range", ErrBadSignature)
-	}
-	if s.IsOverHalfOrder() {
-		return ErrHighS
+	r, s, err := parseScalars(sig)
+	if err != nil {
+		return err
 	}
 	if !ecdsa.NewSignature(&r, &s).Verify(digest[:], k) {
 		return ErrBadSignature

@@ -97,15 +97,9 @@ func (c *KeyCache) Verify(p PublicKey, digest [32]byte, sig Signature) error {
 	if err != nil {
 		return err
 	}
-	var r, s btcec.ModNScalar
-	if overflow := r.SetByteSlice(sig[:32]); overflow || r.IsZero() {
-		return fmt.Errorf("%w: r out of range", ErrBadSignature)
-	}
-	if overflow := s.SetByteSlice(sig[32:]); overflow || s.IsZero() {
-		return fmt.Errorf("%w: s out of range", ErrBadSignature)
-	}
-	if s.IsOverHalfOrder() {
-		return ErrHighS
+	r, s, err := parseScalars(sig)
+	if err != nil {
+		return err
 	}
 	c.gOnce.Do(func() { c.gTable = comb.NewTable(comb.Generator(), comb.GeneratorWindow) })
 	u1, u2 := scalars(digest, &r, &s)
