@@ -524,6 +524,18 @@ func (b *Book) Settle(ch channel.ChannelID) (last *channel.SignedVoucher, payer 
 	return cs.last, cs.st.Payer, true
 }
 
+// Restore registers a channel whose settlement resumes after a restart (its last voucher
+// was stored durably): it takes no voucher and no connection may name it.
+func (b *Book) Restore(payer channel.PublicKey, last channel.SignedVoucher, expiry uint64) {
+	if _, ok := b.channels[last.Channel]; ok {
+		return
+	}
+	b.channels[last.Channel] = &chanState{
+		st:   channel.State{ID: last.Channel, Payer: payer, Expiry: expiry, Sequence: last.Sequence, Cumulative: last.Cumulative},
+		last: &last, credited: last.Cumulative, settling: true,
+	}
+}
+
 // Settled forgets a channel the ledger closed.
 func (b *Book) Settled(ch channel.ChannelID) {
 	if cs := b.channels[ch]; cs != nil {
@@ -574,7 +586,7 @@ func (b *Book) Disconnect(id ConnID, now time.Time) (ch channel.ChannelID, strik
 	// debt of one that left owing: a reconnect loop strikes every round.
 	if (owed > s.credit+s.pending || a.deadOwe()) && !s.withdrew {
 		strike = true
-		ban = b.strike(s.addr, now)
+		ban = b.Strike(s.addr, now)
 	}
 	if len(s.entries) > 0 {
 		s.deadline = time.Time{}
@@ -588,7 +600,10 @@ func (b *Book) Disconnect(id ConnID, now time.Time) (ch channel.ChannelID, strik
 	return ch, strike, ban
 }
 
-func (b *Book) strike(addr netip.Addr, now time.Time) (ban bool) {
+// Strike records a payment failure of addr (a refused voucher, a missed deadline) and
+// reports whether it is now banned.
+func (b *Book) Strike(addr netip.Addr, now time.Time) (ban bool) {
+	addr = addr.Unmap()
 	st := b.strikes[addr]
 	if st == nil {
 		if len(b.strikes) >= b.cfg.MaxAccounts {
@@ -612,12 +627,14 @@ type Overdue struct {
 	Ban  bool
 }
 
-// Tick finds connections whose payment is overdue (each gets a strike, and a new deadline
-// one timeout later) and forgets dead debts older than the strike window.
-func (b *Book) Tick(now time.Time) []Overdue {
+// Tick finds which of the connections ids are overdue (each gets a strike, and a new
+// deadline one timeout later) and forgets dead debts older than the strike window. Each
+// torrent passes its own connections, so each acts on its own.
+func (b *Book) Tick(now time.Time, ids []ConnID) []Overdue {
 	var out []Overdue
-	for _, s := range b.conns {
-		if s.withdrew || s.deadline.IsZero() || !now.After(s.deadline) {
+	for _, id := range ids {
+		s := b.conns[id]
+		if s == nil || s.withdrew || s.deadline.IsZero() || !now.After(s.deadline) {
 			continue
 		}
 		var owed uint64
@@ -628,7 +645,7 @@ func (b *Book) Tick(now time.Time) []Overdue {
 			continue // paid, waiting to be stored
 		}
 		s.deadline = now.Add(b.cfg.PaymentTimeout)
-		out = append(out, Overdue{Conn: s.id, Addr: s.addr, Ban: b.strike(s.addr, now)})
+		out = append(out, Overdue{Conn: s.id, Addr: s.addr, Ban: b.Strike(s.addr, now)})
 	}
 	window := b.cfg.Strikes.Window
 	if window <= 0 {

@@ -208,7 +208,7 @@ func TestBookReconnectLoop(t *testing.T) {
 	}
 	// After the strike window the dead debts are forgotten.
 	later := t0.Add(3 * time.Hour)
-	b.Tick(later)
+	b.Tick(later, nil)
 	b.Connect(9, addrA, later)
 	if serveN(b, 9, torX, 0, 1, later) != 1 {
 		t.Fatal("old debts still counted after the strike window")
@@ -237,18 +237,18 @@ func TestBookDeadlines(t *testing.T) {
 	b.Connect(2, addrB, t0)
 	serveN(b, 1, torX, 0, 1, t0)
 	serveN(b, 2, torX, 0, 1, t0)
-	if o := b.Tick(t0.Add(29 * time.Second)); len(o) != 0 {
+	if o := b.Tick(t0.Add(29*time.Second), []ConnID{1, 2}); len(o) != 0 {
 		t.Fatalf("overdue before the deadline: %v", o)
 	}
 	b.Withdraw(2)
-	o := b.Tick(t0.Add(31 * time.Second))
+	o := b.Tick(t0.Add(31*time.Second), []ConnID{1, 2})
 	if len(o) != 1 || o[0].Conn != 1 || o[0].Ban {
 		t.Fatalf("overdue: %+v, want conn 1 only", o)
 	}
 	if !b.Defaulted(1, t0.Add(31*time.Second)) || b.Defaulted(2, t0.Add(31*time.Second)) {
 		t.Fatal("defaulted flags wrong")
 	}
-	if o := b.Tick(t0.Add(40 * time.Second)); len(o) != 0 {
+	if o := b.Tick(t0.Add(40*time.Second), []ConnID{1, 2}); len(o) != 0 {
 		t.Fatalf("struck twice within a timeout: %v", o)
 	}
 	if _, strike, _ := b.Disconnect(2, t0.Add(time.Minute)); strike {

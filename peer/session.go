@@ -38,6 +38,10 @@ type Config struct {
 	Transport Transport
 	// DHT configures the session's DHT node; off unless DHT.Enabled.
 	DHT DHTConfig
+	// StateDir holds state that must survive a restart: with Speed and a wallet, the
+	// vouchers requesters paid us until the ledger confirms their settlement
+	// (vouchers-ADDRESS.log). Empty keeps them in memory only: a crash then loses them.
+	StateDir string
 }
 
 // Session owns a listener, the torrents it serves and their connections.
@@ -50,6 +54,8 @@ type Session struct {
 	pool     *storage.BufferPool // shared by every torrent's storage
 	upLimit  *limiter            // nil when uploads are not limited
 	speed    SpeedConfig
+	pay      *sessionPay   // the provider's Book, voucher log and settlements (settle.go)
+	spend    *sessionSpend // the requester's budget (spend.go)
 
 	transport    Transport
 	udp          *net.UDPConn // shared by uTP and the DHT; nil when neither is on
@@ -104,6 +110,10 @@ func NewSession(cfg Config) (*Session, error) {
 	if s.peerID == [20]byte{} {
 		copy(s.peerID[:], PeerIDPrefix)
 		rand.Read(s.peerID[len(PeerIDPrefix):])
+	}
+	s.startSpend()
+	if err := s.startPay(cfg.StateDir); err != nil {
+		return nil, err
 	}
 	s.halfOpen = make(chan struct{}, s.settings.MaxHalfOpen)
 	s.upLimit = newLimiter(s.settings.UploadRateLimit)
@@ -202,6 +212,7 @@ func (s *Session) Close() error {
 	}
 	s.closeUDP()
 	s.wg.Wait()
+	s.closePay()
 	return errors.Join(errs...)
 }
 
