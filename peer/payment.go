@@ -98,7 +98,8 @@ func (t *torrent) onBidResponse(c *conn, m wire.SpeedMessage) {
 	// Only fund a channel for pieces we still want from this provider: a deposit made for
 	// nothing stays locked until the channel expires. Becoming interested later sends a
 	// bid, and its response comes back here.
-	if t.s.wallet() != nil && ps.payer == nil && !ps.opening && !ps.withdrawn && c.ls.amInterested {
+	// At price 0 nothing is billable: no deposit (it would sit locked until expiry).
+	if t.s.wallet() != nil && m.Price > 0 && ps.payer == nil && !ps.opening && !ps.withdrawn && c.ls.amInterested {
 		t.openChannel(c)
 	}
 }
