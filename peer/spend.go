@@ -122,6 +122,17 @@ func (T *Torrent) SetBidding(on bool) {
 	})
 }
 
+// SetSpendingRate scales this torrent's auto-bid within the session budget (parts per
+// million; 1e6, the default, bids the whole budget's price), at run time.
+func (T *Torrent) SetSpendingRate(ppm uint32) {
+	T.t.do(func() {
+		if T.t.speedOn() {
+			T.t.speed.bidder.SetRate(ppm)
+			T.t.speedTick(time.Now())
+		}
+	})
+}
+
 func (s *Session) forEachSpeedTorrent(f func(t *torrent)) {
 	s.mu.Lock()
 	ts := make([]*Torrent, 0, len(s.torrents))
