@@ -406,3 +406,33 @@ func TestBookExposureProperty(t *testing.T) {
 		}
 	}
 }
+
+// TestBookTablesBounded: accounts, channels and a connection's unpaid sends stay within their
+// stated bounds whatever the requesters do.
+func TestBookTablesBounded(t *testing.T) {
+	b := NewBook(BookConfig{MaxAccounts: 8, MaxChannels: 4})
+	for i := range 100 {
+		id := ConnID(i + 1)
+		b.Connect(id, netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), t0)
+		serveN(b, id, torX, 0, 1, t0)
+		b.Disconnect(id, t0)
+	}
+	if n := len(b.accounts); n > 8 {
+		t.Fatalf("%d accounts, bound 8", n)
+	}
+	b.Connect(1000, addrA, t0)
+	var err error
+	for i := range 5 {
+		b.Connect(ConnID(2000+i), addrB, t0)
+		_, err = b.Name(ConnID(2000+i), newTestChannel(t, nil, 1<<30).st, t0)
+	}
+	if !errors.Is(err, ErrTooManyChannel) || len(b.channels) != 4 {
+		t.Fatalf("fifth channel: %v, %d tracked", err, len(b.channels))
+	}
+	for i := range 3 * MaxStreamEntries {
+		b.Serve(1000, PieceRef{torY, 0}, 16<<20, 16<<20, 1, bytePrice, t0) // one-byte requests
+	}
+	if s := b.conns[1000]; len(s.entries) > MaxStreamEntries || s.unpaidBytes() != 3*MaxStreamEntries {
+		t.Fatalf("%d entries holding %d bytes", len(s.entries), s.unpaidBytes())
+	}
+}

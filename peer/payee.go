@@ -176,7 +176,11 @@ func (t *torrent) onChannelOpen(c *conn, m wire.SpeedMessage) {
 		p.mu.Unlock()
 		if err != nil {
 			t.s.log.Warn("speed: channel refused", "requester", c, "channel", id, "err", err)
-			t.sendSpeed(c, wire.SpeedMessage{Type: wire.SpeedPaymentReject, Channel: m.Channel, Reason: wire.SpeedRejectChannel})
+			reason := wire.SpeedRejectChannel
+			if errors.Is(err, bidext.ErrChannelClosing) {
+				reason = wire.SpeedRejectExpired // being settled: move to a new channel
+			}
+			t.sendSpeed(c, wire.SpeedMessage{Type: wire.SpeedPaymentReject, Channel: m.Channel, Reason: reason})
 			return
 		}
 		if prev != (channel.ChannelID{}) {
