@@ -429,7 +429,7 @@ func TestBookTablesBounded(t *testing.T) {
 	if !errors.Is(err, ErrTooManyChannel) || len(b.channels) != 4 {
 		t.Fatalf("fifth channel: %v, %d tracked", err, len(b.channels))
 	}
-	for i := range 3 * MaxStreamEntries {
+	for range 3 * MaxStreamEntries {
 		b.Serve(1000, PieceRef{torY, 0}, 16<<20, 16<<20, 1, bytePrice, t0) // one-byte requests
 	}
 	if s := b.conns[1000]; len(s.entries) > MaxStreamEntries || s.unpaidBytes() != 3*MaxStreamEntries {
