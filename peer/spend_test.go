@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/speedbt/btt/bidext"
+	"github.com/speedbt/btt/channel"
+	"github.com/speedbt/btt/wire"
 )
 
 // TestBudgetControls: the session's budget, maximum price and per-torrent switches change
@@ -55,5 +57,61 @@ func TestBudgetControls(t *testing.T) {
 	bidOf(ta, four)
 	if limit, committed, signed := s.Budget(); limit != 2*bidext.UnitsPerBTT || committed != 0 || signed != 0 {
 		t.Fatalf("budget %d committed %d signed %d", limit, committed, signed)
+	}
+}
+
+// TestUntrustedLedgerRefused: a bid_response naming a ledger we were not configured with is
+// refused: no channel is opened there, and our bid to that provider is withdrawn (bid 0).
+func TestUntrustedLedgerRefused(t *testing.T) {
+	dir := t.TempDir()
+	mi := writeTree(t, dir, "trust", []int{1 << 20}, 64<<10, 23)
+	seeder := newSpeedSession(t, "127.0.0.1", Settings{}, speedConfig(0, noReserve))
+	if _, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	sc := speedConfig(1_000_000, noReserve)
+	w, err := channel.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Wallet = w
+	sc.Ledgers = []string{"http://127.0.0.1:1", "http://127.0.0.1:2/"}
+	s := newSpeedSession(t, "127.0.0.2", Settings{}, sc)
+	lt, err := s.AddTorrent(mi.Info, TorrentOptions{DataDir: t.TempDir(), Peers: []string{seeder.Addr().String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	provider, _ := channel.GenerateKey()
+	type state struct{ found, opening, withdrawn, terms bool }
+	respond := func(ledgerURL string) state {
+		got := make(chan state, 1)
+		lt.t.do(func() {
+			for _, c := range lt.t.conns {
+				c.ls.sp.sentBid = 10 // as if we had bid
+				lt.t.onBidResponse(c, wire.SpeedMessage{Type: wire.SpeedBidResponse, Key: provider.Public(), Ledger: ledgerURL, Price: 5})
+				ps := &c.ls.sp.pr
+				got <- state{true, ps.opening, ps.withdrawn, ps.terms}
+				return
+			}
+			got <- state{}
+		})
+		return <-got
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if st := lt.Stats(); st.Peers > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no connection to the seeder")
+		}
+	}
+	if r := respond("http://evil.example:7100"); !r.found || r.opening || !r.withdrawn || r.terms {
+		t.Fatalf("untrusted ledger: %+v, want no channel, bid withdrawn", r)
+	}
+	if lt.Stats().Withdrawals != 1 {
+		t.Fatalf("withdrawals %d", lt.Stats().Withdrawals)
+	}
+	if !s.trusted("http://127.0.0.1:2") || !s.trusted("http://127.0.0.1:1/") || s.trusted("http://127.0.0.1:3") {
+		t.Fatal("trusted list misread")
 	}
 }
