@@ -8,6 +8,7 @@ import (
 
 	"github.com/speedbt/btt/bidext"
 	"github.com/speedbt/btt/channel"
+	"github.com/speedbt/btt/piece"
 	"github.com/speedbt/btt/wire"
 )
 
@@ -79,6 +80,29 @@ func (t *torrent) payeeUnserve(c *conn, b []wire.Message, price uint64) {
 		p.book.Unserve(c.ls.sp.pe.id, t.pieceRef(m.Index), m.Length, price)
 	}
 	p.mu.Unlock()
+}
+
+// payeeChoked ends c's paid terms as we choke it: the billed blocks dropped from its queue
+// are taken back, and the requests the bound held are returned for rejection.
+func (t *torrent) payeeChoked(c *conn, dropped []piece.Block) (held []wire.Message) {
+	wasPaying, price := c.ls.sp.paying, c.ls.sp.price
+	c.ls.sp.paying, c.ls.sp.price = false, 0
+	held, c.ls.sp.pe.held = c.ls.sp.pe.held, nil
+	if wasPaying && len(dropped) > 0 {
+		unsent := make([]wire.Message, len(dropped))
+		for i, b := range dropped {
+			unsent[i] = wire.Message{Index: b.Piece, Begin: b.Begin, Length: b.Length}
+		}
+		t.payeeUnserve(c, unsent, price)
+	}
+	return held
+}
+
+// payeeCancelled takes back a billed block the requester cancelled before it went out.
+func (t *torrent) payeeCancelled(c *conn, m wire.Message) {
+	if c.ls.sp.paying {
+		t.payeeUnserve(c, []wire.Message{m}, c.ls.sp.price)
+	}
 }
 
 // payeeHave ends the reservation of a piece the requester announced.

@@ -158,6 +158,10 @@ func (t *torrent) openChannel(c *conn) {
 	}()
 }
 
+// payerChoked ends the terms a provider gave us: blocks after its choke are free until its
+// next bid_response.
+func (t *torrent) payerChoked(c *conn) { c.ls.sp.pr.terms = false }
+
 // billReceived counts a block received from c under paid terms.
 func (t *torrent) billReceived(c *conn, piece, n uint32) {
 	ps := &c.ls.sp.pr
@@ -212,6 +216,12 @@ func (t *torrent) payUp(c *conn, piece uint32) {
 	owed := ps.meter.Total() - ps.paidBefore
 	due := owed - ps.payer.Paid()
 	if owed <= ps.payer.Paid() {
+		due = 0
+	}
+	// A channel's first voucher goes out at once, of 0 if nothing is owed yet: only the
+	// payee can close a channel, and only on a voucher, so a channel never paid on would stay
+	// locked until it expires (docs/speed-payments.md, rule 13).
+	if due == 0 && ps.payer.Sequence() > 0 {
 		return
 	}
 	v, err := ps.payer.Pay(due, piece)

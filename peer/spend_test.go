@@ -65,7 +65,8 @@ func TestBudgetControls(t *testing.T) {
 func TestUntrustedLedgerRefused(t *testing.T) {
 	dir := t.TempDir()
 	mi := writeTree(t, dir, "trust", []int{1 << 20}, 64<<10, 23)
-	seeder := newSpeedSession(t, "127.0.0.1", Settings{}, speedConfig(0, noReserve))
+	// A slow seeder: the leecher must still want pieces when the bid_response comes.
+	seeder := newSpeedSession(t, "127.0.0.1", Settings{UploadRateLimit: 16 << 10}, speedConfig(0, noReserve))
 	if _, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir}); err != nil {
 		t.Fatal(err)
 	}

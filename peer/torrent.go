@@ -483,7 +483,7 @@ func (t *torrent) onMessage(c *conn, m wire.Message) error {
 	switch m.Type {
 	case wire.Choke:
 		c.ls.peerChoking = true
-		c.ls.sp.pr.terms = false // a choke ends the price in force
+		t.payerChoked(c) // a choke ends the price in force
 		if !c.fast() {
 			// Without the fast extension a choke cancels every request implicitly.
 			t.releaseAll(c)
@@ -539,9 +539,7 @@ func (t *torrent) onMessage(c *conn, m wire.Message) error {
 	case wire.Cancel:
 		b := piece.Block{Piece: m.Index, Begin: m.Begin, Length: m.Length}
 		if c.cancelUpload(b) {
-			if c.ls.sp.paying {
-				t.payeeUnserve(c, []wire.Message{m}, c.ls.sp.price) // never sent: not billed
-			}
+			t.payeeCancelled(c, m) // never sent: not billed
 			if c.fast() {
 				// BEP 6: every request gets a piece or a reject, cancelled ones included.
 				c.send(wire.Message{Type: wire.Reject, Index: m.Index, Begin: m.Begin, Length: m.Length})
@@ -950,24 +948,15 @@ func (t *torrent) rechoke() {
 // chokePeer chokes c and drops its queued uploads (rejecting them for fast peers, who are
 // told; others re-request after the next unchoke, as BEP 3 says).
 func (t *torrent) chokePeer(c *conn, now time.Time) {
-	wasPaying, price := c.ls.sp.paying, c.ls.sp.price
 	c.ls.amChoking = true
 	c.ls.chokedAt = now
-	c.ls.sp.paying, c.ls.sp.price = false, 0
 	c.send(wire.Message{Type: wire.Choke})
-	for _, m := range c.ls.sp.pe.held {
+	dropped := c.dropUploads()
+	// The paid terms end; requests the exposure bound held are rejected like the dropped ones.
+	for _, m := range t.payeeChoked(c, dropped) {
 		if c.fast() {
 			c.send(wire.Message{Type: wire.Reject, Index: m.Index, Begin: m.Begin, Length: m.Length})
 		}
-	}
-	c.ls.sp.pe.held = nil
-	dropped := c.dropUploads()
-	if wasPaying {
-		unsent := make([]wire.Message, len(dropped))
-		for i, b := range dropped {
-			unsent[i] = wire.Message{Index: b.Piece, Begin: b.Begin, Length: b.Length}
-		}
-		t.payeeUnserve(c, unsent, price)
 	}
 	for _, b := range dropped {
 		if c.fast() {
