@@ -118,4 +118,3 @@ func TestPaidSlotRate(t *testing.T) {
 		t.Errorf("paid transfer promised %d, want (0, %d]", ps.Promised, want)
 	}
 }
-
