@@ -402,7 +402,7 @@ func (b *Book) Bid(id ConnID, now time.Time) {
 // accepted yet if the book does not know it). The channel's state is shared: a channel the
 // book knows keeps its last accepted voucher. A channel is used by one connection at a
 // time and takes no voucher once its settlement started. The connection's billing moves
-// to the payer key's account.
+// to the payer key's account with its first valid voucher on the channel.
 func (b *Book) Name(id ConnID, st channel.State, now time.Time) (prev channel.ChannelID, err error) {
 	s := b.conns[id]
 	if s == nil {
@@ -434,17 +434,25 @@ func (b *Book) Name(id ConnID, st channel.State, now time.Time) (prev channel.Ch
 		}
 	}
 	cs.owner, s.channel = s, cs
-	if s.acct.id.key == (channel.PublicKey{}) {
-		old := s.acct
-		b.setOwing(old, false)
-		delete(old.streams, s)
-		b.setOwing(old, old.unpaid() > 0)
-		if len(old.streams) == 0 && len(old.dead) == 0 {
-			delete(b.accounts, old.id)
-		}
-		b.attach(s, acctKey{key: cs.st.Payer}, now)
-	}
 	return prev, nil
+}
+
+// moveToKey moves a connection, with its debts, from its address's account to its payer
+// key's account: done on its first valid voucher, whose signature proves it holds the key
+// (a channel id alone is public on the ledger, and naming someone else's channel must not
+// charge that requester's account).
+func (b *Book) moveToKey(s *stream, key channel.PublicKey, now time.Time) {
+	if s.acct.id.key != (channel.PublicKey{}) {
+		return
+	}
+	old := s.acct
+	b.setOwing(old, false)
+	delete(old.streams, s)
+	b.setOwing(old, old.unpaid() > 0)
+	if len(old.streams) == 0 && len(old.dead) == 0 {
+		delete(b.accounts, old.id)
+	}
+	b.attach(s, acctKey{key: key}, now)
 }
 
 // Channel returns the book's state of a channel.
@@ -487,6 +495,7 @@ func (b *Book) Voucher(id ConnID, kc *channel.KeyCache, sv channel.SignedVoucher
 	last := sv
 	cs.last = &last
 	s.pending += added
+	b.moveToKey(s, cs.st.Payer, now)
 	return Accepted{Conn: id, Payer: cs.st.Payer, Voucher: sv, Added: added}, nil
 }
 

@@ -164,7 +164,7 @@ func TestBookReplayAcrossConnections(t *testing.T) {
 	}
 }
 
-// The exposure is per key across torrents and connections.
+// The exposure is per key across torrents and connections, once a voucher proved the key.
 func TestBookExposureAcrossTorrents(t *testing.T) {
 	b := NewBook(BookConfig{})
 	key, _ := channel.GenerateKey()
@@ -173,6 +173,8 @@ func TestBookExposureAcrossTorrents(t *testing.T) {
 	b.Connect(2, addrB, t0)
 	b.Name(1, c1.st, t0)
 	b.Name(2, c2.st, t0)
+	payOn(t, b, 1, c1, 0, t0) // the first voucher, of 0, proves the key
+	payOn(t, b, 2, c2, 0, t0)
 	got := serveN(b, 1, torX, 0, 10, t0) + serveN(b, 2, torY, 0, 100, t0)
 	if got != MinUnpaidLimit/piece {
 		t.Fatalf("served %d pieces over two torrents, want %d", got, MinUnpaidLimit/piece)
@@ -221,7 +223,9 @@ func TestBookPaidPerAddress(t *testing.T) {
 	var got int
 	for i := 1; i <= 4; i++ {
 		b.Connect(ConnID(i), addrA, t0)
-		b.Name(ConnID(i), newTestChannel(t, nil, 1<<30).st, t0)
+		c := newTestChannel(t, nil, 1<<30)
+		b.Name(ConnID(i), c.st, t0)
+		payOn(t, b, ConnID(i), c, 0, t0)
 		got += serveN(b, ConnID(i), torX, i*100, 100, t0)
 	}
 	if got != 2*MinUnpaidLimit/piece {
@@ -335,72 +339,79 @@ func TestBookUnserve(t *testing.T) {
 
 // TestBookExposureProperty: for random interleavings of connections (several torrents,
 // addresses and reconnects of one requester key), sends, drops, HAVEs, partial payments and
-// disconnects, the data served and not paid never exceeds the bound.
+// disconnects, the data served and not paid never exceeds the bound per account: the key's
+// (connections that paid a voucher, which proves the key) and each address's (the others).
 func TestBookExposureProperty(t *testing.T) {
 	for seed := uint64(0); seed < 40; seed++ {
 		r := rand.New(rand.NewPCG(seed, 7))
 		b := NewBook(BookConfig{})
 		key, _ := channel.GenerateKey()
-		type live struct {
-			id  ConnID
-			ch  *testChannel
-			tor [20]byte
-			got uint64 // billable bytes served on it, net of drops
-			pd  uint64 // paid on it
-			acc string
+		type conn struct {
+			id    ConnID
+			ch    *testChannel
+			tor   [20]byte
+			addr  netip.Addr
+			named bool
+			keyed bool   // a voucher was accepted: billed on the key's account
+			got   uint64 // billable bytes served on it, net of drops
+			pd    uint64 // paid on it
 		}
-		var conns []*live
-		// Served and paid per account over the whole run: the key once a connection named
-		// a channel (they do so before any data), its address before.
-		served, paid := map[string]uint64{}, map[string]uint64{}
+		var live, all []*conn
 		next := ConnID(1)
 		now := t0
 		bound := uint64(MinUnpaidLimit)
 		for step := 0; step < 400; step++ {
 			now = now.Add(time.Duration(r.IntN(3)) * time.Second)
 			switch op := r.IntN(10); {
-			case op == 0 || len(conns) == 0:
-				c := &live{id: next, ch: newTestChannel(t, key, 1<<40), tor: [20]byte{byte(r.IntN(3))}}
+			case op == 0 || len(live) == 0:
+				c := &conn{id: next, ch: newTestChannel(t, key, 1<<40), tor: [20]byte{byte(r.IntN(3))}, addr: []netip.Addr{addrA, addrB}[r.IntN(2)]}
 				next++
-				a := []netip.Addr{addrA, addrB}[r.IntN(2)]
-				b.Connect(c.id, a, now)
-				c.acc = a.String()
+				b.Connect(c.id, c.addr, now)
 				if r.IntN(4) > 0 {
 					if _, err := b.Name(c.id, c.ch.st, now); err != nil {
 						t.Fatal(err)
 					}
-					c.acc = "key"
+					c.named = true
 				}
-				conns = append(conns, c)
+				live, all = append(live, c), append(all, c)
 			case op <= 5:
-				c := conns[r.IntN(len(conns))]
+				c := live[r.IntN(len(live))]
 				p := PieceRef{c.tor, uint32(r.IntN(30))}
 				n := uint32(1 + r.IntN(16<<10))
 				if b.Serve(c.id, p, piece, piece, n, bytePrice, now) {
 					c.got += uint64(n)
-					served[c.acc] += uint64(n)
 				}
 			case op == 6:
-				c := conns[r.IntN(len(conns))]
+				c := live[r.IntN(len(live))]
 				b.Have(c.id, PieceRef{c.tor, uint32(r.IntN(30))})
 			case op <= 8:
-				c := conns[r.IntN(len(conns))]
-				if c.got > c.pd {
-					amt := 1 + r.Uint64N(c.got-c.pd)
-					if acc, err := b.Voucher(c.id, nil, c.ch.pay(t, amt), now); err == nil {
-						b.Credit(acc)
-						c.pd += amt
-						paid[c.acc] += amt
+				c := live[r.IntN(len(live))]
+				if c.named && c.got >= c.pd {
+					amt := r.Uint64N(c.got - c.pd + 1)
+					acc, err := b.Voucher(c.id, nil, c.ch.pay(t, amt), now)
+					if err != nil {
+						t.Fatal(err)
 					}
+					b.Credit(acc)
+					c.pd += amt
+					c.keyed = true
 				}
 			default:
-				i := r.IntN(len(conns))
-				b.Disconnect(conns[i].id, now)
-				conns = append(conns[:i], conns[i+1:]...)
+				i := r.IntN(len(live))
+				b.Disconnect(live[i].id, now)
+				live = append(live[:i], live[i+1:]...)
 			}
-			for acc := range served {
-				if served[acc]-paid[acc] > bound {
-					t.Fatalf("seed %d step %d: account %s has %d served unpaid, bound %d", seed, step, acc, served[acc]-paid[acc], bound)
+			unpaid := map[string]uint64{}
+			for _, c := range all {
+				acc := c.addr.String()
+				if c.keyed {
+					acc = "key"
+				}
+				unpaid[acc] += c.got - c.pd
+			}
+			for acc, u := range unpaid {
+				if u > bound {
+					t.Fatalf("seed %d step %d: account %s has %d served unpaid, bound %d", seed, step, acc, u, bound)
 				}
 			}
 		}
@@ -434,5 +445,32 @@ func TestBookTablesBounded(t *testing.T) {
 	}
 	if s := b.conns[1000]; len(s.entries) > MaxStreamEntries || s.unpaidBytes() != 3*MaxStreamEntries {
 		t.Fatalf("%d entries holding %d bytes", len(s.entries), s.unpaidBytes())
+	}
+}
+
+// Naming someone else's channel (its id is public on the ledger) does not charge their
+// account: only a valid voucher moves a connection to a key's account.
+func TestBookNamingIsNotProof(t *testing.T) {
+	b := NewBook(BookConfig{})
+	victim := newTestChannel(t, nil, 1<<30)
+	b.Connect(1, addrA, t0)
+	b.Name(1, victim.st, t0)
+	payOn(t, b, 1, victim, 0, t0)
+	serveN(b, 1, torX, 0, 1, t0)
+	payOn(t, b, 1, victim, piece, t0)
+	b.Disconnect(1, t0)
+	b.Connect(2, addrB, t0) // the attacker names the victim's channel
+	if _, err := b.Name(2, victim.st, t0); err != nil {
+		t.Fatal(err)
+	}
+	if got := serveN(b, 2, torX, 0, 100, t0); got != MinUnpaidLimit/piece {
+		t.Fatalf("attacker served %d pieces", got)
+	}
+	b.Connect(3, addrA, t0) // the victim comes back on a new channel
+	c2 := newTestChannel(t, victim.key, 1<<30)
+	b.Name(3, c2.st, t0)
+	payOn(t, b, 3, c2, 0, t0)
+	if got := serveN(b, 3, torY, 0, 100, t0); got != MinUnpaidLimit/piece {
+		t.Fatalf("the victim got %d pieces: the attacker's debt was charged to it", got)
 	}
 }
