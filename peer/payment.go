@@ -136,6 +136,7 @@ func (t *torrent) openChannel(c *conn) {
 		payer, ch, err := t.s.fundChannel(ctx, cl, key, want)
 		t.do(func() {
 			ps.opening = false
+			defer t.closeIfBothSeeds(c) // it stayed open for this open
 			if err != nil {
 				t.withdrawFrom(c, err.Error())
 				return
@@ -162,10 +163,12 @@ func (t *torrent) openChannel(c *conn) {
 // next bid_response.
 func (t *torrent) payerChoked(c *conn) { c.ls.sp.pr.terms = false }
 
-// billReceived counts a block received from c under paid terms.
+// billReceived counts a block received from c under paid terms. It is paid when its piece
+// verifies; a block of a piece already verified (a late endgame duplicate) is paid at once:
+// the provider billed it when it sent it, and leaving it unpaid would be a strike against us.
 func (t *torrent) billReceived(c *conn, piece, n uint32) {
 	ps := &c.ls.sp.pr
-	if !ps.terms || t.s.wallet() == nil {
+	if !t.speedOn() || !ps.terms || t.s.wallet() == nil {
 		return
 	}
 	if ps.billable == nil {
@@ -174,6 +177,14 @@ func (t *torrent) billReceived(c *conn, piece, n uint32) {
 	b := ps.billable[piece]
 	b.price, b.bytes = c.ls.sp.quoted, b.bytes+uint64(n)
 	ps.billable[piece] = b
+	if int(piece) < t.layout.NumPieces && t.picker.Have().Has(int(piece)) {
+		delete(ps.billable, piece)
+		if _, err := ps.meter.Add(b.price, b.bytes); err != nil {
+			t.s.log.Error("speed: meter", "err", err)
+			return
+		}
+		t.payUp(c, piece)
+	}
 }
 
 // payForPiece pays every provider that sent billable blocks of a piece that verified.
@@ -271,13 +282,16 @@ func (t *torrent) onPaymentAck(c *conn, m wire.SpeedMessage) {
 }
 
 // speedKeepOpen reports whether a connection between two seeds must stay open for a
-// payment: we sent vouchers the provider has not acknowledged, or the requester owes us.
-// The last voucher follows the last HAVE, so closing on that HAVE would lose it.
+// payment. As requester: vouchers not yet acknowledged, or a channel open in flight (its
+// deposit would stay locked until expiry without the connection to name it on). As
+// provider: a peer that bid to us closes the connection itself, once its payments are done
+// (the last voucher follows the last HAVE, so closing on that HAVE would lose it).
 func (t *torrent) speedKeepOpen(c *conn) bool {
 	if !t.speedOn() {
 		return false
 	}
-	return len(c.ls.sp.pr.unacked) > 0 || t.payeeOwes(c)
+	ps := &c.ls.sp.pr
+	return len(ps.unacked) > 0 || ps.opening || t.payeeOwes(c) || (t.billing(c) && c.ls.sp.bid > 0)
 }
 
 // closeIfBothSeeds closes a connection between two seeds once no payment holds it.
