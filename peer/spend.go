@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 	"sync"
 	"time"
@@ -49,12 +50,11 @@ func (s *Session) startSpend() {
 	s.spend = &sessionSpend{budget: bidext.NewBudget(limit), maxPrice: s.speed.MaxPrice}
 }
 
+// mulPPM is floor(v * ppm / 1e6), exactly (ppm above 1e6 counts as 1e6).
 func mulPPM(v uint64, ppm uint32) (uint64, bool) {
-	if v == 0 {
-		return 0, true
-	}
-	r := float64(v) / bidext.PPM * float64(min(ppm, bidext.PPM))
-	return uint64(r), true
+	hi, lo := bits.Mul64(v, uint64(min(ppm, bidext.PPM)))
+	q, _ := bits.Div64(hi, lo, bidext.PPM) // hi < 1e6 since ppm <= 1e6: no panic
+	return q, true
 }
 
 // SetBudget changes the session's spending budget (base units) at run time. Lowering it
