@@ -345,3 +345,35 @@ func isReset(err error) bool {
 	var ne *net.OpError
 	return errors.As(err, &ne)
 }
+
+// TestCannotPayNotStruck: a requester whose wallet cannot fund a channel (its budget says
+// it may bid, its balance is empty) wins a slot, fails to open a channel, withdraws its bid
+// ("cannot pay") and is choked out of its paid slot without a strike or a ban; it still
+// downloads, on the free slots, what it cannot buy.
+func TestCannotPayNotStruck(t *testing.T) {
+	url, cl, treasury := startLedger(t)
+	dir := t.TempDir()
+	mi, _ := makeTorrent(t, dir, "poor", []thirdparty.File{{Path: "p.bin", Size: 4 << 20}}, 64<<10, false)
+	seedKey := fundedKey(t, cl, treasury, 0)
+	sc := speedWith(seedKey, url, 0)
+	sc.Reserve = bidext.ReserveConfig{Curve: bidext.Linear, Start: bidext.UnitsPerBTT, Cap: bidext.UnitsPerBTT}
+	seeder := startSessionCfg(t, "127.0.0.1", peer.Config{
+		Settings: peer.Settings{RechokeInterval: 200 * time.Millisecond, PaymentTimeout: time.Second, UploadRateLimit: 1 << 20},
+		Speed:    sc,
+	})
+	st := addTorrent(t, seeder, mi, dir)
+	poor := fundedKey(t, cl, treasury, 0)
+	lc := speedWith(poor, url, 0)
+	lc.Budget = 10 * bidext.UnitsPerBTT // the budget is not money: the balance is 0
+	ls := startSessionCfg(t, "127.0.0.41", peer.Config{Speed: lc})
+	lt := addTorrent(t, ls, mi, t.TempDir(), seeder.Addr().String())
+	waitOurs(t, lt, 2*time.Minute)
+	s, ss := lt.Stats(), st.Stats()
+	t.Logf("requester: %d withdrawals, %d vouchers; seeder: %d auction unchokes, %d payment failures, %d banned", s.Withdrawals, s.VouchersSent, ss.AuctionUnchokes, ss.PaymentFailures, ss.Banned)
+	if s.Withdrawals == 0 || ss.AuctionUnchokes == 0 {
+		t.Fatalf("the scenario did not happen: %d withdrawals, %d auction unchokes", s.Withdrawals, ss.AuctionUnchokes)
+	}
+	if ss.PaymentFailures != 0 || ss.Banned != 0 {
+		t.Errorf("a requester that cannot pay was struck %d times, banned %d", ss.PaymentFailures, ss.Banned)
+	}
+}
