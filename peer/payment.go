@@ -39,6 +39,7 @@ type payerSide struct {
 	paidBefore uint64                   // paid on channels used up before this one
 	opening    bool                     // a channel open is in flight at the ledger
 	withdrawn  bool                     // we cannot pay this provider: bid 0 sent, no more bids
+	moves      int                      // new channels opened because the provider refused one
 	unacked    []sentVoucher            // vouchers sent and not yet acknowledged, oldest first
 	acked      uint64                   // total the provider acknowledged
 }
@@ -279,6 +280,36 @@ func (t *torrent) onPaymentAck(c *conn, m wire.SpeedMessage) {
 		break
 	}
 	t.closeIfBothSeeds(c)
+}
+
+// maxChannelMoves bounds the new channels a requester opens for one provider connection
+// because the provider refused one (reasons 4, 7, 8); then it withdraws its bid.
+const maxChannelMoves = 2
+
+// onPaymentReject acts on a refused voucher or channel (docs/bep-speed.md 7.7): a refused
+// channel (unknown or in use, over its deposit, being settled) is replaced by a new one, at
+// most twice; anything else means our state and the provider's disagree, so we withdraw our
+// bid to it (cannot pay) rather than keep receiving billable data we cannot get accepted.
+func (t *torrent) onPaymentReject(c *conn, m wire.SpeedMessage) {
+	ps := &c.ls.sp.pr
+	t.s.log.Warn("speed: provider refused our payment", "provider", c, "reason", m.Reason, "seq", m.Seq)
+	ps.unacked = nil // never acknowledged now: nothing holds the connection open
+	switch m.Reason {
+	case wire.SpeedRejectChannel, wire.SpeedRejectDeposit, wire.SpeedRejectExpired:
+		if ps.payer == nil || channel.ChannelID(m.Channel) != ps.payer.Channel() || ps.opening {
+			return // about a channel we already left
+		}
+		if ps.moves++; ps.moves > maxChannelMoves {
+			t.withdrawFrom(c, fmt.Sprintf("provider refused %d channels", ps.moves))
+			return
+		}
+		// What the provider acknowledged stays paid; the rest is paid again on the new channel.
+		t.s.retire(ps.payer)
+		ps.paidBefore, ps.payer = ps.acked, nil
+		t.openChannel(c)
+	default:
+		t.withdrawFrom(c, fmt.Sprintf("provider refused a voucher (reason %d)", m.Reason))
+	}
 }
 
 // speedKeepOpen reports whether a connection between two seeds must stay open for a

@@ -225,8 +225,7 @@ func (t *torrent) onSpeed(c *conn, payload []byte) error {
 	case wire.SpeedPaymentAck:
 		t.onPaymentAck(c, m)
 	case wire.SpeedPaymentReject:
-		t.s.log.Warn("speed: provider refused our payment", "provider", c, "reason", m.Reason, "seq", m.Seq)
-		c.ls.sp.pr.unacked = nil // never acknowledged now: nothing holds the connection open
+		t.onPaymentReject(c, m)
 	}
 	return nil
 }

@@ -116,3 +116,60 @@ func TestUntrustedLedgerRefused(t *testing.T) {
 		t.Fatal("trusted list misread")
 	}
 }
+
+// TestPaymentRejectHandled: a refused channel (reason 8, being settled) moves the requester
+// to a new channel, at most twice; a refused voucher for any other reason withdraws its bid.
+func TestPaymentRejectHandled(t *testing.T) {
+	dir := t.TempDir()
+	mi := writeTree(t, dir, "rej", []int{1 << 20}, 64<<10, 24)
+	seeder := newSpeedSession(t, "127.0.0.1", Settings{UploadRateLimit: 16 << 10}, speedConfig(0, noReserve))
+	if _, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	sc := speedConfig(1_000_000, noReserve)
+	w, _ := channel.GenerateKey()
+	sc.Wallet = w
+	s := newSpeedSession(t, "127.0.0.2", Settings{}, sc)
+	lt, err := s.AddTorrent(mi.Info, TorrentOptions{DataDir: t.TempDir(), Peers: []string{seeder.Addr().String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); lt.Stats().Peers == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no connection to the seeder")
+		}
+	}
+	provider, _ := channel.GenerateKey()
+	type state struct {
+		found, opening, withdrawn bool
+		moves                     int
+	}
+	reject := func(reason wire.SpeedRejectReason) state {
+		got := make(chan state, 1)
+		lt.t.do(func() {
+			for _, c := range lt.t.conns {
+				ps := &c.ls.sp.pr
+				o := channel.Open{Payer: w.Public(), Payee: provider.Public(), Amount: 1000, Nonce: uint64(time.Now().UnixNano()), Expiry: uint64(time.Now().Add(2 * time.Hour).Unix())}
+				p, err := channel.NewPayer(w, &o)
+				if err != nil {
+					t.Error(err)
+				}
+				ps.payer, ps.opening, ps.key, ps.ledger = p, false, provider.Public(), sc.Ledger
+				lt.t.onPaymentReject(c, wire.SpeedMessage{Type: wire.SpeedPaymentReject, Channel: p.Channel(), Reason: reason})
+				got <- state{true, ps.opening, ps.withdrawn, ps.moves}
+				return
+			}
+			got <- state{}
+		})
+		return <-got
+	}
+	if r := reject(wire.SpeedRejectExpired); !r.found || !r.opening || r.withdrawn || r.moves != 1 {
+		t.Fatalf("first refused channel: %+v, want a new channel opening", r)
+	}
+	if r := reject(wire.SpeedRejectChannel); r.withdrawn || r.moves != 2 {
+		t.Fatalf("second refused channel: %+v", r)
+	}
+	if r := reject(wire.SpeedRejectChannel); !r.withdrawn {
+		t.Fatalf("third refused channel: %+v, want the bid withdrawn", r)
+	}
+}
