@@ -229,18 +229,16 @@ func (c *Core) accountView(a channel.Address) Account {
 	return Account{Address: a, Balance: U64(s.Balance), FaucetClaims: s.FaucetClaims}
 }
 
-// CreateAccount registers an address (signed by its key) and returns the account. It is
-// idempotent by nature, so it keeps no receipt: a free request must not grow the receipt
-// table. Accounts also come into being when they first receive tokens.
+// CreateAccount answers the account of an address (signed by its key). It creates
+// nothing: an account comes into being when it first receives tokens, so a fresh key costs
+// the ledger no state (a signature is free to make). It stays an operation so that old
+// clients keep working; the HTTP layer answers it from the committed view.
 type CreateAccount struct {
 	Address channel.Address
 }
 
-func (CreateAccount) readOnly() bool { return false }
+func (CreateAccount) readOnly() bool { return true }
 func (o CreateAccount) apply(c *Core, _ uint64) ([]byte, error) {
-	if c.accounts[o.Address] == nil {
-		c.account(o.Address)
-	}
 	return json.Marshal(c.accountView(o.Address))
 }
 
@@ -422,8 +420,13 @@ func (o CloseChannel) apply(c *Core, now uint64) ([]byte, error) {
 			}
 		}
 	}
-	c.account(ch.PayeeAddress).Balance += paid
-	c.account(ch.PayerAddress).Balance += refund
+	// Only an amount creates an account: a zero payout leaves an unfunded payee without one.
+	if paid > 0 {
+		c.account(ch.PayeeAddress).Balance += paid
+	}
+	if refund > 0 {
+		c.account(ch.PayerAddress).Balance += refund
+	}
 	ch.Status, ch.ClosedAt, ch.Sequence, ch.Paid, ch.Refunded, ch.CloseDigest =
 		StatusClosed, int64(now), U64(v.Sequence), U64(paid), U64(refund), dhex
 	c.dirtyChannels[ch.ID] = struct{}{}
