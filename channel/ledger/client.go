@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -213,11 +214,42 @@ func (c *Client) Channel(ctx context.Context, id channel.ChannelID) (Channel, er
 	return ch, c.Get(ctx, "/v1/channels/"+id.String(), &ch)
 }
 
-// Channels lists the channels where a is payer or payee.
+// maxChannelsListed bounds what Channels gathers over all pages.
+const maxChannelsListed = 100_000
+
+// Channels lists the channels where a is payer or payee, oldest first, following the pages.
 func (c *Client) Channels(ctx context.Context, a channel.Address) ([]Channel, error) {
+	var all []Channel
+	after := ""
+	for {
+		l, err := c.ChannelsPage(ctx, a, after, 0)
+		if err != nil {
+			return all, err
+		}
+		all = append(all, l.Channels...)
+		if l.Next == "" || len(l.Channels) == 0 {
+			return all, nil
+		}
+		if len(all) >= maxChannelsListed {
+			return all, fmt.Errorf("ledger: %s has more than %d channels", a, maxChannelsListed)
+		}
+		after = l.Next
+	}
+}
+
+// ChannelsPage fetches one page of a's channels after the cursor ("" for the first page);
+// limit 0 asks for the server's maximum (MaxPage).
+func (c *Client) ChannelsPage(ctx context.Context, a channel.Address, after string, limit int) (ChannelList, error) {
+	q := url.Values{"address": {a.String()}}
+	if after != "" {
+		q.Set("after", after)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
 	var l ChannelList
-	err := c.Get(ctx, "/v1/channels?address="+url.QueryEscape(a.String()), &l)
-	return l.Channels, err
+	err := c.Get(ctx, "/v1/channels?"+q.Encode(), &l)
+	return l, err
 }
 
 // CloseChannel settles a channel on the last voucher the payee holds, counter-signing it
