@@ -72,6 +72,24 @@ func NewClient(base string, hc *http.Client) *Client {
 	return c
 }
 
+// ParseURLs checks a --ledger value: one http(s) URL or a comma-separated list of at most
+// MaxURLs, and returns them.
+func ParseURLs(s string) ([]string, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) > MaxURLs {
+		return nil, fmt.Errorf("ledger: %d URLs, at most %d", len(parts), MaxURLs)
+	}
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		u, err := url.Parse(p)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("ledger: %q is not an http(s) URL", p)
+		}
+		parts[i] = p
+	}
+	return parts, nil
+}
+
 // URLs returns the ledger URLs the client uses.
 func (c *Client) URLs() []string { return slices.Clone(c.bases) }
 

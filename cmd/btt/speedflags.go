@@ -38,7 +38,7 @@ func (f *speedFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.reserveGrace, "reserve-grace", "", "time with no other known holder before the reserve price rises (default 24h)")
 	fs.StringVar(&f.reserveStart, "reserve-start", "", "reserve price (BTT/GiB) once the grace period ends (default 0.1)")
 	fs.StringVar(&f.wallet, "wallet", "", "with --speed: the wallet key file that pays and is paid")
-	fs.StringVar(&f.ledger, "ledger", "", "with --speed: the ledger's URL (where we are paid; where we pay is each provider's)")
+	fs.StringVar(&f.ledger, "ledger", "", "with --speed: the ledger's URL, or a comma-separated list of its processes' URLs (where we are paid; where we pay is each provider's)")
 	fs.StringVar(&f.passwordFile, "password-file", "", "file whose first line is the wallet password (or set "+wallet.PasswordEnv+")")
 	fs.StringVar(&f.reserveCap, "reserve-cap", "", "highest reserve price (BTT/GiB; default 100; 0 means no reserve)")
 }
@@ -87,6 +87,9 @@ func (f *speedFlags) config(ctx context.Context) (peer.SpeedConfig, error) {
 	}
 	if f.ledger == "" {
 		return peer.SpeedConfig{}, usageError("--wallet needs --ledger")
+	}
+	if _, err := ledger.ParseURLs(f.ledger); err != nil {
+		return peer.SpeedConfig{}, usageError("--ledger: " + err.Error())
 	}
 	pw, err := wallet.ReadPassword(f.passwordFile)
 	if err != nil {
