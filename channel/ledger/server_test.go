@@ -49,6 +49,12 @@ func startLedger(t testing.TB, path string) *testLedger {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startLedgerOn(t, st)
+}
+
+// startLedgerOn runs a ledger on st (closed at the end) behind a real HTTP server.
+func startLedgerOn(t testing.TB, st ledger.Store) *testLedger {
+	t.Helper()
 	tr := key(t, 0)
 	clk := &clock{t: time.Now()}
 	cfg := ledger.DefaultConfig()
