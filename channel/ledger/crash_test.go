@@ -28,7 +28,8 @@ import (
 // ledgerProc is a btt-ledger process on loopback.
 type ledgerProc struct {
 	bin, db, addr string
-	treasury      string // --treasury-key; DB.treasury.json when empty
+	treasury      string   // --treasury-key; DB.treasury.json when empty
+	wrap          []string // a command (and its arguments) that runs btt-ledger, e.g. prlimit
 	cmd           *exec.Cmd
 	log           bytes.Buffer
 	exited        chan struct{} // closed when the process has exited; then err holds why
@@ -48,7 +49,11 @@ func (p *ledgerProc) startNoWait(t *testing.T) {
 	if p.treasury != "" {
 		args = append(args, "--treasury-key", p.treasury)
 	}
-	p.cmd = exec.Command(p.bin, args...)
+	args = append([]string{p.bin}, args...)
+	if len(p.wrap) > 0 {
+		args = append(slices.Clone(p.wrap), args...)
+	}
+	p.cmd = exec.Command(args[0], args[1:]...)
 	p.cmd.Stderr = &p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
