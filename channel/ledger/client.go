@@ -93,11 +93,15 @@ func ParseURLs(s string) ([]string, error) {
 // URLs returns the ledger URLs the client uses.
 func (c *Client) URLs() []string { return slices.Clone(c.bases) }
 
-// NewNonce returns a random nonce for a signed request.
-func NewNonce() uint64 {
-	var b [8]byte
+// NewNonce returns a nonce for a signed request: its issue time (Unix seconds) in the high
+// 32 bits, as the ledger's idempotency window requires (window.go), and 32 random bits.
+func NewNonce() uint64 { return NonceAt(time.Now()) }
+
+// NonceAt returns a nonce issued at t.
+func NonceAt(t time.Time) uint64 {
+	var b [4]byte
 	rand.Read(b[:])
-	return binary.BigEndian.Uint64(b[:])
+	return uint64(t.Unix())<<32 | uint64(binary.BigEndian.Uint32(b[:]))
 }
 
 // Post sends body as JSON to path and decodes the response into out. Ledger errors come

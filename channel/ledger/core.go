@@ -24,6 +24,11 @@ type CoreConfig struct {
 	FaucetBudget uint64
 	// MaxLifetime bounds a channel's expiry, so that a typo cannot lock funds for years.
 	MaxLifetime time.Duration
+	// ReceiptWindow is the idempotency window (see window.go): a signed request's nonce
+	// carries its issue time, requests older than the window are refused, and receipts and
+	// settled channels are dropped once the window has passed. 0 keeps everything forever
+	// and accepts any nonce (the ledger of before).
+	ReceiptWindow time.Duration
 }
 
 // DefaultCoreConfig is a public ledger's configuration: 10 BTT per address once, after about
@@ -34,10 +39,8 @@ var DefaultCoreConfig = CoreConfig{
 	FaucetPerAddress: 1,
 	FaucetBudget:     1_000_000 * channel.UnitsPerBTT,
 	MaxLifetime:      30 * 24 * time.Hour,
+	ReceiptWindow:    DefaultReceiptWindow,
 }
-
-// maxListed bounds a channel listing.
-const maxListed = 1000
 
 type receiptKey struct {
 	addr  channel.Address
@@ -52,9 +55,9 @@ type Core struct {
 	meta     Meta
 	accounts map[channel.Address]*AccountState
 	channels map[channel.ChannelID]*Channel
-	byAddr   map[channel.Address][]channel.ChannelID
 	receipts map[receiptKey]*Receipt
 	expiries expiryHeap
+	window   windowState // receipts and settled channels in the order they expire
 
 	dirtyMeta     bool
 	dirtyAccounts map[channel.Address]struct{}
@@ -83,7 +86,6 @@ func NewCore(cfg CoreConfig, d *Data) (*Core, error) {
 		meta:          *d.Meta,
 		accounts:      make(map[channel.Address]*AccountState, len(d.Accounts)),
 		channels:      make(map[channel.ChannelID]*Channel, len(d.Channels)),
-		byAddr:        make(map[channel.Address][]channel.ChannelID),
 		receipts:      make(map[receiptKey]*Receipt, len(d.Receipts)),
 		dirtyAccounts: map[channel.Address]struct{}{},
 		dirtyChannels: map[channel.ChannelID]struct{}{},
@@ -97,7 +99,6 @@ func NewCore(cfg CoreConfig, d *Data) (*Core, error) {
 	for i := range chans {
 		ch := &chans[i]
 		c.channels[ch.ID] = ch
-		c.index(ch)
 		if ch.Status == StatusOpen {
 			heap.Push(&c.expiries, expiryItem{at: uint64(ch.Expiry), id: ch.ID})
 		}
@@ -106,17 +107,11 @@ func NewCore(cfg CoreConfig, d *Data) (*Core, error) {
 		r := d.Receipts[i]
 		c.receipts[receiptKey{r.Account, r.Nonce}] = &r
 	}
+	c.loadWindow(d)
 	if t, err := c.Total(); err != nil || t != channel.GenesisSupply {
 		return nil, fmt.Errorf("%w: total %d, want %d (%v)", ErrSupply, t, channel.GenesisSupply, err)
 	}
 	return c, nil
-}
-
-func (c *Core) index(ch *Channel) {
-	c.byAddr[ch.PayerAddress] = append(c.byAddr[ch.PayerAddress], ch.ID)
-	if ch.PayeeAddress != ch.PayerAddress {
-		c.byAddr[ch.PayeeAddress] = append(c.byAddr[ch.PayeeAddress], ch.ID)
-	}
 }
 
 // ID returns the ledger id.
@@ -181,6 +176,8 @@ func (c *Core) TakeChanges() *Data {
 	for id := range c.dirtyChannels {
 		d.Channels = append(d.Channels, *c.channels[id])
 	}
+	d.ExpireReceipts, c.window.expireBefore = c.window.expireBefore, 0
+	d.Archived, c.window.archived = c.window.archived, nil
 	c.dirtyMeta = false
 	c.newReceipts = nil
 	clear(c.dirtyAccounts)
@@ -218,6 +215,7 @@ func (c *Core) remember(addr channel.Address, nonce uint64, digest [32]byte, v a
 	r := Receipt{Account: addr, Nonce: nonce, Digest: digest, Body: body}
 	c.receipts[receiptKey{addr, nonce}] = &r
 	c.newReceipts = append(c.newReceipts, r)
+	c.window.receipts.push(NonceTime(nonce), receiptKey{addr, nonce})
 	return body, nil
 }
 
@@ -251,9 +249,12 @@ type Faucet struct {
 }
 
 func (Faucet) readOnly() bool { return false }
-func (o Faucet) apply(c *Core, _ uint64) ([]byte, error) {
+func (o Faucet) apply(c *Core, now uint64) ([]byte, error) {
 	if body, found, err := c.replay(o.Address, o.Nonce, o.Digest); found {
 		return body, err
+	}
+	if err := c.checkNonce(o.Nonce, now); err != nil {
+		return nil, err
 	}
 	if got := LeadingZeroBits(o.Digest); got < c.cfg.FaucetBits {
 		return nil, errorf(ErrBadWork, "%d leading zero bits, need %d", got, c.cfg.FaucetBits)
@@ -297,9 +298,12 @@ type Transfer struct {
 }
 
 func (Transfer) readOnly() bool { return false }
-func (o Transfer) apply(c *Core, _ uint64) ([]byte, error) {
+func (o Transfer) apply(c *Core, now uint64) ([]byte, error) {
 	if body, found, err := c.replay(o.From, o.Nonce, o.Digest); found {
 		return body, err
+	}
+	if err := c.checkNonce(o.Nonce, now); err != nil {
+		return nil, err
 	}
 	switch {
 	case o.Amount == 0:
@@ -343,6 +347,9 @@ func (o OpenChannel) apply(c *Core, now uint64) ([]byte, error) {
 	if body, found, err := c.replay(o.PayerAddress, m.Nonce, digest); found {
 		return body, err
 	}
+	if err := c.checkNonce(m.Nonce, now); err != nil {
+		return nil, err
+	}
 	switch {
 	case m.Ledger != c.meta.LedgerID:
 		return nil, errorf(ErrInvalid, "open message is for ledger %s", m.Ledger)
@@ -372,7 +379,6 @@ func (o OpenChannel) apply(c *Core, now uint64) ([]byte, error) {
 		Amount: U64(m.Amount), Nonce: U64(m.Nonce), Expiry: U64(m.Expiry), Status: StatusOpen, OpenedAt: int64(now)}
 	c.channels[id] = ch
 	c.dirtyChannels[id] = struct{}{}
-	c.index(ch)
 	heap.Push(&c.expiries, expiryItem{at: m.Expiry, id: id})
 	return c.remember(o.PayerAddress, m.Nonce, digest, ch)
 }
@@ -430,6 +436,7 @@ func (o CloseChannel) apply(c *Core, now uint64) ([]byte, error) {
 	ch.Status, ch.ClosedAt, ch.Sequence, ch.Paid, ch.Refunded, ch.CloseDigest =
 		StatusClosed, int64(now), U64(v.Sequence), U64(paid), U64(refund), dhex
 	c.dirtyChannels[ch.ID] = struct{}{}
+	c.window.settled.push(now, ch.ID)
 	return json.Marshal(ch)
 }
 
@@ -449,8 +456,10 @@ func (Sweep) apply(c *Core, now uint64) ([]byte, error) {
 		c.account(ch.PayerAddress).Balance += uint64(ch.Amount)
 		ch.Status, ch.ClosedAt, ch.Refunded = StatusExpired, int64(now), ch.Amount
 		c.dirtyChannels[ch.ID] = struct{}{}
+		c.window.settled.push(now, ch.ID)
 		n++
 	}
+	c.expire(now)
 	return json.Marshal(struct {
 		Refunded int `json:"refunded"`
 	}{n})
@@ -474,23 +483,6 @@ func (o GetChannel) apply(c *Core, _ uint64) ([]byte, error) {
 		return nil, errorf(ErrNotFound, "channel %s", o.ID)
 	}
 	return json.Marshal(ch)
-}
-
-// ListChannels lists the channels where Address is payer or payee, oldest first, at most
-// the 1000 newest.
-type ListChannels struct{ Address channel.Address }
-
-func (ListChannels) readOnly() bool { return true }
-func (o ListChannels) apply(c *Core, _ uint64) ([]byte, error) {
-	ids := c.byAddr[o.Address]
-	if len(ids) > maxListed {
-		ids = ids[len(ids)-maxListed:]
-	}
-	l := ChannelList{Channels: make([]Channel, 0, len(ids))}
-	for _, id := range ids {
-		l.Channels = append(l.Channels, *c.channels[id])
-	}
-	return json.Marshal(l)
 }
 
 // GetInfo describes the ledger, recomputing the total (O(accounts + channels)).

@@ -208,6 +208,7 @@ func crashLoop(t *testing.T, p *ledgerProc, pg *testutil.Postgres) {
 
 	const workers = 6
 	const funding = 1_000_000_000
+	nonceBase := ledger.NonceAt(time.Now()) &^ (1<<32 - 1)
 	keys := make([]*channel.PrivateKey, workers)
 	var mu sync.Mutex
 	expected := map[channel.Address]uint64{}
@@ -218,7 +219,7 @@ func crashLoop(t *testing.T, p *ledgerProc, pg *testutil.Postgres) {
 	var acks []acked
 	for i := range keys {
 		keys[i] = key(t, 1000+int(seed%1000)*10+i)
-		tx := ledger.TransferRequest{To: keys[i].Address(), Amount: funding, Nonce: ledger.U64(i)}
+		tx := ledger.TransferRequest{To: keys[i].Address(), Amount: funding, Nonce: ledger.U64(nonceBase | uint64(i))}
 		tx.Sign(id, tr)
 		b, _ := json.Marshal(&tx)
 		if _, err := post(ctx, t, hc, base, call{"/v1/transfers", b}); err != nil {
@@ -239,7 +240,10 @@ func crashLoop(t *testing.T, p *ledgerProc, pg *testutil.Postgres) {
 			spent := uint64(0)
 			for n := uint64(0); !stop.Load(); n++ {
 				other := keys[(w+1+wr.IntN(workers-1))%workers]
-				nonce := n<<8 | uint64(w)
+				// Nonces carry the time the test started (the idempotency window); the
+				// low 32 bits count: 2^23 operations per worker, 8 workers, and a bit for
+				// the opens of batches.
+				nonce := nonceBase | n<<8 | uint64(w)
 				send := func(c call) bool {
 					b, err := post(ctx, t, hc, base, c)
 					if err != nil {
@@ -262,7 +266,7 @@ func crashLoop(t *testing.T, p *ledgerProc, pg *testutil.Postgres) {
 					}
 					tx := &ledger.TransferRequest{To: other.Address(), Amount: ledger.U64(amt), Nonce: ledger.U64(nonce)}
 					tx.Sign(id, me)
-					o := &ledger.OpenRequest{Payee: other.Public(), Amount: ledger.U64(dep), Nonce: ledger.U64(nonce | 1<<62),
+					o := &ledger.OpenRequest{Payee: other.Public(), Amount: ledger.U64(dep), Nonce: ledger.U64(nonce | 1<<31),
 						Expiry: ledger.U64(time.Now().Add(time.Hour).Unix())}
 					o.Sign(id, me)
 					m := o.Message(id)

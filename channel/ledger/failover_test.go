@@ -80,6 +80,7 @@ func TestFailover(t *testing.T) {
 	}
 	var acks []acked
 	var okOps, refused atomic.Int64
+	nonceBase := ledger.NonceAt(time.Now()) &^ (1<<32 - 1) // the idempotency window needs the time
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*accounts)
@@ -89,7 +90,7 @@ func TestFailover(t *testing.T) {
 			me := keys[w%accounts]
 			for n := uint64(0); !stop.Load(); n++ {
 				to := keys[(w+1+wr.IntN(accounts-1))%accounts].Address()
-				req := &ledger.TransferRequest{To: to, Amount: ledger.U64(1 + wr.Uint64N(funding/4)), Nonce: ledger.U64(uint64(w)<<32 | n)}
+				req := &ledger.TransferRequest{To: to, Amount: ledger.U64(1 + wr.Uint64N(funding/4)), Nonce: ledger.U64(nonceBase | uint64(w)<<24 | n)}
 				req.Sign(id, me)
 				var resp json.RawMessage
 				err := lc.Post(ctx, "/v1/transfers", req, &resp)

@@ -90,6 +90,7 @@ func Open(ctx context.Context, store Store, cfg Config) (*Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger: load: %w", err)
 	}
+	trimLoaded(d, cfg.Core, cfg.Now())
 	if d.Meta == nil {
 		if cfg.Treasury.IsZero() {
 			return nil, errors.New("ledger: empty store and no treasury address for the genesis")
@@ -108,7 +109,7 @@ func Open(ctx context.Context, store Store, cfg Config) (*Ledger, error) {
 		return nil, err
 	}
 	return &Ledger{cfg: cfg, core: core, store: store, reqs: make(chan *request, cfg.QueueLen),
-		view: newView(d), dead: make(chan struct{})}, nil
+		view: newView(d, store), dead: make(chan struct{})}, nil
 }
 
 // Reader returns the committed state for reads: it never waits for the writer's queue, and

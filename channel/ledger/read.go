@@ -84,10 +84,18 @@ type view struct {
 	byAddr   map[channel.Address][]*Channel // ordered by (OpenedAt, ID)
 	total    uint64                         // maintained per change; modular arithmetic, exact at rest
 	open     int
+	archive  channelArchive // the store, for channels that left memory; may be nil
 }
 
-func newView(d *Data) *view {
-	v := &view{accounts: make(map[channel.Address]AccountState, len(d.Accounts)),
+// channelArchive is a store that reads one channel by id (both stores do): reads of a
+// channel archived out of memory (window.go) go there.
+type channelArchive interface {
+	Channel(ctx context.Context, id channel.ChannelID) (Channel, bool, error)
+}
+
+func newView(d *Data, store Store) *view {
+	a, _ := store.(channelArchive)
+	v := &view{archive: a, accounts: make(map[channel.Address]AccountState, len(d.Accounts)),
 		channels: make(map[channel.ChannelID]*Channel, len(d.Channels)), byAddr: map[channel.Address][]*Channel{}}
 	v.apply(d)
 	return v
@@ -128,6 +136,23 @@ func (v *view) apply(d *Data) {
 			v.open++
 		}
 	}
+	if len(d.Archived) > 0 {
+		gone := map[channel.Address]bool{}
+		for _, id := range d.Archived {
+			if c := v.channels[id]; c != nil && c.Status != StatusOpen {
+				delete(v.channels, id)
+				gone[c.PayerAddress], gone[c.PayeeAddress] = true, true
+			}
+		}
+		for a := range gone {
+			l := slices.DeleteFunc(v.byAddr[a], func(c *Channel) bool { return v.channels[c.ID] != c })
+			if len(l) == 0 {
+				delete(v.byAddr, a)
+			} else {
+				v.byAddr[a] = l
+			}
+		}
+	}
 }
 
 func (v *view) insert(a channel.Address, c *Channel) {
@@ -147,14 +172,18 @@ func (v *view) Account(_ context.Context, a channel.Address) (AccountState, bool
 	return st, ok, nil
 }
 
-func (v *view) Channel(_ context.Context, id channel.ChannelID) (Channel, bool, error) {
+func (v *view) Channel(ctx context.Context, id channel.ChannelID) (Channel, bool, error) {
 	v.mu.RLock()
-	defer v.mu.RUnlock()
 	c := v.channels[id]
-	if c == nil {
-		return Channel{}, false, nil
+	var ch Channel
+	if c != nil {
+		ch = *c
 	}
-	return *c, true, nil
+	v.mu.RUnlock()
+	if c == nil && v.archive != nil {
+		return v.archive.Channel(ctx, id)
+	}
+	return ch, c != nil, nil
 }
 
 func (v *view) Channels(_ context.Context, a channel.Address, after Cursor, limit int) ([]Channel, error) {

@@ -60,6 +60,7 @@ func startLedgerOn(t testing.TB, st ledger.Store) *testLedger {
 	cfg := ledger.DefaultConfig()
 	cfg.Treasury = tr.Address()
 	cfg.Core.FaucetBits = 4
+	cfg.Core.ReceiptWindow = 0 // the tests sign with small fixed nonces; window_test.go tests the window
 	cfg.SweepInterval = 20 * time.Millisecond
 	cfg.Now = clk.Now
 	l, err := ledger.Open(context.Background(), st, cfg)

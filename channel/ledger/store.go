@@ -52,11 +52,17 @@ type Data struct {
 	Accounts map[channel.Address]AccountState
 	Channels []Channel
 	Receipts []Receipt
+	// ExpireReceipts, when not 0, lets the store delete every receipt whose nonce was
+	// issued (NonceTime) before it: the core refuses such requests now (see window.go).
+	ExpireReceipts uint64
+	// Archived channels left the core's memory (settled before the window); the store
+	// keeps them. Stores ignore it; the reads' view drops them too.
+	Archived []channel.ChannelID
 }
 
 // Empty reports whether d holds no change.
 func (d *Data) Empty() bool {
-	return d.Meta == nil && len(d.Accounts) == 0 && len(d.Channels) == 0 && len(d.Receipts) == 0
+	return d.Meta == nil && len(d.Accounts) == 0 && len(d.Channels) == 0 && len(d.Receipts) == 0 && d.ExpireReceipts == 0 && len(d.Archived) == 0
 }
 
 // sortChannels orders channels by opening time, then id, so listings are stable.

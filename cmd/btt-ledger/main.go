@@ -64,6 +64,8 @@ func serve(ctx context.Context, args []string, logw io.Writer) error {
 	faucetBudget := fs.String("faucet-budget", channel.FormatBTT(cfg.Core.FaucetBudget), "faucet lifetime total in BTT")
 	fs.DurationVar(&cfg.SweepInterval, "sweep", cfg.SweepInterval, "how often expired channels are refunded")
 	fs.IntVar(&cfg.MaxBatch, "max-batch", cfg.MaxBatch, "most operations per durable commit")
+	fs.DurationVar(&cfg.Core.ReceiptWindow, "receipt-window", cfg.Core.ReceiptWindow,
+		"idempotency window: older nonces are refused, receipts and settled channels older than it leave memory (0: keep all, accept any nonce)")
 	// 1,000 requests/s per client address is ten times what a busy peer needs (a few
 	// channel operations and balance reads per second) and a 300-client read flood from
 	// one host gets a thousandth of its attempts through. Benchmarks from one host pass 0.

@@ -187,6 +187,53 @@ func (s *Store) Commit(ctx context.Context, d *ledger.Data) error {
 				return err
 			}
 		}
+		if d.ExpireReceipts > 0 {
+			return expireReceipts(rb, d.ExpireReceipts)
+		}
 		return nil
 	})
+}
+
+// maxExpiredPerCommit bounds the deletions one commit carries; the ledger asks again at
+// every sweep (each second), so a backlog drains at 100,000 receipts per second.
+const maxExpiredPerCommit = 100_000
+
+// expireReceipts deletes, from the left edge of the sequence-keyed receipts (oldest first),
+// those whose nonce was issued before cutoff. It stops at the first younger one: receipts
+// are written in commit order, and a nonce's time is at most the ledger's skew allowance
+// ahead of its commit, so what remains behind that one is young too, or waits a few
+// minutes more. Receipts keyed the older way (address || nonce) are never expired here.
+func expireReceipts(rb *bolt.Bucket, cutoff uint64) error {
+	var del [][]byte
+	c := rb.Cursor()
+	for k, v := c.First(); k != nil && len(k) == 8 && len(del) < maxExpiredPerCommit; k, v = c.Next() {
+		if len(v) < receiptHeadSize || ledger.NonceTime(binary.BigEndian.Uint64(v[channel.AddressSize:])) >= cutoff {
+			break
+		}
+		del = append(del, k)
+	}
+	for _, k := range del {
+		if err := rb.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Channel reads one channel (the archive of channels that left the ledger's memory).
+func (s *Store) Channel(_ context.Context, id channel.ChannelID) (ledger.Channel, bool, error) {
+	var c ledger.Channel
+	found := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketChannels).Get(id[:])
+		if v == nil {
+			return nil
+		}
+		found = true
+		if err := json.Unmarshal(v, &c); err != nil {
+			return fmt.Errorf("%w: channel %x: %v", ErrCorrupt, id, err)
+		}
+		return nil
+	})
+	return c, found, err
 }

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -220,18 +219,26 @@ func (s *Store) Commit(ctx context.Context, d *ledger.Data) error {
 	if len(d.Receipts) > 0 {
 		n := len(d.Receipts)
 		accts, nonces, digests, bodies := make([][]byte, 0, n), make([]int64, 0, n), make([][]byte, 0, n), make([][]byte, 0, n)
+		issued := make([]int64, 0, n)
 		for i := range d.Receipts {
 			r := &d.Receipts[i]
 			accts = append(accts, r.Account[:])
 			nonces = append(nonces, int64(r.Nonce)) // the bits of the uint64; read back the same way
 			digests = append(digests, r.Digest[:])
 			bodies = append(bodies, r.Body)
+			issued = append(issued, int64(ledger.NonceTime(r.Nonce)))
 		}
 		// No ON CONFLICT: the primary key (account, nonce) is a last defence; a duplicate
 		// means two writers applied the same request, and the whole commit fails.
-		b.Queue(`INSERT INTO ledger_receipts (account, nonce, digest, body, created_at)
-			SELECT a, n, d, b, $5 FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bytea[]) AS u(a, n, d, b)`,
-			accts, nonces, digests, bodies, time.Now().Unix())
+		b.Queue(`INSERT INTO ledger_receipts (account, nonce, digest, body, issued)
+			SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bytea[], $5::bigint[])`,
+			accts, nonces, digests, bodies, issued)
+	}
+	if d.ExpireReceipts > 0 {
+		if d.ExpireReceipts > maxInt64 {
+			return fmt.Errorf("pgstore: receipt cutoff %d out of range", d.ExpireReceipts)
+		}
+		b.Queue(`DELETE FROM ledger_receipts WHERE issued < $1`, int64(d.ExpireReceipts))
 	}
 	res := s.pool.SendBatch(ctx, b)
 	for range b.Len() {

@@ -54,9 +54,10 @@ var migrations = []string{
 		nonce bigint NOT NULL,
 		digest bytea NOT NULL CHECK (length(digest) = 32),
 		body bytea NOT NULL,
-		created_at bigint NOT NULL,
+		issued bigint NOT NULL, -- the nonce's time (ledger.NonceTime): what the window expires by
 		PRIMARY KEY (account, nonce)
 	);
+	CREATE INDEX ledger_receipts_issued ON ledger_receipts (issued);
 	CREATE FUNCTION btt_writer_check(e bigint) RETURNS void LANGUAGE plpgsql AS $$
 	BEGIN
 		PERFORM 1 FROM ledger_writer WHERE epoch = e AND e > 0 FOR SHARE;
