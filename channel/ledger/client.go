@@ -256,8 +256,19 @@ func (c *Client) Balance(ctx context.Context, a channel.Address) (Account, error
 	return acc, c.Get(ctx, "/v1/accounts/"+a.String(), &acc)
 }
 
-// Faucet solves the proof of work the ledger asks for and claims the starting balance.
+// Faucet solves the proof of work the ledger asks for and claims the starting balance. The
+// difficulty follows the faucet's claim rate: when it rose while we worked (bad_work), the
+// claim is solved again at the new one, up to three times.
 func (c *Client) Faucet(ctx context.Context, k *channel.PrivateKey) (FaucetResult, error) {
+	for attempt := 0; ; attempt++ {
+		r, err := c.faucetOnce(ctx, k)
+		if !errors.Is(err, ErrBadWork) || attempt == 2 {
+			return r, err
+		}
+	}
+}
+
+func (c *Client) faucetOnce(ctx context.Context, k *channel.PrivateKey) (FaucetResult, error) {
 	in, err := c.Info(ctx)
 	if err != nil {
 		return FaucetResult{}, err

@@ -22,6 +22,11 @@ type CoreConfig struct {
 	// FaucetBudget caps the faucet's total payout over the ledger's life, whatever the
 	// number of addresses: with it, the faucet cannot drain the treasury.
 	FaucetBudget uint64
+	// FaucetTarget is how many claims per FaucetHalfLife cost only FaucetBits; each
+	// doubling of the claim rate above it adds a bit (faucet.go). 0 keeps the difficulty
+	// fixed.
+	FaucetTarget   uint32
+	FaucetHalfLife time.Duration
 	// MaxLifetime bounds a channel's expiry, so that a typo cannot lock funds for years.
 	MaxLifetime time.Duration
 	// ReceiptWindow is the idempotency window (see window.go): a signed request's nonce
@@ -38,6 +43,8 @@ var DefaultCoreConfig = CoreConfig{
 	FaucetBits:       22,
 	FaucetPerAddress: 1,
 	FaucetBudget:     1_000_000 * channel.UnitsPerBTT,
+	FaucetTarget:     DefaultFaucetTarget,
+	FaucetHalfLife:   DefaultFaucetHalfLife,
 	MaxLifetime:      30 * 24 * time.Hour,
 	ReceiptWindow:    DefaultReceiptWindow,
 }
@@ -241,7 +248,7 @@ func (o CreateAccount) apply(c *Core, _ uint64) ([]byte, error) {
 }
 
 // Faucet grants CoreConfig.FaucetAmount from the treasury. Digest is the faucet request's
-// digest; it must carry CoreConfig.FaucetBits of work.
+// digest; it must carry the work CoreConfig.FaucetDifficulty asks for now.
 type Faucet struct {
 	Address channel.Address
 	Nonce   uint64
@@ -256,8 +263,8 @@ func (o Faucet) apply(c *Core, now uint64) ([]byte, error) {
 	if err := c.checkNonce(o.Nonce, now); err != nil {
 		return nil, err
 	}
-	if got := LeadingZeroBits(o.Digest); got < c.cfg.FaucetBits {
-		return nil, errorf(ErrBadWork, "%d leading zero bits, need %d", got, c.cfg.FaucetBits)
+	if got, need := LeadingZeroBits(o.Digest), c.cfg.faucetBits(&c.meta, now); got < need {
+		return nil, errorf(ErrBadWork, "%d leading zero bits, need %d", got, need)
 	}
 	amt := c.cfg.FaucetAmount
 	if s := c.accounts[o.Address]; s != nil && s.FaucetClaims >= c.cfg.FaucetPerAddress {
@@ -285,6 +292,7 @@ func (o Faucet) apply(c *Core, now uint64) ([]byte, error) {
 	a.Balance += amt
 	a.FaucetClaims++
 	c.meta.FaucetIssued = issued
+	c.cfg.addClaim(&c.meta, now)
 	c.dirtyMeta = true
 	return c.remember(o.Address, o.Nonce, o.Digest, FaucetResult{Address: o.Address, Amount: U64(amt), Balance: U64(a.Balance)})
 }
@@ -489,7 +497,7 @@ func (o GetChannel) apply(c *Core, _ uint64) ([]byte, error) {
 type GetInfo struct{}
 
 func (GetInfo) readOnly() bool { return true }
-func (GetInfo) apply(c *Core, _ uint64) ([]byte, error) {
+func (GetInfo) apply(c *Core, now uint64) ([]byte, error) {
 	total, err := c.Total()
 	if err != nil {
 		return nil, err
@@ -505,7 +513,7 @@ func (GetInfo) apply(c *Core, _ uint64) ([]byte, error) {
 		left = c.cfg.FaucetBudget - c.meta.FaucetIssued
 	}
 	return json.Marshal(Info{LedgerID: c.meta.LedgerID, Treasury: c.meta.Treasury, Supply: U64(channel.GenesisSupply),
-		Total: U64(total), Accounts: len(c.accounts), OpenChannels: open, FaucetBits: c.cfg.FaucetBits,
+		Total: U64(total), Accounts: len(c.accounts), OpenChannels: open, FaucetBits: c.cfg.faucetBits(&c.meta, now),
 		FaucetAmount: U64(c.cfg.FaucetAmount), FaucetLeft: U64(left)})
 }
 

@@ -190,4 +190,19 @@ func TestRateLimit(t *testing.T) {
 	if _, err := c.Info(context.Background()); !errors.Is(err, ledger.ErrRateLimited) {
 		t.Fatalf("request beyond the burst: %v, want ErrRateLimited", err)
 	}
+	// Faucet claims have their own, stricter budget, spent before any work is checked.
+	s = ledger.NewServer(ledger.ServerConfig{ID: tl.id, Core: tl.l.Config().Core, Reader: tl.l.Reader(), FaucetPerIP: 0.001, FaucetBurstPerIP: 1})
+	s.SetWriter(tl.l)
+	fsrv := httptest.NewServer(s)
+	defer fsrv.Close()
+	fc := ledger.NewClient(fsrv.URL, fsrv.Client())
+	if _, err := fc.Faucet(context.Background(), key(t, 30)); err != nil {
+		t.Fatalf("first claim: %v", err)
+	}
+	if _, err := fc.Faucet(context.Background(), key(t, 31)); !errors.Is(err, ledger.ErrRateLimited) {
+		t.Fatalf("second claim from the same address: %v, want ErrRateLimited", err)
+	}
+	if _, err := fc.Info(context.Background()); err != nil {
+		t.Fatalf("other requests stay allowed: %v", err)
+	}
 }

@@ -48,15 +48,20 @@ type ServerConfig struct {
 	// bucket, per second); 0 means unlimited. A batch costs 1 + ops/8.
 	RatePerIP  float64
 	BurstPerIP int
+	// FaucetPerIP and FaucetBurstPerIP bound faucet claims per client address (per
+	// second; 0 means unlimited), on top of the proof of work.
+	FaucetPerIP      float64
+	FaucetBurstPerIP int
 }
 
 // Server is the HTTP API. It starts as a standby (reads from ServerConfig.Reader, writes
 // refused with ErrNotWriter, which sends clients to the next ledger URL) and becomes a
 // writer with SetWriter.
 type Server struct {
-	h   *handler
-	mux *http.ServeMux
-	lim *limiter
+	h      *handler
+	mux    *http.ServeMux
+	lim    *limiter
+	faucet *limiter
 }
 
 // NewServer returns a standby API server; see SetWriter.
@@ -81,6 +86,9 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.RatePerIP > 0 {
 		s.lim = newLimiter(cfg.RatePerIP, max(cfg.BurstPerIP, 1), maxLimited)
 	}
+	if cfg.FaucetPerIP > 0 {
+		s.faucet = newLimiter(cfg.FaucetPerIP, max(cfg.FaucetBurstPerIP, 1), maxLimited)
+	}
 	return s
 }
 
@@ -99,6 +107,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, errorf(ErrRateLimited, "too many requests from %s", clientAddr(r)))
 			return
 		}
+	}
+	if s.faucet != nil && r.URL.Path == "/v1/faucet" && !s.faucet.allow(clientAddr(r), 1, time.Now()) {
+		writeErr(w, errorf(ErrRateLimited, "too many faucet claims from %s", clientAddr(r)))
+		return
 	}
 	s.mux.ServeHTTP(w, r)
 }
@@ -231,7 +243,7 @@ func (h *handler) info(w http.ResponseWriter, r *http.Request) {
 		left = h.core.FaucetBudget - sum.Meta.FaucetIssued
 	}
 	writeJSON(w, Info{LedgerID: sum.Meta.LedgerID, Treasury: sum.Meta.Treasury, Supply: U64(channel.GenesisSupply),
-		Total: U64(sum.Total), Accounts: sum.Accounts, OpenChannels: sum.OpenChannels, FaucetBits: h.core.FaucetBits,
+		Total: U64(sum.Total), Accounts: sum.Accounts, OpenChannels: sum.OpenChannels, FaucetBits: h.core.FaucetDifficulty(&sum.Meta, time.Now()),
 		FaucetAmount: U64(h.core.FaucetAmount), FaucetLeft: U64(left)})
 }
 
@@ -290,7 +302,17 @@ func (h *handler) faucet(w http.ResponseWriter, r *http.Request) {
 	}
 	d := req.Digest(h.id)
 	// Check the work before the (costlier) signature, so junk is cheap to refuse.
-	if got, want := LeadingZeroBits(d), h.core.FaucetBits; got < want {
+	if h.src.Load().l == nil {
+		writeErr(w, errorf(ErrNotWriter, "this ledger process is a standby; send writes to the writer"))
+		return
+	}
+	sum, err := h.reader().Summary(r.Context())
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	// The writer checks again at its own clock; this refuses junk before the signature.
+	if got, want := LeadingZeroBits(d), h.core.FaucetDifficulty(&sum.Meta, time.Now()); got < want {
 		writeErr(w, errorf(ErrBadWork, "%d leading zero bits, need %d", got, want))
 		return
 	}

@@ -29,6 +29,10 @@ type Meta struct {
 	Treasury channel.Address  `json:"treasury"`
 	// FaucetIssued is the total the faucet has handed out, capped by the faucet budget.
 	FaucetIssued uint64 `json:"faucet_issued"`
+	// FaucetLoad is the recent claim count in thousandths, decayed to FaucetLoadAt (Unix
+	// seconds): what the faucet's difficulty follows (faucet.go).
+	FaucetLoad   uint64 `json:"faucet_load,omitempty"`
+	FaucetLoadAt uint64 `json:"faucet_load_at,omitempty"`
 }
 
 // AccountState is what the ledger stores per address.

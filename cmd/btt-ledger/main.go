@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -71,6 +72,14 @@ func serve(ctx context.Context, args []string, logw io.Writer) error {
 	// one host gets a thousandth of its attempts through. Benchmarks from one host pass 0.
 	rate := fs.Float64("rate-limit", 1000, "requests per second per client IP (0: unlimited)")
 	burst := fs.Int("rate-burst", 2000, "requests a client IP may send at once before --rate-limit applies")
+	faucetRate := fs.Float64("faucet-per-ip", 1.0/60, "faucet claims per second per client IP (0: unlimited)")
+	faucetBurst := fs.Int("faucet-burst", 3, "faucet claims a client IP may make at once")
+	fs.Func("faucet-target", fmt.Sprintf("claims per --faucet-half-life at the base difficulty; each doubling of the rate above it adds a bit (default %d; 0: fixed difficulty)", cfg.Core.FaucetTarget), func(s string) error {
+		n, err := strconv.ParseUint(s, 10, 32)
+		cfg.Core.FaucetTarget = uint32(n)
+		return err
+	})
+	fs.DurationVar(&cfg.Core.FaucetHalfLife, "faucet-half-life", cfg.Core.FaucetHalfLife, "how fast the faucet's claim count (and difficulty) decays")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until shutdown")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -108,7 +117,7 @@ func serve(ctx context.Context, args []string, logw io.Writer) error {
 		return err
 	}
 	cfg.Treasury = tk.Address()
-	scfg := ledger.ServerConfig{Core: cfg.Core, RatePerIP: *rate, BurstPerIP: *burst}
+	scfg := ledger.ServerConfig{Core: cfg.Core, RatePerIP: *rate, BurstPerIP: *burst, FaucetPerIP: *faucetRate, FaucetBurstPerIP: *faucetBurst}
 	if pg {
 		return servePostgres(ctx, *dbPath, *listen, cfg, scfg, logw)
 	}

@@ -138,8 +138,8 @@ func (s *Store) Load(ctx context.Context) (*ledger.Data, error) {
 
 func loadMeta(ctx context.Context, q pgx.Tx) (*ledger.Meta, error) {
 	var id, tr []byte
-	var issued int64
-	err := q.QueryRow(ctx, `SELECT ledger_id, treasury, faucet_issued FROM ledger_meta`).Scan(&id, &tr, &issued)
+	var issued, load, loadAt int64
+	err := q.QueryRow(ctx, `SELECT ledger_id, treasury, faucet_issued, faucet_load, faucet_load_at FROM ledger_meta`).Scan(&id, &tr, &issued, &load, &loadAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -149,7 +149,7 @@ func loadMeta(ctx context.Context, q pgx.Tx) (*ledger.Meta, error) {
 	if len(id) != len(channel.LedgerID{}) || len(tr) != channel.AddressSize || issued < 0 {
 		return nil, fmt.Errorf("%w: meta", ErrCorrupt)
 	}
-	m := &ledger.Meta{Treasury: channel.Address(tr), FaucetIssued: uint64(issued)}
+	m := &ledger.Meta{Treasury: channel.Address(tr), FaucetIssued: uint64(issued), FaucetLoad: uint64(load), FaucetLoadAt: uint64(loadAt)}
 	copy(m.LedgerID[:], id)
 	return m, nil
 }
@@ -166,12 +166,13 @@ func (s *Store) Commit(ctx context.Context, d *ledger.Data) error {
 	b := &pgx.Batch{}
 	b.Queue(`SELECT btt_writer_check($1)`, s.epoch)
 	if d.Meta != nil {
-		if d.Meta.FaucetIssued > maxInt64 {
+		if d.Meta.FaucetIssued > maxInt64 || d.Meta.FaucetLoad > maxInt64 || d.Meta.FaucetLoadAt > maxInt64 {
 			return fmt.Errorf("pgstore: faucet total %d out of range", d.Meta.FaucetIssued)
 		}
-		b.Queue(`INSERT INTO ledger_meta (one, ledger_id, treasury, faucet_issued) VALUES (true, $1, $2, $3)
-			ON CONFLICT (one) DO UPDATE SET faucet_issued = excluded.faucet_issued`,
-			d.Meta.LedgerID[:], d.Meta.Treasury[:], int64(d.Meta.FaucetIssued))
+		b.Queue(`INSERT INTO ledger_meta (one, ledger_id, treasury, faucet_issued, faucet_load, faucet_load_at) VALUES (true, $1, $2, $3, $4, $5)
+			ON CONFLICT (one) DO UPDATE SET faucet_issued = excluded.faucet_issued, faucet_load = excluded.faucet_load,
+				faucet_load_at = excluded.faucet_load_at`,
+			d.Meta.LedgerID[:], d.Meta.Treasury[:], int64(d.Meta.FaucetIssued), int64(d.Meta.FaucetLoad), int64(d.Meta.FaucetLoadAt))
 	}
 	if len(d.Accounts) > 0 {
 		addrs := make([][]byte, 0, len(d.Accounts))

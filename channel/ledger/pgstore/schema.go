@@ -30,7 +30,9 @@ var migrations = []string{
 		one boolean PRIMARY KEY DEFAULT true CHECK (one),
 		ledger_id bytea NOT NULL CHECK (length(ledger_id) = 32),
 		treasury bytea NOT NULL CHECK (length(treasury) = 21),
-		faucet_issued bigint NOT NULL CHECK (faucet_issued >= 0)
+		faucet_issued bigint NOT NULL CHECK (faucet_issued >= 0),
+		faucet_load bigint NOT NULL DEFAULT 0,
+		faucet_load_at bigint NOT NULL DEFAULT 0
 	);
 	CREATE TABLE ledger_accounts (
 		address bytea PRIMARY KEY CHECK (length(address) = 21),
