@@ -108,6 +108,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// A standby refuses writes before decoding or verifying anything (POST /v1/accounts is a
+	// read).
+	if r.Method == http.MethodPost && r.URL.Path != "/v1/accounts" && s.h.src.Load().l == nil {
+		writeErr(w, errorf(ErrNotWriter, "this ledger process is a standby; send writes to the writer"))
+		return
+	}
 	if s.faucet != nil && r.URL.Path == "/v1/faucet" && !s.faucet.allow(clientAddr(r), 1, time.Now()) {
 		writeErr(w, errorf(ErrRateLimited, "too many faucet claims from %s", clientAddr(r)))
 		return
