@@ -52,8 +52,9 @@ func startLedger(t testing.TB, path string) *testLedger {
 	return startLedgerOn(t, st)
 }
 
-// startLedgerOn runs a ledger on st (closed at the end) behind a real HTTP server.
-func startLedgerOn(t testing.TB, st ledger.Store) *testLedger {
+// startLedgerOn runs a ledger on st (closed at the end) behind a real HTTP server; opts
+// adjust the configuration.
+func startLedgerOn(t testing.TB, st ledger.Store, opts ...func(*ledger.Config)) *testLedger {
 	t.Helper()
 	tr := key(t, 0)
 	clk := &clock{t: time.Now()}
@@ -63,6 +64,9 @@ func startLedgerOn(t testing.TB, st ledger.Store) *testLedger {
 	cfg.Core.ReceiptWindow = 0 // the tests sign with small fixed nonces; window_test.go tests the window
 	cfg.SweepInterval = 20 * time.Millisecond
 	cfg.Now = clk.Now
+	for _, o := range opts {
+		o(&cfg)
+	}
 	l, err := ledger.Open(context.Background(), st, cfg)
 	if err != nil {
 		t.Fatal(err)

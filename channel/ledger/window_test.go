@@ -193,3 +193,55 @@ func TestWindowBoundsState(t *testing.T) {
 		})
 	}
 }
+
+// TestArchivedChannelReads: once a settled channel leaves memory, the writer's view drops it
+// from listings and a read by id finds it in the store; a replay of its open is refused by
+// age, not applied again.
+func TestArchivedChannelReads(t *testing.T) {
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "l.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := startLedgerOn(t, st, func(c *ledger.Config) { c.Core.ReceiptWindow = time.Minute })
+	ctx := context.Background()
+	alice, bob := key(t, 1), key(t, 2)
+	if _, err := tl.c.Transfer(ctx, tl.treasury, alice.Address(), 10_000); err != nil {
+		t.Fatal(err)
+	}
+	o := &ledger.OpenRequest{Payee: bob.Public(), Amount: 100, Nonce: ledger.U64(ledger.NonceAt(tl.now.Now())),
+		Expiry: ledger.U64(tl.now.Now().Add(time.Hour).Unix())}
+	o.Sign(tl.id, alice)
+	var ch ledger.Channel
+	if err := tl.c.Post(ctx, "/v1/channels", o, &ch); err != nil {
+		t.Fatal(err)
+	}
+	v := channel.SignVoucher(alice, channel.Voucher{Channel: ch.ID, Sequence: 1, Cumulative: 30})
+	if _, err := tl.c.CloseChannel(ctx, bob, alice.Public(), v); err != nil {
+		t.Fatal(err)
+	}
+	tl.now.Add(time.Minute + ledger.MaxNonceSkew + 2*time.Second)
+	deadline := time.Now().Add(time.Minute) // a hang guard: the sweeper runs every 20 ms
+	for {
+		l, err := tl.c.Channels(ctx, alice.Address())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the settled channel never left the listing")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	got, err := tl.c.Channel(ctx, ch.ID)
+	if err != nil || got.Status != ledger.StatusClosed || got.Paid != 30 {
+		t.Fatalf("archived channel by id: %+v, %v", got, err)
+	}
+	if err := tl.c.Post(ctx, "/v1/channels", o, nil); !errors.Is(err, ledger.ErrExpired) {
+		t.Fatalf("replay of the archived channel's open: %v, want ErrExpired", err)
+	}
+	if a, _ := tl.c.Balance(ctx, alice.Address()); a.Balance != 10_000-30 {
+		t.Fatalf("alice %d", a.Balance)
+	}
+}
