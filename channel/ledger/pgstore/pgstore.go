@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -37,6 +39,10 @@ type Store struct {
 	lock  *pgx.Conn // holds the advisory lock; owned by the watch goroutine after Elect
 	lost  chan struct{}
 	stop  chan struct{} // closed by Close: the watch goroutine releases the lock
+
+	sumMu sync.Mutex // guards the standby's cached summary
+	sum   ledger.Summary
+	sumAt time.Time
 }
 
 var (

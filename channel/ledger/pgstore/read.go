@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -14,7 +15,7 @@ import (
 
 // The reads of a standby process (ledger.Reader), straight from the committed tables. Each
 // is one indexed query, except Summary, which sums the accounts (O(accounts): a standby's
-// GET /v1/info is rate limited like every request, and the writer answers it in O(1)).
+// GET /v1/info is computed at most once a second, and the writer answers it in O(1)).
 
 // Account reads one account.
 func (s *Store) Account(ctx context.Context, a channel.Address) (ledger.AccountState, bool, error) {
@@ -68,8 +69,25 @@ func (s *Store) Channels(ctx context.Context, a channel.Address, after ledger.Cu
 	return out, nil
 }
 
-// Summary reads the meta and sums the state in one snapshot.
+// summaryTTL is how long a standby reuses a summary: GET /v1/info then costs the database
+// one O(accounts) scan per second however many clients ask.
+const summaryTTL = time.Second
+
+// Summary reads the meta and sums the state in one snapshot (reused for summaryTTL).
 func (s *Store) Summary(ctx context.Context) (ledger.Summary, error) {
+	s.sumMu.Lock()
+	defer s.sumMu.Unlock()
+	if !s.sumAt.IsZero() && time.Since(s.sumAt) < summaryTTL {
+		return s.sum, nil
+	}
+	sum, err := s.summary(ctx)
+	if err == nil {
+		s.sum, s.sumAt = sum, time.Now()
+	}
+	return sum, err
+}
+
+func (s *Store) summary(ctx context.Context) (ledger.Summary, error) {
 	var sum ledger.Summary
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		m, err := loadMeta(ctx, tx)
