@@ -34,6 +34,8 @@ type CoreConfig struct {
 	// settled channels are dropped once the window has passed. 0 keeps everything forever
 	// and accepts any nonce (the ledger of before).
 	ReceiptWindow time.Duration
+	// Bridge is the address of the TRON bridge's key (zero: no bridge, no withdrawals).
+	Bridge channel.Address
 }
 
 // DefaultCoreConfig is a public ledger's configuration: 10 BTT per address once, after about
@@ -65,6 +67,7 @@ type Core struct {
 	receipts map[receiptKey]*Receipt
 	expiries expiryHeap
 	window   windowState // receipts and settled channels in the order they expire
+	bridge   bridgeState
 
 	dirtyMeta     bool
 	dirtyAccounts map[channel.Address]struct{}
@@ -114,8 +117,11 @@ func NewCore(cfg CoreConfig, d *Data) (*Core, error) {
 		r := d.Receipts[i]
 		c.receipts[receiptKey{r.Account, r.Nonce}] = &r
 	}
+	if err := c.bridge.load(d); err != nil {
+		return nil, fmt.Errorf("%w: bridge records: %v", ErrSupply, err)
+	}
 	c.loadWindow(d)
-	if t, err := c.Total(); err != nil || t != channel.GenesisSupply {
+	if t, err := c.supplyTotal(); err != nil || t != channel.GenesisSupply {
 		return nil, fmt.Errorf("%w: total %d, want %d (%v)", ErrSupply, t, channel.GenesisSupply, err)
 	}
 	return c, nil
@@ -128,7 +134,8 @@ func (c *Core) ID() channel.LedgerID { return c.meta.LedgerID }
 func (c *Core) Config() CoreConfig { return c.cfg }
 
 // Total returns the sum of all balances and open channel deposits. It equals
-// channel.GenesisSupply after every operation.
+// channel.GenesisSupply after every operation as long as no token went through the bridge;
+// SupplyTotal adds what did.
 func (c *Core) Total() (uint64, error) {
 	var t uint64
 	var err error
@@ -185,6 +192,7 @@ func (c *Core) TakeChanges() *Data {
 	}
 	d.ExpireReceipts, c.window.expireBefore = c.window.expireBefore, 0
 	d.Archived, c.window.archived = c.window.archived, nil
+	c.bridge.take(d)
 	c.dirtyMeta = false
 	c.newReceipts = nil
 	clear(c.dirtyAccounts)

@@ -62,11 +62,17 @@ type Data struct {
 	// Archived channels left the core's memory (settled before the window); the store
 	// keeps them. Stores ignore it; the reads' view drops them too.
 	Archived []channel.ChannelID
+	// The bridge's records (bridge_types.go): counters (when not nil, replace the stored
+	// ones), withdrawals keyed by ID and deposits keyed by TxID (upserted).
+	Bridge      *BridgeMeta
+	Withdrawals []Withdrawal
+	Deposits    []Deposit
 }
 
 // Empty reports whether d holds no change.
 func (d *Data) Empty() bool {
-	return d.Meta == nil && len(d.Accounts) == 0 && len(d.Channels) == 0 && len(d.Receipts) == 0 && d.ExpireReceipts == 0 && len(d.Archived) == 0
+	return d.Meta == nil && len(d.Accounts) == 0 && len(d.Channels) == 0 && len(d.Receipts) == 0 &&
+		d.Bridge == nil && len(d.Withdrawals) == 0 && len(d.Deposits) == 0 && d.ExpireReceipts == 0 && len(d.Archived) == 0
 }
 
 // sortChannels orders channels by opening time, then id, so listings are stable.

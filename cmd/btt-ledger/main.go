@@ -81,6 +81,7 @@ func serve(ctx context.Context, args []string, logw io.Writer) error {
 	})
 	fs.DurationVar(&cfg.Core.FaucetHalfLife, "faucet-half-life", cfg.Core.FaucetHalfLife, "how fast the faucet's claim count (and difficulty) decays")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until shutdown")
+	bridgeAddr := fs.String("bridge", "", "address of the TRON bridge's key (btt-bridge); enables withdrawals and deposits")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -104,6 +105,11 @@ func serve(ctx context.Context, args []string, logw io.Writer) error {
 	}
 	if cfg.Core.FaucetBudget, err = channel.ParseBTT(*faucetBudget); err != nil {
 		return fmt.Errorf("--faucet-budget: %w", err)
+	}
+	if *bridgeAddr != "" {
+		if cfg.Core.Bridge, err = channel.ParseAddress(*bridgeAddr); err != nil {
+			return fmt.Errorf("--bridge: %w", err)
+		}
 	}
 	pg := isPostgres(*dbPath)
 	if *treasuryKey == "" {

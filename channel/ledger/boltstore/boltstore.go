@@ -50,7 +50,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketAccounts, bucketChannels, bucketReceipts, bucketTimed} {
+		for _, b := range [][]byte{bucketMeta, bucketAccounts, bucketChannels, bucketReceipts, bucketTimed, bucketWithdrawals, bucketDeposits} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -115,6 +115,9 @@ func (s *Store) Load(ctx context.Context) (*ledger.Data, error) {
 		if err != nil {
 			return err
 		}
+		if err := loadBridge(tx, d); err != nil {
+			return err
+		}
 		load := func(k, v []byte) error {
 			var r ledger.Receipt
 			switch {
@@ -177,6 +180,9 @@ func (s *Store) Commit(ctx context.Context, d *ledger.Data) error {
 			if err := cb.Put(d.Channels[i].ID[:], v); err != nil {
 				return err
 			}
+		}
+		if err := commitBridge(tx, d); err != nil {
+			return err
 		}
 		rb := tx.Bucket(bucketTimed)
 		// Nearly append-only (nonce times arrive almost in order): nearly full pages.

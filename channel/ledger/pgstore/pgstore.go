@@ -139,6 +139,9 @@ func (s *Store) Load(ctx context.Context) (*ledger.Data, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: load receipts: %w", err)
 	}
+	if err := loadBridge(ctx, tx, d); err != nil {
+		return nil, err
+	}
 	return d, tx.Commit(ctx)
 }
 
@@ -246,6 +249,9 @@ func (s *Store) Commit(ctx context.Context, d *ledger.Data) error {
 			return fmt.Errorf("pgstore: receipt cutoff %d out of range", d.ExpireReceipts)
 		}
 		b.Queue(`DELETE FROM ledger_receipts WHERE issued < $1`, int64(d.ExpireReceipts))
+	}
+	if err := queueBridge(b, d); err != nil {
+		return err
 	}
 	res := s.pool.SendBatch(ctx, b)
 	for range b.Len() {

@@ -68,6 +68,8 @@ var migrations = []string{
 				USING ERRCODE = '` + notWriterCode + `';
 		END IF;
 	END $$;`,
+	// 2: the TRON bridge's records (bridge.go).
+	bridgeSchema,
 }
 
 // migrate brings the schema to the newest version, under a transaction-scoped advisory
