@@ -40,6 +40,17 @@ type Settings struct {
 	// MaxPeerRequests bounds the requests a peer may have queued at us (our reqq); beyond it,
 	// requests are rejected (fast peers) or dropped, so a peer cannot make us queue unbounded work.
 	MaxPeerRequests int
+	// MaxSendQueueBytes bounds the memory a connection holds for its peer to read: queued
+	// messages and their payloads (blocks and metadata replies are read at write time and
+	// count only their slot). Past half of it we stop reading from the peer until the writer
+	// drains; past it the peer is disconnected (ErrSendQueueFull). An honest peer's queue holds
+	// a bitfield (128 KiB for a million pieces) and a burst of haves, far below the 1 MiB
+	// default; 1 MiB times MaxConns (400) bounds the session's send queues at 400 MiB.
+	MaxSendQueueBytes int
+	// MaxSendQueueMsgs bounds the messages a connection holds likewise. It must leave room
+	// for MaxPeerRequests queued uploads (500) plus control messages: 16384 is a burst of
+	// haves for a 16384-piece torrent while the writer is busy.
+	MaxSendQueueMsgs int
 	// SnubTimeout marks a peer snubbed when requests are outstanding and no block arrived for
 	// this long; its requests go back to the pool for others.
 	SnubTimeout time.Duration
@@ -88,6 +99,8 @@ func (s Settings) withDefaults() Settings {
 	defd(&s.RechokeInterval, 10*time.Second)
 	def(&s.UploadSlots, 4)
 	def(&s.MaxPeerRequests, 500)
+	def(&s.MaxSendQueueBytes, 1<<20)
+	def(&s.MaxSendQueueMsgs, 16384)
 	defd(&s.SnubTimeout, 60*time.Second)
 	def(&s.HashFailBan, 2)
 	defd(&s.BanDuration, time.Hour)
