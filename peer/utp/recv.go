@@ -27,7 +27,12 @@ func (c *Conn) handle(h *Header, payload []byte, now time.Time, deferAck bool) (
 	if c.state == stateDead {
 		return false
 	}
+	if !c.verifyBy.IsZero() && !c.verify(h) {
+		return false // not from the address the SYN claimed, as far as we can tell: ignored
+	}
 	if h.Type == TypeReset {
+		// Only the peer's address reaches this connection (the socket looks it up by
+		// address and id), and a half-open one only once verified.
 		c.destroyLocked(ErrReset)
 		return false
 	}

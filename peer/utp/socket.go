@@ -43,6 +43,20 @@ type Config struct {
 	// beyond it are dropped (the dialler retransmits them).
 	Backlog int
 
+	// MaxHalfOpen caps accepted connections whose peer has not yet proved it receives at
+	// its address (default 64): a SYN costs its sender one spoofable datagram, so until the
+	// peer acknowledges our random first sequence number a connection is half-open, and SYNs
+	// beyond the cap are dropped without an answer. A real dialler retransmits its SYN.
+	MaxHalfOpen int
+
+	// MaxHalfOpenPerIP caps half-open connections from one IP address (default 8: peers behind one NAT dial at once), so that
+	// one source cannot take the whole of MaxHalfOpen.
+	MaxHalfOpenPerIP int
+
+	// HalfOpenTimeout destroys a half-open connection, silently, after this long (default
+	// 10 s: a dialler sends its first data one round trip after our answer).
+	HalfOpenTimeout time.Duration
+
 	// KeepAlive is the idle time after which a connection sends an empty ack, so that
 	// NAT mappings stay open (default 29 s).
 	KeepAlive time.Duration
@@ -78,6 +92,15 @@ func (c Config) withDefaults() Config {
 	if c.Backlog <= 0 {
 		c.Backlog = 64
 	}
+	if c.MaxHalfOpen <= 0 {
+		c.MaxHalfOpen = 64
+	}
+	if c.MaxHalfOpenPerIP <= 0 {
+		c.MaxHalfOpenPerIP = 8
+	}
+	if c.HalfOpenTimeout <= 0 {
+		c.HalfOpenTimeout = 10 * time.Second
+	}
 	if c.KeepAlive <= 0 {
 		c.KeepAlive = 29 * time.Second
 	}
@@ -93,6 +116,8 @@ type SocketStats struct {
 	Malformed uint64 // uTP-shaped datagrams that failed to decode
 	Unhandled uint64 // datagrams passed to Config.Unhandled (or dropped when it is nil)
 	Unknown   uint64 // uTP packets for no connection
+	Refused   uint64 // SYNs dropped by the half-open caps or a full backlog
+	HalfOpen  int    // accepted connections not yet verified, now
 }
 
 type connKey struct {
@@ -111,6 +136,7 @@ type Socket struct {
 	mu     sync.Mutex
 	conns  map[connKey]*Conn
 	closed bool
+	half   halfOpen // guarded by mu
 
 	acceptCh   chan *Conn
 	done       chan struct{}
@@ -120,7 +146,7 @@ type Socket struct {
 	gro        bool        // reads may return several datagrams (UDP_GRO)
 	gsoOff     atomic.Bool // sends go one datagram per call
 
-	received, malformed, unhandled, unknown atomic.Uint64
+	received, malformed, unhandled, unknown, refused atomic.Uint64
 }
 
 // Listen opens a UDP socket on addr ("udp", "udp4" or "udp6") and serves uTP on it.
@@ -151,6 +177,7 @@ func NewSocket(pc net.PacketConn, cfg Config) (*Socket, error) {
 		epoch:      time.Now(),
 		tsOff:      rand.Uint32(),
 		conns:      make(map[connKey]*Conn),
+		half:       halfOpen{byIP: make(map[netip.Addr]int)},
 		acceptCh:   make(chan *Conn, cfg.Backlog),
 		done:       make(chan struct{}),
 		readerDone: make(chan struct{}),
@@ -178,7 +205,11 @@ func (s *Socket) Addr() net.Addr { return s.pc.LocalAddr() }
 
 // Stats returns the reader's counters.
 func (s *Socket) Stats() SocketStats {
-	return SocketStats{Packets: s.received.Load(), Malformed: s.malformed.Load(), Unhandled: s.unhandled.Load(), Unknown: s.unknown.Load()}
+	s.mu.Lock()
+	half := s.half.total
+	s.mu.Unlock()
+	return SocketStats{Packets: s.received.Load(), Malformed: s.malformed.Load(), Unhandled: s.unhandled.Load(),
+		Unknown: s.unknown.Load(), Refused: s.refused.Load(), HalfOpen: half}
 }
 
 // WriteTo sends a datagram of another protocol (the DHT) from the socket's port.
@@ -304,6 +335,10 @@ func (s *Socket) remove(c *Conn) {
 	s.mu.Lock()
 	if s.conns[connKey{c.remote, c.recvID}] == c {
 		delete(s.conns, connKey{c.remote, c.recvID})
+	}
+	if c.halfOpen {
+		c.halfOpen = false
+		s.half.release(c.remote.Addr())
 	}
 	s.mu.Unlock()
 }
@@ -490,13 +525,16 @@ func (s *Socket) sendResetTo(to netip.AddrPort, connID, ack uint16, now time.Tim
 
 func (s *Socket) accept(h *Header, from netip.AddrPort, now time.Time) {
 	s.mu.Lock()
-	if s.closed || len(s.acceptCh) == cap(s.acceptCh) {
+	if s.closed || len(s.acceptCh) == cap(s.acceptCh) || !s.half.admit(from.Addr(), s.cfg) {
 		// Drop the SYN, as TCP does with a full backlog: a real dialler retries it,
 		// while a reset would make a flood of SYNs refuse real peers for good.
 		s.mu.Unlock()
+		s.refused.Add(1)
 		return
 	}
 	c := newConn(s, from, h.ConnID+1, h.ConnID, true)
+	c.verifyBy = now.Add(s.cfg.HalfOpenTimeout)
+	c.halfOpen = true
 	s.conns[connKey{from, c.recvID}] = c
 	s.mu.Unlock()
 

@@ -1,0 +1,54 @@
+package utp
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Half-open connections: accepted on a SYN, not yet shown to come from the address the
+// SYN claimed. A SYN is one datagram whose source anyone can forge, so the state and the
+// answers it earns are capped per source IP and per socket (Config.MaxHalfOpenPerIP,
+// MaxHalfOpen) until the peer acknowledges the random sequence number we answered with,
+// which only the real owner of the address has seen.
+
+// halfOpen counts half-open connections; the Socket's mu guards it.
+type halfOpen struct {
+	total int
+	byIP  map[netip.Addr]int
+}
+
+// admit counts one more half-open connection from ip, or reports false at a cap.
+func (h *halfOpen) admit(ip netip.Addr, cfg Config) bool {
+	if h.total >= cfg.MaxHalfOpen || h.byIP[ip] >= cfg.MaxHalfOpenPerIP {
+		return false
+	}
+	h.total++
+	h.byIP[ip]++
+	return true
+}
+
+// release uncounts a half-open connection from ip (verified or gone).
+func (h *halfOpen) release(ip netip.Addr) {
+	h.total--
+	if h.byIP[ip]--; h.byIP[ip] <= 0 {
+		delete(h.byIP, ip)
+	}
+}
+
+// verify reports whether h, on a half-open connection, acknowledges a sequence number we
+// sent (from the one before our first, which a dialler acks on our answer to its SYN, to
+// our next): then the peer receives at its address and the connection leaves the
+// half-open count. A packet that does not verify is ignored. c.mu is held.
+func (c *Conn) verify(h *Header) bool {
+	if h.Type == TypeSyn || uint16(h.Ack-(c.isn-1)) > uint16(c.seqNr-(c.isn-1)) {
+		return false
+	}
+	c.verifyBy = time.Time{}
+	c.s.mu.Lock()
+	if c.halfOpen {
+		c.halfOpen = false
+		c.s.half.release(c.remote.Addr())
+	}
+	c.s.mu.Unlock()
+	return true
+}
