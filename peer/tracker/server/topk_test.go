@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/speedbt/btt/peer/tracker"
 	gocmp "github.com/google/go-cmp/cmp"
+	"github.com/speedbt/btt/peer/tracker"
 )
 
 // referenceTop is the answer by definition: every live bidder other than self with a bid
