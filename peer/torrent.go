@@ -204,6 +204,7 @@ type torrent struct {
 	}
 	payStrikes map[netip.Addr]*bidext.Strikes // payment failures per requester address
 	speed      *speedTorrent                  // nil when Speed is off for this torrent
+	chunks     *bidext.ChunkCache             // challenged chunks, for possession challenges and proofs
 
 	pex     pexState  // BEP 11 peer exchange
 	dhtNext time.Time // next DHT lookup
@@ -246,6 +247,7 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 		payStrikes: map[netip.Addr]*bidext.Strikes{},
 		claims:     map[netip.Addr]claimedBid{},
 	}
+	t.chunks = bidext.NewChunkCache(t.readChunkFromStore, time.Now)
 	T := &Torrent{t: t}
 	s.mu.Lock()
 	if _, dup := s.torrents[t.infoHash]; dup {
