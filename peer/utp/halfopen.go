@@ -11,6 +11,11 @@ import (
 // MaxHalfOpen) until the peer acknowledges the random sequence number we answered with,
 // which only the real owner of the address has seen.
 
+// resetWindow is how far behind our next sequence number the ack of a RESET may be:
+// further than any window of packets in flight (the receive window of 1 MiB is about 750
+// packets), so a real reset is never ignored, while a forger guesses the ack at 1 in 64.
+const resetWindow = 1024
+
 // halfOpen counts half-open connections; the Socket's mu guards it.
 type halfOpen struct {
 	total int

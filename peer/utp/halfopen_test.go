@@ -186,3 +186,40 @@ func TestResetFromOtherAddress(t *testing.T) {
 		t.Fatalf("read after forged resets: %q, %v", one, err)
 	}
 }
+
+// TestResetNeedsRecentAck: a RESET from the peer's own address (as a forger of that
+// address would send it) is ignored unless it acks a sequence number we sent recently;
+// a real one is obeyed.
+func TestResetNeedsRecentAck(t *testing.T) {
+	a, b := listen(t, Config{}), listen(t, Config{})
+	go func() {
+		if c, err := b.Accept(); err == nil {
+			defer c.Close()
+			io.Copy(io.Discard, c)
+		}
+	}()
+	c := dial(t, a, b.Addr().String())
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	cc := c.(*Conn)
+	cc.mu.Lock()
+	next := cc.seqNr
+	cc.mu.Unlock()
+	for _, off := range []uint16{resetWindow + 1, 5000, 30000, 65535 - 10} {
+		h := Header{Type: TypeReset, ConnID: cc.recvID, Ack: next - off}
+		cc.handle(&h, nil, time.Now(), false)
+	}
+	if _, err := c.Write([]byte("y")); err != nil {
+		t.Fatalf("a RESET acking nothing recent closed the connection: %v", err)
+	}
+	h := Header{Type: TypeReset, ConnID: cc.recvID, Ack: next - 1}
+	cc.handle(&h, nil, time.Now(), false)
+	select {
+	case <-cc.dead:
+	default:
+		t.Fatal("a RESET acking our last packet was ignored")
+	}
+}

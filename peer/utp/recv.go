@@ -32,7 +32,12 @@ func (c *Conn) handle(h *Header, payload []byte, now time.Time, deferAck bool) (
 	}
 	if h.Type == TypeReset {
 		// Only the peer's address reaches this connection (the socket looks it up by
-		// address and id), and a half-open one only once verified.
+		// address and id), and a RESET must also ack a sequence number we sent recently
+		// (a reset answers one of our packets and acks its sequence number): one forging
+		// the peer's address must guess the id and the ack.
+		if c.state != stateSynSent && uint16(c.seqNr-h.Ack) > resetWindow {
+			return false
+		}
 		c.destroyLocked(ErrReset)
 		return false
 	}
