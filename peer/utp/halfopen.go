@@ -16,10 +16,11 @@ import (
 // packets), so a real reset is never ignored, while a forger guesses the ack at 1 in 64.
 const resetWindow = 1024
 
-// halfOpen counts half-open connections; the Socket's mu guards it.
+// halfOpen counts half-open connections, oldest first; the Socket's mu guards it.
 type halfOpen struct {
 	total int
 	byIP  map[netip.Addr]int
+	order []*Conn // half-open connections in the order they were admitted
 }
 
 // admit counts one more half-open connection from ip, or reports false at a cap.
@@ -32,11 +33,40 @@ func (h *halfOpen) admit(ip netip.Addr, cfg Config) bool {
 	return true
 }
 
-// release uncounts a half-open connection from ip (verified or gone).
-func (h *halfOpen) release(ip netip.Addr) {
+// add records c, just admitted, as the newest.
+func (h *halfOpen) add(c *Conn) { h.order = append(h.order, c) }
+
+// victim returns the oldest half-open connection that makes room for a SYN from ip: the
+// oldest from ip when ip is at its cap, else the oldest of all. Evicting rather than
+// refusing is what keeps a real dialler in: spoofed SYNs (even ones forging its address)
+// cannot hold the slots, and its connection leaves the count a round trip after it is
+// admitted, long before a flood cycles through the cap.
+func (h *halfOpen) victim(ip netip.Addr, cfg Config) *Conn {
+	if h.byIP[ip] >= cfg.MaxHalfOpenPerIP {
+		for _, c := range h.order {
+			if c.remote.Addr() == ip {
+				return c
+			}
+		}
+	}
+	if len(h.order) > 0 {
+		return h.order[0]
+	}
+	return nil
+}
+
+// release uncounts c, a half-open connection (verified or gone).
+func (h *halfOpen) release(c *Conn) {
+	ip := c.remote.Addr()
 	h.total--
 	if h.byIP[ip]--; h.byIP[ip] <= 0 {
 		delete(h.byIP, ip)
+	}
+	for i, o := range h.order {
+		if o == c {
+			h.order = append(h.order[:i], h.order[i+1:]...)
+			break
+		}
 	}
 }
 
@@ -52,7 +82,7 @@ func (c *Conn) verify(h *Header) bool {
 	c.s.mu.Lock()
 	if c.halfOpen {
 		c.halfOpen = false
-		c.s.half.release(c.remote.Addr())
+		c.s.half.release(c)
 	}
 	c.s.mu.Unlock()
 	return true

@@ -46,7 +46,8 @@ type Config struct {
 	// MaxHalfOpen caps accepted connections whose peer has not yet proved it receives at
 	// its address (default 64): a SYN costs its sender one spoofable datagram, so until the
 	// peer acknowledges our random first sequence number a connection is half-open, and SYNs
-	// beyond the cap are dropped without an answer. A real dialler retransmits its SYN.
+	// beyond the cap evict the oldest half-open connection (silently). A real dialler's
+	// connection verifies one round trip after its SYN, so a flood cannot keep it out.
 	MaxHalfOpen int
 
 	// MaxHalfOpenPerIP caps half-open connections from one IP address (default 8: peers behind one NAT dial at once), so that
@@ -116,7 +117,7 @@ type SocketStats struct {
 	Malformed uint64 // uTP-shaped datagrams that failed to decode
 	Unhandled uint64 // datagrams passed to Config.Unhandled (or dropped when it is nil)
 	Unknown   uint64 // uTP packets for no connection
-	Refused   uint64 // SYNs dropped by the half-open caps or a full backlog
+	Refused   uint64 // SYNs dropped, or half-open connections evicted, at the caps or a full backlog
 	HalfOpen  int    // accepted connections not yet verified, now
 }
 
@@ -220,11 +221,18 @@ func (s *Socket) Accept() (net.Conn, error) {
 	if s.isClosed() {
 		return nil, net.ErrClosed // even if connections are still queued
 	}
-	select {
-	case c := <-s.acceptCh:
-		return c, nil
-	case <-s.done:
-		return nil, net.ErrClosed
+	for {
+		select {
+		case c := <-s.acceptCh:
+			select {
+			case <-c.dead:
+				continue // a half-open connection evicted or expired while it waited
+			default:
+			}
+			return c, nil
+		case <-s.done:
+			return nil, net.ErrClosed
+		}
 	}
 }
 
@@ -338,7 +346,7 @@ func (s *Socket) remove(c *Conn) {
 	}
 	if c.halfOpen {
 		c.halfOpen = false
-		s.half.release(c.remote.Addr())
+		s.half.release(c)
 	}
 	s.mu.Unlock()
 }
@@ -524,17 +532,35 @@ func (s *Socket) sendResetTo(to netip.AddrPort, connID, ack uint16, now time.Tim
 }
 
 func (s *Socket) accept(h *Header, from netip.AddrPort, now time.Time) {
-	s.mu.Lock()
-	if s.closed || len(s.acceptCh) == cap(s.acceptCh) || !s.half.admit(from.Addr(), s.cfg) {
-		// Drop the SYN, as TCP does with a full backlog: a real dialler retries it,
-		// while a reset would make a flood of SYNs refuse real peers for good.
+	for evicted := 0; ; evicted++ {
+		s.mu.Lock()
+		if s.closed || len(s.acceptCh) == cap(s.acceptCh) || evicted == 2 {
+			// Drop the SYN, as TCP does with a full backlog: a real dialler retries it,
+			// while a reset would make a flood of SYNs refuse real peers for good.
+			s.mu.Unlock()
+			s.refused.Add(1)
+			return
+		}
+		if s.half.admit(from.Addr(), s.cfg) {
+			break // s.mu still held
+		}
+		// At a half-open cap: the oldest half-open connection in the way goes, silently
+		// (it never proved its address), and the SYN takes its place.
+		v := s.half.victim(from.Addr(), s.cfg)
 		s.mu.Unlock()
+		if v == nil {
+			s.refused.Add(1)
+			return
+		}
+		v.mu.Lock()
+		v.destroyLocked(ErrTimedOut)
+		v.mu.Unlock()
 		s.refused.Add(1)
-		return
 	}
 	c := newConn(s, from, h.ConnID+1, h.ConnID, true)
 	c.verifyBy = now.Add(s.cfg.HalfOpenTimeout)
 	c.halfOpen = true
+	s.half.add(c)
 	s.conns[connKey{from, c.recvID}] = c
 	s.mu.Unlock()
 
