@@ -36,23 +36,18 @@ func (h *halfOpen) admit(ip netip.Addr, cfg Config) bool {
 // add records c, just admitted, as the newest.
 func (h *halfOpen) add(c *Conn) { h.order = append(h.order, c) }
 
-// victim returns the oldest half-open connection that makes room for a SYN from ip: the
-// oldest from ip when ip is at its cap, else the oldest of all. Evicting rather than
-// refusing is what keeps a real dialler in: spoofed SYNs (even ones forging its address)
-// cannot hold the slots, and its connection leaves the count a round trip after it is
-// admitted, long before a flood cycles through the cap.
+// victim returns the oldest half-open connection, to make room for a SYN from ip, or nil
+// when ip is at its own cap (that SYN is dropped: a real dialler retransmits it, and one
+// source must not evict another's). Evicting at the socket's cap rather than refusing is
+// what keeps real diallers in: spoofed SYNs from many addresses cannot hold the slots,
+// and a real connection leaves the count a round trip after it is admitted, long before
+// a flood cycles through the cap. (Spoofed SYNs forging a dialler's own address can fill
+// its per-IP share; it then connects over TCP.)
 func (h *halfOpen) victim(ip netip.Addr, cfg Config) *Conn {
-	if h.byIP[ip] >= cfg.MaxHalfOpenPerIP {
-		for _, c := range h.order {
-			if c.remote.Addr() == ip {
-				return c
-			}
-		}
+	if h.byIP[ip] >= cfg.MaxHalfOpenPerIP || len(h.order) == 0 {
+		return nil
 	}
-	if len(h.order) > 0 {
-		return h.order[0]
-	}
-	return nil
+	return h.order[0]
 }
 
 // release uncounts c, a half-open connection (verified or gone).

@@ -47,11 +47,13 @@ type Config struct {
 	// its address (default 64): a SYN costs its sender one spoofable datagram, so until the
 	// peer acknowledges our random first sequence number a connection is half-open, and SYNs
 	// beyond the cap evict the oldest half-open connection (silently). A real dialler's
-	// connection verifies one round trip after its SYN, so a flood cannot keep it out.
+	// connection verifies one round trip after its SYN, so a flood from other addresses
+	// cannot keep it out.
 	MaxHalfOpen int
 
-	// MaxHalfOpenPerIP caps half-open connections from one IP address (default 8: peers behind one NAT dial at once), so that
-	// one source cannot take the whole of MaxHalfOpen.
+	// MaxHalfOpenPerIP caps half-open connections from one IP address (default 8: peers
+	// behind one NAT dial at once), so that one source cannot take the whole of
+	// MaxHalfOpen; SYNs beyond it are dropped (the dialler retransmits them).
 	MaxHalfOpenPerIP int
 
 	// HalfOpenTimeout destroys a half-open connection, silently, after this long (default
