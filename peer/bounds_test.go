@@ -288,3 +288,36 @@ func TestExtHandshakeTableBounded(t *testing.T) {
 		t.Fatalf("heap grew %d MiB after %d MiB of handshakes (bound %d MiB)", grew>>20, sent>>20, limit>>20)
 	}
 }
+
+// TestNonReaderDisconnected: a peer that asks for blocks and never reads them holds an
+// upload slot only until WriteStallTimeout, then it is disconnected.
+func TestNonReaderDisconnected(t *testing.T) {
+	s, mi := bigInfoSeeder(t, Settings{WriteStallTimeout: 500 * time.Millisecond})
+	nc := rawPeer(t, s, mi.Info.Hash(), wire.ExtendedHandshake{})
+	var reqs []byte
+	reqs = wire.AppendMessage(reqs, wire.Message{Type: wire.Interested})
+	for i := range 400 {
+		reqs = wire.AppendMessage(reqs, wire.Message{Type: wire.Request, Index: uint32(i), Begin: 0, Length: 16 << 10})
+	}
+	tor := s.lookup(mi.Info.Hash()).t
+	conns := func() int {
+		n := 0
+		onLoop(tor, func() { n = len(tor.conns) })
+		return n
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for conns() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the peer never connected")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	nc.Write(reqs) // may block once the seeder stops reading; the error does not matter
+	for conns() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a peer that never reads still holds its connection")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -336,7 +336,7 @@ func (c *conn) writeMessages() error {
 		case <-c.out.wake:
 		}
 		batch = c.out.take(batch)
-		if err := c.nc.SetWriteDeadline(time.Now().Add(c.t.s.settings.IdleTimeout)); err != nil {
+		if err := c.nc.SetWriteDeadline(time.Now().Add(c.t.s.settings.WriteStallTimeout)); err != nil {
 			return err
 		}
 		var scratch [32]byte
@@ -371,6 +371,11 @@ func (c *conn) writeBlock(bw *bufio.Writer, m wire.Message) error {
 	var hdr [wire.PieceHeaderLen]byte
 	b := piece.Block{Piece: m.Index, Begin: m.Begin, Length: m.Length}
 	if err := c.t.s.upLimit.wait(c.t.s.ctx, int(m.Length)); err != nil {
+		return err
+	}
+	// The stall clock starts when the block may go, not when the batch began: waiting on
+	// the upload limit is not the peer's fault.
+	if err := c.nc.SetWriteDeadline(time.Now().Add(c.t.s.settings.WriteStallTimeout)); err != nil {
 		return err
 	}
 	if err := c.t.sendBlock(bw, c.nc, wire.AppendPieceHeader(hdr[:0], m.Index, m.Begin, int(m.Length)), b); err != nil {

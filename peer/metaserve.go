@@ -2,6 +2,7 @@ package peer
 
 import (
 	"bufio"
+	"time"
 
 	"github.com/speedbt/btt/wire"
 )
@@ -62,6 +63,9 @@ func (c *conn) writeMetadata(bw *bufio.Writer, m wire.Message) error {
 		return nil // checked when queued; the dictionary never changes
 	}
 	if err := c.t.s.upLimit.wait(c.t.s.ctx, size); err != nil {
+		return err
+	}
+	if err := c.nc.SetWriteDeadline(time.Now().Add(c.t.s.settings.WriteStallTimeout)); err != nil {
 		return err
 	}
 	var scratch [96]byte

@@ -51,6 +51,10 @@ type Settings struct {
 	// for MaxPeerRequests queued uploads (500) plus control messages: 16384 is a burst of
 	// haves for a 16384-piece torrent while the writer is busy.
 	MaxSendQueueMsgs int
+	// WriteStallTimeout disconnects a peer that takes nothing we send for this long while
+	// we have something for it (a block, a reply): it is gone, or it never reads and holds
+	// an upload slot. 30 s is a 16 KiB block at 550 B/s, slower than any link worth a slot.
+	WriteStallTimeout time.Duration
 	// SnubTimeout marks a peer snubbed when requests are outstanding and no block arrived for
 	// this long; its requests go back to the pool for others.
 	SnubTimeout time.Duration
@@ -102,6 +106,7 @@ func (s Settings) withDefaults() Settings {
 	def(&s.MaxSendQueueBytes, 1<<20)
 	def(&s.MaxSendQueueMsgs, 16384)
 	defd(&s.SnubTimeout, 60*time.Second)
+	defd(&s.WriteStallTimeout, 30*time.Second)
 	def(&s.HashFailBan, 2)
 	defd(&s.BanDuration, time.Hour)
 	defd(&s.PEXInterval, time.Minute)
