@@ -919,6 +919,12 @@ func (t *torrent) rechoke() {
 		if waitSince.IsZero() {
 			waitSince = c.ls.connectedAt
 		}
+		if !c.ls.amChoking {
+			// A peer we serve is not waiting: among peers that take data equally (a seed's
+			// zero-rate peers, say, ones that never read or never ask), the choked ones get
+			// their turn, so such peers cannot sit on the slots.
+			waitSince = now
+		}
 		peers = append(peers, choke.Peer{
 			Key:          uint64(c.key),
 			Interested:   c.ls.peerInterested,
