@@ -62,8 +62,17 @@ func (c *conn) writeMetadata(bw *bufio.Writer, m wire.Message) error {
 	if !ok {
 		return nil // checked when queued; the dictionary never changes
 	}
-	if err := c.t.s.upLimit.wait(c.t.s.ctx, size); err != nil {
-		return err
+	if sched := c.t.s.sched; sched != nil {
+		// A reply takes a grant like a block: it counts against the upload limit and the
+		// connection's share.
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		gen, err := sched.acquire(c.t.s.ctx, &c.flow, size, c.grant)
+		c.grant = gen
+		if err != nil {
+			return err
+		}
 	}
 	if err := c.nc.SetWriteDeadline(time.Now().Add(c.t.s.settings.WriteStallTimeout)); err != nil {
 		return err
@@ -78,6 +87,11 @@ func (c *conn) writeMetadata(bw *bufio.Writer, m wire.Message) error {
 		return err
 	}
 	start := i * wire.MetadataPieceLen
-	_, err := bw.Write(info[start : start+size])
-	return err
+	if _, err := bw.Write(info[start : start+size]); err != nil {
+		return err
+	}
+	if c.t.s.sched != nil {
+		return bw.Flush() // the grant covers the reply's time in the kernel, as for a block
+	}
+	return nil
 }

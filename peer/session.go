@@ -48,7 +48,8 @@ type Session struct {
 	ln       net.Listener
 	blocks   *blockPool
 	pool     *storage.BufferPool // shared by every torrent's storage
-	upLimit  *limiter            // nil when uploads are not limited
+	sched    *sendScheduler      // shares the upload by weight; nil only in benchmarks of the plain path
+	localIP  netip.Addr          // the specific listen address dials leave from; zero: any
 	speed    SpeedConfig
 
 	transport    Transport
@@ -106,7 +107,7 @@ func NewSession(cfg Config) (*Session, error) {
 		rand.Read(s.peerID[len(PeerIDPrefix):])
 	}
 	s.halfOpen = make(chan struct{}, s.settings.MaxHalfOpen)
-	s.upLimit = newLimiter(s.settings.UploadRateLimit)
+	s.sched = newSendScheduler(s.settings.UploadRateLimit, s.settings.SendHold)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if cfg.Listen != "" {
 		if err := s.listen(cfg); err != nil {
@@ -129,6 +130,12 @@ func (s *Session) listen(cfg Config) error {
 	want, err := net.ResolveTCPAddr("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("peer: listen address: %w", err)
+	}
+	// A specific listen address is also where dials and announces leave from (libtorrent's
+	// outgoing_interfaces): peers and trackers then see the address we listen on.
+	if ip, ok := netip.AddrFromSlice(want.IP); ok && !ip.IsUnspecified() {
+		s.localIP = ip.Unmap()
+		s.trackerClient.LocalAddr = s.localIP
 	}
 	for try := 0; ; try++ {
 		addr := want
@@ -202,6 +209,9 @@ func (s *Session) Close() error {
 	}
 	s.closeUDP()
 	s.wg.Wait()
+	if s.sched != nil {
+		s.sched.stop()
+	}
 	return errors.Join(errs...)
 }
 

@@ -39,9 +39,10 @@ type speedTorrent struct {
 	eff        bidext.Effective
 	bidder     *bidext.Bidder
 	possession *bidext.Possession
-	heldAt     time.Time // when the torrent was last known to be held by another peer
-	reserve    uint64    // the reserve price last announced
-	proofs     int       // valid source proofs received
+	heldAt     time.Time        // when the torrent was last known to be held by another peer
+	reserve    uint64           // the reserve price last announced
+	committed  bidext.Committed // the reserves announced over the commitment window (reserve.go)
+	proofs     int              // valid source proofs received
 }
 
 // speedPeer is one connection's Speed state, owned by the loop.
@@ -245,6 +246,7 @@ func (t *torrent) updateReserve() {
 		return
 	}
 	t.speed.reserve = r
+	t.speed.committed.Announce(time.Now(), r)
 	for _, c := range t.conns {
 		if c.ls.sp.id != 0 {
 			t.sendReserve(c)

@@ -940,19 +940,33 @@ func (t *torrent) rechoke() {
 	cfg := choke.DefaultConfig()
 	cfg.RegularSlots = t.s.settings.UploadSlots
 	cfg.Seed = t.picker.Complete()
+	cfg.ReciprocationSlots = t.s.settings.ReciprocationSlots
 	if t.speedOn() && t.speed.eff.Auction {
 		cfg.Auction = true
-		cfg.Reserve = t.speed.reserve
+		cfg.Reserve = t.reserveInForce(now)
 	}
 	res := choke.Rank(peers, cfg, &t.choker)
 	for _, c := range t.conns {
 		slot, unchoke := res.Find(uint64(c.key))
 		switch {
 		case unchoke:
+			t.setSendWeight(c, slot.Kind)
 			t.applySlot(c, slot, now)
 		case !c.ls.amChoking:
 			t.chokePeer(c, now)
 		}
+	}
+}
+
+// setSendWeight gives c its share of the upload: an auction winner weighs
+// Settings.PaidSendWeight, any other slot 1 (docs/bep-speed.md, "What a paid slot buys").
+func (t *torrent) setSendWeight(c *conn, k choke.Kind) {
+	w := 1.0
+	if k == choke.Auction {
+		w = float64(t.s.settings.PaidSendWeight)
+	}
+	if t.s.sched != nil && c.flow.weight != w {
+		t.s.sched.setWeight(&c.flow, w)
 	}
 }
 

@@ -17,6 +17,24 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# --- TRON bridge (channel/tron): tronweb, pinned by scripts/tronweb/package*.json, installed
+# outside the repository for the byte-for-byte tests, which run it offline under node.
+export BTT_TRONWEB_DIR="${BTT_TRONWEB_DIR:-${HOME:-/root}/.cache/btt-tronweb}"
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	echo "== installing: nodejs npm"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq nodejs npm >/dev/null
+fi
+if ! cmp -s scripts/tronweb/package-lock.json "$BTT_TRONWEB_DIR/package-lock.json" ||
+	[ ! -f "$BTT_TRONWEB_DIR/node_modules/tronweb/package.json" ]; then
+	echo "== installing tronweb into $BTT_TRONWEB_DIR"
+	mkdir -p "$BTT_TRONWEB_DIR"
+	cp scripts/tronweb/package.json scripts/tronweb/package-lock.json "$BTT_TRONWEB_DIR/"
+	(cd "$BTT_TRONWEB_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# --- end TRON bridge
+
 echo "== go modules and build"
 go mod download
 go build ./...

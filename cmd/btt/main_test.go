@@ -79,6 +79,19 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"info", "-h"}, 0},
 		{[]string{"info", "magnet:?xt=urn:btih:58b2cdd92185f159d186a341da87e8f3bb189031"}, 0},
 		{[]string{"info", "magnet:?dn=no-hash"}, 1},
+		// btt bench: usage errors are caught before anything is generated or dialled.
+		{[]string{"bench"}, 2},
+		{[]string{"bench", "nope"}, 2},
+		{[]string{"bench", "transfer", "--size", "0"}, 2},
+		{[]string{"bench", "transfer", "--piece-length", "20000"}, 2},
+		{[]string{"bench", "transfer", "--transport", "sctp"}, 2},
+		{[]string{"bench", "transfer", "extra"}, 2},
+		{[]string{"bench", "connect", "--torrent", out}, 2},
+		{[]string{"bench", "connect", "--torrent", out, "--peer", "127.0.0.1:1", "--peers", "0"}, 2},
+		{[]string{"bench", "connect", "--torrent", out, "--peer", "127.0.0.1:1", "--duration", "-1"}, 2},
+		{[]string{"bench", "connect", "--torrent", out, "--peer", "127.0.0.1:1", "--source-ip", "127.0.0.250", "--peers", "10"}, 2},
+		{[]string{"bench", "connect", "--torrent", content, "--peer", "127.0.0.1:1"}, 1}, // not a torrent
+		{[]string{"bench", "connect", "-h"}, 0},
 	}
 	// Commands print results to stdout; keep the test output quiet.
 	stdout := os.Stdout
