@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"runtime/pprof"
 	"time"
 )
 
@@ -18,7 +19,7 @@ type RuntimeStats struct {
 	Sys        uint64 `json:"sys"`
 }
 
-// serveDebug serves /debug/runtime on addr until the returned func is called.
+// serveDebug serves /debug/runtime (and /debug/goroutines, the grouped stacks) on addr until the returned func is called.
 func serveDebug(addr string) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -30,6 +31,9 @@ func serveDebug(addr string) (stop func(), err error) {
 		runtime.ReadMemStats(&ms)
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(RuntimeStats{Goroutines: runtime.NumGoroutine(), HeapAlloc: ms.HeapAlloc, HeapInuse: ms.HeapInuse, Sys: ms.Sys})
+	})
+	mux.HandleFunc("GET /debug/goroutines", func(w http.ResponseWriter, r *http.Request) {
+		pprof.Lookup("goroutine").WriteTo(w, 1) // stacks grouped, with counts
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
