@@ -42,8 +42,8 @@ const (
 	// flood keeps at most 64 half-open uTP connections and 64 handshakes), but such a flood
 	// turns over thousands of connections a second, and on a loaded machine the garbage
 	// collector lets that garbage reach about 100 MiB before it catches up.
-	hostileRSSSlack = 160 << 20
-	hostileGoroutinesSlack = 400      // goroutines: a few per attacking connection at most
+	hostileRSSSlack        = 160 << 20
+	hostileGoroutinesSlack = 400 // goroutines: a few per attacking connection at most
 )
 
 // victim is a running `btt seed` and how to observe it.
