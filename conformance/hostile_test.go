@@ -38,11 +38,7 @@ import (
 
 // Bounds the victim must keep under attack, above its peak during the plain download.
 const (
-	// Resident memory. The live state an attack may cost is far smaller (a spoofed SYN
-	// flood keeps at most 64 half-open uTP connections and 64 handshakes), but such a flood
-	// turns over thousands of connections a second, and on a loaded machine the garbage
-	// collector lets that garbage reach about 100 MiB before it catches up.
-	hostileRSSSlack        = 160 << 20
+	hostileRSSSlack        = 96 << 20 // resident memory
 	hostileGoroutinesSlack = 400 // goroutines: a few per attacking connection at most
 )
 
@@ -109,6 +105,9 @@ func (v *victim) watch(t *testing.T) (stop func() victimSample) {
 		defer tick.Stop()
 		for {
 			s := v.sample(t)
+			if s.goroutines > 2000 && p.goroutines <= 2000 {
+				v.logGoroutines(t) // what a burst of goroutines is made of, at its height
+			}
 			p.rss, p.goroutines, p.heap = max(p.rss, s.rss), max(p.goroutines, s.goroutines), max(p.heap, s.heap)
 			select {
 			case <-done:

@@ -133,6 +133,8 @@ func (c *Conn) destroyLocked(err error) {
 	c.err = err
 	c.timer.Stop()
 	c.ackTimer.Stop()
+	c.rdl.stop()
+	c.wdl.stop()
 	close(c.dead)
 	for _, p := range c.q {
 		c.s.putPacket(p)
