@@ -39,7 +39,7 @@ import (
 // Bounds the victim must keep under attack, above its peak during the plain download.
 const (
 	hostileRSSSlack        = 96 << 20 // resident memory
-	hostileGoroutinesSlack = 400 // goroutines: a few per attacking connection at most
+	hostileGoroutinesSlack = 400      // goroutines: a few per attacking connection at most
 )
 
 // victim is a running `btt seed` and how to observe it.
