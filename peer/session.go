@@ -38,6 +38,10 @@ type Config struct {
 	Transport Transport
 	// DHT configures the session's DHT node; off unless DHT.Enabled.
 	DHT DHTConfig
+	// StateDir holds state that must survive a restart: with Speed and a wallet, the
+	// vouchers requesters paid us until the ledger confirms their settlement
+	// (vouchers-ADDRESS.log). Empty keeps them in memory only: a crash then loses them.
+	StateDir string
 }
 
 // Session owns a listener, the torrents it serves and their connections.
@@ -51,6 +55,8 @@ type Session struct {
 	sched    *sendScheduler      // shares the upload by weight; nil only in benchmarks of the plain path
 	localIP  netip.Addr          // the specific listen address dials leave from; zero: any
 	speed    SpeedConfig
+	pay      *sessionPay   // the provider's Book, voucher log and settlements (settle.go)
+	spend    *sessionSpend // the requester's budget (spend.go)
 
 	transport    Transport
 	udp          *net.UDPConn // shared by uTP and the DHT; nil when neither is on
@@ -105,6 +111,10 @@ func NewSession(cfg Config) (*Session, error) {
 	if s.peerID == [20]byte{} {
 		copy(s.peerID[:], PeerIDPrefix)
 		rand.Read(s.peerID[len(PeerIDPrefix):])
+	}
+	s.startSpend()
+	if err := s.startPay(cfg.StateDir); err != nil {
+		return nil, err
 	}
 	s.halfOpen = make(chan struct{}, s.settings.MaxHalfOpen)
 	s.sched = newSendScheduler(s.settings.UploadRateLimit, s.settings.SendHold)
@@ -209,6 +219,7 @@ func (s *Session) Close() error {
 	}
 	s.closeUDP()
 	s.wg.Wait()
+	s.closePay()
 	if s.sched != nil {
 		s.sched.stop()
 	}

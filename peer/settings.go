@@ -68,9 +68,15 @@ type Settings struct {
 	DiskWorkers int
 	// RecheckWorkers is how many goroutines hash existing data on start.
 	RecheckWorkers int
-	// PaymentTimeout is how long a Speed requester has to pay for a billable piece after its
-	// HAVE before it is choked (docs/bep-speed.md, 8.1: 30 s).
+	// PaymentTimeout is how long a Speed requester has to pay for billable data after we sent
+	// it before it is choked and struck (docs/speed-payments.md: 30 s, a piece's transfer and
+	// verification plus a round trip with room to spare).
 	PaymentTimeout time.Duration
+	// SettleRetry is the first wait before a failed settlement is tried again; each retry
+	// doubles it up to SettleRetryMax, until the ledger confirms or the channel expires. 2 s
+	// rides out a ledger restart; a minute between tries costs the ledger nothing.
+	SettleRetry    time.Duration
+	SettleRetryMax time.Duration
 	// UploadRateLimit caps the session's upload in payload bytes per second; 0 means none.
 	UploadRateLimit int64
 	// PaidSendWeight is the send scheduler's weight of a connection unchoked in a Speed
@@ -130,6 +136,8 @@ func (s Settings) withDefaults() Settings {
 	def(&s.RecheckWorkers, 2)
 	def(&s.DiskWorkers, 2)
 	defd(&s.PaymentTimeout, 30*time.Second)
+	defd(&s.SettleRetry, 2*time.Second)
+	defd(&s.SettleRetryMax, time.Minute)
 	def(&s.PaidSendWeight, 4)
 	defd(&s.SendHold, 50*time.Millisecond)
 	switch {

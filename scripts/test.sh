@@ -6,6 +6,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(python3-libtorrent transmission-cli aria2 opentracker mktorrent tshark iproute2 util-linux procps)
+# --- ledger on PostgreSQL (channel/ledger, channel/ledger/pgstore) ---
+# The tests start a private server per test (internal/testutil.StartPostgres: initdb and
+# postgres from /usr/lib/postgresql/*/bin, as the package's "postgres" user when run as
+# root, on 127.0.0.1 inside the test's network namespace); psql for their SQL; prlimit
+# (util-linux) for the disk-full test.
+pkgs+=(postgresql postgresql-client)
+# --- end ledger on PostgreSQL ---
+# btt daemon (issue 14): Transmission's web client (transmission-daemon ships it in
+# /usr/share/transmission/web; it is never copied into the repo), headless Chromium to load it,
+# and promtool (prometheus) to check /metrics.
+pkgs+=(transmission-daemon chromium prometheus)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -16,6 +27,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get update -qq
 	apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# btt daemon: transmission-daemon's package starts its own daemon (DHT on) where an init system
+# runs; the tests use only its web client's files.
+service transmission-daemon stop >/dev/null 2>&1 || true
 
 # --- TRON bridge (channel/tron): tronweb, pinned by scripts/tronweb/package*.json, installed
 # outside the repository for the byte-for-byte tests, which run it offline under node.

@@ -57,7 +57,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "btt-seeder:", err)
 		os.Exit(2)
 	}
-	cfg := peer.Config{Listen: *listen, Logger: log, Speed: speed,
+	cfg := peer.Config{Listen: *listen, Logger: log, Speed: speed, StateDir: sf.stateDir(),
 		Settings: peer.Settings{UploadSlots: *slots, UploadRateLimit: *upLimit, RechokeInterval: *rechoke}}
 	if err := run(ctx, log, cfg, *dir, *scan, *report); err != nil {
 		fmt.Fprintln(os.Stderr, "btt-seeder:", err)

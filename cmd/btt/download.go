@@ -109,6 +109,7 @@ func (f *transferFlags) session(ctx context.Context) (*peer.Session, error) {
 		Speed:     sc,
 		Transport: tr,
 		DHT:       peer.DHTConfig{Enabled: f.dht, Nodes: f.dhtNodes, StateFile: f.dhtState()},
+		StateDir:  f.speed.stateDir(),
 	})
 }
 

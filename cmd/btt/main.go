@@ -35,6 +35,7 @@ func commands() []command {
 		{"seed", "serve a torrent whose data is on disk", runSeed},
 		{"wallet", "manage a Speed wallet: new, show, balance, faucet, transfer, withdraw, deposit-address, history", runWallet},
 		{"bench", "measure: a loopback transfer (ours, and libtorrent's beside it), or N downloaders against a seeder", runBench},
+		{"daemon", "host many torrents, driven over Transmission's RPC (transmission-remote, web client)", runDaemon},
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/speedbt/btt/internal/daemon"
 	"github.com/speedbt/btt/wire/magnet"
 	"github.com/speedbt/btt/wire/metainfo"
 )
@@ -228,5 +229,32 @@ func TestQuoteIfNeeded(t *testing.T) {
 	}
 	if got := quoteIfNeeded("plain name é"); got != "plain name é" {
 		t.Errorf("got %s", got)
+	}
+}
+
+// TestDaemonSpeedFlags: Speed flags given to btt daemon replace the saved settings only where
+// given, and saved settings turn back into the same session configuration.
+func TestDaemonSpeedFlags(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	var sf speedFlags
+	sf.register(fs)
+	if err := fs.Parse([]string{"--speed", "--balance", "7.5", "--spending-rate", "0.25"}); err != nil {
+		t.Fatal(err)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	saved := daemon.SpeedSettings{Balance: "1", SpendingRate: 1, NoSell: true, ReserveCap: "3"}
+	sf.override(&saved, set)
+	want := daemon.SpeedSettings{Enabled: true, Balance: "7.5", SpendingRate: 0.25, NoSell: true, ReserveCap: "3"}
+	if diff := cmp.Diff(want, saved); diff != "" {
+		t.Errorf("after override (-want +got):\n%s", diff)
+	}
+	back := speedFlagsFrom(saved)
+	cfg, err := back.config(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Enabled || cfg.Sell || !cfg.AutoBid || cfg.SpendingRate != 250_000 || cfg.Reserve.Cap != 3_000_000 || cfg.Balance() != 7_500_000 {
+		t.Errorf("config from saved settings: %+v, balance %d", cfg.Settings, cfg.Balance())
 	}
 }
