@@ -93,7 +93,7 @@ func (t *torrent) pexTick(now time.Time) {
 	}
 	var current map[netip.AddrPort]byte // built only when someone is due
 	for _, c := range t.conns {
-		id := c.ls.ext.ids[wire.ExtPEX]
+		id := c.ls.ext.pex
 		if id == 0 {
 			continue
 		}

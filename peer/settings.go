@@ -40,6 +40,21 @@ type Settings struct {
 	// MaxPeerRequests bounds the requests a peer may have queued at us (our reqq); beyond it,
 	// requests are rejected (fast peers) or dropped, so a peer cannot make us queue unbounded work.
 	MaxPeerRequests int
+	// MaxSendQueueBytes bounds the memory a connection holds for its peer to read: queued
+	// messages and their payloads (blocks and metadata replies are read at write time and
+	// count only their slot). Past half of it we stop reading from the peer until the writer
+	// drains; past it the peer is disconnected (ErrSendQueueFull). An honest peer's queue holds
+	// a bitfield (128 KiB for a million pieces) and a burst of haves, far below the 1 MiB
+	// default; 1 MiB times MaxConns (400) bounds the session's send queues at 400 MiB.
+	MaxSendQueueBytes int
+	// MaxSendQueueMsgs bounds the messages a connection holds likewise. It must leave room
+	// for MaxPeerRequests queued uploads (500) plus control messages: 16384 is a burst of
+	// haves for a 16384-piece torrent while the writer is busy.
+	MaxSendQueueMsgs int
+	// WriteStallTimeout disconnects a peer that takes nothing we send for this long while
+	// we have something for it (a block, a reply): it is gone, or it never reads and holds
+	// an upload slot. 30 s is a 16 KiB block at 550 B/s, slower than any link worth a slot.
+	WriteStallTimeout time.Duration
 	// SnubTimeout marks a peer snubbed when requests are outstanding and no block arrived for
 	// this long; its requests go back to the pool for others.
 	SnubTimeout time.Duration
@@ -111,7 +126,10 @@ func (s Settings) withDefaults() Settings {
 	defd(&s.RechokeInterval, 10*time.Second)
 	def(&s.UploadSlots, 4)
 	def(&s.MaxPeerRequests, 500)
+	def(&s.MaxSendQueueBytes, 1<<20)
+	def(&s.MaxSendQueueMsgs, 16384)
 	defd(&s.SnubTimeout, 60*time.Second)
+	defd(&s.WriteStallTimeout, 30*time.Second)
 	def(&s.HashFailBan, 2)
 	defd(&s.BanDuration, time.Hour)
 	defd(&s.PEXInterval, time.Minute)

@@ -3,14 +3,12 @@ package peer
 import (
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"net/netip"
 	"time"
 
 	"github.com/speedbt/btt/bidext"
 	"github.com/speedbt/btt/channel"
 	"github.com/speedbt/btt/choke"
-	"github.com/speedbt/btt/piece"
 	"github.com/speedbt/btt/wire"
 	"github.com/speedbt/btt/wire/bencode"
 )
@@ -244,16 +242,9 @@ func (t *torrent) answerChallenge(c *conn, m wire.SpeedMessage) {
 	t.sendSpeed(c, wire.SpeedMessage{Type: wire.SpeedSourceProof, Piece: m.Piece, Chunk: m.Chunk, Salt: m.Salt, Proof: proof})
 }
 
-// readChunk reads one 16 KiB chunk (the last of a piece may be shorter) from storage.
-func (t *torrent) readChunk(p, chunk uint32) ([]byte, error) {
-	size := t.layout.PieceSize(int(p))
-	begin := int64(chunk) * piece.BlockSize
-	if begin >= size {
-		return nil, fmt.Errorf("chunk %d beyond piece %d", chunk, p)
-	}
-	buf := make([]byte, min(piece.BlockSize, size-begin))
-	return buf, t.store.ReadBlock(int(p), int(begin), buf)
-}
+// readChunk returns one 16 KiB chunk (the last of a piece may be shorter), cached and
+// within a budget of disk reads (bidext.ChunkCache, see chunkcache.go).
+func (t *torrent) readChunk(p, chunk uint32) ([]byte, error) { return t.chunks.Read(p, chunk) }
 
 func (t *torrent) onSourceProof(c *conn, m wire.SpeedMessage) {
 	err := t.speed.possession.Verify(m.Salt, m.Piece, m.Chunk, m.Proof, t.readChunk)

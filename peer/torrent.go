@@ -204,8 +204,9 @@ type torrent struct {
 		spent, promised, vouchersSent, paymentAcks, channelsOpened        atomic.Int64
 		earned, vouchersAccepted, paymentFailures, withdrawals            atomic.Int64
 	}
-	speed   *speedTorrent // nil when Speed is off for this torrent
-	bidding atomic.Bool   // auto-bid is on: its remaining data counts in the session's bid
+	speed   *speedTorrent      // nil when Speed is off for this torrent
+	bidding atomic.Bool        // auto-bid is on: its remaining data counts in the session's bid
+	chunks  *bidext.ChunkCache // challenged chunks, for possession challenges and proofs
 
 	pex     pexState  // BEP 11 peer exchange
 	dhtNext time.Time // next DHT lookup
@@ -247,6 +248,7 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 
 		claims: map[netip.Addr]claimedBid{},
 	}
+	t.chunks = bidext.NewChunkCache(t.readChunkFromStore, time.Now)
 	T := &Torrent{t: t}
 	s.mu.Lock()
 	if _, dup := s.torrents[t.infoHash]; dup {
@@ -913,6 +915,12 @@ func (t *torrent) rechoke() {
 		waitSince := c.ls.chokedAt
 		if waitSince.IsZero() {
 			waitSince = c.ls.connectedAt
+		}
+		if !c.ls.amChoking {
+			// A peer we serve is not waiting: among peers that take data equally (a seed's
+			// zero-rate peers, say, ones that never read or never ask), the choked ones get
+			// their turn, so such peers cannot sit on the slots.
+			waitSince = now
 		}
 		peers = append(peers, choke.Peer{
 			Key:          uint64(c.key),

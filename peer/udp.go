@@ -137,9 +137,21 @@ func (s *Session) startDHT(cfg DHTConfig, send func([]byte, netip.AddrPort) erro
 	return nil
 }
 
+// utpHandshakesInFlight bounds the incoming uTP connections in their handshake at once
+// (one goroutine each). A flood of SYNs, whose half-open connections the socket evicts as
+// fast as they come, would otherwise start goroutines faster than the evicted ones exit;
+// beyond the bound, connections wait in the socket's backlog (utp.Config.Backlog).
+const utpHandshakesInFlight = 64
+
 func (s *Session) acceptUTP() {
 	defer s.wg.Done()
+	slots := make(chan struct{}, utpHandshakesInFlight)
 	for {
+		select {
+		case slots <- struct{}{}:
+		case <-s.ctx.Done():
+			return
+		}
 		nc, err := s.utp.Accept()
 		if err != nil {
 			return // the socket closed
@@ -147,6 +159,7 @@ func (s *Session) acceptUTP() {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer func() { <-slots }()
 			s.handleIncoming(nc)
 		}()
 	}

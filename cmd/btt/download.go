@@ -25,6 +25,7 @@ type transferFlags struct {
 	upLimit  int64
 	interval time.Duration
 	cpuprof  string
+	debug    string
 	speed    speedFlags
 
 	transport string
@@ -51,6 +52,7 @@ func (f *transferFlags) register(fs *flag.FlagSet, listenDefault string) {
 	fs.BoolVar(&f.dht, "dht", false, "run a DHT node (BEP 5) on the listen address's UDP port to find peers")
 	fs.Var(&f.dhtNodes, "dht-node", "DHT node HOST:PORT to bootstrap from (repeatable; none: wait to be found)")
 	fs.StringVar(&f.cpuprof, "cpuprofile", "", "write a CPU profile to this file (for measurements)")
+	fs.StringVar(&f.debug, "debug-listen", "", "serve goroutine and heap counts as JSON at http://`ADDR`/debug/runtime (for tests)")
 	fs.DurationVar(&f.interval, "progress-interval", 0, "how often to print progress (default 250ms on a terminal, 2s otherwise)")
 }
 
@@ -76,11 +78,19 @@ func (f *transferFlags) start(ctx context.Context) (sess *peer.Session, stop fun
 	if err != nil {
 		return nil, nil, err
 	}
+	stopDebug := func() {}
+	if f.debug != "" {
+		if stopDebug, err = serveDebug(f.debug); err != nil {
+			stopProfile()
+			return nil, nil, err
+		}
+	}
 	if sess, err = f.session(ctx); err != nil {
+		stopDebug()
 		stopProfile()
 		return nil, nil, err
 	}
-	return sess, func() { sess.Close(); stopProfile() }, nil
+	return sess, func() { sess.Close(); stopDebug(); stopProfile() }, nil
 }
 
 func (f *transferFlags) session(ctx context.Context) (*peer.Session, error) {
