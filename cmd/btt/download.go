@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/speedbt/btt/peer"
+	"github.com/speedbt/btt/peer/mse"
 	"github.com/speedbt/btt/wire/magnet"
 	"github.com/speedbt/btt/wire/metainfo"
 )
@@ -33,6 +34,8 @@ type transferFlags struct {
 	slots     int
 	rechoke   time.Duration
 	trackers  stringList
+
+	encryption string
 }
 
 func (f *transferFlags) register(fs *flag.FlagSet, listenDefault string) {
@@ -48,6 +51,7 @@ func (f *transferFlags) register(fs *flag.FlagSet, listenDefault string) {
 	fs.StringVar(&f.transport, "transport", "both", "how to reach peers: tcp, utp or both (uTP first, then TCP)")
 	fs.BoolVar(&f.dht, "dht", false, "run a DHT node (BEP 5) on the listen address's UDP port to find peers")
 	fs.Var(&f.dhtNodes, "dht-node", "DHT node HOST:PORT to bootstrap from (repeatable; none: wait to be found)")
+	fs.StringVar(&f.encryption, "encryption", "off", "MSE/PE stream encryption: off (plaintext only), prefer (offer RC4, still serve plaintext peers) or require (RC4 only)")
 	fs.StringVar(&f.cpuprof, "cpuprofile", "", "write a CPU profile to this file (for measurements)")
 	fs.DurationVar(&f.interval, "progress-interval", 0, "how often to print progress (default 250ms on a terminal, 2s otherwise)")
 }
@@ -90,13 +94,18 @@ func (f *transferFlags) session(ctx context.Context) (*peer.Session, error) {
 	if err != nil {
 		return nil, usageError(err.Error())
 	}
+	enc, err := mse.ParsePolicy(f.encryption)
+	if err != nil {
+		return nil, usageError(err.Error())
+	}
 	return peer.NewSession(peer.Config{
-		Listen:    f.listen,
-		Logger:    f.logger(),
-		Settings:  peer.Settings{UploadRateLimit: f.upLimit, UploadSlots: f.slots, RechokeInterval: f.rechoke},
-		Speed:     sc,
-		Transport: tr,
-		DHT:       peer.DHTConfig{Enabled: f.dht, Nodes: f.dhtNodes, StateFile: f.dhtState()},
+		Encryption: enc,
+		Listen:     f.listen,
+		Logger:     f.logger(),
+		Settings:   peer.Settings{UploadRateLimit: f.upLimit, UploadSlots: f.slots, RechokeInterval: f.rechoke},
+		Speed:      sc,
+		Transport:  tr,
+		DHT:        peer.DHTConfig{Enabled: f.dht, Nodes: f.dhtNodes, StateFile: f.dhtState()},
 	})
 }
 

@@ -80,6 +80,32 @@ type LTConfig struct {
 	// Settings are extra libtorrent settings_pack entries, applied last
 	// (e.g. "unchoke_slots_limit": 1).
 	Settings map[string]any
+
+	// Encryption is libtorrent's MSE/PE stance. The zero value keeps the wire
+	// plain (pe_disabled both ways), as every other test expects.
+	Encryption LTEncryption
+}
+
+// LTEncryption is a libtorrent MSE/PE policy.
+type LTEncryption int
+
+const (
+	LTPlain      LTEncryption = iota // in/out_enc_policy = pe_disabled
+	LTEnabled                        // pe_enabled both ways, any level: libtorrent's default
+	LTRequireRC4                     // pe_forced both ways, allowed_enc_level = pe_rc4
+)
+
+// settings are the settings_pack entries for the policy.
+func (e LTEncryption) settings() map[string]any {
+	switch e {
+	case LTEnabled:
+		// pe_enabled = 1; allowed_enc_level pe_both = 3.
+		return map[string]any{"in_enc_policy": 1, "out_enc_policy": 1, "allowed_enc_level": 3}
+	case LTRequireRC4:
+		// pe_forced = 0; pe_rc4 = 2 (pe_plaintext = 1); prefer_rc4 so it never picks plaintext.
+		return map[string]any{"in_enc_policy": 0, "out_enc_policy": 0, "allowed_enc_level": 2, "prefer_rc4": true}
+	}
+	return nil
 }
 
 // LTDHT configures libtorrent's DHT. It shares the session's listen port (UDP).
@@ -94,6 +120,8 @@ type LTPeer struct {
 	Addr           string `json:"addr"`
 	Client         string `json:"client"`
 	UTP            bool   `json:"utp"`
+	RC4            bool   `json:"rc4"`             // the connection's payload stream is RC4 (MSE)
+	MSEPlaintext   bool   `json:"mse_plaintext"`   // MSE handshake, plaintext payload
 	WeChoke        bool   `json:"we_choke"`        // libtorrent is choking the peer
 	WeInterested   bool   `json:"we_interested"`   // libtorrent is interested in the peer
 	TheyChoke      bool   `json:"they_choke"`      // the peer is choking libtorrent
@@ -173,6 +201,16 @@ func StartLibtorrent(t testing.TB, cfg LTConfig) *LT {
 	}
 	if !cfg.TCP && !cfg.UTP {
 		cfg.TCP, cfg.UTP = true, true
+	}
+	if enc := cfg.Encryption.settings(); enc != nil {
+		merged := map[string]any{}
+		for k, v := range enc {
+			merged[k] = v
+		}
+		for k, v := range cfg.Settings {
+			merged[k] = v
+		}
+		cfg.Settings = merged
 	}
 	if cfg.Torrent != "" {
 		abs, err := filepath.Abs(cfg.Torrent)

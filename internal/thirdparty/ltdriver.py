@@ -137,6 +137,9 @@ def peer_list(h):
             "addr": "%s:%d" % (p.ip[0], p.ip[1]),
             "client": p.client if isinstance(p.client, str) else p.client.decode("utf-8", "replace"),
             "utp": bool(f & UTP_SOCKET),
+            # MSE/PE: the payload stream is RC4, or the handshake was MSE with plaintext chosen.
+            "rc4": bool(f & int(lt.peer_info.rc4_encrypted)),
+            "mse_plaintext": bool(f & int(lt.peer_info.plaintext_encrypted)),
             "we_choke": bool(f & int(lt.peer_info.choked)),
             "we_interested": bool(f & int(lt.peer_info.interesting)),
             "they_choke": bool(f & int(lt.peer_info.remote_choked)),

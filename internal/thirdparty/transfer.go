@@ -20,6 +20,8 @@ type TransferConfig struct {
 	// Hybrid uses libtorrent's default v1+v2 torrent (both hash trees are
 	// verified); otherwise the torrent is v1 only, like the clients we compare to.
 	Hybrid bool
+	// Encryption is both sessions' MSE/PE policy (LTRequireRC4 measures RC4).
+	Encryption LTEncryption
 }
 
 // TransferResult is what one measured transfer took.
@@ -47,7 +49,7 @@ func LibtorrentTransfer(t testing.TB, ctx context.Context, cfg TransferConfig) T
 	torPath := WriteTorrent(t, tor)
 	lc := func(ip string) LTConfig {
 		return LTConfig{Listen: testutil.Addr(ip, testutil.FreePort(t, ip)), Torrent: torPath,
-			TCP: !cfg.UTP, UTP: cfg.UTP, SocketBuffers: cfg.SocketBuffers}
+			TCP: !cfg.UTP, UTP: cfg.UTP, SocketBuffers: cfg.SocketBuffers, Encryption: cfg.Encryption}
 	}
 	sc := lc("127.0.0.2")
 	sc.SavePath, sc.Seed = root, true
