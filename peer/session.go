@@ -282,6 +282,7 @@ func (s *Session) handleIncoming(nc net.Conn) {
 	nc.SetDeadline(time.Now().Add(s.settings.HandshakeTimeout))
 	pc, h, err := s.readIncomingHead(nc)
 	if err != nil {
+		s.log.Debug("incoming handshake", "addr", nc.RemoteAddr(), "err", err)
 		nc.Close()
 		return
 	}

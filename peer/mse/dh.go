@@ -13,12 +13,13 @@ const KeyLen = 96
 // 160 is what libtorrent and Transmission use.
 const privLen = 20
 
-// prime is P, the 768-bit safe prime of the specification (the Oakley group 1 prime); G is 2.
+// prime is P, the 768-bit prime of the specification; G is 2. It shares its first 704 bits
+// with the Oakley group 1 prime but is not that prime: its tail is ...A63A36210000000000090563.
 var prime = func() *big.Int {
 	p, ok := new(big.Int).SetString("FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD1"+
 		"29024E088A67CC74020BBEA63B139B22514A08798E3404DD"+
 		"EF9519B3CD3A431B302B0A6DF25F14374FE1356D6D51C245"+
-		"E485B576625E7EC6F44C42E9A63A3620FFFFFFFFFFFFFFFF", 16)
+		"E485B576625E7EC6F44C42E9A63A36210000000000090563", 16)
 	if !ok {
 		panic("mse: bad prime")
 	}

@@ -76,9 +76,11 @@ type ResponderConfig struct {
 type Result struct {
 	Method Method
 	SKEY   [20]byte
-	// IA is the initiator's initial payload, decrypted (responder side).
+	// IA is the initiator's initial payload, decrypted (responder side). It is the start of
+	// the payload stream (clients put their BitTorrent handshake there), so Rest begins with it.
 	IA []byte
-	// Rest are payload bytes that arrived with the end of the handshake, already decrypted.
+	// Rest are payload bytes that arrived with the end of the handshake, already decrypted:
+	// on the responder the IA, then anything after it.
 	Rest []byte
 	// enc and dec are the payload stream ciphers; nil for plaintext.
 	enc, dec *rc4.Cipher
@@ -417,7 +419,7 @@ func (h *Handshaker) finish(m Method) {
 		h.res.enc, h.res.dec = h.enc, h.dec
 		h.dec.XORKeyStream(h.in, h.in)
 	}
-	h.res.Rest = h.in
+	h.res.Rest = append(h.res.IA[:len(h.res.IA):len(h.res.IA)], h.in...)
 	h.in = nil
 	h.st = sDone
 }

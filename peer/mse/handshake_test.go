@@ -106,8 +106,8 @@ func TestNegotiation(t *testing.T) {
 				if ra.Method != tt.want || rb.Method != tt.want {
 					t.Fatalf("methods %v/%v, want %v", ra.Method, rb.Method, tt.want)
 				}
-				if rb.SKEY != testSKEY || !bytes.Equal(rb.IA, ia) {
-					t.Fatalf("responder got skey %x ia %q", rb.SKEY, rb.IA)
+				if rb.SKEY != testSKEY || !bytes.Equal(rb.IA, ia) || !bytes.Equal(rb.Rest, ia) {
+					t.Fatalf("responder got skey %x ia %q rest %q", rb.SKEY, rb.IA, rb.Rest)
 				}
 			}
 		})
@@ -282,5 +282,13 @@ func TestPolicy(t *testing.T) {
 	}
 	if !IsPlaintextHandshake([]byte("\x13BitTorrent protocol\x00\x00")) || IsPlaintextHandshake([]byte("\x13BitTorrent protoco")) {
 		t.Fatal("detection")
+	}
+}
+
+// TestPrime: P is a 768-bit prime (a wrong digit makes every handshake with another client
+// fail to synchronise, which only the conformance tests would otherwise show).
+func TestPrime(t *testing.T) {
+	if prime.BitLen() != 768 || !prime.ProbablyPrime(20) {
+		t.Fatalf("P is not a 768-bit prime: %d bits", prime.BitLen())
 	}
 }
