@@ -106,6 +106,15 @@ func sessionPort(s *peer.Session) int {
 	return ap.Port
 }
 
+func addrPort(t *testing.T, addr string) int {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
 func totalLength(mi *metainfo.MetaInfo) int64 { return mi.Info.TotalLength }
 
 // TestMSELibtorrent: libtorrent with encryption forced (pe_forced both ways, RC4 only)
@@ -170,7 +179,7 @@ func TestMSETransmission(t *testing.T) {
 				UTP: tr.name == "utp", Encryption: 2,
 			})
 			seeder := encSession(t, fmt.Sprintf("127.0.2.%d", 2+4*i), tr.ours, mse.Require)
-			capture := startEncCapture(t, tr.proto, sessionPort(seeder))
+			capture := startEncCapture(t, tr.proto, addrPort(t, trc.Addr())) // we dial it
 			addTorrent(t, seeder, mi, dir, trc.Addr())
 			if err := trc.WaitFinished(ctxFor(t, 120*time.Second)); err != nil {
 				t.Fatalf("transmission: %v", err)
@@ -185,7 +194,7 @@ func TestMSETransmission(t *testing.T) {
 				Verify: true, UTP: tr.name == "utp", Encryption: 2,
 			})
 			leecher := encSession(t, fmt.Sprintf("127.0.2.%d", 4+4*i), tr.ours, mse.Require)
-			capture := startEncCapture(t, tr.proto, sessionPort(leecher))
+			capture := startEncCapture(t, tr.proto, addrPort(t, trc.Addr()))
 			out := t.TempDir()
 			tor := addTorrent(t, leecher, mi, out)
 			redialUntilComplete(t, tor, trc.Addr(), 120*time.Second)
@@ -219,14 +228,15 @@ func redialUntilComplete(t *testing.T, tor *peer.Torrent, addr string, d time.Du
 // has no uTP). It cannot dial either: we dial it as its seeder and as its leecher.
 func TestMSEAria2(t *testing.T) {
 	dir := t.TempDir()
-	mi, torrentPath := makePaddedTorrent(t, dir, "mse-ar", engineFiles, 256<<10)
+	// No pad files: aria2 seeding looks for them on disk (as Transmission does).
+	mi, torrentPath := makeTorrent(t, dir, "mse-ar", engineFiles, 256<<10, false)
 	requireCrypto := []string{"--bt-require-crypto=true", "--bt-min-crypto-level=arc4"}
 	t.Run("aria2 downloads from us", func(t *testing.T) {
 		ar := thirdparty.StartAria2(t, thirdparty.Aria2Config{
 			Listen: testutil.Addr("127.0.3.1", testutil.FreePort(t, "127.0.3.1")), Torrent: torrentPath, Args: requireCrypto,
 		})
 		seeder := encSession(t, "127.0.3.2", peer.TransportTCP, mse.Require)
-		capture := startEncCapture(t, "tcp", sessionPort(seeder))
+		capture := startEncCapture(t, "tcp", addrPort(t, ar.Addr())) // we dial it
 		addTorrent(t, seeder, mi, dir, ar.Addr())
 		if err := ar.WaitFinished(ctxFor(t, 90*time.Second)); err != nil {
 			t.Fatalf("aria2: %v", err)
@@ -240,7 +250,7 @@ func TestMSEAria2(t *testing.T) {
 			Dir: dir, Seed: true, Args: requireCrypto,
 		})
 		leecher := encSession(t, "127.0.3.4", peer.TransportTCP, mse.Require)
-		capture := startEncCapture(t, "tcp", sessionPort(leecher))
+		capture := startEncCapture(t, "tcp", addrPort(t, ar.Addr()))
 		out := t.TempDir()
 		tor := addTorrent(t, leecher, mi, out)
 		redialUntilComplete(t, tor, ar.Addr(), 90*time.Second)
