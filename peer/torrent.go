@@ -208,6 +208,7 @@ type torrent struct {
 	pex     pexState  // BEP 11 peer exchange
 	dhtNext time.Time // next DHT lookup
 	dhtBusy bool      // a lookup is running
+	dhtFail int       // lookups in a row that reached no node or found no peer (dhtannounce.go)
 
 	announcer  *tracker.Announcer // nil without trackers
 	announcing bool               // an announce is running (the announcer is not concurrent)
