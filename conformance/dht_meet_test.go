@@ -1,6 +1,8 @@
 package conformance
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -32,4 +34,36 @@ func TestDHTLibtorrentFindsFreshSeeder(t *testing.T) {
 	t.Logf("libtorrent found our seeder and finished in %v (including its start-up)", time.Since(start).Round(time.Millisecond))
 	lt.Stop()
 	sameContent(t, mi.Info, dir, out)
+}
+
+// TestDHTSampleInfohashesLibtorrent: BEP 51. libtorrent sends sample_infohashes to our DHT
+// node, which stores our seeder's torrent; libtorrent decodes the reply and finds the
+// torrent's info-hash among the samples, with the count and an interval.
+func TestDHTSampleInfohashesLibtorrent(t *testing.T) {
+	testutil.NeedLibtorrent(t)
+	dir := t.TempDir()
+	mi, torrentPath := makeTorrent(t, dir, "dht-sample", []thirdparty.File{{Path: "a.bin", Size: 256 << 10}}, 64<<10, false)
+	seeder := startSessionCfg(t, "127.0.6.3", peer.Config{DHT: peer.DHTConfig{Enabled: true}})
+	addTorrent(t, seeder, mi, dir)
+	lt := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
+		Listen: testutil.Addr("127.0.6.4", testutil.FreePort(t, "127.0.6.4")), Torrent: torrentPath,
+		SavePath: t.TempDir(), TCP: true, DHT: thirdparty.LTDHT{Enable: true, Nodes: []string{seeder.Addr().String()}},
+	})
+	ih := fmt.Sprintf("%x", mi.InfoHash())
+	ctx := ctxFor(t, 30*time.Second)
+	for {
+		s, err := lt.SampleInfohashes(ctx, seeder.Addr().String(), ih)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(s.Samples, ih) {
+			if s.Num < 1 || s.Interval <= 0 {
+				t.Errorf("reply num %d interval %d", s.Num, s.Interval)
+			}
+			t.Logf("libtorrent decoded: %+v", s)
+			return
+		}
+		// Our node records the torrent on the seeder's first DHT tick; ask again.
+		time.Sleep(500 * time.Millisecond)
+	}
 }

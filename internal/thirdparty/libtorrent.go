@@ -170,7 +170,8 @@ type LT struct {
 	errs    []string
 
 	ready, metadata, checked, finished, seeding, announced, failed chan struct{}
-	exited                                                         chan struct{} // stdout closed
+	exited                                                         chan struct{}  // stdout closed
+	samples                                                        chan LTSamples // BEP 51 replies (SampleInfohashes), capacity 1
 }
 
 type ltEvent struct {
@@ -266,7 +267,7 @@ func StartLibtorrent(t testing.TB, cfg LTConfig) *LT {
 		t: t, host: host, stdin: stdin, replies: map[int]chan json.RawMessage{},
 		ready: make(chan struct{}), metadata: make(chan struct{}), checked: make(chan struct{}),
 		finished: make(chan struct{}), seeding: make(chan struct{}), announced: make(chan struct{}),
-		failed: make(chan struct{}), exited: make(chan struct{}),
+		failed: make(chan struct{}), exited: make(chan struct{}), samples: make(chan LTSamples, 1),
 	}
 	lt.p = startProc(t, "libtorrent-"+filepath.Base(cfg.Listen), dir, cmd, true)
 	fmt.Fprintf(lt.p.logFile, "# config %s\n", js)
@@ -311,6 +312,14 @@ func (lt *LT) readEvents(r io.Reader) {
 			closeOnce(lt.seeding)
 		case "tracker_reply":
 			closeOnce(lt.announced)
+		case "dht_samples":
+			var smp LTSamples
+			if err := json.Unmarshal(line, &smp); err == nil {
+				select {
+				case lt.samples <- smp:
+				default: // nobody asked, or an answer is already waiting
+				}
+			}
 		case "piece":
 			lt.mu.Lock()
 			lt.pieces = append(lt.pieces, ev.Index)
@@ -463,6 +472,26 @@ func (lt *LT) AddDHTNode(addr string) {
 func (lt *LT) ForceDHTAnnounce() {
 	lt.t.Helper()
 	lt.callT(map[string]any{"cmd": "force_dht_announce"})
+}
+
+// LTSamples is libtorrent's view of a BEP 51 sample_infohashes reply.
+type LTSamples struct {
+	Num      int      `json:"num"`      // info-hashes the node says it stores
+	Interval int      `json:"interval"` // seconds before asking again
+	Samples  []string `json:"samples"`  // hex info-hashes
+}
+
+// SampleInfohashes makes libtorrent send a BEP 51 sample_infohashes query to addr and
+// returns what it decoded from the reply.
+func (lt *LT) SampleInfohashes(ctx context.Context, addr, targetHex string) (LTSamples, error) {
+	lt.t.Helper()
+	lt.callT(map[string]any{"cmd": "sample_infohashes", "addr": addr, "target": targetHex})
+	select {
+	case s := <-lt.samples:
+		return s, nil
+	case <-ctx.Done():
+		return LTSamples{}, fmt.Errorf("libtorrent: no sample_infohashes reply from %s: %w", addr, ctx.Err())
+	}
 }
 
 // Status returns a snapshot of the torrent and its peers.
