@@ -53,3 +53,24 @@ func TestIPv6Libtorrent(t *testing.T) {
 		})
 	}
 }
+
+// TestIPv6DHTLibtorrent: BEP 32. Our seeder's DHT node listens on [::1] with nothing to
+// bootstrap from; libtorrent, on [::1] too and told only that node, finds the seeder through
+// an IPv6 get_peers (values are IPv6 compact peers) and downloads.
+func TestIPv6DHTLibtorrent(t *testing.T) {
+	testutil.NeedLibtorrent(t)
+	dir := t.TempDir()
+	mi, torrentPath := makeTorrent(t, dir, "v6dht", []thirdparty.File{{Path: "a.bin", Size: 1 << 20}}, 64<<10, false)
+	seeder := startSessionCfg(t, "[::1]", peer.Config{DHT: peer.DHTConfig{Enabled: true}})
+	addTorrent(t, seeder, mi, dir)
+	out := t.TempDir()
+	lt := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
+		Listen: testutil.Addr("::1", testutil.FreePort(t, "::1")), Torrent: torrentPath,
+		SavePath: out, TCP: true, DHT: thirdparty.LTDHT{Enable: true, Nodes: []string{seeder.Addr().String()}},
+	})
+	if err := lt.WaitFinished(ctxFor(t, 60*time.Second)); err != nil {
+		t.Fatalf("libtorrent did not find our seeder through the IPv6 DHT: %v (status %+v)", err, lt.Status())
+	}
+	lt.Stop()
+	sameContent(t, mi.Info, dir, out)
+}
