@@ -33,6 +33,8 @@ type TorrentOptions struct {
 	// Trackers are the tracker tiers to announce to (BEP 12): the torrent's announce-list
 	// (metainfo.MetaInfo.Trackers) plus any the user adds.
 	Trackers [][]string
+	// WebSeeds are BEP 19 web seed URLs (the torrent's url-list); see webseed.go.
+	WebSeeds []string
 }
 
 // Torrent is a torrent running in a Session.
@@ -305,6 +307,9 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 	t.startDisk()
 	s.wg.Add(1)
 	go t.run()
+	if !picker.Complete() {
+		t.startWebSeeds(info, opts.WebSeeds)
+	}
 	return T, nil
 }
 
