@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(python3-libtorrent transmission-cli aria2 opentracker mktorrent tshark iproute2 util-linux procps)
+# protocol (issue 15): nginx serves the files of the BEP 19 web seed tests (conformance.TestWebSeedNginx).
+pkgs+=(nginx-light)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

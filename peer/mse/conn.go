@@ -58,6 +58,9 @@ func NewConn(nc net.Conn, r *Result) net.Conn {
 	return &Conn{Conn: nc, rest: r.Rest, enc: r.enc, dec: r.dec}
 }
 
+// NetConn returns the connection underneath (TCP or uTP), as tls.Conn.NetConn does.
+func (c *Conn) NetConn() net.Conn { return c.Conn }
+
 // Encrypted reports whether the payload stream is RC4.
 func (c *Conn) Encrypted() bool { return c.enc != nil }
 
