@@ -3,6 +3,8 @@ package peer
 import (
 	"testing"
 
+	"github.com/speedbt/btt/wire"
+	"github.com/speedbt/btt/wire/bencode"
 	"github.com/speedbt/btt/wire/metainfo"
 )
 
@@ -50,4 +52,16 @@ func mustInfo(t *testing.T, multi bool) *metainfo.Info {
 		t.Fatal(err)
 	}
 	return info
+}
+
+func TestPeerUploadOnly(t *testing.T) {
+	for v, want := range map[string]bool{"i1e": true, "i0e": false, "i2e": true, "1:1": false, "": false} {
+		h := wire.ExtendedHandshake{}
+		if v != "" {
+			h.Extra = map[string]bencode.RawMessage{"upload_only": bencode.RawMessage(v)}
+		}
+		if got := peerUploadOnly(h); got != want {
+			t.Errorf("upload_only %q: %v, want %v", v, got, want)
+		}
+	}
 }
