@@ -318,3 +318,17 @@ func TestMSEPreferServesPlain(t *testing.T) {
 		capture.expectEncrypted(totalLength(mi))
 	})
 }
+
+// tsharkDecoded is like tshark with the BitTorrent dissector on port: one line per
+// matching frame.
+func (c *encCapture) tsharkDecoded(port int, filter string) []string {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	args := []string{"-r", c.pcap, "-d", fmt.Sprintf("tcp.port==%d,bittorrent", port), "-T", "fields", "-e", "frame.number", "-Y", filter}
+	out, err := exec.CommandContext(ctx, testutil.NeedTool(c.t, "tshark"), args...).Output()
+	if err != nil {
+		c.t.Fatalf("tshark: %v", err)
+	}
+	return strings.Fields(string(out))
+}

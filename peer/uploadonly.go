@@ -14,9 +14,11 @@ import (
 
 const keyUploadOnly = "upload_only"
 
-// uploadOnlyHandshake adds upload_only to our extension handshake while we seed.
+// uploadOnlyHandshake adds upload_only to our extension handshake while we seed, except
+// when super-seeding (BEP 16): a super-seeder must look like a peer with few pieces, and
+// libtorrent drops an upload-only peer that has nothing it wants yet.
 func (t *torrent) uploadOnlyHandshake(h *wire.ExtendedHandshake) {
-	if !t.picker.Complete() {
+	if !t.picker.Complete() || t.super != nil {
 		return
 	}
 	if h.Extra == nil {

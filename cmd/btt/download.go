@@ -213,6 +213,7 @@ func runSeed(ctx context.Context, args []string) error {
 	fs := newFlagSet("seed", "FILE.torrent")
 	var tf transferFlags
 	tf.register(fs, "")
+	superSeed := fs.Bool("super-seed", false, "BEP 16 super-seeding: offer each peer one piece at a time, so an initial seed uploads each piece about once")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -229,7 +230,7 @@ func runSeed(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stop()
-	t, err := sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash()), Trackers: tf.tiers(mi)})
+	t, err := sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash()), Trackers: tf.tiers(mi), SuperSeed: *superSeed})
 	if err != nil {
 		return err
 	}
