@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/speedbt/btt/peer"
+	"github.com/speedbt/btt/peer/mse"
 	"github.com/speedbt/btt/wire/metainfo"
 )
 
@@ -28,9 +29,16 @@ func main() {
 	scan := flag.Duration("scan", 30*time.Second, "how often to look for new .torrent files")
 	slots := flag.Int("slots", 0, "upload slots per torrent (0: default)")
 	verbose := flag.Bool("v", false, "log peer events")
+	superSeed := flag.Bool("super-seed", false, "BEP 16 super-seeding: offer each peer one piece at a time")
+	encryption := flag.String("encryption", "off", "MSE/PE stream encryption: off, prefer or require")
 	flag.Parse()
 	if *listen == "" || flag.NArg() != 0 {
-		fmt.Fprintln(os.Stderr, "usage: btt-seeder --dir DIR --listen ADDR:PORT")
+		fmt.Fprintln(os.Stderr, "usage: btt-seeder --dir DIR --listen ADDR:PORT [--super-seed] [--encryption off|prefer|require]")
+		os.Exit(2)
+	}
+	enc, err := mse.ParsePolicy(*encryption)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "btt-seeder:", err)
 		os.Exit(2)
 	}
 	level := slog.LevelInfo
@@ -40,14 +48,15 @@ func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, log, *dir, *listen, *scan, *slots); err != nil {
+	cfg := peer.Config{Listen: *listen, Logger: log, Settings: peer.Settings{UploadSlots: *slots}, Encryption: enc}
+	if err := run(ctx, log, cfg, *dir, *scan, *superSeed); err != nil {
 		fmt.Fprintln(os.Stderr, "btt-seeder:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, log *slog.Logger, dir, listen string, scan time.Duration, slots int) error {
-	sess, err := peer.NewSession(peer.Config{Listen: listen, Logger: log, Settings: peer.Settings{UploadSlots: slots}})
+func run(ctx context.Context, log *slog.Logger, cfg peer.Config, dir string, scan time.Duration, superSeed bool) error {
+	sess, err := peer.NewSession(cfg)
 	if err != nil {
 		return err
 	}
@@ -55,7 +64,7 @@ func run(ctx context.Context, log *slog.Logger, dir, listen string, scan time.Du
 	fmt.Printf("listening on %s\n", sess.Addr())
 	serving := map[string]bool{}
 	for {
-		if err := addNew(sess, log, dir, serving); err != nil {
+		if err := addNew(sess, log, dir, serving, superSeed); err != nil {
 			return err
 		}
 		select {
@@ -68,7 +77,7 @@ func run(ctx context.Context, log *slog.Logger, dir, listen string, scan time.Du
 
 // addNew starts serving the .torrent files of dir not served yet. A torrent whose data is
 // missing or incomplete is reported and retried on the next scan.
-func addNew(sess *peer.Session, log *slog.Logger, dir string, serving map[string]bool) error {
+func addNew(sess *peer.Session, log *slog.Logger, dir string, serving map[string]bool, superSeed bool) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
@@ -87,6 +96,7 @@ func addNew(sess *peer.Session, log *slog.Logger, dir string, serving map[string
 		t, err := sess.AddTorrent(mi.Info, peer.TorrentOptions{
 			DataDir:    dir,
 			ResumeFile: filepath.Join(dir, ".btt", fmt.Sprintf("%x.resume", mi.InfoHash())),
+			SuperSeed:  superSeed,
 		})
 		if err != nil {
 			log.Warn("cannot serve torrent", "file", name, "err", err)
