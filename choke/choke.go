@@ -10,7 +10,9 @@
 // download fastest from (tit-for-tat); as a seed, the peers we upload fastest to, then
 // those that waited longest. Auction winners pay a uniform price, the highest losing
 // eligible bid or the reserve if that is higher, which for unit-demand bidders is the
-// VCG payment and makes truthful bidding a dominant strategy. Optimistic slots are never
+// VCG payment and makes truthful bidding a dominant strategy. A leecher first keeps
+// Config.ReciprocationSlots regular slots for the peers it downloads fastest from.
+// Optimistic slots are never
 // auctioned: they rotate round-robin over the choked interested peers by longest wait,
 // newly connected peers counting three times, and a bid only breaks exact ties.
 package choke
@@ -94,6 +96,13 @@ type Config struct {
 	// Reserve is the torrent's reserve price: bids below it are not eligible, and no
 	// winner pays less.
 	Reserve uint64
+	// ReciprocationSlots is how many regular slots tit-for-tat keeps, when we are not a
+	// seed and the auction is on, for the interested peers we download fastest from (a
+	// nonzero rate, not snubbed), before the auction fills the rest. A leecher that sells
+	// must still trade: without it, bidders could take every regular slot and the peers
+	// uploading to us would lose their reciprocation. The pick ignores bids, so the
+	// auction over the remaining slots stays truthful.
+	ReciprocationSlots int
 	// OptimisticEvery is the number of rechokes between optimistic rotations (3 rechokes
 	// of 10 s make mainline's 30 s).
 	OptimisticEvery int

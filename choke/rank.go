@@ -28,14 +28,38 @@ func Rank(peers []Peer, cfg Config, st *State) Result {
 	idx := st.scratch[:0]
 
 	var res Result
+	// Stage 0: as a leecher, tit-for-tat keeps its reciprocation slots. Only peers that
+	// upload to us qualify, so a torrent nobody uploads to auctions every regular slot.
+	if recip := min(max(cfg.ReciprocationSlots, 0), reg); cfg.Auction && !cfg.Seed && recip > 0 {
+		for i := range peers {
+			p := &peers[i]
+			if p.Interested && !p.Snubbed && p.DownloadRate > 0 {
+				idx = append(idx, i)
+			}
+		}
+		o := newOrdered(idx, recip, r.byRate)
+		for j := range o.len() {
+			if recip == 0 {
+				break
+			}
+			if i := o.at(j); !r.taken(peers[i].Key) {
+				r.add(i, Rate)
+				recip--
+			}
+		}
+		idx = idx[:0]
+	}
+	auctioned := reg - len(r.out)
+	won0 := len(r.out)
+
 	// Stage 1: the auction fills regular slots with eligible bidders, highest first.
-	if cfg.Auction && reg > 0 {
+	if cfg.Auction && auctioned > 0 {
 		for i := range peers {
 			if r.eligible(&peers[i]) {
 				idx = append(idx, i)
 			}
 		}
-		o := newOrdered(idx, reg+1, r.byBid)
+		o := newOrdered(idx, auctioned+1+won0, r.byBid)
 		won := 0
 		var losing uint64
 		lost := false
@@ -44,7 +68,7 @@ func Rank(peers []Peer, cfg Config, st *State) Result {
 			if r.taken(p.Key) {
 				continue // a repeated key is the same requester: one slot, one bid
 			}
-			if won == reg {
+			if won == auctioned {
 				losing, lost = p.Bid, true
 				break
 			}
@@ -57,7 +81,7 @@ func Rank(peers []Peer, cfg Config, st *State) Result {
 		}
 		if won > 0 {
 			res.ClearingPrice = price
-			for j := range r.out {
+			for j := won0; j < len(r.out); j++ {
 				r.out[j].Price = price
 			}
 		}

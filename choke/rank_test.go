@@ -467,3 +467,30 @@ func BenchmarkRank(b *testing.B) {
 		}
 	}
 }
+
+// TestRankReciprocation: a leecher keeps its reciprocation slot for the peer it downloads
+// fastest from, the auction fills the others and prices them among the remaining bidders;
+// as a seed, or with nobody uploading to us, the auction takes every regular slot.
+func TestRankReciprocation(t *testing.T) {
+	cfg := auctionCfg(10)
+	cfg.OptimisticSlots = 0
+	cfg.ReciprocationSlots = 1
+	peers := []Peer{bidder(1, 50), bidder(2, 40), bidder(3, 30), leech(4, 2000), leech(5, 1000),
+		with(bidder(6, 5), func(p *Peer) { p.DownloadRate = 3000; p.Snubbed = true })}
+	res := Rank(peers, cfg, nil)
+	want := []Slot{{Key: 4, Kind: Rate}, {Key: 1, Kind: Auction, Price: 30}, {Key: 2, Kind: Auction, Price: 30}}
+	if !slices.Equal(res.Unchoked, want) || res.ClearingPrice != 30 {
+		t.Errorf("leecher: got %+v (price %d), want %+v (price 30)", res.Unchoked, res.ClearingPrice, want)
+	}
+	cfg.Seed = true
+	res = Rank(peers, cfg, nil)
+	want = []Slot{{Key: 1, Kind: Auction, Price: 10}, {Key: 2, Kind: Auction, Price: 10}, {Key: 3, Kind: Auction, Price: 10}}
+	if !slices.Equal(res.Unchoked, want) {
+		t.Errorf("seed: got %+v, want %+v", res.Unchoked, want)
+	}
+	cfg.Seed = false
+	res = Rank(peers[:3], cfg, nil) // nobody uploads to us
+	if res.ClearingPrice != 10 || len(res.Unchoked) != 3 || res.Unchoked[2].Kind != Auction {
+		t.Errorf("no uploaders: got %+v", res.Unchoked)
+	}
+}

@@ -34,12 +34,18 @@ type conn struct {
 	// Shared: piece uploads queued at the writer; the loop adds, whoever removes one subtracts.
 	queuedUploads atomic.Int32
 
+	// Shared: the connection's place in the session's send scheduler; its weight is set by
+	// the loop (setSendWeight) and read by the scheduler under its lock.
+	flow sendFlow
+
 	// Shared: blocks requested from this peer, so the reader can tell wanted blocks from
 	// unsolicited ones before it writes anything to disk.
 	reqMu     sync.Mutex
 	requested map[piece.Block]struct{}
 
 	out sendQueue
+	// grant is the send scheduler's turn the writer holds (0: none); writer-owned.
+	grant uint64
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -100,6 +106,7 @@ func newConn(t *torrent, nc net.Conn, h wire.Handshake, outgoing bool) *conn {
 		closed:    make(chan struct{}),
 	}
 	c.out.wake = make(chan struct{}, 1)
+	c.flow.weight = 1
 	c.ls.amChoking = true
 	c.ls.peerChoking = true
 	return c
@@ -302,6 +309,7 @@ func (c *conn) writeMessages() error {
 	bw := bufio.NewWriterSize(c.nc, 64<<10)
 	ka := time.NewTimer(c.t.s.settings.KeepAliveInterval)
 	defer ka.Stop()
+	defer func() { c.t.s.sched.release(&c.flow, c.grant) }()
 	var batch []outMsg
 	for {
 		select {
@@ -313,25 +321,34 @@ func (c *conn) writeMessages() error {
 			}
 		case <-c.out.wake:
 		}
-		c.out.mu.Lock()
-		batch, c.out.msgs = c.out.msgs, batch[:0]
-		c.out.mu.Unlock()
-		if err := c.nc.SetWriteDeadline(time.Now().Add(c.t.s.settings.IdleTimeout)); err != nil {
-			return err
-		}
-		var scratch [32]byte
-		for _, o := range batch {
-			if o.m.Type == wire.Piece {
-				if err := c.writeBlock(bw, o.m); err != nil {
-					return err
-				}
-				continue
+		// Send until the queue is empty: the send scheduler's turn is kept from one block to
+		// the next and handed back only when there is nothing more to send.
+		for {
+			c.out.mu.Lock()
+			batch, c.out.msgs = c.out.msgs, batch[:0]
+			c.out.mu.Unlock()
+			if len(batch) == 0 {
+				break
 			}
-			if _, err := bw.Write(wire.AppendMessage(scratch[:0], o.m)); err != nil {
+			if err := c.nc.SetWriteDeadline(time.Now().Add(c.t.s.settings.IdleTimeout)); err != nil {
 				return err
 			}
+			var scratch [32]byte
+			for _, o := range batch {
+				if o.m.Type == wire.Piece {
+					if err := c.writeBlock(bw, o.m); err != nil {
+						return err
+					}
+					continue
+				}
+				if _, err := bw.Write(wire.AppendMessage(scratch[:0], o.m)); err != nil {
+					return err
+				}
+			}
+			clear(batch) // drop payload references
 		}
-		clear(batch) // drop payload references
+		c.t.s.sched.release(&c.flow, c.grant)
+		c.grant = 0
 		if err := bw.Flush(); err != nil {
 			return err
 		}
@@ -343,10 +360,26 @@ func (c *conn) writeMessages() error {
 func (c *conn) writeBlock(bw *bufio.Writer, m wire.Message) error {
 	var hdr [wire.PieceHeaderLen]byte
 	b := piece.Block{Piece: m.Index, Begin: m.Begin, Length: m.Length}
-	if err := c.t.s.upLimit.wait(c.t.s.ctx, int(m.Length)); err != nil {
-		return err
-	}
-	if err := c.t.sendBlock(bw, c.nc, wire.AppendPieceHeader(hdr[:0], m.Index, m.Begin, int(m.Length)), b); err != nil {
+	sched := c.t.s.sched
+	if sched != nil {
+		// Flush the small messages ahead of the block first: they are not paced, and the
+		// grant should cover only the block's time in the kernel.
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		gen, err := sched.acquire(c.t.s.ctx, &c.flow, int(m.Length), c.grant)
+		c.grant = gen
+		if err != nil {
+			return err
+		}
+		err = c.t.sendBlock(bw, c.nc, wire.AppendPieceHeader(hdr[:0], m.Index, m.Begin, int(m.Length)), b)
+		if err == nil && bw.Buffered() > 0 {
+			err = bw.Flush() // non-TCP transports copy the block through bw
+		}
+		if err != nil {
+			return fmt.Errorf("sending %v: %w", b, err)
+		}
+	} else if err := c.t.sendBlock(bw, c.nc, wire.AppendPieceHeader(hdr[:0], m.Index, m.Begin, int(m.Length)), b); err != nil {
 		return fmt.Errorf("sending %v: %w", b, err)
 	}
 	c.uploaded.Add(int64(m.Length))

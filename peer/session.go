@@ -42,6 +42,10 @@ type Config struct {
 	// Encryption is the MSE/PE policy for every connection (see encryption.go); the zero
 	// value is mse.Off, a plaintext wire.
 	Encryption mse.Policy
+	// StateDir holds state that must survive a restart: with Speed and a wallet, the
+	// vouchers requesters paid us until the ledger confirms their settlement
+	// (vouchers-ADDRESS.log). Empty keeps them in memory only: a crash then loses them.
+	StateDir string
 }
 
 // Session owns a listener, the torrents it serves and their connections.
@@ -52,8 +56,11 @@ type Session struct {
 	ln       net.Listener
 	blocks   *blockPool
 	pool     *storage.BufferPool // shared by every torrent's storage
-	upLimit  *limiter            // nil when uploads are not limited
+	sched    *sendScheduler      // shares the upload by weight; nil only in benchmarks of the plain path
+	localIP  netip.Addr          // the specific listen address dials leave from; zero: any
 	speed    SpeedConfig
+	pay      *sessionPay   // the provider's Book, voucher log and settlements (settle.go)
+	spend    *sessionSpend // the requester's budget (spend.go)
 
 	encryption mse.Policy
 
@@ -112,8 +119,12 @@ func NewSession(cfg Config) (*Session, error) {
 		copy(s.peerID[:], PeerIDPrefix)
 		rand.Read(s.peerID[len(PeerIDPrefix):])
 	}
+	s.startSpend()
+	if err := s.startPay(cfg.StateDir); err != nil {
+		return nil, err
+	}
 	s.halfOpen = make(chan struct{}, s.settings.MaxHalfOpen)
-	s.upLimit = newLimiter(s.settings.UploadRateLimit)
+	s.sched = newSendScheduler(s.settings.UploadRateLimit, s.settings.SendHold)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if cfg.Listen != "" {
 		if err := s.listen(cfg); err != nil {
@@ -136,6 +147,12 @@ func (s *Session) listen(cfg Config) error {
 	want, err := net.ResolveTCPAddr("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("peer: listen address: %w", err)
+	}
+	// A specific listen address is also where dials and announces leave from (libtorrent's
+	// outgoing_interfaces): peers and trackers then see the address we listen on.
+	if ip, ok := netip.AddrFromSlice(want.IP); ok && !ip.IsUnspecified() {
+		s.localIP = ip.Unmap()
+		s.trackerClient.LocalAddr = s.localIP
 	}
 	for try := 0; ; try++ {
 		addr := want
@@ -209,6 +226,10 @@ func (s *Session) Close() error {
 	}
 	s.closeUDP()
 	s.wg.Wait()
+	s.closePay()
+	if s.sched != nil {
+		s.sched.stop()
+	}
 	return errors.Join(errs...)
 }
 

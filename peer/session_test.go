@@ -15,7 +15,7 @@ import (
 )
 
 // writeTree creates files with pseudo-random content under dir/name and returns the torrent.
-func writeTree(t *testing.T, dir, name string, sizes []int, pieceLen int64, seed uint64) *metainfo.MetaInfo {
+func writeTree(t testing.TB, dir, name string, sizes []int, pieceLen int64, seed uint64) *metainfo.MetaInfo {
 	t.Helper()
 	r := rand.New(rand.NewPCG(seed, 1))
 	root := filepath.Join(dir, name)
@@ -38,21 +38,21 @@ func writeTree(t *testing.T, dir, name string, sizes []int, pieceLen int64, seed
 	return mi
 }
 
-func newTestSession(t *testing.T, s Settings) *Session {
+func newTestSession(t testing.TB, s Settings) *Session {
 	t.Helper()
 	return newTestSessionAt(t, "127.0.0.1", s)
 }
 
 // newTestSessionAt listens on its own loopback address: bans are per address, so tests of
 // banning need peers that do not share one.
-func newTestSessionAt(t *testing.T, ip string, s Settings) *Session {
+func newTestSessionAt(t testing.TB, ip string, s Settings) *Session {
 	t.Helper()
 	return newConfiguredSession(t, ip, Config{Settings: s})
 }
 
 // newConfiguredSession starts a session listening on ip (any port) with cfg, logging to the
 // test's output under -v, and closes it when the test ends.
-func newConfiguredSession(t *testing.T, ip string, cfg Config) *Session {
+func newConfiguredSession(t testing.TB, ip string, cfg Config) *Session {
 	t.Helper()
 	cfg.Listen = ip + ":0"
 	if testing.Verbose() && cfg.Logger == nil {
@@ -66,7 +66,7 @@ func newConfiguredSession(t *testing.T, ip string, cfg Config) *Session {
 	return sess
 }
 
-func waitComplete(t *testing.T, tor *Torrent, d time.Duration) {
+func waitComplete(t testing.TB, tor *Torrent, d time.Duration) {
 	t.Helper()
 	select {
 	case <-tor.Complete():

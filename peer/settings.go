@@ -53,11 +53,34 @@ type Settings struct {
 	DiskWorkers int
 	// RecheckWorkers is how many goroutines hash existing data on start.
 	RecheckWorkers int
-	// PaymentTimeout is how long a Speed requester has to pay for a billable piece after its
-	// HAVE before it is choked (docs/bep-speed.md, 8.1: 30 s).
+	// PaymentTimeout is how long a Speed requester has to pay for billable data after we sent
+	// it before it is choked and struck (docs/speed-payments.md: 30 s, a piece's transfer and
+	// verification plus a round trip with room to spare).
 	PaymentTimeout time.Duration
+	// SettleRetry is the first wait before a failed settlement is tried again; each retry
+	// doubles it up to SettleRetryMax, until the ledger confirms or the channel expires. 2 s
+	// rides out a ledger restart; a minute between tries costs the ledger nothing.
+	SettleRetry    time.Duration
+	SettleRetryMax time.Duration
 	// UploadRateLimit caps the session's upload in payload bytes per second; 0 means none.
 	UploadRateLimit int64
+	// PaidSendWeight is the send scheduler's weight of a connection unchoked in a Speed
+	// auction slot; every other unchoked connection (tit-for-tat, optimistic) weighs 1. While
+	// the upload is the bottleneck, a payer gets PaidSendWeight times the rate of a free
+	// slot. 4 is where, in the market simulator (internal/market, docs/speed-market.md),
+	// bidding one's value beats not bidding in nearly every trial with the optimistic slot
+	// on, while a free slot still gets a fifth to a tenth of the upload, enough for a new
+	// peer to obtain its first pieces and start trading.
+	PaidSendWeight int
+	// SendHold is how long one block's write may hold the send scheduler's turn before the
+	// next block may go anyway (a peer that stopped reading must not stall the others).
+	// 50 ms is a 16 KiB block at 2.6 Mbit/s: a slower peer loses its exclusive turn.
+	SendHold time.Duration
+	// ReciprocationSlots is how many regular slots tit-for-tat keeps, while we download, for
+	// the peers we download fastest from, before the auction fills the rest: a paid market
+	// must not stop a leecher from trading. 0 means the default, 1; negative means none. As a
+	// seed it does not apply.
+	ReciprocationSlots int
 	// ClientVersion is sent as "v" in the BEP 10 handshake.
 	ClientVersion string
 	// PEXInterval is how often each peer gets a BEP 11 ut_pex message; BEP 11 says at most
@@ -95,6 +118,16 @@ func (s Settings) withDefaults() Settings {
 	def(&s.RecheckWorkers, 2)
 	def(&s.DiskWorkers, 2)
 	defd(&s.PaymentTimeout, 30*time.Second)
+	defd(&s.SettleRetry, 2*time.Second)
+	defd(&s.SettleRetryMax, time.Minute)
+	def(&s.PaidSendWeight, 4)
+	defd(&s.SendHold, 50*time.Millisecond)
+	switch {
+	case s.ReciprocationSlots == 0:
+		s.ReciprocationSlots = 1
+	case s.ReciprocationSlots < 0:
+		s.ReciprocationSlots = 0
+	}
 	if s.ClientVersion == "" {
 		s.ClientVersion = "btt/0.1"
 	}

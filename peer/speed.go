@@ -20,8 +20,18 @@ import (
 // ignores the ones it receives: it is a plain BitTorrent client.
 type SpeedConfig struct {
 	bidext.Settings
-	// Balance reports the spendable balance in base units, for auto-bid; nil means 0 (no bids).
+	// Balance reports the wallet's balance in base units; nil means 0. It sizes the default
+	// budget (SpendingRate x the balance at start); deposits read the ledger afresh.
 	Balance func() uint64
+	// Budget is the most the session may ever spend, in base units, over every torrent,
+	// deposits included (docs/speed-payments.md, rule 9); 0 means SpendingRate x Balance()
+	// at start. Session.SetBudget changes it at run time.
+	Budget uint64
+	// MaxPrice caps every auto-bid (base units per GiB); 0: no cap.
+	MaxPrice uint64
+	// Ledgers are the ledgers we pay on (the first is also where we are paid, when Ledger is
+	// empty); a provider naming another is refused. Empty means Ledger alone.
+	Ledgers []string
 	// Wallet is the key that pays (as requester) and is paid (as provider). Without one,
 	// bids and auctions still run but nothing is paid: Key then names the provider.
 	Wallet *channel.PrivateKey
@@ -41,9 +51,10 @@ type speedTorrent struct {
 	eff        bidext.Effective
 	bidder     *bidext.Bidder
 	possession *bidext.Possession
-	heldAt     time.Time // when the torrent was last known to be held by another peer
-	reserve    uint64    // the reserve price last announced
-	proofs     int       // valid source proofs received
+	heldAt     time.Time        // when the torrent was last known to be held by another peer
+	reserve    uint64           // the reserve price last announced
+	committed  bidext.Committed // the reserves announced over the commitment window (reserve.go)
+	proofs     int              // valid source proofs received
 }
 
 // speedPeer is one connection's Speed state, owned by the loop.
@@ -71,6 +82,12 @@ func (t *torrent) initSpeed(ts bidext.TorrentSettings) error {
 		return nil
 	}
 	eff := cfg.Settings.For(ts)
+	// The session's spending rate sized its budget, once; a torrent's own rate (when set)
+	// scales its bid within that budget.
+	rate := uint32(bidext.PPM)
+	if ts.SpendingRate != nil {
+		rate = min(*ts.SpendingRate, bidext.PPM)
+	}
 	secret := cfg.Secret
 	if secret == [32]byte{} {
 		rand.Read(secret[:])
@@ -81,7 +98,7 @@ func (t *torrent) initSpeed(ts bidext.TorrentSettings) error {
 	}
 	t.speed = &speedTorrent{
 		eff:        eff,
-		bidder:     bidext.NewBidder(eff.Bid, eff.SpendingRate),
+		bidder:     bidext.NewBidder(eff.Bid, rate),
 		possession: pos,
 		heldAt:     time.Now(),
 	}
@@ -111,6 +128,7 @@ func (t *torrent) speedPeerHandshake(c *conn, h wire.ExtendedHandshake) {
 		return
 	}
 	c.ls.sp.id = uint8(id)
+	t.payeeConnect(c)
 	if t.speed.eff.Auction && !t.picker.Have().None() {
 		t.sendReserve(c)
 	}
@@ -122,6 +140,9 @@ func (t *torrent) speedPeerHandshake(c *conn, h wire.ExtendedHandshake) {
 // it becomes interesting only once its bitfield arrives, after the handshakes.
 func (t *torrent) offerBid(c *conn) {
 	if !t.speedOn() || c.ls.sp.id == 0 || !t.picker.Interesting(c.key) {
+		return
+	}
+	if c.ls.sp.pr.withdrawn {
 		return
 	}
 	if bid, sent := t.speed.bidder.Last(); sent && bid > 0 && c.ls.sp.sentBid != bid {
@@ -174,6 +195,7 @@ func (t *torrent) onSpeed(c *conn, payload []byte) error {
 		t.stats.bids.Add(1)
 		first := c.ls.sp.bid == 0 && m.Price > 0
 		c.ls.sp.bid = m.Price
+		t.payeeBid(c, m.Price)
 		if err := t.checkClaim(c, time.Now()); err != nil {
 			return err
 		}
@@ -181,6 +203,9 @@ func (t *torrent) onSpeed(c *conn, payload []byte) error {
 			t.rechoke() // a new bidder need not wait a whole interval for the auction
 		}
 	case wire.SpeedBidResponse:
+		if c.ls.sp.pr.withdrawn {
+			return nil // an answer to a bid we withdrew since
+		}
 		if c.ls.sp.sentBid == 0 || m.Price > c.ls.sp.sentBid {
 			return protocolErr("bid-response price %d above our bid %d", m.Price, c.ls.sp.sentBid)
 		}
@@ -200,7 +225,7 @@ func (t *torrent) onSpeed(c *conn, payload []byte) error {
 	case wire.SpeedPaymentAck:
 		t.onPaymentAck(c, m)
 	case wire.SpeedPaymentReject:
-		t.s.log.Warn("speed: provider refused our payment", "provider", c, "reason", m.Reason, "seq", m.Seq)
+		t.onPaymentReject(c, m)
 	}
 	return nil
 }
@@ -254,6 +279,7 @@ func (t *torrent) updateReserve() {
 		return
 	}
 	t.speed.reserve = r
+	t.speed.committed.Announce(time.Now(), r)
 	for _, c := range t.conns {
 		if c.ls.sp.id != 0 {
 			t.sendReserve(c)
@@ -277,17 +303,18 @@ func (t *torrent) speedTick(now time.Time) {
 	if t.picker.Complete() {
 		return
 	}
-	var balance uint64
-	if t.s.speed.Balance != nil {
-		balance = t.s.speed.Balance()
-	}
-	remaining := uint64(t.layout.TotalLength - t.stats.bytesDone.Load())
-	bid, send := t.speed.bidder.Next(now, balance, remaining)
+	// One budget for the session: the bid is the price at which what is left of it buys all
+	// the data every bidding torrent still wants (never compounded on what remains).
+	t.bidding.Store(t.speed.eff.Bid && t.speed.bidder.Enabled())
+	spendable, remaining, maxPrice := t.s.spendable()
+	t.speed.bidder.SetMaxPrice(maxPrice)
+	bid, send := t.speed.bidder.Next(now, spendable, remaining)
 	if !send {
 		return
 	}
+	balance := spendable
 	for _, c := range t.conns {
-		if c.ls.sp.id != 0 && t.picker.Interesting(c.key) {
+		if c.ls.sp.id != 0 && t.picker.Interesting(c.key) && !c.ls.sp.pr.withdrawn {
 			t.sendSpeed(c, wire.SpeedMessage{Type: wire.SpeedBid, Price: bid})
 			c.ls.sp.sentBid = bid
 		}
@@ -300,7 +327,7 @@ func (t *torrent) speedChokeInput(c *conn, p *choke.Peer) {
 	if !t.speedOn() || c.ls.sp.id == 0 {
 		return
 	}
-	if c.ls.sp.pe.defaulted {
+	if t.payeeDefaulted(c) {
 		p.Interested = false // owes us and missed a payment: no slot, not even a free one
 		return
 	}

@@ -73,8 +73,9 @@ type Stats struct {
 	ChannelsOpened   int
 	Earned           int64 // accepted from requesters' vouchers
 	VouchersAccepted int
-	Settled          int64 // paid to us by the ledger on channel closes
-	PaymentFailures  int   // requesters choked for not paying
+	Settled          int64 // paid to us by the ledger on channel closes, session-wide, each close once
+	PaymentFailures  int   // requesters choked or struck for not paying
+	Withdrawals      int   // providers we withdrew our bid from: we could not pay them
 
 	TrackerAnnounces int // announces a tracker answered
 	ClaimDisconnects int // peers dropped for bidding far below what a tracker claimed
@@ -111,8 +112,9 @@ func (T *Torrent) Stats() Stats {
 		ChannelsOpened:   int(t.stats.channelsOpened.Load()),
 		Earned:           t.stats.earned.Load(),
 		VouchersAccepted: int(t.stats.vouchersAccepted.Load()),
-		Settled:          t.stats.settled.Load(),
+		Settled:          t.s.settledTotal(),
 		PaymentFailures:  int(t.stats.paymentFailures.Load()),
+		Withdrawals:      int(t.stats.withdrawals.Load()),
 		TrackerAnnounces: int(t.stats.trackerAnnounces.Load()),
 		ClaimDisconnects: int(t.stats.claimDisconnects.Load()),
 	}
@@ -204,10 +206,10 @@ type torrent struct {
 		bids, auctionUnchokes, proofs, badProofs                          atomic.Int64
 		trackerAnnounces, claimDisconnects                                atomic.Int64
 		spent, promised, vouchersSent, paymentAcks, channelsOpened        atomic.Int64
-		earned, vouchersAccepted, settled, paymentFailures                atomic.Int64
+		earned, vouchersAccepted, paymentFailures, withdrawals            atomic.Int64
 	}
-	payStrikes map[netip.Addr]*bidext.Strikes // payment failures per requester address
-	speed      *speedTorrent                  // nil when Speed is off for this torrent
+	speed   *speedTorrent // nil when Speed is off for this torrent
+	bidding atomic.Bool   // auto-bid is on: its remaining data counts in the session's bid
 
 	pex     pexState  // BEP 11 peer exchange
 	dhtNext time.Time // next DHT lookup
@@ -250,8 +252,7 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 		strikes:  map[netip.Addr]int{},
 		depth:    piece.DefaultDepth(),
 
-		payStrikes: map[netip.Addr]*bidext.Strikes{},
-		claims:     map[netip.Addr]claimedBid{},
+		claims: map[netip.Addr]claimedBid{},
 	}
 	T := &Torrent{t: t}
 	s.mu.Lock()
@@ -448,9 +449,8 @@ func (t *torrent) removeConn(c *conn, err error) {
 	if t.super != nil {
 		t.superForget(c)
 	}
-	if t.speedOn() {
-		t.settleConn(c)
-	}
+	t.payeeDisconnect(c)
+	t.payerDisconnect(c)
 	t.s.conns.Add(-1)
 	t.stats.peers.Store(int32(len(t.conns)))
 	if err != nil && errorIsPeerFault(err) {
@@ -503,7 +503,7 @@ func (t *torrent) onMessage(c *conn, m wire.Message) error {
 	switch m.Type {
 	case wire.Choke:
 		c.ls.peerChoking = true
-		c.ls.sp.pr.terms = false // a choke ends the price in force
+		t.payerChoked(c) // a choke ends the price in force
 		if !c.fast() {
 			// Without the fast extension a choke cancels every request implicitly.
 			t.releaseAll(c)
@@ -528,9 +528,7 @@ func (t *torrent) onMessage(c *conn, m wire.Message) error {
 				return err
 			}
 		}
-		if t.speedOn() {
-			t.billHave(c, m.Index) // the requester has a piece we sent under paid terms
-		}
+		t.payeeHave(c, m.Index) // no more of it goes to the requester: its reservation ends
 		if t.superSeeding() {
 			t.superOnHave(c, m.Index)
 		}
@@ -567,6 +565,7 @@ func (t *torrent) onMessage(c *conn, m wire.Message) error {
 	case wire.Cancel:
 		b := piece.Block{Piece: m.Index, Begin: m.Begin, Length: m.Length}
 		if c.cancelUpload(b) {
+			t.payeeCancelled(c, m) // never sent: not billed
 			if c.fast() {
 				// BEP 6: every request gets a piece or a reject, cancelled ones included.
 				c.send(wire.Message{Type: wire.Reject, Index: m.Index, Begin: m.Begin, Length: m.Length})
@@ -637,10 +636,10 @@ func (t *torrent) onRequest(c *conn, m wire.Message) error {
 		reject()
 		return nil
 	}
+	if t.payeeServe(c, m) {
+		return nil // held by the exposure bound until the requester pays
+	}
 	if t.speedOn() {
-		if t.billSent(c, m) {
-			return nil // held until the requester pays for what it has
-		}
 		t.speed.possession.Uploaded(m.Index, m.Begin, m.Length)
 	}
 	c.queuedUploads.Add(1)
@@ -684,12 +683,16 @@ func (t *torrent) pieceVerified(i int) {
 	t.picker.Verified(i)
 	t.pieceVerifiedStats(i)
 	for _, c := range t.conns {
-		// Every peer gets the have, seeds included: a Speed provider bills on it.
+		// Every peer gets the have, seeds included: a Speed provider needs it.
 		c.send(wire.Message{Type: wire.Have, Index: uint32(i)})
-		t.updateInterest(c)
 	}
 	if t.speedOn() {
-		t.payForPiece(uint32(i)) // after the have, as the draft orders
+		// After the have, as the draft orders, and before a connection to a seed may close
+		// for completion: the voucher must go out first.
+		t.payForPiece(uint32(i))
+	}
+	for _, c := range t.conns {
+		t.updateInterest(c)
 	}
 	if t.picker.Complete() {
 		t.onComplete()
@@ -710,9 +713,7 @@ func (t *torrent) onComplete() {
 	t.saveResume()
 	t.trackerTick(time.Now(), tracker.EventCompleted)
 	for _, c := range t.conns {
-		if c.ls.seed {
-			c.close(errors.New("peer: both seeds"))
-		}
+		t.closeIfBothSeeds(c)
 	}
 	t.rechokeSoon()
 }
@@ -776,9 +777,7 @@ func (t *torrent) updateInterest(c *conn) {
 			c.send(wire.Message{Type: wire.NotInterested})
 		}
 	}
-	if t.picker.Complete() && c.ls.seed {
-		c.close(errors.New("peer: both seeds"))
-	}
+	t.closeIfBothSeeds(c)
 }
 
 // fillRequests tops up the requests outstanding at c to its queue depth.
@@ -835,9 +834,7 @@ func (t *torrent) tick() {
 	}
 	t.stats.unchoked.Store(int32(unchoked))
 	t.speedTick(now)
-	if t.speedOn() {
-		t.paymentTick(now)
-	}
+	t.paymentTick(now)
 	t.dhtTick(now)
 	t.pexTick(now)
 	t.trackerTick(now, tracker.EventNone)
@@ -958,15 +955,17 @@ func (t *torrent) rechoke() {
 	cfg := choke.DefaultConfig()
 	cfg.RegularSlots = t.s.settings.UploadSlots
 	cfg.Seed = t.picker.Complete()
+	cfg.ReciprocationSlots = t.s.settings.ReciprocationSlots
 	if t.speedOn() && t.speed.eff.Auction {
 		cfg.Auction = true
-		cfg.Reserve = t.speed.reserve
+		cfg.Reserve = t.reserveInForce(now)
 	}
 	res := choke.Rank(peers, cfg, &t.choker)
 	for _, c := range t.conns {
 		slot, unchoke := res.Find(uint64(c.key))
 		switch {
 		case unchoke:
+			t.setSendWeight(c, slot.Kind)
 			t.applySlot(c, slot, now)
 		case !c.ls.amChoking:
 			t.chokePeer(c, now)
@@ -974,24 +973,32 @@ func (t *torrent) rechoke() {
 	}
 }
 
+// setSendWeight gives c its share of the upload: an auction winner weighs
+// Settings.PaidSendWeight, any other slot 1 (docs/bep-speed.md, "What a paid slot buys").
+func (t *torrent) setSendWeight(c *conn, k choke.Kind) {
+	w := 1.0
+	if k == choke.Auction {
+		w = float64(t.s.settings.PaidSendWeight)
+	}
+	if t.s.sched != nil && c.flow.weight != w {
+		t.s.sched.setWeight(&c.flow, w)
+	}
+}
+
 // chokePeer chokes c and drops its queued uploads (rejecting them for fast peers, who are
 // told; others re-request after the next unchoke, as BEP 3 says).
 func (t *torrent) chokePeer(c *conn, now time.Time) {
-	wasPaying := c.ls.sp.paying
 	c.ls.amChoking = true
 	c.ls.chokedAt = now
-	c.ls.sp.paying, c.ls.sp.price = false, 0
 	c.send(wire.Message{Type: wire.Choke})
-	for _, m := range c.ls.sp.pe.held {
+	dropped := c.dropUploads()
+	// The paid terms end; requests the exposure bound held are rejected like the dropped ones.
+	for _, m := range t.payeeChoked(c, dropped) {
 		if c.fast() {
 			c.send(wire.Message{Type: wire.Reject, Index: m.Index, Begin: m.Begin, Length: m.Length})
 		}
 	}
-	c.ls.sp.pe.held = nil
-	for _, b := range c.dropUploads() {
-		if wasPaying {
-			t.unbill(c, b.Piece, b.Length)
-		}
+	for _, b := range dropped {
 		if c.fast() {
 			c.send(wire.Message{Type: wire.Reject, Index: b.Piece, Begin: b.Begin, Length: b.Length})
 		}

@@ -51,6 +51,12 @@ func (t *torrent) announceRequest(ev tracker.Event) tracker.AnnounceRequest {
 	}
 	if t.speedOn() {
 		req.Bid, _ = t.speed.bidder.Last()
+		// A seed that sells asks for the highest bidders at or above its reserve instead of
+		// an ordinary peer list, and dials them: its slots go where the bids are. Peers
+		// that do not bid find it through their own announces.
+		if t.speed.eff.Auction && t.picker.Complete() && req.NumWant > 0 {
+			req.Top, req.MinBid = req.NumWant, t.speed.reserve
+		}
 	}
 	return req
 }

@@ -193,6 +193,9 @@ func (s *Session) dialTransport(ctx context.Context, addr netip.AddrPort) (net.C
 		}
 	}
 	var d net.Dialer
+	if s.localIP.IsValid() && s.localIP.Is4() == addr.Addr().Unmap().Is4() {
+		d.LocalAddr = &net.TCPAddr{IP: s.localIP.AsSlice(), Zone: s.localIP.Zone()}
+	}
 	nc, err := d.DialContext(ctx, "tcp", addr.String())
 	if err != nil && utpErr != nil {
 		return nil, errors.Join(utpErr, err)

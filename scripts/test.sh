@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 pkgs=(python3-libtorrent transmission-cli aria2 opentracker mktorrent tshark iproute2 util-linux procps)
 # protocol (issue 15): nginx serves the files of the BEP 19 web seed tests (conformance.TestWebSeedNginx).
 pkgs+=(nginx-light)
+# btt daemon (issue 14): Transmission's web client (transmission-daemon ships it in
+# /usr/share/transmission/web; it is never copied into the repo), headless Chromium to load it,
+# and promtool (prometheus) to check /metrics.
+pkgs+=(transmission-daemon chromium prometheus)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -18,6 +22,27 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get update -qq
 	apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# btt daemon: transmission-daemon's package starts its own daemon (DHT on) where an init system
+# runs; the tests use only its web client's files.
+service transmission-daemon stop >/dev/null 2>&1 || true
+
+# --- TRON bridge (channel/tron): tronweb, pinned by scripts/tronweb/package*.json, installed
+# outside the repository for the byte-for-byte tests, which run it offline under node.
+export BTT_TRONWEB_DIR="${BTT_TRONWEB_DIR:-${HOME:-/root}/.cache/btt-tronweb}"
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	echo "== installing: nodejs npm"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq nodejs npm >/dev/null
+fi
+if ! cmp -s scripts/tronweb/package-lock.json "$BTT_TRONWEB_DIR/package-lock.json" ||
+	[ ! -f "$BTT_TRONWEB_DIR/node_modules/tronweb/package.json" ]; then
+	echo "== installing tronweb into $BTT_TRONWEB_DIR"
+	mkdir -p "$BTT_TRONWEB_DIR"
+	cp scripts/tronweb/package.json scripts/tronweb/package-lock.json "$BTT_TRONWEB_DIR/"
+	(cd "$BTT_TRONWEB_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# --- end TRON bridge
 
 echo "== go modules and build"
 go mod download

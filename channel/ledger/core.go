@@ -24,6 +24,8 @@ type CoreConfig struct {
 	FaucetBudget uint64
 	// MaxLifetime bounds a channel's expiry, so that a typo cannot lock funds for years.
 	MaxLifetime time.Duration
+	// Bridge is the address of the TRON bridge's key (zero: no bridge, no withdrawals).
+	Bridge channel.Address
 }
 
 // DefaultCoreConfig is a public ledger's configuration: 10 BTT per address once, after about
@@ -55,6 +57,7 @@ type Core struct {
 	byAddr   map[channel.Address][]channel.ChannelID
 	receipts map[receiptKey]*Receipt
 	expiries expiryHeap
+	bridge   bridgeState
 
 	dirtyMeta     bool
 	dirtyAccounts map[channel.Address]struct{}
@@ -106,7 +109,10 @@ func NewCore(cfg CoreConfig, d *Data) (*Core, error) {
 		r := d.Receipts[i]
 		c.receipts[receiptKey{r.Account, r.Nonce}] = &r
 	}
-	if t, err := c.Total(); err != nil || t != channel.GenesisSupply {
+	if err := c.bridge.load(d); err != nil {
+		return nil, fmt.Errorf("%w: bridge records: %v", ErrSupply, err)
+	}
+	if t, err := c.supplyTotal(); err != nil || t != channel.GenesisSupply {
 		return nil, fmt.Errorf("%w: total %d, want %d (%v)", ErrSupply, t, channel.GenesisSupply, err)
 	}
 	return c, nil
@@ -126,7 +132,8 @@ func (c *Core) ID() channel.LedgerID { return c.meta.LedgerID }
 func (c *Core) Config() CoreConfig { return c.cfg }
 
 // Total returns the sum of all balances and open channel deposits. It equals
-// channel.GenesisSupply after every operation.
+// channel.GenesisSupply after every operation as long as no token went through the bridge;
+// SupplyTotal adds what did.
 func (c *Core) Total() (uint64, error) {
 	var t uint64
 	var err error
@@ -181,6 +188,7 @@ func (c *Core) TakeChanges() *Data {
 	for id := range c.dirtyChannels {
 		d.Channels = append(d.Channels, *c.channels[id])
 	}
+	c.bridge.take(d)
 	c.dirtyMeta = false
 	c.newReceipts = nil
 	clear(c.dirtyAccounts)

@@ -41,6 +41,7 @@ func NewHandler(l *Ledger) http.Handler {
 	mux.HandleFunc("GET /v1/channels/{id}", h.getChannel)
 	mux.HandleFunc("POST /v1/channels/{id}/close", h.closeChannel)
 	mux.HandleFunc("POST /v1/batch", h.batch)
+	registerBridge(mux, h)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, errorf(ErrNotFound, "no route %s %s", r.Method, r.URL.Path))
 	})

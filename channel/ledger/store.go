@@ -52,11 +52,17 @@ type Data struct {
 	Accounts map[channel.Address]AccountState
 	Channels []Channel
 	Receipts []Receipt
+	// The bridge's records (bridge_types.go): counters (when not nil, replace the stored
+	// ones), withdrawals keyed by ID and deposits keyed by TxID (upserted).
+	Bridge      *BridgeMeta
+	Withdrawals []Withdrawal
+	Deposits    []Deposit
 }
 
 // Empty reports whether d holds no change.
 func (d *Data) Empty() bool {
-	return d.Meta == nil && len(d.Accounts) == 0 && len(d.Channels) == 0 && len(d.Receipts) == 0
+	return d.Meta == nil && len(d.Accounts) == 0 && len(d.Channels) == 0 && len(d.Receipts) == 0 &&
+		d.Bridge == nil && len(d.Withdrawals) == 0 && len(d.Deposits) == 0
 }
 
 // sortChannels orders channels by opening time, then id, so listings are stable.

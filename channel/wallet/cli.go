@@ -29,7 +29,7 @@ const PasswordEnv = "BTT_WALLET_PASSWORD"
 // "key: value"; balance prints "balance: <amount> BTT" with 6 decimals.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return &UsageError{"want a subcommand: new, show, balance, faucet or transfer"}
+		return &UsageError{"want a subcommand: new, show, balance, faucet, transfer, withdraw, deposit-address or history"}
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("btt wallet "+sub, flag.ContinueOnError)
@@ -37,8 +37,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	walletPath := fs.String("wallet", "", "wallet key file")
 	ledgerURL := fs.String("ledger", "", "ledger URL, e.g. http://127.0.0.1:7000")
 	passFile := fs.String("password-file", "", "file whose first line is the wallet password (or set "+PasswordEnv+")")
-	to := fs.String("to", "", "transfer: destination address (base58, T...)")
-	amount := fs.String("amount", "", "transfer: amount in BTT, up to 6 decimals")
+	to := fs.String("to", "", "transfer, withdraw: destination address (base58, T...; a TRON address for withdraw)")
+	amount := fs.String("amount", "", "transfer, withdraw: amount in BTT, up to 6 decimals")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up on the ledger after this long")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -162,6 +162,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "from: %s\nto: %s\nsent: %s BTT\nbalance: %s BTT\n", r.From, r.To,
 			channel.FormatBTT(uint64(r.Amount)), channel.FormatBTT(uint64(r.Balance)))
 		return nil
+	case "withdraw", "deposit-address", "history":
+		c, err := needLedger()
+		if err != nil {
+			return err
+		}
+		return runBridge(ctx, sub, c, *walletPath, *to, *amount, key, stdout)
 	}
 	return &UsageError{fmt.Sprintf("unknown wallet subcommand %q", sub)}
 }

@@ -57,6 +57,7 @@ func serve(ctx context.Context, args []string, logw io.Writer) error {
 	fs.DurationVar(&cfg.SweepInterval, "sweep", cfg.SweepInterval, "how often expired channels are refunded")
 	fs.IntVar(&cfg.MaxBatch, "max-batch", cfg.MaxBatch, "most operations per durable commit")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until shutdown")
+	bridgeAddr := fs.String("bridge", "", "address of the TRON bridge's key (btt-bridge); enables withdrawals and deposits")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -80,6 +81,11 @@ func serve(ctx context.Context, args []string, logw io.Writer) error {
 	}
 	if cfg.Core.FaucetBudget, err = channel.ParseBTT(*faucetBudget); err != nil {
 		return fmt.Errorf("--faucet-budget: %w", err)
+	}
+	if *bridgeAddr != "" {
+		if cfg.Core.Bridge, err = channel.ParseAddress(*bridgeAddr); err != nil {
+			return fmt.Errorf("--bridge: %w", err)
+		}
 	}
 	if *treasuryKey == "" {
 		*treasuryKey = *dbPath + ".treasury.json"

@@ -32,6 +32,7 @@ type transferFlags struct {
 	dht       bool
 	dhtNodes  stringList
 	slots     int
+	maxPeers  int
 	rechoke   time.Duration
 	trackers  stringList
 
@@ -47,6 +48,7 @@ func (f *transferFlags) register(fs *flag.FlagSet, listenDefault string) {
 	f.speed.register(fs)
 	fs.Var(&f.trackers, "a", "tracker announce URL to add to the torrent's own (repeatable)")
 	fs.IntVar(&f.slots, "slots", 0, "regular upload slots (0: default 4); Speed auctions these")
+	fs.IntVar(&f.maxPeers, "max-peers", 0, "connections per torrent (0: default 80)")
 	fs.DurationVar(&f.rechoke, "rechoke", 0, "rechoke (and auction) interval (0: default 10s)")
 	fs.StringVar(&f.transport, "transport", "both", "how to reach peers: tcp, utp or both (uTP first, then TCP)")
 	fs.BoolVar(&f.dht, "dht", false, "run a DHT node (BEP 5) on the listen address's UDP port to find peers")
@@ -102,10 +104,11 @@ func (f *transferFlags) session(ctx context.Context) (*peer.Session, error) {
 		Encryption: enc,
 		Listen:     f.listen,
 		Logger:     f.logger(),
-		Settings:   peer.Settings{UploadRateLimit: f.upLimit, UploadSlots: f.slots, RechokeInterval: f.rechoke},
+		Settings:   peer.Settings{UploadRateLimit: f.upLimit, UploadSlots: f.slots, RechokeInterval: f.rechoke, MaxConnsPerTorrent: f.maxPeers},
 		Speed:      sc,
 		Transport:  tr,
 		DHT:        peer.DHTConfig{Enabled: f.dht, Nodes: f.dhtNodes, StateFile: f.dhtState()},
+		StateDir:   f.speed.stateDir(),
 	})
 }
 

@@ -33,7 +33,9 @@ func commands() []command {
 		{"info", "show what a .torrent file holds", runInfo},
 		{"download", "download a torrent, then exit (or keep seeding with --seed)", runDownload},
 		{"seed", "serve a torrent whose data is on disk", runSeed},
-		{"wallet", "manage a Speed wallet: new, show, balance, faucet, transfer", runWallet},
+		{"wallet", "manage a Speed wallet: new, show, balance, faucet, transfer, withdraw, deposit-address, history", runWallet},
+		{"bench", "measure: a loopback transfer (ours, and libtorrent's beside it), or N downloaders against a seeder", runBench},
+		{"daemon", "host many torrents, driven over Transmission's RPC (transmission-remote, web client)", runDaemon},
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/speedbt/btt/internal/daemon"
 	"github.com/speedbt/btt/wire/magnet"
 	"github.com/speedbt/btt/wire/metainfo"
 )
@@ -80,6 +81,19 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"info", "-h"}, 0},
 		{[]string{"info", "magnet:?xt=urn:btih:58b2cdd92185f159d186a341da87e8f3bb189031"}, 0},
 		{[]string{"info", "magnet:?dn=no-hash"}, 1},
+		// btt bench: usage errors are caught before anything is generated or dialled.
+		{[]string{"bench"}, 2},
+		{[]string{"bench", "nope"}, 2},
+		{[]string{"bench", "transfer", "--size", "0"}, 2},
+		{[]string{"bench", "transfer", "--piece-length", "20000"}, 2},
+		{[]string{"bench", "transfer", "--transport", "sctp"}, 2},
+		{[]string{"bench", "transfer", "extra"}, 2},
+		{[]string{"bench", "connect", "--torrent", out}, 2},
+		{[]string{"bench", "connect", "--torrent", out, "--peer", "127.0.0.1:1", "--peers", "0"}, 2},
+		{[]string{"bench", "connect", "--torrent", out, "--peer", "127.0.0.1:1", "--duration", "-1"}, 2},
+		{[]string{"bench", "connect", "--torrent", out, "--peer", "127.0.0.1:1", "--source-ip", "127.0.0.250", "--peers", "10"}, 2},
+		{[]string{"bench", "connect", "--torrent", content, "--peer", "127.0.0.1:1"}, 1}, // not a torrent
+		{[]string{"bench", "connect", "-h"}, 0},
 	}
 	// Commands print results to stdout; keep the test output quiet.
 	stdout := os.Stdout
@@ -236,5 +250,32 @@ func TestEncryptionFlag(t *testing.T) {
 		if got != 2 || !strings.Contains(stderr.String(), `unknown encryption policy "maybe"`) {
 			t.Errorf("btt %s --encryption maybe: exit %d, stderr %q", cmd, got, stderr.String())
 		}
+	}
+}
+
+// TestDaemonSpeedFlags: Speed flags given to btt daemon replace the saved settings only where
+// given, and saved settings turn back into the same session configuration.
+func TestDaemonSpeedFlags(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	var sf speedFlags
+	sf.register(fs)
+	if err := fs.Parse([]string{"--speed", "--balance", "7.5", "--spending-rate", "0.25"}); err != nil {
+		t.Fatal(err)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	saved := daemon.SpeedSettings{Balance: "1", SpendingRate: 1, NoSell: true, ReserveCap: "3"}
+	sf.override(&saved, set)
+	want := daemon.SpeedSettings{Enabled: true, Balance: "7.5", SpendingRate: 0.25, NoSell: true, ReserveCap: "3"}
+	if diff := cmp.Diff(want, saved); diff != "" {
+		t.Errorf("after override (-want +got):\n%s", diff)
+	}
+	back := speedFlagsFrom(saved)
+	cfg, err := back.config(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Enabled || cfg.Sell || !cfg.AutoBid || cfg.SpendingRate != 250_000 || cfg.Reserve.Cap != 3_000_000 || cfg.Balance() != 7_500_000 {
+		t.Errorf("config from saved settings: %+v, balance %d", cfg.Settings, cfg.Balance())
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/speedbt/btt/channel/wallet"
 )
 
-// runWallet implements "btt wallet new|show|balance|faucet|transfer"; the work is in
+// runWallet implements "btt wallet new|show|balance|faucet|transfer|withdraw|deposit-address|history"; the work is in
 // package channel/wallet so that it is tested there.
 func runWallet(ctx context.Context, args []string) error {
 	err := wallet.Run(ctx, args, os.Stdout, os.Stderr)

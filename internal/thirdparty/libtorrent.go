@@ -3,7 +3,6 @@ package thirdparty
 import (
 	"bufio"
 	"context"
-	_ "embed"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,10 +16,8 @@ import (
 	"time"
 
 	"github.com/speedbt/btt/internal/testutil"
+	"github.com/speedbt/btt/internal/thirdparty/ltdriver"
 )
-
-//go:embed ltdriver.py
-var ltDriver []byte
 
 // startTimeout bounds how long a tool may take to come up (bind its port).
 const startTimeout = 20 * time.Second
@@ -245,7 +242,7 @@ func StartLibtorrent(t testing.TB, cfg LTConfig) *LT {
 	if err := os.WriteFile(cfgPath, js, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(drvPath, ltDriver, 0o644); err != nil {
+	if err := os.WriteFile(drvPath, ltdriver.Script, 0o644); err != nil {
 		t.Fatal(err)
 	}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"sync"
@@ -26,9 +27,14 @@ type Client struct {
 	UDPRetries int
 	// UserAgent, when set, is sent with HTTP requests.
 	UserAgent string
+	// LocalAddr, when a specific address, is where announces and scrapes leave
+	// from (the session's listen address), over HTTP (unless HTTP is set) and
+	// UDP; trackers of the other address family cannot be reached then.
+	LocalAddr netip.Addr
 
 	mu      sync.Mutex
 	connIDs map[string]connIDEntry
+	bound   *http.Client // built on first use when LocalAddr is set
 }
 
 // Announce sends one announce to the tracker at rawURL (http, https or udp).

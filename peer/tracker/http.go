@@ -486,11 +486,7 @@ func (c *Client) get(ctx context.Context, u *url.URL) ([]byte, error) {
 	if c.UserAgent != "" {
 		hreq.Header.Set("User-Agent", c.UserAgent)
 	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	hresp, err := hc.Do(hreq)
+	hresp, err := c.httpClient().Do(hreq)
 	if err != nil {
 		return nil, err
 	}

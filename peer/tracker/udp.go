@@ -402,9 +402,9 @@ func (c *Client) udpSchedule() (time.Duration, int) {
 	return base, retries + 1
 }
 
-func dialUDP(ctx context.Context, host string) (*udpConn, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "udp", host)
+func (cl *Client) dialUDP(ctx context.Context, host string) (*udpConn, error) {
+	d, network := cl.dialer("udp")
+	c, err := d.DialContext(ctx, network, host)
 	if err != nil {
 		return nil, err
 	}
@@ -448,7 +448,7 @@ type connIDEntry struct {
 // udpExchange runs one request that needs a connection id, reconnecting once
 // if the tracker refuses a cached id.
 func (c *Client) udpExchange(ctx context.Context, host string, fn func(uc *udpConn, id uint64) error) error {
-	uc, err := dialUDP(ctx, host)
+	uc, err := c.dialUDP(ctx, host)
 	if err != nil {
 		return err
 	}

@@ -48,7 +48,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketAccounts, bucketChannels, bucketReceipts} {
+		for _, b := range [][]byte{bucketMeta, bucketAccounts, bucketChannels, bucketReceipts, bucketWithdrawals, bucketDeposits} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -111,6 +111,9 @@ func (s *Store) Load(ctx context.Context) (*ledger.Data, error) {
 		if err != nil {
 			return err
 		}
+		if err := loadBridge(tx, d); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketReceipts).ForEach(func(k, v []byte) error {
 			var r ledger.Receipt
 			switch {
@@ -169,6 +172,9 @@ func (s *Store) Commit(ctx context.Context, d *ledger.Data) error {
 			if err := cb.Put(d.Channels[i].ID[:], v); err != nil {
 				return err
 			}
+		}
+		if err := commitBridge(tx, d); err != nil {
+			return err
 		}
 		rb := tx.Bucket(bucketReceipts)
 		rb.FillPercent = 1 // append-only: full pages, no room kept for inserts that never come

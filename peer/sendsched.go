@@ -1,0 +1,297 @@
+package peer
+
+import (
+	"container/heap"
+	"context"
+	"sync"
+	"time"
+)
+
+// The send scheduler shares the session's upload among its connections by weight, so that
+// a paid Speed slot buys a defined share of the provider's upload (docs/bep-speed.md,
+// "What a paid slot buys"), whether or not an upload limit is set.
+//
+// Every block a writer sends first takes a grant. Grants follow self-clocked weighted fair
+// queueing: a block of n bytes from a flow of weight w gets the tag max(V, last tag of the
+// flow) + n/w, where V is the tag of the last block granted, and the waiting block with the
+// smallest tag goes next. Over any interval in which a set of flows is backlogged, their
+// bytes are in proportion to their weights, within one block per flow; an idle flow banks
+// no credit (its next tag starts from V).
+//
+// What is shared depends on the bottleneck:
+//   - With an upload limit, a token bucket paces the grants: the head of the queue waits
+//     until the bucket is not in debt, then takes its bytes (the bucket may go into debt by
+//     one block, which the next grant waits out).
+//   - Without one, the link is the bottleneck: socket writes block when the kernel's send
+//     buffers are full. One grant at a time is in the kernel (the holder releases it when
+//     its write returns), so the order of grants is the order in which the link's capacity
+//     is handed out. A holder whose write takes longer than hold (a peer that stopped
+//     reading) loses its exclusivity, so one stalled peer cannot stop the others; its flow is
+//     then marked slow and its next blocks go without exclusivity (in tag order, paced by the
+//     bucket) until one of its writes returns within hold, so a peer that reads slowly on
+//     purpose costs the others one hold, not one per block.
+//
+// Bounds: the queue holds at most one block per connection (a writer waits for its grant
+// before it reads the next message), so it is bounded by Settings.MaxConns.
+
+// sendFlow is one connection's place in the scheduler. weight is written by the torrent
+// loop and read under the scheduler's lock; finish belongs to the scheduler.
+type sendFlow struct {
+	weight float64
+	finish float64
+	slow   bool      // its last exclusive write outlasted the hold
+	since  time.Time // when its current grant began
+}
+
+// sendWaiter is one block waiting for its grant.
+type sendWaiter struct {
+	f     *sendFlow
+	n     int
+	tag   float64
+	seq   uint64 // arrival order: equal tags are granted first come, first served
+	index int    // in the heap; -1 once granted or removed
+	gen   uint64 // the grant's generation, set when granted
+	ready chan struct{}
+}
+
+// fairQueue is the scheduler's pure core: no goroutines, no clock; now is passed in.
+type fairQueue struct {
+	vtime float64
+	seq   uint64
+	q     waiterHeap
+
+	// The token bucket; rate 0 means no upload limit.
+	rate, burst, tokens float64
+	last                time.Time
+
+	// The exclusive grant in the kernel, and its flow.
+	busy      bool
+	busySince time.Time
+	gen       uint64
+	holder    *sendFlow
+	hold      time.Duration
+	// shared numbers the non-exclusive grants of slow flows (high bit set, never a gen).
+	shared uint64
+}
+
+func newFairQueue(bytesPerSec int64, hold time.Duration, now time.Time) fairQueue {
+	q := fairQueue{hold: hold, last: now}
+	q.setRate(bytesPerSec, now)
+	return q
+}
+
+// setRate changes the upload limit; 0 or less lifts it.
+func (q *fairQueue) setRate(bytesPerSec int64, now time.Time) {
+	if bytesPerSec <= 0 {
+		q.rate, q.burst, q.tokens = 0, 0, 0
+		return
+	}
+	was := q.rate
+	q.rate = float64(bytesPerSec)
+	// A quarter second of the rate (at least four blocks): the limit holds over short
+	// windows without making every block wait on its own.
+	q.burst = max(q.rate/4, 64<<10)
+	if was == 0 {
+		q.tokens, q.last = q.burst, now
+	}
+	q.tokens = min(q.tokens, q.burst)
+}
+
+// push queues a block of n bytes for flow f.
+func (q *fairQueue) push(w *sendWaiter) {
+	wt := w.f.weight
+	if wt <= 0 {
+		wt = 1
+	}
+	w.tag = max(q.vtime, w.f.finish) + float64(w.n)/wt
+	w.f.finish = w.tag
+	q.seq++
+	w.seq = q.seq
+	heap.Push(&q.q, w)
+}
+
+// grant hands the next grant to the head of the queue if it may go now. Otherwise it
+// returns nil and how long until it should be asked again (0: only when a holder releases
+// or a block arrives).
+func (q *fairQueue) grant(now time.Time) (*sendWaiter, time.Duration) {
+	if len(q.q) == 0 {
+		return nil, 0
+	}
+	head := q.q[0]
+	if q.busy && !head.f.slow {
+		held := now.Sub(q.busySince)
+		if held < q.hold {
+			return nil, q.hold - held
+		}
+		q.holder.slow = true // its write outlasted the hold: no more exclusive turns
+	}
+	if q.rate > 0 {
+		if el := now.Sub(q.last); el > 0 {
+			q.tokens = min(q.burst, q.tokens+el.Seconds()*q.rate)
+		}
+		q.last = now
+		if q.tokens < 0 {
+			return nil, time.Duration(-q.tokens / q.rate * float64(time.Second))
+		}
+	}
+	w := heap.Pop(&q.q).(*sendWaiter)
+	if q.rate > 0 {
+		q.tokens -= float64(w.n) // may go into debt: the next grant waits it out
+	}
+	q.vtime = w.tag
+	w.f.since = now
+	if w.f.slow {
+		q.shared++
+		w.gen = q.shared | 1<<63
+		return w, 0
+	}
+	q.busy, q.busySince, q.holder = true, now, w.f
+	q.gen++
+	w.gen = q.gen
+	return w, 0
+}
+
+// release ends f's grant of generation gen (its write returned at now). A write that
+// returned within the hold clears the flow's slow mark.
+func (q *fairQueue) release(f *sendFlow, gen uint64, now time.Time) {
+	if f != nil && now.Sub(f.since) < q.hold {
+		f.slow = false
+	}
+	if q.busy && q.gen == gen {
+		q.busy, q.holder = false, nil
+	}
+}
+
+// remove takes a waiter out of the queue (its context ended before its grant).
+func (q *fairQueue) remove(w *sendWaiter) {
+	if w.index >= 0 {
+		heap.Remove(&q.q, w.index)
+	}
+}
+
+type waiterHeap []*sendWaiter
+
+func (h waiterHeap) Len() int { return len(h) }
+func (h waiterHeap) Less(i, j int) bool {
+	if h[i].tag != h[j].tag {
+		return h[i].tag < h[j].tag
+	}
+	return h[i].seq < h[j].seq
+}
+func (h waiterHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *waiterHeap) Push(x any) {
+	w := x.(*sendWaiter)
+	w.index = len(*h)
+	*h = append(*h, w)
+}
+func (h *waiterHeap) Pop() any {
+	old := *h
+	w := old[len(old)-1]
+	old[len(old)-1] = nil
+	w.index = -1
+	*h = old[:len(old)-1]
+	return w
+}
+
+// sendScheduler is the blocking shell around fairQueue that the writers share. Its timer
+// wakes the queue when the head waits on the bucket or on an expired hold.
+type sendScheduler struct {
+	mu    sync.Mutex
+	q     fairQueue
+	timer *time.Timer
+	now   func() time.Time
+}
+
+func newSendScheduler(bytesPerSec int64, hold time.Duration) *sendScheduler {
+	s := &sendScheduler{now: time.Now}
+	s.q = newFairQueue(bytesPerSec, hold, s.now())
+	s.timer = time.AfterFunc(time.Hour, s.dispatch)
+	s.timer.Stop()
+	return s
+}
+
+// setRate changes the upload limit (0 or less: none) for the grants from now on.
+func (s *sendScheduler) setRate(bytesPerSec int64) {
+	s.mu.Lock()
+	s.q.setRate(bytesPerSec, s.now())
+	s.dispatchLocked()
+	s.mu.Unlock()
+}
+
+// setWeight changes f's weight for the blocks it queues from now on.
+func (s *sendScheduler) setWeight(f *sendFlow, w float64) {
+	s.mu.Lock()
+	f.weight = w
+	s.mu.Unlock()
+}
+
+// acquire waits for f's turn to send n bytes and returns the grant to release once the
+// bytes are written. A writer with more blocks to send passes the grant it holds as prev
+// (0: none): it is released and the next block queued in one step, so that a backlogged
+// flow is in the queue when the turn is handed on (releasing first would hand the turn to
+// whoever is waiting, and every backlogged flow would get one block per round whatever its
+// weight).
+func (s *sendScheduler) acquire(ctx context.Context, f *sendFlow, n int, prev uint64) (uint64, error) {
+	w := &sendWaiter{f: f, n: n, ready: make(chan struct{}, 1)}
+	s.mu.Lock()
+	if prev != 0 {
+		s.q.release(f, prev, s.now())
+	}
+	s.q.push(w)
+	if g := s.dispatchLocked(); g == w {
+		s.mu.Unlock()
+		return w.gen, nil // nobody ahead
+	}
+	s.mu.Unlock()
+	select {
+	case <-w.ready:
+		return w.gen, nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		if w.index >= 0 {
+			s.q.remove(w)
+		} else { // granted as we gave up: pass the turn on
+			s.q.release(f, w.gen, s.now())
+			s.dispatchLocked()
+		}
+		s.mu.Unlock()
+		return 0, ctx.Err()
+	}
+}
+
+// release ends f's grant and lets the next block go. A zero gen is no grant; a nil
+// scheduler (the plain send path) has none.
+func (s *sendScheduler) release(f *sendFlow, gen uint64) {
+	if s == nil || gen == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.q.release(f, gen, s.now())
+	s.dispatchLocked()
+	s.mu.Unlock()
+}
+
+func (s *sendScheduler) dispatch() {
+	s.mu.Lock()
+	s.dispatchLocked()
+	s.mu.Unlock()
+}
+
+// dispatchLocked grants the head if it may go (signalling it) and returns it, or arms the
+// timer for when it may.
+func (s *sendScheduler) dispatchLocked() *sendWaiter {
+	w, d := s.q.grant(s.now())
+	if w != nil {
+		w.ready <- struct{}{} // capacity 1, and a waiter is granted once
+		return w
+	}
+	if d > 0 {
+		s.timer.Reset(d)
+	}
+	return nil
+}
+
+func (s *sendScheduler) stop() { s.timer.Stop() }

@@ -1,0 +1,251 @@
+package peer
+
+import (
+	"context"
+	"math"
+	"sync"
+	"testing"
+	"time"
+)
+
+// drive runs the fair queue with a fake clock: every flow is always backlogged (it queues
+// its next block as soon as one is granted), each granted write takes writeTime, and the
+// result is the bytes each flow sent in the given span of virtual time.
+func drive(t *testing.T, q *fairQueue, flows []*sendFlow, block int, writeTime, span time.Duration, start time.Time) []int64 {
+	t.Helper()
+	now := start
+	sent := make([]int64, len(flows))
+	byFlow := map[*sendFlow]int{}
+	for i, f := range flows {
+		byFlow[f] = i
+		q.push(&sendWaiter{f: f, n: block})
+	}
+	for now.Sub(start) < span {
+		w, d := q.grant(now)
+		if w == nil {
+			if d <= 0 {
+				t.Fatal("queue stalled: no grant and no wake-up")
+			}
+			now = now.Add(d)
+			continue
+		}
+		i := byFlow[w.f]
+		now = now.Add(writeTime)
+		sent[i] += int64(w.n)
+		q.release(w.f, w.gen, now)
+		q.push(&sendWaiter{f: w.f, n: block})
+	}
+	return sent
+}
+
+func shares(sent []int64) []float64 {
+	var total int64
+	for _, s := range sent {
+		total += s
+	}
+	out := make([]float64, len(sent))
+	for i, s := range sent {
+		out[i] = float64(s) / float64(total)
+	}
+	return out
+}
+
+// TestFairQueueShares: backlogged flows get bytes in proportion to their weights, with an
+// upload limit (the bucket paces, the total is the limit) and without one (the link is the
+// bottleneck: each write takes the time the link needs).
+func TestFairQueueShares(t *testing.T) {
+	start := time.Unix(1e9, 0)
+	for _, tc := range []struct {
+		name      string
+		limit     int64
+		writeTime time.Duration
+		weights   []float64
+	}{
+		{"limited 4:1:1", 4 << 20, 0, []float64{4, 1, 1}},
+		{"limited 4:4:1:1", 4 << 20, 0, []float64{4, 4, 1, 1}},
+		{"limited equal", 4 << 20, 0, []float64{1, 1, 1, 1, 1}},
+		{"link-bound 4:1:1", 0, 4 * time.Millisecond, []float64{4, 1, 1}},
+		{"link-bound 8:1", 0, time.Millisecond, []float64{8, 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := newFairQueue(tc.limit, 50*time.Millisecond, start)
+			var flows []*sendFlow
+			var sum float64
+			for _, w := range tc.weights {
+				flows = append(flows, &sendFlow{weight: w})
+				sum += w
+			}
+			span := 60 * time.Second
+			sent := drive(t, &q, flows, 16<<10, tc.writeTime, span, start)
+			for i, got := range shares(sent) {
+				if want := tc.weights[i] / sum; math.Abs(got-want) > 0.01 {
+					t.Errorf("flow %d (weight %v): share %.4f, want %.4f", i, tc.weights[i], got, want)
+				}
+			}
+			if tc.limit > 0 {
+				var total int64
+				for _, s := range sent {
+					total += s
+				}
+				// The burst is free once; after it the bucket paces at the limit.
+				rate := float64(total) / span.Seconds()
+				if rate < 0.99*float64(tc.limit) || rate > 1.01*float64(tc.limit) {
+					t.Errorf("total rate %.0f B/s, limit %d", rate, tc.limit)
+				}
+			}
+		})
+	}
+}
+
+// TestFairQueueNoBankedCredit: a flow that was idle does not catch up on what it missed; it
+// starts at the current virtual time and gets its share from then on.
+func TestFairQueueNoBankedCredit(t *testing.T) {
+	start := time.Unix(1e9, 0)
+	q := newFairQueue(1<<20, 50*time.Millisecond, start)
+	busy, late := &sendFlow{weight: 1}, &sendFlow{weight: 1}
+	drive(t, &q, []*sendFlow{busy}, 16<<10, 0, 10*time.Second, start)
+	// drive left one block of busy queued; late joins now.
+	now := start.Add(10 * time.Second)
+	q.push(&sendWaiter{f: late, n: 16 << 10})
+	run := 0
+	for range 20 {
+		w, d := q.grant(now)
+		for w == nil {
+			now = now.Add(d)
+			w, d = q.grant(now)
+		}
+		if w.f == late {
+			run = 0
+		} else if run++; run > 1 {
+			t.Fatal("the busy flow got two blocks in a row while the late flow waited")
+		}
+		q.release(w.f, w.gen, now)
+		q.push(&sendWaiter{f: w.f, n: 16 << 10})
+	}
+}
+
+// TestFairQueueHold: a grant whose write does not return (a peer that stopped reading)
+// holds the turn for the hold time at most.
+func TestFairQueueHold(t *testing.T) {
+	start := time.Unix(1e9, 0)
+	q := newFairQueue(0, 50*time.Millisecond, start)
+	stuck, other := &sendFlow{weight: 8}, &sendFlow{weight: 1}
+	q.push(&sendWaiter{f: stuck, n: 16 << 10})
+	q.push(&sendWaiter{f: other, n: 16 << 10})
+	w, _ := q.grant(start)
+	if w.f != stuck {
+		t.Fatal("the heavier flow should go first")
+	}
+	if w2, d := q.grant(start.Add(10 * time.Millisecond)); w2 != nil || d != 40*time.Millisecond {
+		t.Fatalf("during the hold: grant %v, wait %v; want none for 40ms", w2, d)
+	}
+	w2, _ := q.grant(start.Add(50 * time.Millisecond))
+	if w2 == nil || w2.f != other {
+		t.Fatal("after the hold the next flow did not get the turn")
+	}
+	q.release(w.f, w.gen, start.Add(60*time.Millisecond)) // the stuck write returns late
+	if !q.busy {
+		t.Fatal("a stale release ended the current grant")
+	}
+	// The slow flow's next block goes at once, without waiting for or taking the turn.
+	q.push(&sendWaiter{f: stuck, n: 16 << 10})
+	w3, _ := q.grant(start.Add(61 * time.Millisecond))
+	if w3 == nil || w3.f != stuck || !stuck.slow || q.holder != other {
+		t.Fatalf("slow flow: grant %v, slow %v", w3, stuck.slow)
+	}
+	// Its write returns within the hold: it is no longer slow, and waits its turn again.
+	q.release(stuck, w3.gen, start.Add(62*time.Millisecond))
+	if stuck.slow || !q.busy {
+		t.Fatalf("after a quick write: slow %v, busy %v", stuck.slow, q.busy)
+	}
+	q.push(&sendWaiter{f: stuck, n: 16 << 10})
+	if w4, _ := q.grant(start.Add(63 * time.Millisecond)); w4 != nil {
+		t.Fatal("a flow no longer slow went during another's exclusive grant")
+	}
+}
+
+// TestSendSchedulerBlocking runs the blocking scheduler with real goroutines: three writers
+// of weights 4, 1, 1 keep it busy; the bytes granted follow the weights. Shares are counted
+// in grants, not measured in time, so the load on the machine does not matter.
+func TestSendSchedulerBlocking(t *testing.T) {
+	s := newSendScheduler(64<<20, 50*time.Millisecond)
+	defer s.stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	weights := []float64{4, 1, 1}
+	var mu sync.Mutex
+	sent := make([]int64, len(weights))
+	total := int64(0)
+	const stop = 3000 * (16 << 10)
+	// A gate holds the turn until every writer has queued its first block, so that all
+	// three are backlogged from the first grant on (a writer that held the turn alone at
+	// the start would get everything the bucket's burst allows).
+	gate, err := s.acquire(ctx, &sendFlow{weight: 1}, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i, w := range weights {
+		f := &sendFlow{}
+		s.setWeight(f, w)
+		wg.Go(func() {
+			var g uint64
+			for {
+				var err error
+				if g, err = s.acquire(ctx, f, 16<<10, g); err != nil {
+					return
+				}
+				mu.Lock()
+				sent[i] += 16 << 10
+				total += 16 << 10
+				done := total >= stop
+				mu.Unlock()
+				if done {
+					s.release(f, g)
+					cancel()
+					return
+				}
+			}
+		})
+	}
+	for queued := 0; queued < len(weights); {
+		time.Sleep(time.Millisecond)
+		s.mu.Lock()
+		queued = len(s.q.q)
+		s.mu.Unlock()
+	}
+	s.release(nil, gate)
+	wg.Wait()
+	// All three are backlogged from the first grant to the last, within a block each.
+	for i, got := range shares(sent) {
+		if want := weights[i] / 6; math.Abs(got-want) > 0.02 {
+			t.Errorf("writer %d (weight %v): share %.3f, want %.3f", i, weights[i], got, want)
+		}
+	}
+	if len(s.q.q) != 0 || s.q.busy {
+		t.Errorf("after cancel: %d queued, busy %v", len(s.q.q), s.q.busy)
+	}
+}
+
+// TestFairQueueSetRate: a limit set while running paces the next grants at the new rate,
+// and lifting it lets the queue go at the link's pace.
+func TestFairQueueSetRate(t *testing.T) {
+	start := time.Unix(1e9, 0)
+	q := newFairQueue(0, 50*time.Millisecond, start)
+	f := []*sendFlow{{weight: 1}}
+	sent := drive(t, &q, f, 16<<10, time.Millisecond, time.Second, start)
+	if sent[0] != 1000*(16<<10) {
+		t.Fatalf("unlimited: %d bytes in a second of 1 ms writes", sent[0])
+	}
+	now := start.Add(time.Second)
+	q = newFairQueue(0, 50*time.Millisecond, now)
+	q.setRate(1<<20, now)
+	sent = drive(t, &q, f, 16<<10, 0, 10*time.Second, now)
+	if r := float64(sent[0]) / 10; r < 0.99*(1<<20) || r > 1.04*(1<<20) {
+		t.Errorf("limited to 1 MiB/s: %.0f B/s", r)
+	}
+	q.setRate(0, now)
+	if w, d := q.grant(now.Add(11 * time.Second)); w == nil && d > 50*time.Millisecond {
+		t.Errorf("lifted limit still waits %v", d)
+	}
+}
