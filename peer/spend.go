@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -171,15 +172,21 @@ func (s *Session) spendable() (spendable, remaining, maxPrice uint64) {
 	return spendable, remaining, maxPrice
 }
 
-// trusted reports whether we pay on a ledger: only those we are configured with.
-func (s *Session) trusted(url string) bool {
+// trusted reports whether we pay on a ledger: only those we are configured with. A provider
+// may name one ledger by the comma-separated URLs of its processes (ledger.NewClient fails
+// over between them); every one of them must be ours, or a provider could slip in its own.
+func (s *Session) trusted(urls string) bool {
 	norm := func(u string) string { return strings.TrimRight(strings.TrimSpace(u), "/") }
-	for _, l := range s.speed.TrustedLedgers() {
-		if norm(l) == norm(url) {
-			return true
+	named := strings.Split(urls, ",")
+	if len(named) > ledger.MaxURLs {
+		return false
+	}
+	for _, u := range named {
+		if !slices.ContainsFunc(s.speed.TrustedLedgers(), func(l string) bool { return norm(l) == norm(u) }) {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // TrustedLedgers are the ledgers a requester pays on: Ledgers, else Ledger alone.

@@ -115,6 +115,10 @@ func TestUntrustedLedgerRefused(t *testing.T) {
 	if !s.trusted("http://127.0.0.1:2") || !s.trusted("http://127.0.0.1:1/") || s.trusted("http://127.0.0.1:3") {
 		t.Fatal("trusted list misread")
 	}
+	// A ledger named by the URLs of its processes: all must be ours.
+	if !s.trusted("http://127.0.0.1:1,http://127.0.0.1:2") || s.trusted("http://127.0.0.1:1,http://evil.example:7100") {
+		t.Fatal("trusted URL list misread")
+	}
 }
 
 // TestPaymentRejectHandled: a refused channel (reason 8, being settled) moves the requester

@@ -46,7 +46,7 @@ func (f *speedFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.reserveGrace, "reserve-grace", "", "time with no other known holder before the reserve price rises (default 24h)")
 	fs.StringVar(&f.reserveStart, "reserve-start", "", "reserve price (BTT/GiB) once the grace period ends (default 0.1)")
 	fs.StringVar(&f.wallet, "wallet", "", "with --speed: the wallet key file that pays and is paid")
-	fs.StringVar(&f.ledger, "ledger", "", "with --speed: the ledger URL, or a comma-separated list: we are paid on the first and pay only on these (a provider naming another is refused)")
+	fs.StringVar(&f.ledger, "ledger", "", "with --speed: the ledger's URL, or a comma-separated list of its processes' URLs (the client fails over between them); we are paid on this ledger and pay only on it (a provider naming another is refused)")
 	fs.StringVar(&f.passwordFile, "password-file", "", "file whose first line is the wallet password (or set "+wallet.PasswordEnv+")")
 	fs.StringVar(&f.reserveCap, "reserve-cap", "", "highest reserve price (BTT/GiB; default 100; 0 means no reserve)")
 }
@@ -96,9 +96,9 @@ func (f *speedFlags) config(ctx context.Context) (peer.SpeedConfig, error) {
 		}
 	}
 	cfg := peer.SpeedConfig{Settings: s, Ledgers: ledgers, Balance: func() uint64 { return balance }}
-	if len(ledgers) > 0 {
-		cfg.Ledger = ledgers[0]
-	}
+	// One ledger, possibly served by several processes: we name all of them to the requesters
+	// we sell to (their client fails over between them) and pay only on these URLs.
+	cfg.Ledger = strings.Join(ledgers, ",")
 	for _, r := range []struct {
 		flag, v string
 		dst     *uint64
@@ -117,6 +117,9 @@ func (f *speedFlags) config(ctx context.Context) (peer.SpeedConfig, error) {
 	}
 	if f.ledger == "" {
 		return peer.SpeedConfig{}, usageError("--wallet needs --ledger")
+	}
+	if _, err := ledger.ParseURLs(f.ledger); err != nil {
+		return peer.SpeedConfig{}, usageError("--ledger: " + err.Error())
 	}
 	pw, err := wallet.ReadPassword(f.passwordFile)
 	if err != nil {
