@@ -409,6 +409,14 @@ func (n *Node) handleQuery(m *krpc.Msg, from netip.AddrPort, qlen int) {
 		if n.store.add(a.InfoHash, netip.AddrPortFrom(from.Addr(), uint16(port)), now) {
 			n.stats.Announces++
 		}
+	case krpc.MethodSampleInfohashes:
+		if a.Target.IsZero() {
+			n.sendError(m.T, from, krpc.ErrProtocol, "missing target")
+			return
+		}
+		n.setNodes(r, a.Target, from, a.Want)
+		n.answerSample(r, m, from, qlen, now)
+		return
 	default:
 		n.sendError(m.T, from, krpc.ErrMethodUnknown, "method unknown")
 		return

@@ -158,7 +158,8 @@ func TestQueries(t *testing.T) {
 		{"missing id", q("ping", krpc.Args{}), a1, krpc.ErrProtocol},
 		{"missing target", q("find_node", krpc.Args{ID: idA}), a1, krpc.ErrProtocol},
 		{"missing info_hash", q("get_peers", krpc.Args{ID: idA}), a1, krpc.ErrProtocol},
-		{"unknown method", q("sample_infohashes", krpc.Args{ID: idA, Target: ih}), a1, krpc.ErrMethodUnknown},
+		{"unknown method", q("vote", krpc.Args{ID: idA, Target: ih}), a1, krpc.ErrMethodUnknown},
+		{"sample without target", q("sample_infohashes", krpc.Args{ID: idA}), a1, krpc.ErrProtocol},
 	}
 	for _, c := range errCases {
 		r, _, _ := p.ask(c.m, c.from)

@@ -21,6 +21,7 @@ func (t *torrent) extHandshake(c *conn) wire.Message {
 		h.M[wire.ExtPEX] = extIDPEX
 	}
 	t.speedHandshake(&h)
+	t.uploadOnlyHandshake(&h)
 	if ip := c.addr.Addr().Unmap(); ip.IsValid() {
 		h.YourIP = ip.AsSlice()
 	}
@@ -48,6 +49,9 @@ func (t *torrent) onExtended(c *conn, m wire.Message) error {
 		}
 		t.speedPeerHandshake(c, h)
 		t.pexHandshake(c, h)
+		if peerUploadOnly(h) && t.picker.Complete() {
+			c.close(errBothUploadOnly)
+		}
 	case extIDMetadata:
 		return t.onMetadata(c, m.Payload)
 	case extIDSpeed:

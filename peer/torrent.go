@@ -33,6 +33,10 @@ type TorrentOptions struct {
 	// Trackers are the tracker tiers to announce to (BEP 12): the torrent's announce-list
 	// (metainfo.MetaInfo.Trackers) plus any the user adds.
 	Trackers [][]string
+	// WebSeeds are BEP 19 web seed URLs (the torrent's url-list); see webseed.go.
+	WebSeeds []string
+	// SuperSeed turns on BEP 16 super-seeding while the torrent seeds; see superseed.go.
+	SuperSeed bool
 }
 
 // Torrent is a torrent running in a Session.
@@ -211,6 +215,9 @@ type torrent struct {
 	pex     pexState  // BEP 11 peer exchange
 	dhtNext time.Time // next DHT lookup
 	dhtBusy bool      // a lookup is running
+	dhtFail int       // lookups in a row that reached no node or found no peer (dhtannounce.go)
+
+	super *superSeed // BEP 16 state; nil unless opts.SuperSeed
 
 	announcer  *tracker.Announcer // nil without trackers
 	announcing bool               // an announce is running (the announcer is not concurrent)
@@ -303,10 +310,16 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 	if picker.Complete() {
 		close(t.complete)
 	}
+	if opts.SuperSeed {
+		t.super = newSuperSeed(layout.NumPieces)
+	}
 	t.startTrackers(opts.Trackers)
 	t.startDisk()
 	s.wg.Add(1)
 	go t.run()
+	if !picker.Complete() {
+		t.startWebSeeds(info, opts.WebSeeds)
+	}
 	return T, nil
 }
 
@@ -415,6 +428,10 @@ func (t *torrent) addConn(nc net.Conn, h wire.Handshake, outgoing bool) {
 
 func (t *torrent) sendHaves(c *conn) {
 	have := t.picker.Have()
+	if t.superSeeding() {
+		t.superOffer(c) // BEP 16: one piece at a time instead of everything
+		return
+	}
 	switch {
 	case c.fast() && have.All():
 		c.send(wire.Message{Type: wire.HaveAll})
@@ -431,6 +448,9 @@ func (t *torrent) removeConn(c *conn, err error) {
 	}
 	delete(t.conns, c.key)
 	t.picker.RemovePeer(c.key)
+	if t.super != nil {
+		t.superForget(c)
+	}
 	t.payeeDisconnect(c)
 	t.payerDisconnect(c)
 	t.s.conns.Add(-1)
@@ -511,6 +531,9 @@ func (t *torrent) onMessage(c *conn, m wire.Message) error {
 			}
 		}
 		t.payeeHave(c, m.Index) // no more of it goes to the requester: its reservation ends
+		if t.superSeeding() {
+			t.superOnHave(c, m.Index)
+		}
 		t.updateInterest(c)
 		t.fillRequests(c)
 	case wire.Bitfield:
@@ -521,6 +544,9 @@ func (t *torrent) onMessage(c *conn, m wire.Message) error {
 		c.ls.has = bf
 		if err := t.picker.PeerBitfield(c.key, bf); err != nil {
 			return err
+		}
+		if t.superSeeding() {
+			t.superOnBitfield(c)
 		}
 		t.updateInterest(c)
 		t.fillRequests(c)
@@ -600,7 +626,7 @@ func (t *torrent) onRequest(c *conn, m wire.Message) error {
 			c.send(wire.Message{Type: wire.Reject, Index: m.Index, Begin: m.Begin, Length: m.Length})
 		}
 	}
-	if !t.picker.Have().Has(int(m.Index)) {
+	if !t.picker.Have().Has(int(m.Index)) || (t.superSeeding() && !t.superAllows(c, m.Index)) {
 		reject()
 		return nil
 	}

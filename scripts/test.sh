@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(python3-libtorrent transmission-cli aria2 opentracker mktorrent tshark iproute2 util-linux procps)
+# protocol (issue 15): nginx serves the files of the BEP 19 web seed tests (conformance.TestWebSeedNginx).
+pkgs+=(nginx-light)
 # --- ledger on PostgreSQL (channel/ledger, channel/ledger/pgstore) ---
 # The tests start a private server per test (internal/testutil.StartPostgres: initdb and
 # postgres from /usr/lib/postgresql/*/bin, as the package's "postgres" user when run as
