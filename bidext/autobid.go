@@ -46,8 +46,9 @@ type Bidder struct {
 
 	enabled bool
 	rate    uint32
-	user    bool // a user change waits to be sent
-	sent    bool // something was sent (possibly a withdrawal)
+	max     uint64 // 0: MaxPrice
+	user    bool   // a user change waits to be sent
+	sent    bool   // something was sent (possibly a withdrawal)
 	last    uint64
 	lastAt  time.Time
 }
@@ -72,6 +73,17 @@ func (b *Bidder) SetRate(ppm uint32) {
 	}
 }
 
+// SetMaxPrice caps the bid (units per GiB; 0: no cap beyond MaxPrice). A change is a user
+// change: sent at once.
+func (b *Bidder) SetMaxPrice(p uint64) {
+	if p != b.max {
+		b.max, b.user = p, true
+	}
+}
+
+// Enabled reports whether auto-bid is on.
+func (b *Bidder) Enabled() bool { return b.enabled }
+
 // BalanceChanged records that the user changed the balance (a deposit, a transfer, a
 // faucet grant), so the next bid goes out at once. Payments the client makes are not
 // user changes: they move the bid under the normal limits.
@@ -86,6 +98,9 @@ func (b *Bidder) Last() (uint64, bool) { return b.last, b.sent }
 func (b *Bidder) Next(now time.Time, balance, remaining uint64) (bid uint64, send bool) {
 	if b.enabled {
 		bid, _ = AutoBid(balance, b.rate, remaining)
+		if b.max > 0 {
+			bid = min(bid, b.max)
+		}
 	}
 	user := b.user
 	b.user = false

@@ -95,3 +95,22 @@ func (m *Meter) Total() uint64 { return m.total }
 
 // Bytes returns the bytes billed at price.
 func (m *Meter) Bytes(price uint64) uint64 { return m.bytes[price] }
+
+// Remove takes back n bytes billed at price (data billed but never sent) and returns the
+// new cumulative amount. Removing more than was billed at price removes what there is.
+func (m *Meter) Remove(price, n uint64) uint64 {
+	old := m.bytes[price]
+	if price == 0 || old == 0 {
+		return m.total
+	}
+	b := old - min(old, n)
+	before, _ := Owed(price, old) // both fit: old did
+	after, _ := Owed(price, b)
+	m.total -= before - after
+	if b == 0 {
+		delete(m.bytes, price)
+	} else {
+		m.bytes[price] = b
+	}
+	return m.total
+}

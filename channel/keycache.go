@@ -54,20 +54,31 @@ func NewKeyCache(maxKeys, maxTables int) *KeyCache {
 		entries: make(map[PublicKey]*cachedKey)}
 }
 
-func (c *KeyCache) get(p PublicKey) (*cachedKey, error) {
+// get returns p's cached entry, or a new one that is not cached: a key is admitted
+// (admit) only once a valid signature from it verified, so that keys nobody holds the
+// private half of (random points with garbage signatures) cannot evict active ones.
+func (c *KeyCache) get(p PublicKey) (e *cachedKey, cached bool, err error) {
 	c.mu.Lock()
-	e := c.entries[p]
+	e = c.entries[p]
 	c.mu.Unlock()
 	if e != nil {
-		return e, nil
+		return e, true, nil
 	}
 	k, err := btcec.ParsePubKey(p[:])
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadPublicKey, err)
+		return nil, false, fmt.Errorf("%w: %v", ErrBadPublicKey, err)
 	}
 	u := k.SerializeUncompressed()
-	e = &cachedKey{q: affine(u), addr: addressFromUncompressed(u)}
+	return &cachedKey{q: affine(u), addr: addressFromUncompressed(u)}, false, nil
+}
+
+// admit caches e for p after a valid signature from p; when full, an arbitrary key goes.
+func (c *KeyCache) admit(p PublicKey, e *cachedKey) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries[p] != nil {
+		return // admitted meanwhile by another verification
+	}
 	if len(c.entries) >= c.max {
 		for old, oe := range c.entries { // map order is random: an arbitrary victim
 			if oe.table.Load() != nil {
@@ -78,22 +89,22 @@ func (c *KeyCache) get(p PublicKey) (*cachedKey, error) {
 		}
 	}
 	c.entries[p] = e
-	c.mu.Unlock()
-	return e, nil
 }
 
-// Address returns the key's address (ErrBadPublicKey for a point not on the curve).
+// Address returns the key's address (ErrBadPublicKey for a point not on the curve). It
+// does not admit the key.
 func (c *KeyCache) Address(p PublicKey) (Address, error) {
-	e, err := c.get(p)
+	e, _, err := c.get(p)
 	if err != nil {
 		return Address{}, err
 	}
 	return e.addr, nil
 }
 
-// Verify is PublicKey.Verify, faster for keys seen often.
+// Verify is PublicKey.Verify, faster for keys seen often. A key enters the cache with its
+// first valid signature.
 func (c *KeyCache) Verify(p PublicKey, digest [32]byte, sig Signature) error {
-	e, err := c.get(p)
+	e, cached, err := c.get(p)
 	if err != nil {
 		return err
 	}
@@ -112,6 +123,9 @@ func (c *KeyCache) Verify(p PublicKey, digest [32]byte, sig Signature) error {
 	}
 	if !comb.VerifyVartime(c.gTable, &e.q, &u1b, &u2b, &rb) {
 		return ErrBadSignature
+	}
+	if !cached {
+		c.admit(p, e)
 	}
 	if e.uses.Add(1) >= c.TableAfter && e.building.CompareAndSwap(false, true) {
 		t := comb.NewTable(e.q, comb.KeyWindow)

@@ -67,7 +67,7 @@ func TestCombEdgeScalars(t *testing.T) {
 	if err := c.Verify(k.Public(), d0, k.Sign(d0)); err != nil {
 		t.Fatal(err)
 	}
-	e, err := c.get(k.Public())
+	e, _, err := c.get(k.Public())
 	if err != nil || e.table.Load() == nil {
 		t.Fatalf("no table after the first signature: %v", err)
 	}
@@ -131,8 +131,43 @@ func BenchmarkKeyCacheVerify(b *testing.B) {
 }
 
 func BenchmarkBuildComb(b *testing.B) {
-	e, _ := NewKeyCache(1, 1).get(testKey(b, 1).Public())
+	e, _, _ := NewKeyCache(1, 1).get(testKey(b, 1).Public())
 	for b.Loop() {
 		comb.NewTable(e.q, comb.KeyWindow)
+	}
+}
+
+// TestKeyCacheAdmitsOnlySigners (issue 12): keys enter the cache only with a valid
+// signature, so a flood of valid points with forged signatures (or address look-ups)
+// cannot evict the keys that really sign.
+func TestKeyCacheAdmitsOnlySigners(t *testing.T) {
+	c := NewKeyCache(2, 2)
+	real := []*PrivateKey{testKey(t, 40), testKey(t, 41)}
+	d := sha256.Sum256([]byte("voucher"))
+	for _, k := range real {
+		if err := c.Verify(k.Public(), d, k.Sign(d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 200 {
+		k := testKey(t, byte(100+i))
+		sig := k.Sign(d)
+		sig[40] ^= 1
+		if err := c.Verify(k.Public(), d, sig); err == nil {
+			t.Fatal("forged signature verified")
+		}
+		if _, err := c.Address(k.Public()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) != 2 {
+		t.Fatalf("%d keys cached, want the 2 that signed", len(c.entries))
+	}
+	for _, k := range real {
+		if c.entries[k.Public()] == nil {
+			t.Errorf("a signing key was evicted by keys that never signed")
+		}
 	}
 }

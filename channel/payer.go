@@ -24,6 +24,9 @@ func NewPayer(key *PrivateKey, o *Open) (*Payer, error) {
 // Channel returns the channel id.
 func (p *Payer) Channel() ChannelID { return p.id }
 
+// Sequence returns the sequence of the last voucher signed (0: none yet).
+func (p *Payer) Sequence() uint64 { return p.sequence }
+
 // Paid returns the cumulative amount promised so far.
 func (p *Payer) Paid() uint64 { return p.cumulative }
 

@@ -69,6 +69,9 @@ func infoLabels(out string) []string {
 	re := regexp.MustCompile(`^\s+([A-Za-z &]+):`)
 	for _, line := range strings.Split(out, "\n") {
 		if m := re.FindStringSubmatch(line); m != nil {
+			if m[1] == "Seeding Time" {
+				continue // printed only once a whole second of seeding has passed: timing, not format
+			}
 			labels = append(labels, m[1])
 		} else if l := strings.TrimSpace(line); l != "" && l == strings.ToUpper(l) {
 			labels = append(labels, l) // section headings: NAME, TRANSFER, ...

@@ -173,9 +173,11 @@ func TestPaymentsEndToEnd(t *testing.T) {
 	}
 }
 
-// TestNonPayerChokedThenBanned: a requester that wins the auction but never pays gets at most
-// about one unpaid piece per round, is choked when the payment timeout passes, and is banned
-// after repeated failures.
+// TestNonPayerChokedThenBanned: a requester that wins the auction but never pays (will not
+// pay: it keeps its bid) gets at most the exposure bound, bidext.UnpaidLimit (4 MiB here),
+// is choked when the payment timeout passes, and is banned after repeated failures. (The
+// bound was one piece; it is an amount now so that paying requesters stream while their
+// vouchers are in flight.)
 func TestNonPayerChokedThenBanned(t *testing.T) {
 	url, cl, treasury := startLedger(t)
 	seedKey := fundedKey(t, cl, treasury, 0)
@@ -184,9 +186,9 @@ func TestNonPayerChokedThenBanned(t *testing.T) {
 	seedSpeed := speedWith(seedKey, url, 0)
 	// A reserve of 1 BTT/GiB: a lone bidder pays it, so nothing it gets is free.
 	seedSpeed.Reserve = bidext.ReserveConfig{Curve: bidext.Linear, Start: bidext.UnitsPerBTT, Cap: bidext.UnitsPerBTT}
-	mi, _ := makeTorrent(t, dir, "unpaid", []thirdparty.File{{Path: "u.bin", Size: 8 << 20}}, pieceLen, false)
+	mi, _ := makeTorrent(t, dir, "unpaid", []thirdparty.File{{Path: "u.bin", Size: 32 << 20}}, pieceLen, false)
 	seeder := startSessionCfg(t, "127.0.0.1", peer.Config{
-		Settings: peer.Settings{UploadSlots: 1, RechokeInterval: 200 * time.Millisecond, PaymentTimeout: time.Second, UploadRateLimit: 512 << 10},
+		Settings: peer.Settings{UploadSlots: 1, RechokeInterval: 200 * time.Millisecond, PaymentTimeout: time.Second, UploadRateLimit: 8 << 20},
 		Speed:    seedSpeed,
 	})
 	st := addTorrent(t, seeder, mi, dir)
@@ -220,9 +222,9 @@ func TestNonPayerChokedThenBanned(t *testing.T) {
 	if ss.PaymentFailures < 3 {
 		t.Errorf("banned after %d payment failures, want 3", ss.PaymentFailures)
 	}
-	// One unpaid piece, plus blocks of the piece it was fetching when it won (requested
-	// under free terms, served as they come).
-	if limit := int64(2 * pieceLen); got > limit {
+	// The bound, plus blocks of the piece it was fetching when it won (requested under free
+	// terms, served as they come).
+	if limit := int64(bidext.UnpaidLimit(pieceLen)) + pieceLen; got > limit {
 		t.Errorf("non-payer received %d bytes under paid terms without paying, more than %d", got, limit)
 	}
 }

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,6 +17,9 @@ import (
 func startSessionCfg(t *testing.T, ip string, cfg peer.Config) *peer.Session {
 	t.Helper()
 	cfg.Listen = ip + ":0"
+	if cfg.Logger == nil && os.Getenv("BTT_TEST_LOG") != "" { // debugging aid: session logs on stderr
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("session", ip)
+	}
 	sess, err := peer.NewSession(cfg)
 	if err != nil {
 		t.Fatal(err)

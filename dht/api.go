@@ -157,3 +157,18 @@ func (n *Node) Bootstrap(ctx context.Context, addrs []netip.AddrPort) error {
 		return ctx.Err()
 	}
 }
+
+// AddLocalPeer stores p as a peer of infoHash in this node's own peer store, as if p had
+// announced to us. A node that serves a torrent records itself this way, so get_peers sent
+// to it names it: a peer that bootstraps from it finds it at once, without waiting for it to
+// announce to anyone (which needs a routing table it may not have yet). The entry expires
+// like any announce unless added again. It reports whether p was stored (the store is full
+// otherwise).
+func (n *Node) AddLocalPeer(infoHash ID, p netip.AddrPort) bool {
+	if !p.IsValid() || p.Port() == 0 || p.Addr().IsUnspecified() {
+		return false
+	}
+	n.mu.Lock()
+	defer n.unlock()
+	return n.store.add(infoHash, p, n.cfg.Clock.Now())
+}

@@ -270,35 +270,53 @@ func TestLimiter(t *testing.T) {
 	now := time.Unix(1e9, 0)
 	l := newLimiter(10, 5, 4, 20, time.Minute)
 	ip := netip.MustParseAddr("1.1.1.1")
+	// Unverified queries (a spoofable source) are rate-limited but never banned.
+	spoofed := netip.MustParseAddr("3.3.3.3")
 	allowed := 0
+	for range 1000 {
+		ok, banned := l.allow(spoofed, now, false)
+		if banned {
+			t.Fatal("unverified queries earned a ban")
+		}
+		if ok {
+			allowed++
+		}
+	}
+	if allowed != 5 {
+		t.Fatalf("unverified burst: %d allowed, want 5", allowed)
+	}
+	if ok, _ := l.allow(spoofed, now.Add(100*time.Millisecond), false); !ok {
+		t.Fatal("unverified source not answered after the refill")
+	}
+	allowed = 0
 	for range 5 + 19 {
-		if ok, _ := l.allow(ip, now); ok {
+		if ok, _ := l.allow(ip, now, true); ok {
 			allowed++
 		}
 	}
 	if allowed != 5 {
 		t.Fatalf("burst: %d allowed, want 5", allowed)
 	}
-	if _, banned := l.allow(ip, now); !banned {
-		t.Fatal("no ban after 20 drops in a row")
+	if _, banned := l.allow(ip, now, true); !banned {
+		t.Fatal("no ban after 20 verified drops in a row")
 	}
-	if ok, _ := l.allow(ip, now.Add(30*time.Second)); ok {
+	if ok, _ := l.allow(ip, now.Add(30*time.Second), false); ok {
 		t.Fatal("banned IP answered")
 	}
-	if ok, _ := l.allow(ip, now.Add(61*time.Second)); !ok {
+	if ok, _ := l.allow(ip, now.Add(61*time.Second), false); !ok {
 		t.Fatal("ban never lifted")
 	}
 	// Refill: 10/s.
 	other := netip.MustParseAddr("2.2.2.2")
 	for range 5 {
-		l.allow(other, now)
+		l.allow(other, now, false)
 	}
-	if ok, _ := l.allow(other, now.Add(100*time.Millisecond)); !ok {
+	if ok, _ := l.allow(other, now.Add(100*time.Millisecond), false); !ok {
 		t.Fatal("no refill after 100ms at 10/s")
 	}
 	// Table stays bounded under spoofed sources.
 	for i := range 1000 {
-		l.allow(addrN(i).Addr(), now)
+		l.allow(addrN(i).Addr(), now, false)
 	}
 	if len(l.m) > 4 {
 		t.Fatalf("limiter tracks %d IPs, bound 4", len(l.m))

@@ -66,7 +66,7 @@ type Config struct {
 	MaxPending         int           // transactions in flight; default 1024
 	RateLimit          float64       // queries answered per second per source IP; default 20
 	RateBurst          int           // default 40
-	RateBanAfter       int           // queries dropped in a row that earn a ban; default 100
+	RateBanAfter       int           // verified queries (valid token) dropped in a row that earn a ban; default 100
 	RateBanFor         time.Duration // default 10 minutes
 	MaxRateEntries     int           // source IPs tracked; default 16384
 	MaxTorrents        int           // info-hashes stored; default 4096
@@ -75,7 +75,9 @@ type Config struct {
 	PeerTTL            time.Duration // how long an announce is kept; default 30 minutes
 	MaxValues          int           // peers in one get_peers reply; default 50
 	// MaxResponseFactor bounds a reply to this many times the size of its query, so the
-	// node cannot be used to amplify a spoofed flood; default 8.
+	// node cannot be used to amplify a spoofed flood; default 4: a minimal find_node query
+	// (about 90 bytes) still gets its 8 nodes (about 300 bytes), and a get_peers query
+	// about 30 values.
 	MaxResponseFactor int
 }
 
@@ -96,7 +98,7 @@ func (c *Config) setDefaults() {
 	def(&c.MaxPeersPerTorrent, 256)
 	def(&c.MaxPeers, 65536)
 	def(&c.MaxValues, 50)
-	def(&c.MaxResponseFactor, 8)
+	def(&c.MaxResponseFactor, 4)
 	if c.RateLimit <= 0 {
 		c.RateLimit = 20
 	}
@@ -318,7 +320,7 @@ func (n *Node) HandlePacket(b []byte, from netip.AddrPort) {
 		n.stats.Malformed++
 		var me *krpc.MalformedError
 		if errors.As(err, &me) && me.Y == krpc.TypeQuery && me.T != nil && !n.cfg.ReadOnly {
-			if ok, _ := n.lim.allow(from.Addr(), n.cfg.Clock.Now()); ok {
+			if ok, _ := n.lim.allow(from.Addr(), n.cfg.Clock.Now(), false); ok {
 				n.sendError(me.T, from, krpc.ErrProtocol, "malformed query")
 			}
 		}
@@ -346,7 +348,11 @@ func (n *Node) handleQuery(m *krpc.Msg, from netip.AddrPort, qlen int) {
 		return // BEP 43: a read-only node does not answer
 	}
 	now := n.cfg.Clock.Now()
-	ok, banned := n.lim.allow(from.Addr(), now)
+	// Only a query with a valid token proves its source (the token went to that address
+	// alone), so only such queries can earn a ban; see limiter.
+	n.tok.rotate(now, n.random20)
+	verified := m.Q == krpc.MethodAnnouncePeer && m.A != nil && m.A.Token != nil && n.tok.valid(m.A.Token, from.Addr())
+	ok, banned := n.lim.allow(from.Addr(), now, verified)
 	if banned {
 		n.stats.Banned++
 		n.tbl.dropIP(from.Addr())
@@ -403,6 +409,14 @@ func (n *Node) handleQuery(m *krpc.Msg, from netip.AddrPort, qlen int) {
 		if n.store.add(a.InfoHash, netip.AddrPortFrom(from.Addr(), uint16(port)), now) {
 			n.stats.Announces++
 		}
+	case krpc.MethodSampleInfohashes:
+		if a.Target.IsZero() {
+			n.sendError(m.T, from, krpc.ErrProtocol, "missing target")
+			return
+		}
+		n.setNodes(r, a.Target, from, a.Want)
+		n.answerSample(r, m, from, qlen, now)
+		return
 	default:
 		n.sendError(m.T, from, krpc.ErrMethodUnknown, "method unknown")
 		return
@@ -412,10 +426,15 @@ func (n *Node) handleQuery(m *krpc.Msg, from netip.AddrPort, qlen int) {
 	if err != nil {
 		return
 	}
-	// Keep the reply within MaxResponseFactor times the query: trim values, then nodes.
+	// Keep the reply within MaxResponseFactor times the query. With values, nodes go first
+	// (BEP 5 answers values or nodes; the values are what the querier wants), then values.
 	limit := n.cfg.MaxResponseFactor * qlen
 	for len(b) > limit && (len(r.Values) > 0 || len(r.Nodes)+len(r.Nodes6) > 0) {
 		switch {
+		case len(r.Values) > 0 && len(r.Nodes6) > 0:
+			r.Nodes6 = nil
+		case len(r.Values) > 0 && len(r.Nodes) > 0:
+			r.Nodes = nil
 		case len(r.Values) > 0:
 			over := (len(b) - limit + 7) / 8
 			r.Values = r.Values[:max(0, len(r.Values)-over)]

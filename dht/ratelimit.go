@@ -7,12 +7,15 @@ import (
 
 // limiter is a token bucket per source IP, in a table of bounded size. An IP that keeps
 // sending far past its allowance is banned for a while, and the node drops it from the
-// routing table.
+// routing table, but only on evidence that it really sent the flood: a UDP source address
+// is forged for free, so only queries that prove their source (a valid token, which only
+// reaches the address it was issued to) count towards a ban. Unproven queries past the
+// allowance are dropped, never banned, so a spoofed flood cannot ban a real node.
 type limiter struct {
 	rate       float64 // queries per second
 	burst      float64
 	maxEntries int
-	banAfter   int // queries dropped in a row before a ban
+	banAfter   int // verified queries dropped in a row before a ban
 	banFor     time.Duration
 	m          map[netip.Addr]*ipBucket
 }
@@ -30,8 +33,8 @@ func newLimiter(rate float64, burst, maxEntries, banAfter int, banFor time.Durat
 }
 
 // allow charges one query to ip. It reports whether to answer, and banned is true the
-// moment ip earns a ban.
-func (l *limiter) allow(ip netip.Addr, now time.Time) (ok, banned bool) {
+// moment ip earns a ban; verified says the query proved its source address.
+func (l *limiter) allow(ip netip.Addr, now time.Time, verified bool) (ok, banned bool) {
 	b := l.m[ip]
 	if b == nil {
 		if len(l.m) >= l.maxEntries {
@@ -49,6 +52,9 @@ func (l *limiter) allow(ip netip.Addr, now time.Time) (ok, banned bool) {
 	}
 	b.last = now
 	if b.tokens < 1 {
+		if !verified {
+			return false, false
+		}
 		b.dropped++
 		if b.dropped >= l.banAfter {
 			b.dropped = 0

@@ -15,24 +15,26 @@ import (
 type CloseReason uint8
 
 const (
-	CloseNetwork   CloseReason = iota // the peer hung up or the network failed (EOF, reset, timeout)
-	CloseProtocol                     // the peer broke the protocol: malformed or forbidden message
-	CloseBanned                       // its address was banned (corrupt data, unpaid pieces)
-	CloseBothSeeds                    // both sides have everything: nothing to trade
-	CloseClaim                        // Speed: it bid far below what a tracker claimed for it
-	CloseStopped                      // we stopped the torrent or the session
-	CloseOther                        // anything else (a storage error while serving, ...)
+	CloseNetwork    CloseReason = iota // the peer hung up or the network failed (EOF, reset, timeout)
+	CloseProtocol                      // the peer broke the protocol: malformed or forbidden message
+	CloseBanned                        // its address was banned (corrupt data, unpaid pieces)
+	CloseBothSeeds                     // both sides have everything (or are upload-only): nothing to trade
+	CloseNotReading                    // it stopped reading what we send (ErrSendQueueFull)
+	CloseClaim                         // Speed: it bid far below what a tracker claimed for it
+	CloseStopped                       // we stopped the torrent or the session
+	CloseOther                         // anything else (a storage error while serving, ...)
 	numCloseReasons
 )
 
 var closeReasonNames = [numCloseReasons]string{
-	CloseNetwork:   "network",
-	CloseProtocol:  "protocol",
-	CloseBanned:    "banned",
-	CloseBothSeeds: "both-seeds",
-	CloseClaim:     "claimed-bid",
-	CloseStopped:   "stopped",
-	CloseOther:     "other",
+	CloseNetwork:    "network",
+	CloseProtocol:   "protocol",
+	CloseBanned:     "banned",
+	CloseBothSeeds:  "both-seeds",
+	CloseNotReading: "not-reading",
+	CloseClaim:      "claimed-bid",
+	CloseStopped:    "stopped",
+	CloseOther:      "other",
 }
 
 func (r CloseReason) String() string {
@@ -54,8 +56,10 @@ func closeReason(err error, banned bool) CloseReason {
 		return CloseBanned
 	case errors.As(err, &pe), errorIsPeerFault(err):
 		return CloseProtocol
-	case errors.Is(err, errBothSeeds):
+	case errors.Is(err, errBothSeeds), errors.Is(err, errBothUploadOnly):
 		return CloseBothSeeds
+	case errors.Is(err, ErrSendQueueFull):
+		return CloseNotReading
 	case errors.Is(err, errClaimedBid):
 		return CloseClaim
 	case errors.Is(err, errTorrentClosed):

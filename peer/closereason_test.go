@@ -72,6 +72,8 @@ func TestCloseReasonClassify(t *testing.T) {
 		{errors.New("peer: banned for not paying"), true, CloseBanned},
 		{io.EOF, true, CloseBanned},
 		{errBothSeeds, false, CloseBothSeeds},
+		{errBothUploadOnly, false, CloseBothSeeds},
+		{ErrSendQueueFull, false, CloseNotReading},
 		{errClaimedBid, false, CloseClaim},
 		{errTorrentClosed, false, CloseStopped},
 		{errors.New("disk on fire"), false, CloseOther},

@@ -33,6 +33,8 @@ type conn struct {
 
 	// Shared: piece uploads queued at the writer; the loop adds, whoever removes one subtracts.
 	queuedUploads atomic.Int32
+	// Shared: ut_metadata replies queued at the writer; the loop adds, the writer subtracts.
+	queuedMetadata atomic.Int32
 
 	// Shared: the connection's place in the session's send scheduler; its weight is set by
 	// the loop (setSendWeight) and read by the scheduler under its lock.
@@ -73,25 +75,35 @@ type loopState struct {
 	downRate       rate
 	upRate         rate
 	sp             speedPeer
+	metadataServed int // ut_metadata replies queued over the connection's life
 }
 
-// extState is what the BEP 10 handshake told us about the peer.
+// extState is what the BEP 10 handshake told us about the peer: the ids of the extensions
+// we send (0: the peer has not enabled it), a fixed table so that no handshake can grow it.
 type extState struct {
-	ids  map[string]uint8 // the peer's extension ids, by name
-	reqq int
+	metadata uint8 // ut_metadata
+	pex      uint8 // ut_pex
+	reqq     int
 }
 
-// sendQueue is the writer's inbox: the loop appends, the writer takes everything at once.
-type sendQueue struct {
-	mu   sync.Mutex
-	msgs []outMsg
-	wake chan struct{} // capacity 1: a pending wake-up
+// update applies a handshake's m dictionary; names we never send are not kept.
+func (e *extState) update(m map[string]int) {
+	for name, id := range m {
+		switch name {
+		case wire.ExtMetadata:
+			e.metadata = uint8(id)
+		case wire.ExtPEX:
+			e.pex = uint8(id)
+		}
+	}
 }
 
 // outMsg is a message to send. For a piece, only Index/Begin/Length are set and the writer
-// reads the block from storage when it gets to it, so queued uploads hold no memory.
+// reads the block from storage when it gets to it, so queued uploads hold no memory; a
+// metadata reply (metadata set, Index the piece) is built from the info dictionary likewise.
 type outMsg struct {
-	m wire.Message
+	m        wire.Message
+	metadata bool
 }
 
 func newConn(t *torrent, nc net.Conn, h wire.Handshake, outgoing bool) *conn {
@@ -106,7 +118,7 @@ func newConn(t *torrent, nc net.Conn, h wire.Handshake, outgoing bool) *conn {
 		requested: map[piece.Block]struct{}{},
 		closed:    make(chan struct{}),
 	}
-	c.out.wake = make(chan struct{}, 1)
+	c.out.init(t.s.settings.MaxSendQueueBytes, t.s.settings.MaxSendQueueMsgs)
 	c.flow.weight = 1
 	c.ls.amChoking = true
 	c.ls.peerChoking = true
@@ -127,14 +139,15 @@ func (c *conn) close(err error) {
 	})
 }
 
-// send queues a control message. It never blocks the loop.
+// send queues a control message. It never blocks the loop; a peer that lets the queue
+// reach its cap is disconnected (ErrSendQueueFull).
 func (c *conn) send(m wire.Message) {
-	c.out.mu.Lock()
-	c.out.msgs = append(c.out.msgs, outMsg{m: m})
-	c.out.mu.Unlock()
-	select {
-	case c.out.wake <- struct{}{}:
-	default:
+	c.sendOut(outMsg{m: m})
+}
+
+func (c *conn) sendOut(o outMsg) {
+	if !c.out.push(o) {
+		c.close(ErrSendQueueFull)
 	}
 }
 
@@ -145,6 +158,8 @@ func (c *conn) cancelUpload(b piece.Block) bool {
 	for i, o := range c.out.msgs {
 		if o.m.Type == wire.Piece && o.m.Index == b.Piece && o.m.Begin == b.Begin && o.m.Length == b.Length {
 			c.out.msgs = append(c.out.msgs[:i], c.out.msgs[i+1:]...)
+			c.out.bytes -= msgCost(o)
+			c.out.n--
 			c.queuedUploads.Add(-1)
 			return true
 		}
@@ -161,6 +176,8 @@ func (c *conn) dropUploads() []piece.Block {
 	for _, o := range c.out.msgs {
 		if o.m.Type == wire.Piece {
 			dropped = append(dropped, piece.Block{Piece: o.m.Index, Begin: o.m.Begin, Length: o.m.Length})
+			c.out.bytes -= msgCost(o)
+			c.out.n--
 			c.queuedUploads.Add(-1)
 			continue
 		}
@@ -246,6 +263,11 @@ func (c *conn) readLoop() {
 func (c *conn) readMessages(r *wire.Reader) error {
 	idle := c.t.s.settings.IdleTimeout
 	for {
+		// Back-pressure: while what we owe the peer is more than half the send queue's cap,
+		// read nothing more from it (its requests are what fill the queue).
+		if !c.out.waitRoom(c.closed) {
+			return c.closeErr
+		}
 		if err := c.nc.SetReadDeadline(time.Now().Add(idle)); err != nil {
 			return err
 		}
@@ -325,13 +347,11 @@ func (c *conn) writeMessages() error {
 		// Send until the queue is empty: the send scheduler's turn is kept from one block to
 		// the next and handed back only when there is nothing more to send.
 		for {
-			c.out.mu.Lock()
-			batch, c.out.msgs = c.out.msgs, batch[:0]
-			c.out.mu.Unlock()
+			batch = c.out.take(batch)
 			if len(batch) == 0 {
 				break
 			}
-			if err := c.nc.SetWriteDeadline(time.Now().Add(c.t.s.settings.IdleTimeout)); err != nil {
+			if err := c.nc.SetWriteDeadline(time.Now().Add(c.t.s.settings.WriteStallTimeout)); err != nil {
 				return err
 			}
 			var scratch [32]byte
@@ -342,11 +362,18 @@ func (c *conn) writeMessages() error {
 					}
 					continue
 				}
+				if o.metadata {
+					if err := c.writeMetadata(bw, o.m); err != nil {
+						return err
+					}
+					continue
+				}
 				if _, err := bw.Write(wire.AppendMessage(scratch[:0], o.m)); err != nil {
 					return err
 				}
 			}
-			clear(batch) // drop payload references
+			c.out.release(batch) // written (or in bw, at most its 64 KiB)
+			clear(batch)         // drop payload references
 		}
 		c.t.s.sched.release(&c.flow, c.grant)
 		c.grant = 0
@@ -371,6 +398,11 @@ func (c *conn) writeBlock(bw *bufio.Writer, m wire.Message) error {
 		gen, err := sched.acquire(c.t.s.ctx, &c.flow, int(m.Length), c.grant)
 		c.grant = gen
 		if err != nil {
+			return err
+		}
+		// The stall clock starts when the block may go, not when the batch began: waiting
+		// for the grant is not the peer's fault.
+		if err := c.nc.SetWriteDeadline(time.Now().Add(c.t.s.settings.WriteStallTimeout)); err != nil {
 			return err
 		}
 		err = c.t.sendBlock(bw, c.nc, wire.AppendPieceHeader(hdr[:0], m.Index, m.Begin, int(m.Length)), b)

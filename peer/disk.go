@@ -65,6 +65,8 @@ func (t *torrent) onBlockData(c *conn, ev event) {
 	c.ls.snubbed = false
 	cancels, _, err := t.picker.Received(c.key, b)
 	if err != nil {
+		// Not needed (a late duplicate), but billed if sent under paid terms: pay it.
+		t.billReceived(c, b.Piece, b.Length)
 		t.s.blocks.Put(ev.buf)
 		c.wasted.Add(int64(b.Length))
 		t.stats.wasted.Add(int64(b.Length))
@@ -77,9 +79,7 @@ func (t *torrent) onBlockData(c *conn, ev event) {
 			o.send(wire.Message{Type: wire.Cancel, Index: b.Piece, Begin: b.Begin, Length: b.Length})
 		}
 	}
-	if t.speedOn() {
-		t.billReceived(c, b.Piece, b.Length)
-	}
+	t.billReceived(c, b.Piece, b.Length)
 	t.diskQ = append(t.diskQ, diskJob{c: c, b: b, buf: ev.buf})
 	t.fillRequests(c)
 }

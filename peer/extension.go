@@ -21,6 +21,7 @@ func (t *torrent) extHandshake(c *conn) wire.Message {
 		h.M[wire.ExtPEX] = extIDPEX
 	}
 	t.speedHandshake(&h)
+	t.uploadOnlyHandshake(&h)
 	if ip := c.addr.Addr().Unmap(); ip.IsValid() {
 		h.YourIP = ip.AsSlice()
 	}
@@ -39,22 +40,18 @@ func (t *torrent) onExtended(c *conn, m wire.Message) error {
 		if err != nil {
 			return err
 		}
-		// A later handshake updates the earlier one (BEP 10): only keys sent change.
-		if c.ls.ext.ids == nil {
-			c.ls.ext.ids = map[string]uint8{}
-		}
-		for name, id := range h.M {
-			if id == 0 {
-				delete(c.ls.ext.ids, name)
-			} else {
-				c.ls.ext.ids[name] = uint8(id)
-			}
-		}
+		// A later handshake updates the earlier one (BEP 10): only keys sent change. Only
+		// the ids of extensions we send are kept, so repeated handshakes full of new names
+		// cost nothing (the table is two bytes).
+		c.ls.ext.update(h.M)
 		if h.Reqq > 0 {
 			c.ls.ext.reqq = h.Reqq
 		}
 		t.speedPeerHandshake(c, h)
 		t.pexHandshake(c, h)
+		if peerUploadOnly(h) && t.picker.Complete() {
+			c.close(errBothUploadOnly)
+		}
 	case extIDMetadata:
 		return t.onMetadata(c, m.Payload)
 	case extIDSpeed:
@@ -65,32 +62,5 @@ func (t *torrent) onExtended(c *conn, m wire.Message) error {
 		// An extension we did not advertise: BEP 10 peers must not send it; ignore rather
 		// than drop, as mainstream clients do.
 	}
-	return nil
-}
-
-// onMetadata serves our info dictionary (BEP 9). Private torrents are served too: the peer
-// already knows the info-hash, and BEP 27 restricts peer sources, not metadata.
-func (t *torrent) onMetadata(c *conn, payload []byte) error {
-	mm, err := wire.ParseMetadataMessage(payload)
-	if err != nil {
-		return err
-	}
-	if mm.Type != wire.MetadataRequest {
-		return nil // we never ask for metadata on a torrent we have
-	}
-	id, ok := c.ls.ext.ids[wire.ExtMetadata]
-	if !ok {
-		return nil // it did not tell us where to send the answer
-	}
-	info := t.info.Bytes()
-	size, ok := wire.MetadataPieceSize(len(info), mm.Piece)
-	var reply wire.MetadataMessage
-	if !ok {
-		reply = wire.MetadataMessage{Type: wire.MetadataReject, Piece: mm.Piece}
-	} else {
-		start := mm.Piece * wire.MetadataPieceLen
-		reply = wire.MetadataMessage{Type: wire.MetadataData, Piece: mm.Piece, TotalSize: len(info), Data: info[start : start+size]}
-	}
-	c.send(wire.Message{Type: wire.Extended, ExtID: id, Payload: wire.AppendMetadataMessage(nil, reply)})
 	return nil
 }

@@ -391,7 +391,7 @@ func (f *metadataFetch) dial(ctx context.Context, ap netip.AddrPort) (net.Conn, 
 	defer func() { <-s.halfOpen }()
 	dctx, cancel := context.WithTimeout(ctx, s.settings.DialTimeout)
 	defer cancel()
-	nc, err := s.dialTransport(dctx, ap)
+	nc, err := s.connect(dctx, ap, f.ih)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/speedbt/btt/peer/mse"
 	"github.com/speedbt/btt/peer/utp"
 	"github.com/speedbt/btt/piece"
 	"github.com/speedbt/btt/wire"
@@ -55,6 +56,9 @@ func (t *torrent) pexHandshake(c *conn, h wire.ExtendedHandshake) {
 // pexListenAddr is where c accepts connections, if we know it: the address we dialled,
 // or its IP with the port it announced.
 func (t *torrent) pexListenAddr(c *conn) (netip.AddrPort, bool) {
+	if _, ok := c.nc.(*webSeedConn); ok {
+		return netip.AddrPort{}, false // an HTTP server, not a BitTorrent peer
+	}
 	a := netip.AddrPortFrom(c.addr.Addr().Unmap(), c.addr.Port())
 	if c.outgoing {
 		return a, true
@@ -74,7 +78,14 @@ func pexFlags(c *conn) byte {
 	if c.outgoing {
 		f |= wire.PEXReachable
 	}
-	if _, ok := c.nc.(*utp.Conn); ok {
+	nc := c.nc
+	if ec, ok := nc.(*mse.Conn); ok {
+		if ec.Encrypted() {
+			f |= wire.PEXEncryption // it agreed to RC4 with us
+		}
+		nc = ec.NetConn() // MSE over uTP is still uTP
+	}
+	if _, ok := nc.(*utp.Conn); ok {
 		f |= wire.PEXUTP
 	}
 	return f
@@ -93,7 +104,7 @@ func (t *torrent) pexTick(now time.Time) {
 	}
 	var current map[netip.AddrPort]byte // built only when someone is due
 	for _, c := range t.conns {
-		id := c.ls.ext.ids[wire.ExtPEX]
+		id := c.ls.ext.pex
 		if id == 0 {
 			continue
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/speedbt/btt/channel"
 	"github.com/speedbt/btt/channel/ledger"
 	"github.com/speedbt/btt/dht"
+	"github.com/speedbt/btt/peer/mse"
 	"github.com/speedbt/btt/peer/tracker"
 	"github.com/speedbt/btt/peer/utp"
 	"github.com/speedbt/btt/piece"
@@ -39,6 +40,13 @@ type Config struct {
 	Transport Transport
 	// DHT configures the session's DHT node; off unless DHT.Enabled.
 	DHT DHTConfig
+	// Encryption is the MSE/PE policy for every connection (see encryption.go); the zero
+	// value is mse.Off, a plaintext wire.
+	Encryption mse.Policy
+	// StateDir holds state that must survive a restart: with Speed and a wallet, the
+	// vouchers requesters paid us until the ledger confirms their settlement
+	// (vouchers-ADDRESS.log). Empty keeps them in memory only: a crash then loses them.
+	StateDir string
 }
 
 // Session owns a listener, the torrents it serves and their connections.
@@ -52,6 +60,10 @@ type Session struct {
 	sched    *sendScheduler      // shares the upload by weight; nil only in benchmarks of the plain path
 	localIP  netip.Addr          // the specific listen address dials leave from; zero: any
 	speed    SpeedConfig
+	pay      *sessionPay   // the provider's Book, voucher log and settlements (settle.go)
+	spend    *sessionSpend // the requester's budget (spend.go)
+
+	encryption mse.Policy
 
 	transport    Transport
 	udp          *net.UDPConn // shared by uTP and the DHT; nil when neither is on
@@ -96,6 +108,7 @@ func NewSession(cfg Config) (*Session, error) {
 		speed:         cfg.Speed,
 		trackerClient: new(tracker.Client),
 		transport:     cfg.Transport,
+		encryption:    cfg.Encryption,
 		torrents:      map[[20]byte]*Torrent{},
 		bans:          map[netip.Addr]time.Time{},
 		payers:        channel.NewKeyCache(1024, 32),
@@ -106,6 +119,10 @@ func NewSession(cfg Config) (*Session, error) {
 	if s.peerID == [20]byte{} {
 		copy(s.peerID[:], PeerIDPrefix)
 		rand.Read(s.peerID[len(PeerIDPrefix):])
+	}
+	s.startSpend()
+	if err := s.startPay(cfg.StateDir); err != nil {
+		return nil, err
 	}
 	s.halfOpen = make(chan struct{}, s.settings.MaxHalfOpen)
 	s.sched = newSendScheduler(s.settings.UploadRateLimit, s.settings.SendHold)
@@ -210,6 +227,7 @@ func (s *Session) Close() error {
 	}
 	s.closeUDP()
 	s.wg.Wait()
+	s.closePay()
 	if s.sched != nil {
 		s.sched.stop()
 	}
@@ -284,11 +302,13 @@ func (s *Session) handleIncoming(nc net.Conn) {
 		return
 	}
 	nc.SetDeadline(time.Now().Add(s.settings.HandshakeTimeout))
-	h, err := wire.ReadHandshakeHead(nc)
+	pc, h, err := s.readIncomingHead(nc)
 	if err != nil {
+		s.log.Debug("incoming handshake", "addr", nc.RemoteAddr(), "err", err)
 		nc.Close()
 		return
 	}
+	nc = pc
 	t := s.lookup(h.InfoHash)
 	if t == nil {
 		nc.Close()
@@ -325,7 +345,7 @@ func (s *Session) dial(ctx context.Context, t *torrent, addr netip.AddrPort) (ne
 	defer func() { <-s.halfOpen }()
 	ctx, cancel := context.WithTimeout(ctx, s.settings.DialTimeout)
 	defer cancel()
-	nc, err := s.dialTransport(ctx, addr)
+	nc, err := s.connect(ctx, addr, t.infoHash)
 	if err != nil {
 		return nil, wire.Handshake{}, err
 	}

@@ -45,6 +45,21 @@ type Settings struct {
 	// libtorrent grants (BEP 6's example); 10 pieces of a big torrent is little given away.
 	// Negative grants none.
 	AllowedFast int
+	// MaxSendQueueBytes bounds the memory a connection holds for its peer to read: queued
+	// messages and their payloads (blocks and metadata replies are read at write time and
+	// count only their slot). Past half of it we stop reading from the peer until the writer
+	// drains; past it the peer is disconnected (ErrSendQueueFull). An honest peer's queue holds
+	// a bitfield (128 KiB for a million pieces) and a burst of haves, far below the 1 MiB
+	// default; 1 MiB times MaxConns (400) bounds the session's send queues at 400 MiB.
+	MaxSendQueueBytes int
+	// MaxSendQueueMsgs bounds the messages a connection holds likewise. It must leave room
+	// for MaxPeerRequests queued uploads (500) plus control messages: 16384 is a burst of
+	// haves for a 16384-piece torrent while the writer is busy.
+	MaxSendQueueMsgs int
+	// WriteStallTimeout disconnects a peer that takes nothing we send for this long while
+	// we have something for it (a block, a reply): it is gone, or it never reads and holds
+	// an upload slot. 30 s is a 16 KiB block at 550 B/s, slower than any link worth a slot.
+	WriteStallTimeout time.Duration
 	// SnubTimeout marks a peer snubbed when requests are outstanding and no block arrived for
 	// this long; its requests go back to the pool for others.
 	SnubTimeout time.Duration
@@ -60,9 +75,15 @@ type Settings struct {
 	DiskWorkers int
 	// RecheckWorkers is how many goroutines hash existing data on start.
 	RecheckWorkers int
-	// PaymentTimeout is how long a Speed requester has to pay for a billable piece after its
-	// HAVE before it is choked (docs/bep-speed.md, 8.1: 30 s).
+	// PaymentTimeout is how long a Speed requester has to pay for billable data after we sent
+	// it before it is choked and struck (docs/speed-payments.md: 30 s, a piece's transfer and
+	// verification plus a round trip with room to spare).
 	PaymentTimeout time.Duration
+	// SettleRetry is the first wait before a failed settlement is tried again; each retry
+	// doubles it up to SettleRetryMax, until the ledger confirms or the channel expires. 2 s
+	// rides out a ledger restart; a minute between tries costs the ledger nothing.
+	SettleRetry    time.Duration
+	SettleRetryMax time.Duration
 	// UploadRateLimit caps the session's upload in payload bytes per second; 0 means none.
 	UploadRateLimit int64
 	// PaidSendWeight is the send scheduler's weight of a connection unchoked in a Speed
@@ -115,13 +136,18 @@ func (s Settings) withDefaults() Settings {
 	if s.AllowedFast == 0 {
 		s.AllowedFast = 10
 	}
+	def(&s.MaxSendQueueBytes, 1<<20)
+	def(&s.MaxSendQueueMsgs, 16384)
 	defd(&s.SnubTimeout, 60*time.Second)
+	defd(&s.WriteStallTimeout, 30*time.Second)
 	def(&s.HashFailBan, 2)
 	defd(&s.BanDuration, time.Hour)
 	defd(&s.PEXInterval, time.Minute)
 	def(&s.RecheckWorkers, 2)
 	def(&s.DiskWorkers, 2)
 	defd(&s.PaymentTimeout, 30*time.Second)
+	defd(&s.SettleRetry, 2*time.Second)
+	defd(&s.SettleRetryMax, time.Minute)
 	def(&s.PaidSendWeight, 4)
 	defd(&s.SendHold, 50*time.Millisecond)
 	switch {

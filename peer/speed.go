@@ -3,14 +3,12 @@ package peer
 import (
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"net/netip"
 	"time"
 
 	"github.com/speedbt/btt/bidext"
 	"github.com/speedbt/btt/channel"
 	"github.com/speedbt/btt/choke"
-	"github.com/speedbt/btt/piece"
 	"github.com/speedbt/btt/wire"
 	"github.com/speedbt/btt/wire/bencode"
 )
@@ -20,8 +18,18 @@ import (
 // ignores the ones it receives: it is a plain BitTorrent client.
 type SpeedConfig struct {
 	bidext.Settings
-	// Balance reports the spendable balance in base units, for auto-bid; nil means 0 (no bids).
+	// Balance reports the wallet's balance in base units; nil means 0. It sizes the default
+	// budget (SpendingRate x the balance at start); deposits read the ledger afresh.
 	Balance func() uint64
+	// Budget is the most the session may ever spend, in base units, over every torrent,
+	// deposits included (docs/speed-payments.md, rule 9); 0 means SpendingRate x Balance()
+	// at start. Session.SetBudget changes it at run time.
+	Budget uint64
+	// MaxPrice caps every auto-bid (base units per GiB); 0: no cap.
+	MaxPrice uint64
+	// Ledgers are the ledgers we pay on (the first is also where we are paid, when Ledger is
+	// empty); a provider naming another is refused. Empty means Ledger alone.
+	Ledgers []string
 	// Wallet is the key that pays (as requester) and is paid (as provider). Without one,
 	// bids and auctions still run but nothing is paid: Key then names the provider.
 	Wallet *channel.PrivateKey
@@ -72,6 +80,12 @@ func (t *torrent) initSpeed(ts bidext.TorrentSettings) error {
 		return nil
 	}
 	eff := cfg.Settings.For(ts)
+	// The session's spending rate sized its budget, once; a torrent's own rate (when set)
+	// scales its bid within that budget.
+	rate := uint32(bidext.PPM)
+	if ts.SpendingRate != nil {
+		rate = min(*ts.SpendingRate, bidext.PPM)
+	}
 	secret := cfg.Secret
 	if secret == [32]byte{} {
 		rand.Read(secret[:])
@@ -82,7 +96,7 @@ func (t *torrent) initSpeed(ts bidext.TorrentSettings) error {
 	}
 	t.speed = &speedTorrent{
 		eff:        eff,
-		bidder:     bidext.NewBidder(eff.Bid, eff.SpendingRate),
+		bidder:     bidext.NewBidder(eff.Bid, rate),
 		possession: pos,
 		heldAt:     time.Now(),
 	}
@@ -112,6 +126,7 @@ func (t *torrent) speedPeerHandshake(c *conn, h wire.ExtendedHandshake) {
 		return
 	}
 	c.ls.sp.id = uint8(id)
+	t.payeeConnect(c)
 	if t.speed.eff.Auction && !t.picker.Have().None() {
 		t.sendReserve(c)
 	}
@@ -123,6 +138,9 @@ func (t *torrent) speedPeerHandshake(c *conn, h wire.ExtendedHandshake) {
 // it becomes interesting only once its bitfield arrives, after the handshakes.
 func (t *torrent) offerBid(c *conn) {
 	if !t.speedOn() || c.ls.sp.id == 0 || !t.picker.Interesting(c.key) {
+		return
+	}
+	if c.ls.sp.pr.withdrawn {
 		return
 	}
 	if bid, sent := t.speed.bidder.Last(); sent && bid > 0 && c.ls.sp.sentBid != bid {
@@ -175,6 +193,7 @@ func (t *torrent) onSpeed(c *conn, payload []byte) error {
 		t.stats.bids.Add(1)
 		first := c.ls.sp.bid == 0 && m.Price > 0
 		c.ls.sp.bid = m.Price
+		t.payeeBid(c, m.Price)
 		if err := t.checkClaim(c, time.Now()); err != nil {
 			return err
 		}
@@ -182,6 +201,9 @@ func (t *torrent) onSpeed(c *conn, payload []byte) error {
 			t.rechoke() // a new bidder need not wait a whole interval for the auction
 		}
 	case wire.SpeedBidResponse:
+		if c.ls.sp.pr.withdrawn {
+			return nil // an answer to a bid we withdrew since
+		}
 		if c.ls.sp.sentBid == 0 || m.Price > c.ls.sp.sentBid {
 			return protocolErr("bid-response price %d above our bid %d", m.Price, c.ls.sp.sentBid)
 		}
@@ -201,7 +223,7 @@ func (t *torrent) onSpeed(c *conn, payload []byte) error {
 	case wire.SpeedPaymentAck:
 		t.onPaymentAck(c, m)
 	case wire.SpeedPaymentReject:
-		t.s.log.Warn("speed: provider refused our payment", "provider", c, "reason", m.Reason, "seq", m.Seq)
+		t.onPaymentReject(c, m)
 	}
 	return nil
 }
@@ -220,16 +242,9 @@ func (t *torrent) answerChallenge(c *conn, m wire.SpeedMessage) {
 	t.sendSpeed(c, wire.SpeedMessage{Type: wire.SpeedSourceProof, Piece: m.Piece, Chunk: m.Chunk, Salt: m.Salt, Proof: proof})
 }
 
-// readChunk reads one 16 KiB chunk (the last of a piece may be shorter) from storage.
-func (t *torrent) readChunk(p, chunk uint32) ([]byte, error) {
-	size := t.layout.PieceSize(int(p))
-	begin := int64(chunk) * piece.BlockSize
-	if begin >= size {
-		return nil, fmt.Errorf("chunk %d beyond piece %d", chunk, p)
-	}
-	buf := make([]byte, min(piece.BlockSize, size-begin))
-	return buf, t.store.ReadBlock(int(p), int(begin), buf)
-}
+// readChunk returns one 16 KiB chunk (the last of a piece may be shorter), cached and
+// within a budget of disk reads (bidext.ChunkCache, see chunkcache.go).
+func (t *torrent) readChunk(p, chunk uint32) ([]byte, error) { return t.chunks.Read(p, chunk) }
 
 func (t *torrent) onSourceProof(c *conn, m wire.SpeedMessage) {
 	err := t.speed.possession.Verify(m.Salt, m.Piece, m.Chunk, m.Proof, t.readChunk)
@@ -279,17 +294,18 @@ func (t *torrent) speedTick(now time.Time) {
 	if t.picker.Complete() {
 		return
 	}
-	var balance uint64
-	if t.s.speed.Balance != nil {
-		balance = t.s.speed.Balance()
-	}
-	remaining := uint64(t.layout.TotalLength - t.stats.bytesDone.Load())
-	bid, send := t.speed.bidder.Next(now, balance, remaining)
+	// One budget for the session: the bid is the price at which what is left of it buys all
+	// the data every bidding torrent still wants (never compounded on what remains).
+	t.bidding.Store(t.speed.eff.Bid && t.speed.bidder.Enabled())
+	spendable, remaining, maxPrice := t.s.spendable()
+	t.speed.bidder.SetMaxPrice(maxPrice)
+	bid, send := t.speed.bidder.Next(now, spendable, remaining)
 	if !send {
 		return
 	}
+	balance := spendable
 	for _, c := range t.conns {
-		if c.ls.sp.id != 0 && t.picker.Interesting(c.key) {
+		if c.ls.sp.id != 0 && t.picker.Interesting(c.key) && !c.ls.sp.pr.withdrawn {
 			t.sendSpeed(c, wire.SpeedMessage{Type: wire.SpeedBid, Price: bid})
 			c.ls.sp.sentBid = bid
 		}
@@ -302,7 +318,7 @@ func (t *torrent) speedChokeInput(c *conn, p *choke.Peer) {
 	if !t.speedOn() || c.ls.sp.id == 0 {
 		return
 	}
-	if c.ls.sp.pe.defaulted {
+	if t.payeeDefaulted(c) {
 		p.Interested = false // owes us and missed a payment: no slot, not even a free one
 		return
 	}

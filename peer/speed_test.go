@@ -391,42 +391,72 @@ func TestTrackerClaimChecked(t *testing.T) {
 }
 
 // TestSettleBeforeExpiry: a provider settles a requester's channel ten minutes before it
-// expires (or the ledger would refund the requester everything), and then treats the
-// channel as closed.
+// expires (or the ledger would refund the requester everything), and from then on the
+// channel takes no voucher.
 func TestSettleBeforeExpiry(t *testing.T) {
 	dir := t.TempDir()
 	mi := writeTree(t, dir, "exp", []int{1 << 20}, 64<<10, 15)
-	seeder := newSpeedSession(t, "127.0.0.1", Settings{}, speedConfig(0, noReserve))
+	sc := speedConfig(0, noReserve)
+	w, err := channel.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Wallet = w
+	seeder := newSpeedSession(t, "127.0.0.1", Settings{}, sc)
 	st, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	nc, _, _ := dialSpeedPeer(t, seeder, mi)
 	defer nc.Close()
-	type result struct {
-		open     bool
-		accepted uint64
-	}
-	check := func(expiresIn time.Duration) result {
-		ch := make(chan result, 1)
+	payer, _ := channel.GenerateKey()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		known := make(chan bool, 1)
 		st.t.do(func() {
 			for _, c := range st.t.conns {
-				pe := &c.ls.sp.pe
-				pe.accepted = 0
-				pe.state = &channel.State{Cumulative: 700, Expiry: uint64(time.Now().Add(expiresIn).Unix())}
-				st.t.paymentTick(time.Now())
-				ch <- result{pe.state != nil, pe.accepted}
+				known <- c.ls.sp.pe.id != 0
 				return
 			}
-			ch <- result{}
+			known <- false
+		})
+		if <-known {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the seeder never took our Speed handshake")
+		}
+	}
+	check := func(expiresIn time.Duration) (settling bool) {
+		ch := make(chan bool, 1)
+		st.t.do(func() {
+			for _, c := range st.t.conns {
+				p := seeder.pay
+				o := channel.Open{Payer: payer.Public(), Payee: w.Public(), Amount: 1000, Nonce: uint64(time.Now().UnixNano()), Expiry: uint64(time.Now().Add(expiresIn).Unix())}
+				state := channel.State{ID: o.ID(), Payer: o.Payer, Payee: o.Payee, Deposit: 1000, Expiry: o.Expiry}
+				p.mu.Lock()
+				_, err := p.book.Name(c.ls.sp.pe.id, state, time.Now())
+				if err == nil {
+					_, err = p.book.Voucher(c.ls.sp.pe.id, nil, channel.SignVoucher(payer, channel.Voucher{Channel: o.ID(), Sequence: 1, Cumulative: 700}), time.Now())
+				}
+				p.mu.Unlock()
+				if err != nil {
+					t.Error(err)
+				}
+				st.t.paymentTick(time.Now())
+				p.mu.Lock()
+				ch <- p.settling[o.ID()]
+				p.mu.Unlock()
+				return
+			}
+			ch <- false
 		})
 		return <-ch
 	}
-	if r := check(time.Hour); !r.open || r.accepted != 0 {
-		t.Fatalf("a channel an hour from expiry was settled: %+v", r)
+	if check(time.Hour) {
+		t.Fatal("a channel an hour from expiry was settled")
 	}
-	if r := check(5 * time.Minute); r.open || r.accepted != 700 {
-		t.Fatalf("a channel 5 minutes from expiry: %+v, want settled with its 700 units counted", r)
+	if !check(5 * time.Minute) {
+		t.Fatal("a channel 5 minutes from expiry was not settled")
 	}
 }
 

@@ -33,6 +33,10 @@ type TorrentOptions struct {
 	// Trackers are the tracker tiers to announce to (BEP 12): the torrent's announce-list
 	// (metainfo.MetaInfo.Trackers) plus any the user adds.
 	Trackers [][]string
+	// WebSeeds are BEP 19 web seed URLs (the torrent's url-list); see webseed.go.
+	WebSeeds []string
+	// SuperSeed turns on BEP 16 super-seeding while the torrent seeds; see superseed.go.
+	SuperSeed bool
 }
 
 // Torrent is a torrent running in a Session.
@@ -69,8 +73,9 @@ type Stats struct {
 	ChannelsOpened   int
 	Earned           int64 // accepted from requesters' vouchers
 	VouchersAccepted int
-	Settled          int64 // paid to us by the ledger on channel closes
-	PaymentFailures  int   // requesters choked for not paying
+	Settled          int64 // paid to us by the ledger on channel closes, session-wide, each close once
+	PaymentFailures  int   // requesters choked or struck for not paying
+	Withdrawals      int   // providers we withdrew our bid from: we could not pay them
 
 	TrackerAnnounces int // announces a tracker answered
 	ClaimDisconnects int // peers dropped for bidding far below what a tracker claimed
@@ -110,8 +115,9 @@ func (T *Torrent) Stats() Stats {
 		ChannelsOpened:   int(t.stats.channelsOpened.Load()),
 		Earned:           t.stats.earned.Load(),
 		VouchersAccepted: int(t.stats.vouchersAccepted.Load()),
-		Settled:          t.stats.settled.Load(),
+		Settled:          t.s.settledTotal(),
 		PaymentFailures:  int(t.stats.paymentFailures.Load()),
+		Withdrawals:      int(t.stats.withdrawals.Load()),
 		TrackerAnnounces: int(t.stats.trackerAnnounces.Load()),
 		ClaimDisconnects: int(t.stats.claimDisconnects.Load()),
 		Closed:           t.closeCounts(),
@@ -206,14 +212,18 @@ type torrent struct {
 		trackerAnnounces, claimDisconnects                                atomic.Int64
 		closes                                                            [numCloseReasons]atomic.Int64 // by CloseReason
 		spent, promised, vouchersSent, paymentAcks, channelsOpened        atomic.Int64
-		earned, vouchersAccepted, settled, paymentFailures                atomic.Int64
+		earned, vouchersAccepted, paymentFailures, withdrawals            atomic.Int64
 	}
-	payStrikes map[netip.Addr]*bidext.Strikes // payment failures per requester address
-	speed      *speedTorrent                  // nil when Speed is off for this torrent
+	speed   *speedTorrent      // nil when Speed is off for this torrent
+	bidding atomic.Bool        // auto-bid is on: its remaining data counts in the session's bid
+	chunks  *bidext.ChunkCache // challenged chunks, for possession challenges and proofs
 
 	pex     pexState  // BEP 11 peer exchange
 	dhtNext time.Time // next DHT lookup
 	dhtBusy bool      // a lookup is running
+	dhtFail int       // lookups in a row that reached no node or found no peer (dhtannounce.go)
+
+	super *superSeed // BEP 16 state; nil unless opts.SuperSeed
 
 	announcer  *tracker.Announcer // nil without trackers
 	announcing bool               // an announce is running (the announcer is not concurrent)
@@ -249,9 +259,9 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 		depth:    piece.DefaultDepth(),
 		blame:    piece.Blame[netip.Addr]{Limit: s.settings.HashFailBan},
 
-		payStrikes: map[netip.Addr]*bidext.Strikes{},
-		claims:     map[netip.Addr]claimedBid{},
+		claims: map[netip.Addr]claimedBid{},
 	}
+	t.chunks = bidext.NewChunkCache(t.readChunkFromStore, time.Now)
 	T := &Torrent{t: t}
 	s.mu.Lock()
 	if _, dup := s.torrents[t.infoHash]; dup {
@@ -306,10 +316,16 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 	if picker.Complete() {
 		close(t.complete)
 	}
+	if opts.SuperSeed {
+		t.super = newSuperSeed(layout.NumPieces)
+	}
 	t.startTrackers(opts.Trackers)
 	t.startDisk()
 	s.wg.Add(1)
 	go t.run()
+	if !picker.Complete() {
+		t.startWebSeeds(info, opts.WebSeeds)
+	}
 	return T, nil
 }
 
@@ -419,6 +435,10 @@ func (t *torrent) addConn(nc net.Conn, h wire.Handshake, outgoing bool) {
 
 func (t *torrent) sendHaves(c *conn) {
 	have := t.picker.Have()
+	if t.superSeeding() {
+		t.superOffer(c) // BEP 16: one piece at a time instead of everything
+		return
+	}
 	switch {
 	case c.fast() && have.All():
 		c.send(wire.Message{Type: wire.HaveAll})
@@ -435,9 +455,11 @@ func (t *torrent) removeConn(c *conn, err error) {
 	}
 	delete(t.conns, c.key)
 	t.picker.RemovePeer(c.key)
-	if t.speedOn() {
-		t.settleConn(c)
+	if t.super != nil {
+		t.superForget(c)
 	}
+	t.payeeDisconnect(c)
+	t.payerDisconnect(c)
 	t.s.conns.Add(-1)
 	t.stats.peers.Store(int32(len(t.conns)))
 	t.noteClose(c, err)
@@ -487,7 +509,7 @@ func (t *torrent) onMessage(c *conn, m wire.Message) error {
 	switch m.Type {
 	case wire.Choke:
 		c.ls.peerChoking = true
-		c.ls.sp.pr.terms = false // a choke ends the price in force
+		t.payerChoked(c) // a choke ends the price in force
 		if !c.fast() {
 			// Without the fast extension a choke cancels every request implicitly.
 			t.releaseAll(c)
@@ -512,8 +534,9 @@ func (t *torrent) onMessage(c *conn, m wire.Message) error {
 				return err
 			}
 		}
-		if t.speedOn() {
-			t.billHave(c, m.Index) // the requester has a piece we sent under paid terms
+		t.payeeHave(c, m.Index) // no more of it goes to the requester: its reservation ends
+		if t.superSeeding() {
+			t.superOnHave(c, m.Index)
 		}
 		t.updateInterest(c)
 		t.fillRequests(c)
@@ -525,6 +548,9 @@ func (t *torrent) onMessage(c *conn, m wire.Message) error {
 		c.ls.has = bf
 		if err := t.picker.PeerBitfield(c.key, bf); err != nil {
 			return err
+		}
+		if t.superSeeding() {
+			t.superOnBitfield(c)
 		}
 		t.updateInterest(c)
 		t.fillRequests(c)
@@ -545,6 +571,7 @@ func (t *torrent) onMessage(c *conn, m wire.Message) error {
 	case wire.Cancel:
 		b := piece.Block{Piece: m.Index, Begin: m.Begin, Length: m.Length}
 		if c.cancelUpload(b) {
+			t.payeeCancelled(c, m) // never sent: not billed
 			if c.fast() {
 				// BEP 6: every request gets a piece or a reject, cancelled ones included.
 				c.send(wire.Message{Type: wire.Reject, Index: m.Index, Begin: m.Begin, Length: m.Length})
@@ -603,7 +630,7 @@ func (t *torrent) onRequest(c *conn, m wire.Message) error {
 			c.send(wire.Message{Type: wire.Reject, Index: m.Index, Begin: m.Begin, Length: m.Length})
 		}
 	}
-	if !t.picker.Have().Has(int(m.Index)) {
+	if !t.picker.Have().Has(int(m.Index)) || (t.superSeeding() && !t.superAllows(c, m.Index)) {
 		reject()
 		return nil
 	}
@@ -615,10 +642,10 @@ func (t *torrent) onRequest(c *conn, m wire.Message) error {
 		reject()
 		return nil
 	}
+	if t.payeeServe(c, m) {
+		return nil // held by the exposure bound until the requester pays
+	}
 	if t.speedOn() {
-		if t.billSent(c, m) {
-			return nil // held until the requester pays for what it has
-		}
 		t.speed.possession.Uploaded(m.Index, m.Begin, m.Length)
 	}
 	c.queuedUploads.Add(1)
@@ -659,12 +686,16 @@ func (t *torrent) pieceVerified(i int) {
 	t.pieceVerifiedStats(i)
 	t.blameVerified(i)
 	for _, c := range t.conns {
-		// Every peer gets the have, seeds included: a Speed provider bills on it.
+		// Every peer gets the have, seeds included: a Speed provider needs it.
 		c.send(wire.Message{Type: wire.Have, Index: uint32(i)})
-		t.updateInterest(c)
 	}
 	if t.speedOn() {
-		t.payForPiece(uint32(i)) // after the have, as the draft orders
+		// After the have, as the draft orders, and before a connection to a seed may close
+		// for completion: the voucher must go out first.
+		t.payForPiece(uint32(i))
+	}
+	for _, c := range t.conns {
+		t.updateInterest(c)
 	}
 	if t.picker.Complete() {
 		t.onComplete()
@@ -685,9 +716,7 @@ func (t *torrent) onComplete() {
 	t.saveResume()
 	t.trackerTick(time.Now(), tracker.EventCompleted)
 	for _, c := range t.conns {
-		if c.ls.seed {
-			c.close(errBothSeeds)
-		}
+		t.closeIfBothSeeds(c)
 	}
 	t.rechokeSoon()
 }
@@ -731,9 +760,7 @@ func (t *torrent) updateInterest(c *conn) {
 			c.send(wire.Message{Type: wire.NotInterested})
 		}
 	}
-	if t.picker.Complete() && c.ls.seed {
-		c.close(errBothSeeds)
-	}
+	t.closeIfBothSeeds(c)
 }
 
 // fillRequests tops up the requests outstanding at c to its queue depth.
@@ -790,9 +817,7 @@ func (t *torrent) tick() {
 	}
 	t.stats.unchoked.Store(int32(unchoked))
 	t.speedTick(now)
-	if t.speedOn() {
-		t.paymentTick(now)
-	}
+	t.paymentTick(now)
 	t.dhtTick(now)
 	t.pexTick(now)
 	t.trackerTick(now, tracker.EventNone)
@@ -898,6 +923,12 @@ func (t *torrent) rechoke() {
 		if waitSince.IsZero() {
 			waitSince = c.ls.connectedAt
 		}
+		if !c.ls.amChoking {
+			// A peer we serve is not waiting: among peers that take data equally (a seed's
+			// zero-rate peers, say, ones that never read or never ask), the choked ones get
+			// their turn, so such peers cannot sit on the slots.
+			waitSince = now
+		}
 		peers = append(peers, choke.Peer{
 			Key:          uint64(c.key),
 			Interested:   c.ls.peerInterested,
@@ -946,21 +977,17 @@ func (t *torrent) setSendWeight(c *conn, k choke.Kind) {
 // chokePeer chokes c and drops its queued uploads (rejecting them for fast peers, who are
 // told; others re-request after the next unchoke, as BEP 3 says).
 func (t *torrent) chokePeer(c *conn, now time.Time) {
-	wasPaying := c.ls.sp.paying
 	c.ls.amChoking = true
 	c.ls.chokedAt = now
-	c.ls.sp.paying, c.ls.sp.price = false, 0
 	c.send(wire.Message{Type: wire.Choke})
-	for _, m := range c.ls.sp.pe.held {
+	dropped := c.dropUploads()
+	// The paid terms end; requests the exposure bound held are rejected like the dropped ones.
+	for _, m := range t.payeeChoked(c, dropped) {
 		if c.fast() {
 			c.send(wire.Message{Type: wire.Reject, Index: m.Index, Begin: m.Begin, Length: m.Length})
 		}
 	}
-	c.ls.sp.pe.held = nil
-	for _, b := range c.dropUploads() {
-		if wasPaying {
-			t.unbill(c, b.Piece, b.Length)
-		}
+	for _, b := range dropped {
 		if c.fast() {
 			c.send(wire.Message{Type: wire.Reject, Index: b.Piece, Begin: b.Begin, Length: b.Length})
 		}

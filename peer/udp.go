@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/speedbt/btt/dht"
@@ -127,6 +128,8 @@ func (s *Session) startDHT(cfg DHTConfig, send func([]byte, netip.AddrPort) erro
 		}
 		boot = append(boot, ap)
 	}
+	s.wg.Add(1)
+	go s.watchDHTTable(node)
 	if len(boot) > 0 || dc.State != nil {
 		node.BootstrapAsync(boot, func(err error) {
 			if err != nil {
@@ -137,9 +140,21 @@ func (s *Session) startDHT(cfg DHTConfig, send func([]byte, netip.AddrPort) erro
 	return nil
 }
 
+// utpHandshakesInFlight bounds the incoming uTP connections in their handshake at once
+// (one goroutine each). A flood of SYNs, whose half-open connections the socket evicts as
+// fast as they come, would otherwise start goroutines faster than the evicted ones exit;
+// beyond the bound, connections wait in the socket's backlog (utp.Config.Backlog).
+const utpHandshakesInFlight = 64
+
 func (s *Session) acceptUTP() {
 	defer s.wg.Done()
+	slots := make(chan struct{}, utpHandshakesInFlight)
 	for {
+		select {
+		case slots <- struct{}{}:
+		case <-s.ctx.Done():
+			return
+		}
 		nc, err := s.utp.Accept()
 		if err != nil {
 			return // the socket closed
@@ -147,6 +162,7 @@ func (s *Session) acceptUTP() {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer func() { <-slots }()
 			s.handleIncoming(nc)
 		}()
 	}
@@ -209,29 +225,49 @@ func (t *torrent) dhtInterval() time.Duration {
 	return 5 * time.Minute
 }
 
-// dhtTick looks up peers for the torrent and announces it, off the loop.
+// dhtTick looks up peers for the torrent and announces it, off the loop. A lookup that
+// reached nobody (or, while downloading, found no peer) is retried soon, not after the full
+// interval (dhtRetry), and the first nodes in an empty routing table trigger a lookup at once
+// (watchDHTTable).
 func (t *torrent) dhtTick(now time.Time) {
 	node := t.s.dht
 	if node == nil || t.info.Private || t.dhtBusy || now.Before(t.dhtNext) {
 		return
 	}
 	t.dhtBusy = true
-	t.dhtNext = now.Add(t.dhtInterval())
+	interval := t.dhtInterval()
+	t.dhtNext = now.Add(interval)
+	complete := t.picker.Complete()
 	port := t.s.listenPort()
 	ih := dht.ID(t.infoHash)
+	self := t.s.dhtSelf()
 	t.s.wg.Add(1)
 	go func() {
 		defer t.s.wg.Done()
 		ctx, cancel := context.WithTimeout(t.s.ctx, 30*time.Second)
 		defer cancel()
+		if self.IsValid() {
+			node.AddLocalPeer(ih, self)
+		}
 		peers, err := node.GetPeers(ctx, ih)
+		peers = slices.DeleteFunc(peers, func(ap netip.AddrPort) bool { return ap == self })
+		var aerr error
 		if port != 0 {
-			node.Announce(ctx, ih, port)
+			_, aerr = node.Announce(ctx, ih, port)
 		}
 		t.do(func() {
 			t.dhtBusy = false
 			if err != nil {
 				t.s.log.Debug("dht get_peers", "err", err)
+			}
+			if aerr != nil {
+				t.s.log.Debug("dht announce", "err", aerr)
+			}
+			if aerr != nil || (!complete && len(peers) == 0) {
+				t.dhtFail++
+				t.dhtNext = time.Now().Add(dhtRetry(t.dhtFail, interval))
+			} else {
+				t.dhtFail = 0
 			}
 			for _, ap := range peers {
 				t.known[ap] = struct{}{}

@@ -106,3 +106,42 @@ func TestKnownAddressesPruned(t *testing.T) {
 		t.Fatalf("%d known addresses after pruning, want only the new one", n)
 	}
 }
+
+// TestDHTMeetWithoutBootstrap: the issue-15 case. A seeder runs a DHT node with no node to
+// bootstrap from (its routing table is empty when it announces); a leecher bootstraps from
+// it. They used to meet only at the seeder's next announce, five minutes later; now the
+// seeder's node answers get_peers with itself and the table's first node triggers an
+// announce, so the leecher downloads well within the one-minute bound.
+func TestDHTMeetWithoutBootstrap(t *testing.T) {
+	dir := t.TempDir()
+	mi := writeTree(t, dir, "dhtmeet", []int{1 << 20}, 64<<10, 23)
+	seeder := newConfiguredSession(t, "127.0.0.2", Config{DHT: DHTConfig{Enabled: true}})
+	if _, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	leecher := newConfiguredSession(t, "127.0.0.3", Config{DHT: DHTConfig{Enabled: true, Nodes: []string{seeder.Addr().String()}}})
+	out := t.TempDir()
+	start := time.Now()
+	lt, err := leecher.AddTorrent(mi.Info, TorrentOptions{DataDir: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitComplete(t, lt, 60*time.Second)
+	sameTree(t, filepath.Join(dir, "dhtmeet"), filepath.Join(out, "dhtmeet"))
+	t.Logf("met and downloaded in %v", time.Since(start).Round(time.Millisecond))
+	// The seeder's node learnt the leecher (its first node) and announced to it.
+	if seeder.dht.Stats().TableNodes == 0 {
+		t.Error("seeder's routing table is still empty")
+	}
+}
+
+func TestDHTRetry(t *testing.T) {
+	for _, tt := range []struct {
+		fails int
+		want  time.Duration
+	}{{1, 2 * time.Second}, {2, 4 * time.Second}, {5, 32 * time.Second}, {9, 5 * time.Minute}, {100, 5 * time.Minute}} {
+		if got := dhtRetry(tt.fails, 5*time.Minute); got != tt.want {
+			t.Errorf("dhtRetry(%d) = %v, want %v", tt.fails, got, tt.want)
+		}
+	}
+}

@@ -30,7 +30,8 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
 echo "== ledger on $ledger (bbolt store in $out/ledger.db), tracker on 127.0.0.1:7200 (HTTP) and :7201 (UDP)"
-"$out/bin/btt-ledger" --listen 127.0.0.1:7100 --db "$out/ledger.db" > "$out/ledger.log" 2>&1 &
+# Every wallet of the demo claims the faucet from 127.0.0.1: lift the per-IP faucet limit.
+"$out/bin/btt-ledger" --listen 127.0.0.1:7100 --db "$out/ledger.db" --faucet-per-ip 0 > "$out/ledger.log" 2>&1 &
 pids+=($!)
 "$out/bin/btt-tracker" --http 127.0.0.1:7200 --udp 127.0.0.1:7201 > "$out/tracker.log" 2>&1 &
 pids+=($!)

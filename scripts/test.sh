@@ -6,6 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(python3-libtorrent transmission-cli aria2 opentracker mktorrent tshark iproute2 util-linux procps)
+# protocol (issue 15): nginx serves the files of the BEP 19 web seed tests (conformance.TestWebSeedNginx).
+pkgs+=(nginx-light)
+# --- ledger on PostgreSQL (channel/ledger, channel/ledger/pgstore) ---
+# The tests start a private server per test (internal/testutil.StartPostgres: initdb and
+# postgres from /usr/lib/postgresql/*/bin, as the package's "postgres" user when run as
+# root, on 127.0.0.1 inside the test's network namespace); psql for their SQL; prlimit
+# (util-linux) for the disk-full test.
+pkgs+=(postgresql postgresql-client)
+# --- end ledger on PostgreSQL ---
 # btt daemon (issue 14): Transmission's web client (transmission-daemon ships it in
 # /usr/share/transmission/web; it is never copied into the repo), headless Chromium to load it,
 # and promtool (prometheus) to check /metrics.

@@ -13,7 +13,8 @@ import (
 // by Torrent.fmu.
 type file struct {
 	File
-	path  string // on disk
+	path  string // on disk, for messages
+	rel   string // relative to the download folder, opened through Torrent.root
 	start int64  // offset in the torrent
 
 	f          *os.File
@@ -90,13 +91,17 @@ func (t *Torrent) openFile(f *file, write bool) error {
 	var h *os.File
 	var err error
 	writable := false
+	root, err := t.dirRoot(write)
+	if err != nil {
+		return err
+	}
 	if !t.opts.ReadOnly {
-		h, err = os.OpenFile(f.path, os.O_RDWR, 0)
+		h, err = root.OpenFile(f.rel, os.O_RDWR, 0)
 		switch {
 		case err == nil:
 			writable = true
 		case write && errors.Is(err, fs.ErrNotExist):
-			if h, err = create(f); err != nil {
+			if h, err = create(root, f); err != nil {
 				return err
 			}
 			writable = true
@@ -105,7 +110,7 @@ func (t *Torrent) openFile(f *file, write bool) error {
 		}
 	}
 	if h == nil { // read-only torrent, or no write permission: read what we can
-		if h, err = os.Open(f.path); err != nil {
+		if h, err = root.Open(f.rel); err != nil {
 			return fmt.Errorf("storage: %w", err)
 		}
 	}
@@ -119,11 +124,11 @@ func (t *Torrent) openFile(f *file, write bool) error {
 }
 
 // create makes a missing file, sparse at its full length.
-func create(f *file) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
+func create(root *os.Root, f *file) (*os.File, error) {
+	if err := root.MkdirAll(filepath.Dir(f.rel), 0o755); err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
-	h, err := os.OpenFile(f.path, os.O_RDWR|os.O_CREATE, 0o644)
+	h, err := root.OpenFile(f.rel, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
@@ -205,7 +210,24 @@ func (t *Torrent) Close() error {
 			first = err
 		}
 	}
+	t.rootMu.Lock()
+	if t.root != nil {
+		if err := t.root.Close(); err != nil && first == nil {
+			first = err
+		}
+		t.root = nil
+	}
+	t.rootMu.Unlock()
 	return first
+}
+
+// reopen opens f read-write through the download folder (to sync an evicted file).
+func (t *Torrent) reopen(f *file) (*os.File, error) {
+	root, err := t.dirRoot(false)
+	if err != nil {
+		return nil, err
+	}
+	return root.OpenFile(f.rel, os.O_RDWR, 0)
 }
 
 // syncDirty fsyncs every file written since the last call, through its open handle or,
@@ -231,7 +253,7 @@ func (t *Torrent) syncDirty() error {
 		if h != nil {
 			err = h.Sync()
 			t.release(f)
-		} else if h, err = os.OpenFile(f.path, os.O_RDWR, 0); err == nil {
+		} else if h, err = t.reopen(f); err == nil {
 			err = h.Sync()
 			h.Close()
 		}

@@ -47,8 +47,15 @@ func (t *Torrent) hashesDigest() []byte {
 }
 
 // fileState is a file's size and modification time, Size -1 when it does not exist.
-func fileState(path string) (resumeFile, error) {
-	fi, err := os.Stat(path)
+func (t *Torrent) fileState(f *file) (resumeFile, error) {
+	root, err := t.dirRoot(false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return resumeFile{Size: -1}, nil
+	}
+	if err != nil {
+		return resumeFile{}, err
+	}
+	fi, err := root.Stat(f.rel)
 	if errors.Is(err, fs.ErrNotExist) {
 		return resumeFile{Size: -1}, nil
 	}
@@ -88,7 +95,7 @@ func (t *Torrent) SaveResume(path string) error {
 		if f.Pad {
 			continue
 		}
-		st, err := fileState(f.path)
+		st, err := t.fileState(f)
 		if err != nil {
 			return err
 		}
@@ -184,7 +191,7 @@ func (t *Torrent) changedFiles(rd *resumeData) (changed map[*file]bool, why erro
 		if f.Pad {
 			continue
 		}
-		st, err := fileState(f.path)
+		st, err := t.fileState(f)
 		if err != nil {
 			return nil, nil, err
 		}

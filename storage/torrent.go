@@ -59,6 +59,10 @@ type Torrent struct {
 	closed atomic.Bool
 	stats  counters
 
+	dir    string
+	rootMu sync.Mutex // guards root
+	root   *os.Root   // dir, opened on first use: every file is opened through it
+
 	fmu      sync.Mutex // guards every file's handle fields and the LRU list
 	open     int        // handles open
 	lru      *file      // most recently used open file; lru.prev is the least
@@ -86,6 +90,7 @@ func Open(dir string, spec Spec, opts Options) (*Torrent, error) {
 		total:     total,
 		numPieces: len(spec.Hashes),
 		opts:      opts,
+		dir:       dir,
 		pool:      opts.Pool,
 		hashing:   make(map[int]*hasher),
 	}
@@ -97,7 +102,8 @@ func Open(dir string, spec Spec, opts Options) (*Torrent, error) {
 	for _, f := range spec.Files {
 		tf := &file{File: f, start: off}
 		if !f.Pad {
-			tf.path = filepath.Join(append([]string{dir}, f.Path...)...)
+			tf.rel = filepath.Join(f.Path...)
+			tf.path = filepath.Join(dir, tf.rel)
 		}
 		off += f.Length
 		t.files = append(t.files, tf)
@@ -105,7 +111,7 @@ func Open(dir string, spec Spec, opts Options) (*Torrent, error) {
 			t.data = append(t.data, tf)
 		}
 		if f.Length == 0 && !f.Pad && !opts.ReadOnly {
-			if err := createEmpty(tf.path); err != nil {
+			if err := t.createEmpty(tf.rel); err != nil {
 				return nil, err
 			}
 		}
@@ -113,15 +119,42 @@ func Open(dir string, spec Spec, opts Options) (*Torrent, error) {
 	return t, nil
 }
 
-func createEmpty(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+func (t *Torrent) createEmpty(rel string) error {
+	root, err := t.dirRoot(true)
+	if err != nil {
+		return err
+	}
+	if err := root.MkdirAll(filepath.Dir(rel), 0o755); err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := root.OpenFile(rel, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
 	return f.Close()
+}
+
+// dirRoot returns the download folder as an os.Root, opening it (and with create,
+// making it) on first use. Every file is opened through it, so no path, symlink or ".."
+// already on disk can lead a read or a write out of the folder: a symlink inside it
+// is followed only while it stays inside.
+func (t *Torrent) dirRoot(create bool) (*os.Root, error) {
+	t.rootMu.Lock()
+	defer t.rootMu.Unlock()
+	if t.root != nil {
+		return t.root, nil
+	}
+	if create {
+		if err := os.MkdirAll(t.dir, 0o755); err != nil {
+			return nil, fmt.Errorf("storage: %w", err)
+		}
+	}
+	r, err := os.OpenRoot(t.dir)
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	t.root = r
+	return r, nil
 }
 
 // Stats are the torrent's storage counters since Open.

@@ -5,9 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"math"
-	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -67,64 +64,6 @@ func speedExamples(t testing.TB) map[string]SpeedMessage {
 	}
 	set("voucher", func(m *SpeedMessage) { copy(m.Voucher[:], voucher); copy(m.Sig[:], sig) })
 	return ex
-}
-
-// TestSpeedDocExamples checks the hex of every worked example in docs/bep-speed.md byte
-// for byte against the encoder, and decodes it back to the same message.
-func TestSpeedDocExamples(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join("..", "docs", "bep-speed.md"))
-	if err != nil {
-		t.Fatalf("the BEP draft holds the examples: %v", err)
-	}
-	blocks := regexp.MustCompile("(?s)```hex ([a-z-]+)\n(.*?)```").FindAllSubmatch(doc, -1)
-	found := map[string][]byte{}
-	for _, b := range blocks {
-		found[string(b[1])] = mustHex(t, string(b[2]))
-	}
-	ex := speedExamples(t)
-	for name, m := range ex {
-		want, ok := found[name]
-		if !ok {
-			t.Errorf("docs/bep-speed.md has no ```hex %s block", name)
-			continue
-		}
-		got, err := AppendSpeedMessage(nil, m)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s: encoder gives\n%x\ndoc says\n%x", name, got, want)
-		}
-		back, err := ParseSpeedMessage(want)
-		if err != nil || back != m {
-			t.Errorf("%s: doc bytes decode to %+v, %v", name, back, err)
-		}
-	}
-	// The framed example: length prefix, extended message id 20, the receiver's bt_speed id 3.
-	framed, ok := found["bid-framed"]
-	if !ok {
-		t.Fatal("docs/bep-speed.md has no ```hex bid-framed block")
-	}
-	payload, _ := AppendSpeedMessage(nil, ex["bid"])
-	want := append([]byte{0, 0, 0, byte(2 + len(payload)), 20, 3}, payload...)
-	if !bytes.Equal(framed, want) {
-		t.Errorf("bid-framed: doc says %x, want %x", framed, want)
-	}
-	if hs, ok := found["handshake-speed"]; !ok {
-		t.Error("docs/bep-speed.md has no ```hex handshake-speed block")
-	} else {
-		var d struct {
-			M map[string]int     `bencode:"m"`
-			V bencode.RawMessage `bencode:"bt_speed_v"`
-		}
-		if err := bencode.Unmarshal(hs, &d); err != nil {
-			t.Fatalf("handshake-speed: %v", err)
-		}
-		id, v, ok := SpeedAdvertised(d.M, map[string]bencode.RawMessage{SpeedVersionKey: d.V})
-		if !ok || id != 3 || v != SpeedVersion {
-			t.Errorf("handshake-speed advertises id %d version %d ok %v", id, v, ok)
-		}
-	}
 }
 
 func TestSpeedRoundTrip(t *testing.T) {

@@ -270,8 +270,10 @@ func (c *Channel) State() channel.State {
 }
 
 // ChannelList is the response of GET /v1/channels?address=A.
+// Next, when set, is the cursor of the following page (the "after" parameter).
 type ChannelList struct {
 	Channels []Channel `json:"channels"`
+	Next     string    `json:"next,omitempty"`
 }
 
 // Info describes the ledger: GET /v1/info.

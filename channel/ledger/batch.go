@@ -92,8 +92,47 @@ func (h *handler) batch(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	wg.Wait()
+	// Before anything reaches the writer: a spender must hold an account, committed or
+	// funded by an operation earlier in this batch, and a close must name a committed
+	// channel or one this batch opens before it.
+	funded := map[channel.Address]bool{}
+	opened := map[channel.ChannelID]bool{}
+	for i, op := range ops {
+		var err error
+		switch o := op.(type) {
+		case Transfer:
+			if !funded[o.From] {
+				err = h.funded(r.Context(), o.From)
+			}
+			if err == nil {
+				funded[o.To] = true
+			}
+		case OpenChannel:
+			if !funded[o.PayerAddress] {
+				err = h.funded(r.Context(), o.PayerAddress)
+			}
+			if err == nil {
+				opened[o.Open.ID()] = true
+			}
+		case CloseChannel:
+			if id := o.Close.Voucher.Channel; !opened[id] {
+				err = h.known(r.Context(), id)
+			}
+			if a, aerr := h.keys.Address(o.Payee); err == nil && aerr == nil {
+				funded[a] = true // the close may pay the payee
+			}
+		}
+		if err != nil {
+			ops[i], errs[i] = nil, err
+		}
+	}
 	results := make([]BatchResult, len(ops))
-	bodies, derrs := h.l.DoBatch(r.Context(), ops)
+	l := h.src.Load().l
+	if l == nil {
+		writeErr(w, errorf(ErrNotWriter, "this ledger process is a standby; send writes to the writer"))
+		return
+	}
+	bodies, derrs := l.DoBatch(r.Context(), ops)
 	for i := range results {
 		err := errs[i]
 		if err == nil {

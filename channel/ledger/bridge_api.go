@@ -185,6 +185,9 @@ func (h *handler) withdraw(w http.ResponseWriter, r *http.Request) {
 	}
 	d := req.Digest(h.id)
 	from, err := h.verify(req.PubKey, d, req.Sig)
+	if err == nil {
+		err = h.funded(r.Context(), from) // an unfunded key never reaches the writer
+	}
 	if err != nil {
 		writeErr(w, err)
 		return

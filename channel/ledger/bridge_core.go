@@ -139,6 +139,9 @@ func (o Withdraw) apply(c *Core, now uint64) ([]byte, error) {
 	if body, found, err := c.replay(o.From, o.Nonce, o.Digest); found {
 		return body, err
 	}
+	if err := c.checkNonce(o.Nonce, now); err != nil {
+		return nil, err
+	}
 	switch {
 	case c.cfg.Bridge.IsZero():
 		return nil, errorf(ErrInvalid, "this ledger has no bridge")

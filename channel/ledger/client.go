@@ -11,8 +11,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/speedbt/btt/channel"
@@ -25,28 +28,80 @@ const maxResponseBytes = 4 << 20
 // Client calls a ledger over HTTP. It is safe for concurrent use. The high-level methods
 // pick a fresh random nonce per call; to retry an operation after a network error without
 // risking a double spend, build the request once and resend it with Post.
+//
+// A client may know several URLs of one ledger (processes sharing a database, one of them
+// the writer). It sends each request to the URL that answered last, and moves on to the
+// next on a network error or a 502/503/504 (a standby answers writes with 503 not_writer),
+// resending the same bytes: every write is a signed request with a nonce, applied at most
+// once however often it arrives. With several URLs it keeps cycling, with a pause between
+// rounds, for up to FailoverTimeout, long enough for a standby to take over.
 type Client struct {
-	base string
-	hc   *http.Client
+	bases []string
+	hc    *http.Client
+	cur   atomic.Int32 // index of the URL that answered last
 
 	mu   sync.Mutex
 	info *Info
 }
 
-// NewClient returns a client for the ledger at base (e.g. "http://127.0.0.1:7000").
-// hc may be nil for http.DefaultClient.
+// Failover settings. A takeover costs the standby's poll (0.2 s) plus loading the state;
+// 15 s covers it with room (and is within the usual client timeouts).
+const (
+	FailoverTimeout = 15 * time.Second
+	failoverPause   = 100 * time.Millisecond // between rounds over all URLs, doubled up to 1 s
+	// MaxURLs bounds a URL list (it may come from a peer, inside a wire message).
+	MaxURLs = 8
+)
+
+// NewClient returns a client for the ledger at base (e.g. "http://127.0.0.1:7000"), or at
+// any of a comma-separated list of URLs of one ledger ("http://a:7000,http://b:7000"; at
+// most MaxURLs are used). hc may be nil for http.DefaultClient.
 func NewClient(base string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{base: strings.TrimRight(base, "/"), hc: hc}
+	c := &Client{hc: hc}
+	for _, u := range strings.Split(base, ",") {
+		if u = strings.TrimRight(strings.TrimSpace(u), "/"); u != "" && len(c.bases) < MaxURLs {
+			c.bases = append(c.bases, u)
+		}
+	}
+	if len(c.bases) == 0 {
+		c.bases = []string{""}
+	}
+	return c
 }
 
-// NewNonce returns a random nonce for a signed request.
-func NewNonce() uint64 {
-	var b [8]byte
+// ParseURLs checks a --ledger value: one http(s) URL or a comma-separated list of at most
+// MaxURLs, and returns them.
+func ParseURLs(s string) ([]string, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) > MaxURLs {
+		return nil, fmt.Errorf("ledger: %d URLs, at most %d", len(parts), MaxURLs)
+	}
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		u, err := url.Parse(p)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("ledger: %q is not an http(s) URL", p)
+		}
+		parts[i] = p
+	}
+	return parts, nil
+}
+
+// URLs returns the ledger URLs the client uses.
+func (c *Client) URLs() []string { return slices.Clone(c.bases) }
+
+// NewNonce returns a nonce for a signed request: its issue time (Unix seconds) in the high
+// 32 bits, as the ledger's idempotency window requires (window.go), and 32 random bits.
+func NewNonce() uint64 { return NonceAt(time.Now()) }
+
+// NonceAt returns a nonce issued at t.
+func NonceAt(t time.Time) uint64 {
+	var b [4]byte
 	rand.Read(b[:])
-	return binary.BigEndian.Uint64(b[:])
+	return uint64(t.Unix())<<32 | uint64(binary.BigEndian.Uint32(b[:]))
 }
 
 // Post sends body as JSON to path and decodes the response into out. Ledger errors come
@@ -56,12 +111,7 @@ func (c *Client) Post(ctx context.Context, path string, body, out any) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	return c.roundTrip(req, out)
+	return c.call(ctx, http.MethodPost, path, b, out)
 }
 
 // Batch sends signed operations in one request (at most MaxBatchOps) and returns one result
@@ -80,14 +130,62 @@ func (c *Client) Batch(ctx context.Context, ops []BatchOp) ([]BatchResult, error
 
 // Get fetches path and decodes the response into out.
 func (c *Client) Get(ctx context.Context, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	return c.call(ctx, http.MethodGet, path, nil, out)
+}
+
+// call sends the request to the current URL and fails over as the type comment says.
+func (c *Client) call(ctx context.Context, method, path string, body []byte, out any) error {
+	var deadline time.Time
+	pause := failoverPause
+	start := int(c.cur.Load())
+	for i := 0; ; i++ {
+		k := (start + i) % len(c.bases)
+		err := c.roundTrip(ctx, method, c.bases[k]+path, body, out)
+		if err == nil || !failover(err) || len(c.bases) == 1 || ctx.Err() != nil {
+			if err == nil {
+				c.cur.Store(int32(k))
+			}
+			return err
+		}
+		if (i+1)%len(c.bases) == 0 { // a whole round failed: wait for a takeover
+			if deadline.IsZero() {
+				deadline = time.Now().Add(FailoverTimeout)
+			}
+			if time.Now().After(deadline) {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(pause):
+			}
+			pause = min(2*pause, time.Second)
+		}
+	}
+}
+
+// failover reports whether another URL may answer where this one did not.
+func failover(err error) bool {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Status == http.StatusBadGateway || e.Status == http.StatusServiceUnavailable || e.Status == http.StatusGatewayTimeout
+	}
+	return true // no answer, or one that did not decode: another process may do better
+}
+
+var errTooLarge = fmt.Errorf("ledger: response above %d bytes", maxResponseBytes)
+
+func (c *Client) roundTrip(ctx context.Context, method, url string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		return err
 	}
-	return c.roundTrip(req, out)
-}
-
-func (c *Client) roundTrip(req *http.Request, out any) error {
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return err
@@ -98,7 +196,7 @@ func (c *Client) roundTrip(req *http.Request, out any) error {
 		return err
 	}
 	if len(b) > maxResponseBytes {
-		return fmt.Errorf("ledger: response above %d bytes", maxResponseBytes)
+		return errTooLarge
 	}
 	if resp.StatusCode != http.StatusOK {
 		e := &Error{Status: resp.StatusCode}
@@ -158,8 +256,19 @@ func (c *Client) Balance(ctx context.Context, a channel.Address) (Account, error
 	return acc, c.Get(ctx, "/v1/accounts/"+a.String(), &acc)
 }
 
-// Faucet solves the proof of work the ledger asks for and claims the starting balance.
+// Faucet solves the proof of work the ledger asks for and claims the starting balance. The
+// difficulty follows the faucet's claim rate: when it rose while we worked (bad_work), the
+// claim is solved again at the new one, up to three times.
 func (c *Client) Faucet(ctx context.Context, k *channel.PrivateKey) (FaucetResult, error) {
+	for attempt := 0; ; attempt++ {
+		r, err := c.faucetOnce(ctx, k)
+		if !errors.Is(err, ErrBadWork) || attempt == 2 {
+			return r, err
+		}
+	}
+}
+
+func (c *Client) faucetOnce(ctx context.Context, k *channel.PrivateKey) (FaucetResult, error) {
 	in, err := c.Info(ctx)
 	if err != nil {
 		return FaucetResult{}, err
@@ -213,11 +322,42 @@ func (c *Client) Channel(ctx context.Context, id channel.ChannelID) (Channel, er
 	return ch, c.Get(ctx, "/v1/channels/"+id.String(), &ch)
 }
 
-// Channels lists the channels where a is payer or payee.
+// maxChannelsListed bounds what Channels gathers over all pages.
+const maxChannelsListed = 100_000
+
+// Channels lists the channels where a is payer or payee, oldest first, following the pages.
 func (c *Client) Channels(ctx context.Context, a channel.Address) ([]Channel, error) {
+	var all []Channel
+	after := ""
+	for {
+		l, err := c.ChannelsPage(ctx, a, after, 0)
+		if err != nil {
+			return all, err
+		}
+		all = append(all, l.Channels...)
+		if l.Next == "" || len(l.Channels) == 0 {
+			return all, nil
+		}
+		if len(all) >= maxChannelsListed {
+			return all, fmt.Errorf("ledger: %s has more than %d channels", a, maxChannelsListed)
+		}
+		after = l.Next
+	}
+}
+
+// ChannelsPage fetches one page of a's channels after the cursor ("" for the first page);
+// limit 0 asks for the server's maximum (MaxPage).
+func (c *Client) ChannelsPage(ctx context.Context, a channel.Address, after string, limit int) (ChannelList, error) {
+	q := url.Values{"address": {a.String()}}
+	if after != "" {
+		q.Set("after", after)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
 	var l ChannelList
-	err := c.Get(ctx, "/v1/channels?address="+url.QueryEscape(a.String()), &l)
-	return l.Channels, err
+	err := c.Get(ctx, "/v1/channels?"+q.Encode(), &l)
+	return l, err
 }
 
 // CloseChannel settles a channel on the last voucher the payee holds, counter-signing it

@@ -22,8 +22,18 @@ type CoreConfig struct {
 	// FaucetBudget caps the faucet's total payout over the ledger's life, whatever the
 	// number of addresses: with it, the faucet cannot drain the treasury.
 	FaucetBudget uint64
+	// FaucetTarget is how many claims per FaucetHalfLife cost only FaucetBits; each
+	// doubling of the claim rate above it adds a bit (faucet.go). 0 keeps the difficulty
+	// fixed.
+	FaucetTarget   uint32
+	FaucetHalfLife time.Duration
 	// MaxLifetime bounds a channel's expiry, so that a typo cannot lock funds for years.
 	MaxLifetime time.Duration
+	// ReceiptWindow is the idempotency window (see window.go): a signed request's nonce
+	// carries its issue time, requests older than the window are refused, and receipts and
+	// settled channels are dropped once the window has passed. 0 keeps everything forever
+	// and accepts any nonce (the ledger of before).
+	ReceiptWindow time.Duration
 	// Bridge is the address of the TRON bridge's key (zero: no bridge, no withdrawals).
 	Bridge channel.Address
 }
@@ -35,11 +45,11 @@ var DefaultCoreConfig = CoreConfig{
 	FaucetBits:       22,
 	FaucetPerAddress: 1,
 	FaucetBudget:     1_000_000 * channel.UnitsPerBTT,
+	FaucetTarget:     DefaultFaucetTarget,
+	FaucetHalfLife:   DefaultFaucetHalfLife,
 	MaxLifetime:      30 * 24 * time.Hour,
+	ReceiptWindow:    DefaultReceiptWindow,
 }
-
-// maxListed bounds a channel listing.
-const maxListed = 1000
 
 type receiptKey struct {
 	addr  channel.Address
@@ -54,9 +64,9 @@ type Core struct {
 	meta     Meta
 	accounts map[channel.Address]*AccountState
 	channels map[channel.ChannelID]*Channel
-	byAddr   map[channel.Address][]channel.ChannelID
 	receipts map[receiptKey]*Receipt
 	expiries expiryHeap
+	window   windowState // receipts and settled channels in the order they expire
 	bridge   bridgeState
 
 	dirtyMeta     bool
@@ -86,7 +96,6 @@ func NewCore(cfg CoreConfig, d *Data) (*Core, error) {
 		meta:          *d.Meta,
 		accounts:      make(map[channel.Address]*AccountState, len(d.Accounts)),
 		channels:      make(map[channel.ChannelID]*Channel, len(d.Channels)),
-		byAddr:        make(map[channel.Address][]channel.ChannelID),
 		receipts:      make(map[receiptKey]*Receipt, len(d.Receipts)),
 		dirtyAccounts: map[channel.Address]struct{}{},
 		dirtyChannels: map[channel.ChannelID]struct{}{},
@@ -100,7 +109,6 @@ func NewCore(cfg CoreConfig, d *Data) (*Core, error) {
 	for i := range chans {
 		ch := &chans[i]
 		c.channels[ch.ID] = ch
-		c.index(ch)
 		if ch.Status == StatusOpen {
 			heap.Push(&c.expiries, expiryItem{at: uint64(ch.Expiry), id: ch.ID})
 		}
@@ -112,17 +120,11 @@ func NewCore(cfg CoreConfig, d *Data) (*Core, error) {
 	if err := c.bridge.load(d); err != nil {
 		return nil, fmt.Errorf("%w: bridge records: %v", ErrSupply, err)
 	}
+	c.loadWindow(d)
 	if t, err := c.supplyTotal(); err != nil || t != channel.GenesisSupply {
 		return nil, fmt.Errorf("%w: total %d, want %d (%v)", ErrSupply, t, channel.GenesisSupply, err)
 	}
 	return c, nil
-}
-
-func (c *Core) index(ch *Channel) {
-	c.byAddr[ch.PayerAddress] = append(c.byAddr[ch.PayerAddress], ch.ID)
-	if ch.PayeeAddress != ch.PayerAddress {
-		c.byAddr[ch.PayeeAddress] = append(c.byAddr[ch.PayeeAddress], ch.ID)
-	}
 }
 
 // ID returns the ledger id.
@@ -188,6 +190,8 @@ func (c *Core) TakeChanges() *Data {
 	for id := range c.dirtyChannels {
 		d.Channels = append(d.Channels, *c.channels[id])
 	}
+	d.ExpireReceipts, c.window.expireBefore = c.window.expireBefore, 0
+	d.Archived, c.window.archived = c.window.archived, nil
 	c.bridge.take(d)
 	c.dirtyMeta = false
 	c.newReceipts = nil
@@ -226,6 +230,7 @@ func (c *Core) remember(addr channel.Address, nonce uint64, digest [32]byte, v a
 	r := Receipt{Account: addr, Nonce: nonce, Digest: digest, Body: body}
 	c.receipts[receiptKey{addr, nonce}] = &r
 	c.newReceipts = append(c.newReceipts, r)
+	c.window.receipts.push(NonceTime(nonce), receiptKey{addr, nonce})
 	return body, nil
 }
 
@@ -237,23 +242,21 @@ func (c *Core) accountView(a channel.Address) Account {
 	return Account{Address: a, Balance: U64(s.Balance), FaucetClaims: s.FaucetClaims}
 }
 
-// CreateAccount registers an address (signed by its key) and returns the account. It is
-// idempotent by nature, so it keeps no receipt: a free request must not grow the receipt
-// table. Accounts also come into being when they first receive tokens.
+// CreateAccount answers the account of an address (signed by its key). It creates
+// nothing: an account comes into being when it first receives tokens, so a fresh key costs
+// the ledger no state (a signature is free to make). It stays an operation so that old
+// clients keep working; the HTTP layer answers it from the committed view.
 type CreateAccount struct {
 	Address channel.Address
 }
 
-func (CreateAccount) readOnly() bool { return false }
+func (CreateAccount) readOnly() bool { return true }
 func (o CreateAccount) apply(c *Core, _ uint64) ([]byte, error) {
-	if c.accounts[o.Address] == nil {
-		c.account(o.Address)
-	}
 	return json.Marshal(c.accountView(o.Address))
 }
 
 // Faucet grants CoreConfig.FaucetAmount from the treasury. Digest is the faucet request's
-// digest; it must carry CoreConfig.FaucetBits of work.
+// digest; it must carry the work CoreConfig.FaucetDifficulty asks for now.
 type Faucet struct {
 	Address channel.Address
 	Nonce   uint64
@@ -261,12 +264,15 @@ type Faucet struct {
 }
 
 func (Faucet) readOnly() bool { return false }
-func (o Faucet) apply(c *Core, _ uint64) ([]byte, error) {
+func (o Faucet) apply(c *Core, now uint64) ([]byte, error) {
 	if body, found, err := c.replay(o.Address, o.Nonce, o.Digest); found {
 		return body, err
 	}
-	if got := LeadingZeroBits(o.Digest); got < c.cfg.FaucetBits {
-		return nil, errorf(ErrBadWork, "%d leading zero bits, need %d", got, c.cfg.FaucetBits)
+	if err := c.checkNonce(o.Nonce, now); err != nil {
+		return nil, err
+	}
+	if got, need := LeadingZeroBits(o.Digest), c.cfg.faucetBits(&c.meta, now); got < need {
+		return nil, errorf(ErrBadWork, "%d leading zero bits, need %d", got, need)
 	}
 	amt := c.cfg.FaucetAmount
 	if s := c.accounts[o.Address]; s != nil && s.FaucetClaims >= c.cfg.FaucetPerAddress {
@@ -294,6 +300,7 @@ func (o Faucet) apply(c *Core, _ uint64) ([]byte, error) {
 	a.Balance += amt
 	a.FaucetClaims++
 	c.meta.FaucetIssued = issued
+	c.cfg.addClaim(&c.meta, now)
 	c.dirtyMeta = true
 	return c.remember(o.Address, o.Nonce, o.Digest, FaucetResult{Address: o.Address, Amount: U64(amt), Balance: U64(a.Balance)})
 }
@@ -307,9 +314,12 @@ type Transfer struct {
 }
 
 func (Transfer) readOnly() bool { return false }
-func (o Transfer) apply(c *Core, _ uint64) ([]byte, error) {
+func (o Transfer) apply(c *Core, now uint64) ([]byte, error) {
 	if body, found, err := c.replay(o.From, o.Nonce, o.Digest); found {
 		return body, err
+	}
+	if err := c.checkNonce(o.Nonce, now); err != nil {
+		return nil, err
 	}
 	switch {
 	case o.Amount == 0:
@@ -353,6 +363,9 @@ func (o OpenChannel) apply(c *Core, now uint64) ([]byte, error) {
 	if body, found, err := c.replay(o.PayerAddress, m.Nonce, digest); found {
 		return body, err
 	}
+	if err := c.checkNonce(m.Nonce, now); err != nil {
+		return nil, err
+	}
 	switch {
 	case m.Ledger != c.meta.LedgerID:
 		return nil, errorf(ErrInvalid, "open message is for ledger %s", m.Ledger)
@@ -382,7 +395,6 @@ func (o OpenChannel) apply(c *Core, now uint64) ([]byte, error) {
 		Amount: U64(m.Amount), Nonce: U64(m.Nonce), Expiry: U64(m.Expiry), Status: StatusOpen, OpenedAt: int64(now)}
 	c.channels[id] = ch
 	c.dirtyChannels[id] = struct{}{}
-	c.index(ch)
 	heap.Push(&c.expiries, expiryItem{at: m.Expiry, id: id})
 	return c.remember(o.PayerAddress, m.Nonce, digest, ch)
 }
@@ -430,11 +442,17 @@ func (o CloseChannel) apply(c *Core, now uint64) ([]byte, error) {
 			}
 		}
 	}
-	c.account(ch.PayeeAddress).Balance += paid
-	c.account(ch.PayerAddress).Balance += refund
+	// Only an amount creates an account: a zero payout leaves an unfunded payee without one.
+	if paid > 0 {
+		c.account(ch.PayeeAddress).Balance += paid
+	}
+	if refund > 0 {
+		c.account(ch.PayerAddress).Balance += refund
+	}
 	ch.Status, ch.ClosedAt, ch.Sequence, ch.Paid, ch.Refunded, ch.CloseDigest =
 		StatusClosed, int64(now), U64(v.Sequence), U64(paid), U64(refund), dhex
 	c.dirtyChannels[ch.ID] = struct{}{}
+	c.window.settled.push(now, ch.ID)
 	return json.Marshal(ch)
 }
 
@@ -454,8 +472,10 @@ func (Sweep) apply(c *Core, now uint64) ([]byte, error) {
 		c.account(ch.PayerAddress).Balance += uint64(ch.Amount)
 		ch.Status, ch.ClosedAt, ch.Refunded = StatusExpired, int64(now), ch.Amount
 		c.dirtyChannels[ch.ID] = struct{}{}
+		c.window.settled.push(now, ch.ID)
 		n++
 	}
+	c.expire(now)
 	return json.Marshal(struct {
 		Refunded int `json:"refunded"`
 	}{n})
@@ -481,28 +501,11 @@ func (o GetChannel) apply(c *Core, _ uint64) ([]byte, error) {
 	return json.Marshal(ch)
 }
 
-// ListChannels lists the channels where Address is payer or payee, oldest first, at most
-// the 1000 newest.
-type ListChannels struct{ Address channel.Address }
-
-func (ListChannels) readOnly() bool { return true }
-func (o ListChannels) apply(c *Core, _ uint64) ([]byte, error) {
-	ids := c.byAddr[o.Address]
-	if len(ids) > maxListed {
-		ids = ids[len(ids)-maxListed:]
-	}
-	l := ChannelList{Channels: make([]Channel, 0, len(ids))}
-	for _, id := range ids {
-		l.Channels = append(l.Channels, *c.channels[id])
-	}
-	return json.Marshal(l)
-}
-
 // GetInfo describes the ledger, recomputing the total (O(accounts + channels)).
 type GetInfo struct{}
 
 func (GetInfo) readOnly() bool { return true }
-func (GetInfo) apply(c *Core, _ uint64) ([]byte, error) {
+func (GetInfo) apply(c *Core, now uint64) ([]byte, error) {
 	total, err := c.Total()
 	if err != nil {
 		return nil, err
@@ -518,7 +521,7 @@ func (GetInfo) apply(c *Core, _ uint64) ([]byte, error) {
 		left = c.cfg.FaucetBudget - c.meta.FaucetIssued
 	}
 	return json.Marshal(Info{LedgerID: c.meta.LedgerID, Treasury: c.meta.Treasury, Supply: U64(channel.GenesisSupply),
-		Total: U64(total), Accounts: len(c.accounts), OpenChannels: open, FaucetBits: c.cfg.FaucetBits,
+		Total: U64(total), Accounts: len(c.accounts), OpenChannels: open, FaucetBits: c.cfg.faucetBits(&c.meta, now),
 		FaucetAmount: U64(c.cfg.FaucetAmount), FaucetLeft: U64(left)})
 }
 

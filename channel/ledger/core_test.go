@@ -27,6 +27,7 @@ var lid = channel.LedgerID{1, 2, 3}
 
 func newCore(t testing.TB, treasury *channel.PrivateKey) *ledger.Core {
 	cfg := ledger.DefaultCoreConfig
+	cfg.ReceiptWindow = 0 // fixed small nonces; window_test.go tests the window
 	cfg.FaucetBits = 0
 	cfg.FaucetBudget = 25 * channel.UnitsPerBTT
 	c, err := ledger.NewCore(cfg, ledger.Genesis(lid, treasury.Address()))

@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,18 +28,46 @@ import (
 // ledgerProc is a btt-ledger process on loopback.
 type ledgerProc struct {
 	bin, db, addr string
+	treasury      string   // --treasury-key; DB.treasury.json when empty
+	wrap          []string // a command (and its arguments) that runs btt-ledger, e.g. prlimit
 	cmd           *exec.Cmd
 	log           bytes.Buffer
+	exited        chan struct{} // closed when the process has exited; then err holds why
+	err           error
 }
 
 func (p *ledgerProc) start(t *testing.T) {
 	t.Helper()
+	p.startNoWait(t)
+	p.waitUp(t)
+}
+
+func (p *ledgerProc) startNoWait(t *testing.T) {
+	t.Helper()
 	p.log.Reset()
-	p.cmd = exec.Command(p.bin, "--listen", p.addr, "--db", p.db, "--faucet-bits", "0")
+	args := []string{"--listen", p.addr, "--db", p.db, "--faucet-bits", "0", "--rate-limit", "0"}
+	if p.treasury != "" {
+		args = append(args, "--treasury-key", p.treasury)
+	}
+	args = append([]string{p.bin}, args...)
+	if len(p.wrap) > 0 {
+		args = append(slices.Clone(p.wrap), args...)
+	}
+	p.cmd = exec.Command(args[0], args[1:]...)
 	p.cmd.Stderr = &p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	p.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, exited chan struct{}) {
+		p.err = cmd.Wait()
+		close(exited)
+	}(p.cmd, p.exited)
+}
+
+// waitUp waits until the process answers reads.
+func (p *ledgerProc) waitUp(t *testing.T) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get("http://" + p.addr + "/v1/info")
@@ -51,16 +81,33 @@ func (p *ledgerProc) start(t *testing.T) {
 			p.kill()
 			t.Fatalf("btt-ledger did not come up: %v\n%s", err, p.log.String())
 		}
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-p.exited:
+			t.Fatalf("btt-ledger exited: %v\n%s", p.err, p.log.String())
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
 
 func (p *ledgerProc) kill() {
 	if p.cmd != nil && p.cmd.Process != nil {
 		p.cmd.Process.Kill() // SIGKILL: no chance to flush anything
-		p.cmd.Wait()
+		<-p.exited
 	}
 	p.cmd = nil
+}
+
+// waitExit waits for the process to stop on its own and returns its log.
+func (p *ledgerProc) waitExit(t *testing.T, within time.Duration) string {
+	t.Helper()
+	select {
+	case <-p.exited:
+	case <-time.After(within):
+		p.kill()
+		t.Fatalf("btt-ledger still running %v after losing its database:\n%s", within, p.log.String())
+	}
+	p.cmd = nil
+	return p.log.String()
 }
 
 // call is one prepared signed request; resending it is safe by the ledger's idempotency.
@@ -86,6 +133,11 @@ func post(ctx context.Context, t *testing.T, hc *http.Client, base string, c cal
 		if err != nil {
 			continue
 		}
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			// A writer whose commit failed answers 503 before it exits; a client resends.
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
 		if resp.StatusCode != 200 {
 			return nil, fmt.Errorf("%s answered %d %s", c.path, resp.StatusCode, b)
 		}
@@ -104,6 +156,26 @@ func TestCrashLoop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash loop starts a real server; skipped in -short")
 	}
+	dir := t.TempDir()
+	p := &ledgerProc{bin: testutil.BuildCmd(t, "btt-ledger"), db: filepath.Join(dir, "l.db"),
+		addr: testutil.Addr("127.0.0.1", testutil.FreePort(t, "127.0.0.1"))}
+	crashLoop(t, p, nil)
+}
+
+// TestCrashLoopPostgres is the crash loop against a real PostgreSQL server; every other
+// round crashes PostgreSQL itself (immediate shutdown: the restart replays its WAL) instead
+// of the ledger, and the ledger, which lost its database, must exit non-zero on its own.
+func TestCrashLoopPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash loop starts real servers; skipped in -short")
+	}
+	pg := testutil.StartPostgres(t)
+	p := &ledgerProc{bin: testutil.BuildCmd(t, "btt-ledger"), db: pg.URL, treasury: filepath.Join(t.TempDir(), "treasury.json"),
+		addr: testutil.Addr("127.0.0.1", testutil.FreePort(t, "127.0.0.1"))}
+	crashLoop(t, p, pg)
+}
+
+func crashLoop(t *testing.T, p *ledgerProc, pg *testutil.Postgres) {
 	rounds := 6
 	if s := os.Getenv("BTT_LEDGER_CRASH_ROUNDS"); s != "" {
 		rounds, _ = strconv.Atoi(s)
@@ -115,13 +187,13 @@ func TestCrashLoop(t *testing.T) {
 	t.Logf("seed %d, %d rounds (BTT_LEDGER_CRASH_SEED / BTT_LEDGER_CRASH_ROUNDS)", seed, rounds)
 	r := rand.New(rand.NewPCG(seed, 0))
 
-	dir := t.TempDir()
-	p := &ledgerProc{bin: testutil.BuildCmd(t, "btt-ledger"), db: filepath.Join(dir, "l.db"),
-		addr: testutil.Addr("127.0.0.1", testutil.FreePort(t, "127.0.0.1"))}
 	base := "http://" + p.addr
 	p.start(t)
 	defer p.kill()
-	tr, err := wallet.Load(p.db+".treasury.json", nil)
+	if p.treasury == "" {
+		p.treasury = p.db + ".treasury.json"
+	}
+	tr, err := wallet.Load(p.treasury, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,6 +208,7 @@ func TestCrashLoop(t *testing.T) {
 
 	const workers = 6
 	const funding = 1_000_000_000
+	nonceBase := ledger.NonceAt(time.Now()) &^ (1<<32 - 1)
 	keys := make([]*channel.PrivateKey, workers)
 	var mu sync.Mutex
 	expected := map[channel.Address]uint64{}
@@ -146,7 +219,7 @@ func TestCrashLoop(t *testing.T) {
 	var acks []acked
 	for i := range keys {
 		keys[i] = key(t, 1000+int(seed%1000)*10+i)
-		tx := ledger.TransferRequest{To: keys[i].Address(), Amount: funding, Nonce: ledger.U64(i)}
+		tx := ledger.TransferRequest{To: keys[i].Address(), Amount: funding, Nonce: ledger.U64(nonceBase | uint64(i))}
 		tx.Sign(id, tr)
 		b, _ := json.Marshal(&tx)
 		if _, err := post(ctx, t, hc, base, call{"/v1/transfers", b}); err != nil {
@@ -167,7 +240,10 @@ func TestCrashLoop(t *testing.T) {
 			spent := uint64(0)
 			for n := uint64(0); !stop.Load(); n++ {
 				other := keys[(w+1+wr.IntN(workers-1))%workers]
-				nonce := n<<8 | uint64(w)
+				// Nonces carry the time the test started (the idempotency window); the
+				// low 32 bits count: 2^23 operations per worker, 8 workers, and a bit for
+				// the opens of batches.
+				nonce := nonceBase | n<<8 | uint64(w)
 				send := func(c call) bool {
 					b, err := post(ctx, t, hc, base, c)
 					if err != nil {
@@ -190,7 +266,7 @@ func TestCrashLoop(t *testing.T) {
 					}
 					tx := &ledger.TransferRequest{To: other.Address(), Amount: ledger.U64(amt), Nonce: ledger.U64(nonce)}
 					tx.Sign(id, me)
-					o := &ledger.OpenRequest{Payee: other.Public(), Amount: ledger.U64(dep), Nonce: ledger.U64(nonce | 1<<62),
+					o := &ledger.OpenRequest{Payee: other.Public(), Amount: ledger.U64(dep), Nonce: ledger.U64(nonce | 1<<31),
 						Expiry: ledger.U64(time.Now().Add(time.Hour).Unix())}
 					o.Sign(id, me)
 					m := o.Message(id)
@@ -198,13 +274,20 @@ func TestCrashLoop(t *testing.T) {
 					v := channel.SignVoucher(me, channel.Voucher{Channel: m.ID(), Sequence: 1, Cumulative: cum})
 					cr := &ledger.BatchClose{Channel: m.ID(), CloseRequest: ledger.NewCloseRequest(me.Public(), other.Public(), channel.SignClose(other, v))}
 					bb, _ := json.Marshal(ledger.BatchRequest{Ops: []ledger.BatchOp{{Transfer: tx}, {Open: o}, {Close: cr}}})
-					b, err := post(ctx, t, hc, base, call{"/v1/batch", bb})
 					var res ledger.BatchResponse
-					if err == nil {
-						err = json.Unmarshal(b, &res)
+					var err error
+					for retry := true; retry; {
+						var b []byte
+						b, err = post(ctx, t, hc, base, call{"/v1/batch", bb})
+						if err == nil {
+							err = json.Unmarshal(b, &res)
+						}
+						// Operations answered 503 (a commit that failed as the database went
+						// away) may or may not have been applied: the batch is resent whole.
+						retry = err == nil && slices.ContainsFunc(res.Results, func(r ledger.BatchResult) bool { return r.Status == http.StatusServiceUnavailable })
 					}
 					if err == nil && (len(res.Results) != 3 || res.Results[0].Err() != nil || res.Results[1].Err() != nil || res.Results[2].Err() != nil) {
-						err = fmt.Errorf("batch answered %s", b)
+						err = fmt.Errorf("batch answered %+v", res)
 					}
 					if err != nil {
 						errs <- err
@@ -273,8 +356,20 @@ func TestCrashLoop(t *testing.T) {
 
 	for round := range rounds {
 		time.Sleep(time.Duration(50+r.IntN(500)) * time.Millisecond)
-		p.kill()
-		t.Logf("round %d: killed after %d acknowledged operations", round, ops.Load())
+		if pg != nil && round%2 == 1 {
+			pg.Crash(t)
+			t.Logf("round %d: PostgreSQL crashed after %d acknowledged operations", round, ops.Load())
+			time.Sleep(time.Duration(r.IntN(300)) * time.Millisecond)
+			pg.Start(t)
+			// The writer lost its lock session: it must stop by itself, saying why.
+			log := p.waitExit(t, 15*time.Second)
+			if p.err == nil || !strings.Contains(log, "FATAL") {
+				t.Fatalf("ledger after losing PostgreSQL: exit %v, log:\n%s", p.err, log)
+			}
+		} else {
+			p.kill()
+			t.Logf("round %d: killed after %d acknowledged operations", round, ops.Load())
+		}
 		p.start(t)
 		// Acknowledged responses must replay byte for byte after the crash.
 		mu.Lock()

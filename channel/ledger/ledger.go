@@ -68,6 +68,7 @@ type Ledger struct {
 	core  *Core
 	store Store
 	reqs  chan *request
+	view  *view // committed state for readers; the writer applies each commit to it
 
 	stats stats
 
@@ -89,6 +90,7 @@ func Open(ctx context.Context, store Store, cfg Config) (*Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger: load: %w", err)
 	}
+	trimLoaded(d, cfg.Core, cfg.Now())
 	if d.Meta == nil {
 		if cfg.Treasury.IsZero() {
 			return nil, errors.New("ledger: empty store and no treasury address for the genesis")
@@ -107,8 +109,15 @@ func Open(ctx context.Context, store Store, cfg Config) (*Ledger, error) {
 		return nil, err
 	}
 	return &Ledger{cfg: cfg, core: core, store: store, reqs: make(chan *request, cfg.QueueLen),
-		dead: make(chan struct{})}, nil
+		view: newView(d, store), dead: make(chan struct{})}, nil
 }
+
+// Reader returns the committed state for reads: it never waits for the writer's queue, and
+// it shows a batch's changes only once the store has committed them.
+func (l *Ledger) Reader() Reader { return l.view }
+
+// Dead is closed when Run has returned (the writer stopped).
+func (l *Ledger) Dead() <-chan struct{} { return l.dead }
 
 // ID returns the ledger id that signed requests must carry.
 func (l *Ledger) ID() channel.LedgerID { return l.core.ID() }
@@ -223,6 +232,7 @@ func (l *Ledger) run(ctx context.Context) error {
 				}
 				return fmt.Errorf("ledger: commit: %w", err)
 			}
+			l.view.apply(ch)
 		}
 		// Reads run after the commit, so they never see state that could still be lost.
 		for _, r := range batch {

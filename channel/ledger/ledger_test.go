@@ -42,6 +42,7 @@ func TestCommitFailureStopsLedger(t *testing.T) {
 	tr, alice := key(t, 0), key(t, 1)
 	cfg := ledger.DefaultConfig()
 	cfg.Treasury = tr.Address()
+	cfg.Core.ReceiptWindow = 0 // fixed small nonces
 	l, err := ledger.Open(ctx, st, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
 
 	"github.com/speedbt/btt/channel"
 )
@@ -13,7 +16,8 @@ import (
 // MaxRequestBytes caps a request body. The largest valid body (a close) is under 700 bytes.
 const MaxRequestBytes = 4096
 
-// NewHandler returns the ledger's HTTP API:
+// NewHandler returns the ledger's HTTP API served by l, without request limits (tests and
+// embedding); btt-ledger uses NewServer.
 //
 //	GET  /v1/info
 //	POST /v1/accounts                 AccountRequest  -> Account
@@ -21,15 +25,49 @@ const MaxRequestBytes = 4096
 //	POST /v1/faucet                   FaucetRequest   -> FaucetResult
 //	POST /v1/transfers                TransferRequest -> TransferResult
 //	POST /v1/channels                 OpenRequest     -> Channel
-//	GET  /v1/channels?address=A                       -> ChannelList
+//	GET  /v1/channels?address=A[&after=CURSOR][&limit=N] -> ChannelList
 //	GET  /v1/channels/{id}                            -> Channel
 //	POST /v1/channels/{id}/close      CloseRequest    -> Channel
 //	POST /v1/batch                    BatchRequest    -> BatchResponse
 //
 // Errors are 4xx/5xx with an Error body. Signatures are verified here, concurrently, before
-// an operation is queued for the single writer.
+// an operation is queued for the single writer. Reads are answered from committed state
+// (Reader), never through the writer's queue.
 func NewHandler(l *Ledger) http.Handler {
-	h := &handler{l: l, id: l.ID(), keys: channel.NewKeyCache(KeyCacheSize, KeyTables)}
+	s := NewServer(ServerConfig{ID: l.ID(), Core: l.Config().Core, Reader: l.Reader()})
+	s.SetWriter(l)
+	return s
+}
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	ID     channel.LedgerID
+	Core   CoreConfig // the rules (faucet difficulty) the writer applies
+	Reader Reader     // committed state until SetWriter replaces it with the writer's view
+	// RatePerIP and BurstPerIP bound the requests one client address may make (token
+	// bucket, per second); 0 means unlimited. A batch costs 1 + ops/8.
+	RatePerIP  float64
+	BurstPerIP int
+	// FaucetPerIP and FaucetBurstPerIP bound faucet claims per client address (per
+	// second; 0 means unlimited), on top of the proof of work.
+	FaucetPerIP      float64
+	FaucetBurstPerIP int
+}
+
+// Server is the HTTP API. It starts as a standby (reads from ServerConfig.Reader, writes
+// refused with ErrNotWriter, which sends clients to the next ledger URL) and becomes a
+// writer with SetWriter.
+type Server struct {
+	h      *handler
+	mux    *http.ServeMux
+	lim    *limiter
+	faucet *limiter
+}
+
+// NewServer returns a standby API server; see SetWriter.
+func NewServer(cfg ServerConfig) *Server {
+	h := &handler{id: cfg.ID, core: cfg.Core, keys: channel.NewKeyCache(KeyCacheSize, KeyTables)}
+	h.src.Store(&source{r: cfg.Reader})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/info", h.info)
 	mux.HandleFunc("POST /v1/accounts", h.createAccount)
@@ -45,7 +83,43 @@ func NewHandler(l *Ledger) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, errorf(ErrNotFound, "no route %s %s", r.Method, r.URL.Path))
 	})
-	return mux
+	s := &Server{h: h, mux: mux}
+	if cfg.RatePerIP > 0 {
+		s.lim = newLimiter(cfg.RatePerIP, max(cfg.BurstPerIP, 1), maxLimited)
+	}
+	if cfg.FaucetPerIP > 0 {
+		s.faucet = newLimiter(cfg.FaucetPerIP, max(cfg.FaucetBurstPerIP, 1), maxLimited)
+	}
+	return s
+}
+
+// SetWriter makes s serve writes through l and reads from l's committed view.
+func (s *Server) SetWriter(l *Ledger) { s.h.src.Store(&source{r: l.Reader(), l: l}) }
+
+// ServeHTTP applies the per-address limit, then routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.lim != nil {
+		cost := 1.0
+		if r.URL.Path == "/v1/batch" && r.ContentLength > 0 {
+			// About 600 bytes per operation: charge a batch by its size before decoding it.
+			cost += float64(r.ContentLength/600) / 8
+		}
+		if !s.lim.allow(clientAddr(r), cost, time.Now()) {
+			writeErr(w, errorf(ErrRateLimited, "too many requests from %s", clientAddr(r)))
+			return
+		}
+	}
+	// A standby refuses writes before decoding or verifying anything (POST /v1/accounts is a
+	// read).
+	if r.Method == http.MethodPost && r.URL.Path != "/v1/accounts" && s.h.src.Load().l == nil {
+		writeErr(w, errorf(ErrNotWriter, "this ledger process is a standby; send writes to the writer"))
+		return
+	}
+	if s.faucet != nil && r.URL.Path == "/v1/faucet" && !s.faucet.allow(clientAddr(r), 1, time.Now()) {
+		writeErr(w, errorf(ErrRateLimited, "too many faucet claims from %s", clientAddr(r)))
+		return
+	}
+	s.mux.ServeHTTP(w, r)
 }
 
 // KeyCacheSize is how many signing keys the server keeps parsed (point and address, about
@@ -56,20 +130,48 @@ const (
 	KeyTables    = 256
 )
 
-type handler struct {
-	l    *Ledger
-	id   channel.LedgerID
-	keys *channel.KeyCache
+// source is where the handler reads and writes; swapped whole when a standby is elected.
+type source struct {
+	r Reader
+	l *Ledger // nil on a standby
 }
 
+type handler struct {
+	id   channel.LedgerID
+	core CoreConfig
+	keys *channel.KeyCache
+	src  atomic.Pointer[source]
+}
+
+func (h *handler) reader() Reader { return h.src.Load().r }
+
+// do queues a mutating op on the writer and answers its result.
 func (h *handler) do(w http.ResponseWriter, r *http.Request, op Op) {
-	body, err := h.l.Do(r.Context(), op)
+	l := h.src.Load().l
+	if l == nil {
+		writeErr(w, errorf(ErrNotWriter, "this ledger process is a standby; send writes to the writer"))
+		return
+	}
+	body, err := l.Do(r.Context(), op)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
+	writeBody(w, body)
+}
+
+func writeBody(w http.ResponseWriter, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(body)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeBody(w, b)
 }
 
 // decode reads one JSON object, strictly: size-capped, no unknown fields, no trailing data.
@@ -137,8 +239,23 @@ func toError(err error) *Error {
 	}
 }
 
-func (h *handler) info(w http.ResponseWriter, r *http.Request) { h.do(w, r, GetInfo{}) }
+func (h *handler) info(w http.ResponseWriter, r *http.Request) {
+	sum, err := h.reader().Summary(r.Context())
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	left := uint64(0)
+	if h.core.FaucetBudget > sum.Meta.FaucetIssued {
+		left = h.core.FaucetBudget - sum.Meta.FaucetIssued
+	}
+	writeJSON(w, Info{LedgerID: sum.Meta.LedgerID, Treasury: sum.Meta.Treasury, Supply: U64(channel.GenesisSupply),
+		Total: U64(sum.Total), Accounts: sum.Accounts, OpenChannels: sum.OpenChannels, FaucetBits: h.core.FaucetDifficulty(&sum.Meta, time.Now()),
+		FaucetAmount: U64(h.core.FaucetAmount), FaucetLeft: U64(left)})
+}
 
+// createAccount proves the key and answers the account: nothing is created (an account
+// exists once it holds tokens), so it never reaches the writer.
 func (h *handler) createAccount(w http.ResponseWriter, r *http.Request) {
 	var req AccountRequest
 	if err := decode(w, r, &req); err != nil {
@@ -150,7 +267,7 @@ func (h *handler) createAccount(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	h.do(w, r, CreateAccount{Address: addr})
+	h.account(w, r, addr)
 }
 
 func (h *handler) getAccount(w http.ResponseWriter, r *http.Request) {
@@ -159,7 +276,29 @@ func (h *handler) getAccount(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, errorf(ErrBadRequest, "%v", err))
 		return
 	}
-	h.do(w, r, GetAccount{Address: a})
+	h.account(w, r, a)
+}
+
+func (h *handler) account(w http.ResponseWriter, r *http.Request, a channel.Address) {
+	st, _, err := h.reader().Account(r.Context(), a)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, Account{Address: a, Balance: U64(st.Balance), FaucetClaims: st.FaucetClaims})
+}
+
+// funded refuses, before the writer sees it, a request spending from an address that holds
+// no account: a fresh key costs the writer nothing.
+func (h *handler) funded(ctx context.Context, a channel.Address) error {
+	_, ok, err := h.reader().Account(ctx, a)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errorf(ErrInsufficientFunds, "%s has no account: an address exists once it holds tokens", a)
+	}
+	return nil
 }
 
 func (h *handler) faucet(w http.ResponseWriter, r *http.Request) {
@@ -170,7 +309,17 @@ func (h *handler) faucet(w http.ResponseWriter, r *http.Request) {
 	}
 	d := req.Digest(h.id)
 	// Check the work before the (costlier) signature, so junk is cheap to refuse.
-	if got, want := LeadingZeroBits(d), h.l.Config().Core.FaucetBits; got < want {
+	if h.src.Load().l == nil {
+		writeErr(w, errorf(ErrNotWriter, "this ledger process is a standby; send writes to the writer"))
+		return
+	}
+	sum, err := h.reader().Summary(r.Context())
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	// The writer checks again at its own clock; this refuses junk before the signature.
+	if got, want := LeadingZeroBits(d), h.core.FaucetDifficulty(&sum.Meta, time.Now()); got < want {
 		writeErr(w, errorf(ErrBadWork, "%d leading zero bits, need %d", got, want))
 		return
 	}
@@ -189,6 +338,9 @@ func (h *handler) transfer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op, err := h.transferOp(&req)
+	if err == nil {
+		err = h.funded(r.Context(), op.(Transfer).From)
+	}
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -216,6 +368,9 @@ func (h *handler) open(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op, err := h.openOp(&req)
+	if err == nil {
+		err = h.funded(r.Context(), op.(OpenChannel).PayerAddress)
+	}
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -230,6 +385,7 @@ func (h *handler) openOp(req *OpenRequest) (Op, error) {
 	if err != nil {
 		return nil, err
 	}
+
 	payee, err := h.keys.Address(req.Payee)
 	if err != nil {
 		return nil, errorf(ErrBadRequest, "payee: %v", err)
@@ -243,16 +399,59 @@ func (h *handler) getChannel(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, errorf(ErrBadRequest, "%v", err))
 		return
 	}
-	h.do(w, r, GetChannel{ID: id})
+	ch, ok, err := h.reader().Channel(r.Context(), id)
+	switch {
+	case err != nil:
+		writeErr(w, err)
+	case !ok:
+		writeErr(w, errorf(ErrNotFound, "channel %s", id))
+	default:
+		writeJSON(w, &ch)
+	}
 }
 
+// Channel listings are paged: MaxPage channels at most per answer (about 70 KB), the
+// default too.
+const MaxPage = 100
+
 func (h *handler) listChannels(w http.ResponseWriter, r *http.Request) {
-	a, err := channel.ParseAddress(r.URL.Query().Get("address"))
+	q := r.URL.Query()
+	a, err := channel.ParseAddress(q.Get("address"))
 	if err != nil {
 		writeErr(w, errorf(ErrBadRequest, "address: %v", err))
 		return
 	}
-	h.do(w, r, ListChannels{Address: a})
+	var after Cursor
+	if s := q.Get("after"); s != "" {
+		if after, err = ParseCursor(s); err != nil {
+			writeErr(w, errorf(ErrBadRequest, "%v", err))
+			return
+		}
+	}
+	limit := MaxPage
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxPage {
+			writeErr(w, errorf(ErrBadRequest, "limit is 1 to %d", MaxPage))
+			return
+		}
+		limit = n
+	}
+	chs, err := h.reader().Channels(r.Context(), a, after, limit+1)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	l := ChannelList{Channels: chs}
+	if len(chs) > limit {
+		l.Channels = chs[:limit]
+		last := &chs[limit-1]
+		l.Next = Cursor{OpenedAt: last.OpenedAt, ID: last.ID}.String()
+	}
+	if l.Channels == nil {
+		l.Channels = []Channel{}
+	}
+	writeJSON(w, l)
 }
 
 func (h *handler) closeChannel(w http.ResponseWriter, r *http.Request) {
@@ -267,11 +466,23 @@ func (h *handler) closeChannel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op, err := h.closeOp(id, &req)
+	if err == nil {
+		err = h.known(r.Context(), id)
+	}
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
 	h.do(w, r, op)
+}
+
+// known refuses, before the writer sees it, a close of a channel that was never committed.
+func (h *handler) known(ctx context.Context, id channel.ChannelID) error {
+	_, ok, err := h.reader().Channel(ctx, id)
+	if err == nil && !ok {
+		err = errorf(ErrNotFound, "channel %s", id)
+	}
+	return err
 }
 
 // closeOp checks a close request: the payer's voucher and the payee's counter-signature.

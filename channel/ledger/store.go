@@ -29,6 +29,10 @@ type Meta struct {
 	Treasury channel.Address  `json:"treasury"`
 	// FaucetIssued is the total the faucet has handed out, capped by the faucet budget.
 	FaucetIssued uint64 `json:"faucet_issued"`
+	// FaucetLoad is the recent claim count in thousandths, decayed to FaucetLoadAt (Unix
+	// seconds): what the faucet's difficulty follows (faucet.go).
+	FaucetLoad   uint64 `json:"faucet_load,omitempty"`
+	FaucetLoadAt uint64 `json:"faucet_load_at,omitempty"`
 }
 
 // AccountState is what the ledger stores per address.
@@ -52,6 +56,12 @@ type Data struct {
 	Accounts map[channel.Address]AccountState
 	Channels []Channel
 	Receipts []Receipt
+	// ExpireReceipts, when not 0, lets the store delete every receipt whose nonce was
+	// issued (NonceTime) before it: the core refuses such requests now (see window.go).
+	ExpireReceipts uint64
+	// Archived channels left the core's memory (settled before the window); the store
+	// keeps them. Stores ignore it; the reads' view drops them too.
+	Archived []channel.ChannelID
 	// The bridge's records (bridge_types.go): counters (when not nil, replace the stored
 	// ones), withdrawals keyed by ID and deposits keyed by TxID (upserted).
 	Bridge      *BridgeMeta
@@ -62,7 +72,7 @@ type Data struct {
 // Empty reports whether d holds no change.
 func (d *Data) Empty() bool {
 	return d.Meta == nil && len(d.Accounts) == 0 && len(d.Channels) == 0 && len(d.Receipts) == 0 &&
-		d.Bridge == nil && len(d.Withdrawals) == 0 && len(d.Deposits) == 0
+		d.Bridge == nil && len(d.Withdrawals) == 0 && len(d.Deposits) == 0 && d.ExpireReceipts == 0 && len(d.Archived) == 0
 }
 
 // sortChannels orders channels by opening time, then id, so listings are stable.

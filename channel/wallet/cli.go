@@ -35,7 +35,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("btt wallet "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	walletPath := fs.String("wallet", "", "wallet key file")
-	ledgerURL := fs.String("ledger", "", "ledger URL, e.g. http://127.0.0.1:7000")
+	ledgerURL := fs.String("ledger", "", "ledger URL, e.g. http://127.0.0.1:7000, or a comma-separated list of its processes' URLs")
 	passFile := fs.String("password-file", "", "file whose first line is the wallet password (or set "+PasswordEnv+")")
 	to := fs.String("to", "", "transfer, withdraw: destination address (base58, T...; a TRON address for withdraw)")
 	amount := fs.String("amount", "", "transfer, withdraw: amount in BTT, up to 6 decimals")
@@ -55,6 +55,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	needLedger := func() (*ledger.Client, error) {
 		if *ledgerURL == "" {
 			return nil, &UsageError{"--ledger URL is required"}
+		}
+		if _, err := ledger.ParseURLs(*ledgerURL); err != nil {
+			return nil, &UsageError{"--ledger: " + err.Error()}
 		}
 		return ledger.NewClient(*ledgerURL, &http.Client{Timeout: 30 * time.Second}), nil
 	}

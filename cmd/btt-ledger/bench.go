@@ -30,6 +30,7 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	conc := fs.Int("concurrency", 64, "concurrent requests")
 	nops := fs.Int("ops", 20000, "signed operations to send")
 	batch := fs.Int("batch", 1, "operations per request (more than 1: POST /v1/batch)")
+	readers := fs.Int("readers", 0, "clients looping on reads (GET /v1/info and an account) while the operations run; the server needs --rate-limit 0")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -139,6 +140,30 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	var firstErr error
 	var errOnce sync.Once
 	var wg sync.WaitGroup
+	var reads, readFailures atomic.Int64
+	readCtx, stopReads := context.WithCancel(ctx)
+	var rwg sync.WaitGroup
+	if *readers > 0 {
+		rc := ledger.NewClient(*url, &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *readers, MaxConnsPerHost: *readers}, Timeout: time.Minute})
+		for r := range *readers {
+			rwg.Go(func() {
+				a := keys[r%len(keys)].Address()
+				for readCtx.Err() == nil {
+					var err error
+					if r%2 == 0 {
+						_, err = rc.Info(readCtx)
+					} else {
+						_, err = rc.Balance(readCtx, a)
+					}
+					if err == nil {
+						reads.Add(1)
+					} else if readCtx.Err() == nil {
+						readFailures.Add(1)
+					}
+				}
+			})
+		}
+	}
 	start = time.Now()
 	for w := range *conc {
 		wg.Go(func() {
@@ -178,6 +203,8 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	stopReads()
+	rwg.Wait()
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	if len(all) == 0 {
@@ -189,6 +216,9 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "latency: p50=%v p90=%v p99=%v max=%v\n", pct(0.50).Round(time.Microsecond),
 		pct(0.90).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), all[len(all)-1].Round(time.Microsecond))
 	fmt.Fprintf(out, "failures: %d\n", failures.Load())
+	if *readers > 0 {
+		fmt.Fprintf(out, "reads: %d readers, %.0f reads/s, %d failed\n", *readers, float64(reads.Load())/elapsed.Seconds(), readFailures.Load())
+	}
 	if firstErr != nil {
 		return fmt.Errorf("bench: first failure: %w", firstErr)
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/speedbt/btt/channel"
 	"github.com/speedbt/btt/peer"
+	"github.com/speedbt/btt/peer/mse"
 	"github.com/speedbt/btt/wire/metainfo"
 )
 
@@ -38,11 +39,18 @@ func main() {
 	rechoke := flag.Duration("rechoke", 0, "rechoke interval (0: default 10s)")
 	report := flag.Duration("report", 10*time.Second, "with --speed: how often to print each torrent's earnings")
 	verbose := flag.Bool("v", false, "log peer events")
+	superSeed := flag.Bool("super-seed", false, "BEP 16 super-seeding: offer each peer one piece at a time")
+	encryption := flag.String("encryption", "off", "MSE/PE stream encryption: off, prefer or require")
 	var sf speedFlags
 	sf.register(flag.CommandLine)
 	flag.Parse()
 	if *listen == "" || flag.NArg() != 0 {
-		fmt.Fprintln(os.Stderr, "usage: btt-seeder --dir DIR --listen ADDR:PORT")
+		fmt.Fprintln(os.Stderr, "usage: btt-seeder --dir DIR --listen ADDR:PORT [--super-seed] [--encryption off|prefer|require]")
+		os.Exit(2)
+	}
+	enc, err := mse.ParsePolicy(*encryption)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "btt-seeder:", err)
 		os.Exit(2)
 	}
 	level := slog.LevelInfo
@@ -57,15 +65,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "btt-seeder:", err)
 		os.Exit(2)
 	}
-	cfg := peer.Config{Listen: *listen, Logger: log, Speed: speed,
+	cfg := peer.Config{Listen: *listen, Logger: log, Speed: speed, StateDir: sf.stateDir(), Encryption: enc,
 		Settings: peer.Settings{UploadSlots: *slots, UploadRateLimit: *upLimit, RechokeInterval: *rechoke}}
-	if err := run(ctx, log, cfg, *dir, *scan, *report); err != nil {
+	if err := run(ctx, log, cfg, *dir, *scan, *report, *superSeed); err != nil {
 		fmt.Fprintln(os.Stderr, "btt-seeder:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, log *slog.Logger, cfg peer.Config, dir string, scan, report time.Duration) error {
+func run(ctx context.Context, log *slog.Logger, cfg peer.Config, dir string, scan, report time.Duration, superSeed bool) error {
 	sess, err := peer.NewSession(cfg)
 	if err != nil {
 		return err
@@ -90,7 +98,7 @@ func run(ctx context.Context, log *slog.Logger, cfg peer.Config, dir string, sca
 	tick := time.NewTicker(max(report, time.Second))
 	defer tick.Stop()
 	for {
-		if err := addNew(sess, log, dir, serving); err != nil {
+		if err := addNew(sess, log, dir, serving, superSeed); err != nil {
 			sess.Close()
 			return err
 		}
@@ -118,7 +126,7 @@ func run(ctx context.Context, log *slog.Logger, cfg peer.Config, dir string, sca
 
 // addNew starts serving the .torrent files of dir not served yet. A torrent whose data is
 // missing or incomplete is reported and retried on the next scan.
-func addNew(sess *peer.Session, log *slog.Logger, dir string, serving map[string]*peer.Torrent) error {
+func addNew(sess *peer.Session, log *slog.Logger, dir string, serving map[string]*peer.Torrent, superSeed bool) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
@@ -137,6 +145,7 @@ func addNew(sess *peer.Session, log *slog.Logger, dir string, serving map[string
 		t, err := sess.AddTorrent(mi.Info, peer.TorrentOptions{
 			DataDir:    dir,
 			ResumeFile: filepath.Join(dir, ".btt", fmt.Sprintf("%x.resume", mi.InfoHash())),
+			SuperSeed:  superSeed,
 			// Announced to the torrent's own trackers, or leechers could find it only if told.
 			Trackers: mi.Trackers(),
 		})

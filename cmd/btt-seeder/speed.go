@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/speedbt/btt/bidext"
@@ -21,6 +22,16 @@ type speedFlags struct {
 	reserveGrace time.Duration
 	reserveStart string
 	reserveCap   string
+}
+
+// stateDir keeps the vouchers we were paid until the ledger confirms their settlement
+// (docs/speed-payments.md, rule 8): the wallet's directory, so a restarted seeder settles
+// what a killed one accepted.
+func (f *speedFlags) stateDir() string {
+	if !f.on || f.wallet == "" {
+		return ""
+	}
+	return filepath.Dir(f.wallet)
 }
 
 func (f *speedFlags) register(fs *flag.FlagSet) {

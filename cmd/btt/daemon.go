@@ -14,6 +14,7 @@ import (
 	"github.com/speedbt/btt/internal/daemon"
 	"github.com/speedbt/btt/internal/transmission"
 	"github.com/speedbt/btt/peer"
+	"github.com/speedbt/btt/peer/mse"
 )
 
 // runDaemon hosts many torrents in one session, driven over Transmission's RPC, until
@@ -31,6 +32,7 @@ func runDaemon(ctx context.Context, args []string) error {
 	verbose := fs.Bool("v", false, "log connection events to stderr")
 	slots := fs.Int("slots", 0, "regular upload slots per torrent (0: default 4); Speed auctions these")
 	rechoke := fs.Duration("rechoke", 0, "rechoke (and auction) interval (0: default 10s)")
+	encryption := fs.String("encryption", "off", "MSE/PE stream encryption: off (plaintext only), prefer (offer RC4, still serve plaintext peers) or require (RC4 only)")
 	var sf speedFlags
 	sf.register(fs)
 	pos, err := parseInterleaved(fs, args)
@@ -42,6 +44,10 @@ func runDaemon(ctx context.Context, args []string) error {
 	}
 	if (*user == "") != (*password == "") {
 		return usageError("--rpc-user and --rpc-password go together")
+	}
+	enc, err := mse.ParsePolicy(*encryption)
+	if err != nil {
+		return usageError(err.Error())
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -57,6 +63,7 @@ func runDaemon(ctx context.Context, args []string) error {
 		DownloadDir: *downloadDir,
 		Logger:      log,
 		Peer:        peer.Settings{UploadSlots: *slots, RechokeInterval: *rechoke},
+		Encryption:  enc,
 		Override: func(s *daemon.Settings) {
 			if set["download-dir"] {
 				s.DownloadDir = *downloadDir

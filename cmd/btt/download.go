@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/speedbt/btt/peer"
+	"github.com/speedbt/btt/peer/mse"
 	"github.com/speedbt/btt/wire/magnet"
 	"github.com/speedbt/btt/wire/metainfo"
 )
@@ -25,6 +26,7 @@ type transferFlags struct {
 	upLimit  int64
 	interval time.Duration
 	cpuprof  string
+	debug    string
 	speed    speedFlags
 
 	transport string
@@ -34,6 +36,8 @@ type transferFlags struct {
 	maxPeers  int
 	rechoke   time.Duration
 	trackers  stringList
+
+	encryption string
 }
 
 func (f *transferFlags) register(fs *flag.FlagSet, listenDefault string) {
@@ -50,7 +54,9 @@ func (f *transferFlags) register(fs *flag.FlagSet, listenDefault string) {
 	fs.StringVar(&f.transport, "transport", "both", "how to reach peers: tcp, utp or both (uTP first, then TCP)")
 	fs.BoolVar(&f.dht, "dht", false, "run a DHT node (BEP 5) on the listen address's UDP port to find peers")
 	fs.Var(&f.dhtNodes, "dht-node", "DHT node HOST:PORT to bootstrap from (repeatable; none: wait to be found)")
+	fs.StringVar(&f.encryption, "encryption", "off", "MSE/PE stream encryption: off (plaintext only), prefer (offer RC4, still serve plaintext peers) or require (RC4 only)")
 	fs.StringVar(&f.cpuprof, "cpuprofile", "", "write a CPU profile to this file (for measurements)")
+	fs.StringVar(&f.debug, "debug-listen", "", "serve goroutine and heap counts as JSON at http://`ADDR`/debug/runtime (for tests)")
 	fs.DurationVar(&f.interval, "progress-interval", 0, "how often to print progress (default 250ms on a terminal, 2s otherwise)")
 }
 
@@ -76,11 +82,19 @@ func (f *transferFlags) start(ctx context.Context) (sess *peer.Session, stop fun
 	if err != nil {
 		return nil, nil, err
 	}
+	stopDebug := func() {}
+	if f.debug != "" {
+		if stopDebug, err = serveDebug(f.debug); err != nil {
+			stopProfile()
+			return nil, nil, err
+		}
+	}
 	if sess, err = f.session(ctx); err != nil {
+		stopDebug()
 		stopProfile()
 		return nil, nil, err
 	}
-	return sess, func() { sess.Close(); stopProfile() }, nil
+	return sess, func() { sess.Close(); stopDebug(); stopProfile() }, nil
 }
 
 func (f *transferFlags) session(ctx context.Context) (*peer.Session, error) {
@@ -92,13 +106,19 @@ func (f *transferFlags) session(ctx context.Context) (*peer.Session, error) {
 	if err != nil {
 		return nil, usageError(err.Error())
 	}
+	enc, err := mse.ParsePolicy(f.encryption)
+	if err != nil {
+		return nil, usageError(err.Error())
+	}
 	return peer.NewSession(peer.Config{
-		Listen:    f.listen,
-		Logger:    f.logger(),
-		Settings:  peer.Settings{UploadRateLimit: f.upLimit, UploadSlots: f.slots, RechokeInterval: f.rechoke, MaxConnsPerTorrent: f.maxPeers},
-		Speed:     sc,
-		Transport: tr,
-		DHT:       peer.DHTConfig{Enabled: f.dht, Nodes: f.dhtNodes, StateFile: f.dhtState()},
+		Encryption: enc,
+		Listen:     f.listen,
+		Logger:     f.logger(),
+		Settings:   peer.Settings{UploadRateLimit: f.upLimit, UploadSlots: f.slots, RechokeInterval: f.rechoke, MaxConnsPerTorrent: f.maxPeers},
+		Speed:      sc,
+		Transport:  tr,
+		DHT:        peer.DHTConfig{Enabled: f.dht, Nodes: f.dhtNodes, StateFile: f.dhtState()},
+		StateDir:   f.speed.stateDir(),
 	})
 }
 
@@ -182,7 +202,7 @@ func runDownload(ctx context.Context, args []string) error {
 		}
 		t, err = sess.AddMagnet(ctx, mag, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mag.InfoHash), Trackers: tiers})
 	} else {
-		t, err = sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash()), Trackers: tf.tiers(mi)})
+		t, err = sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash()), Trackers: tf.tiers(mi), WebSeeds: mi.URLList})
 	}
 	if err != nil {
 		return err
@@ -206,6 +226,7 @@ func runSeed(ctx context.Context, args []string) error {
 	fs := newFlagSet("seed", "FILE.torrent")
 	var tf transferFlags
 	tf.register(fs, "")
+	superSeed := fs.Bool("super-seed", false, "BEP 16 super-seeding: offer each peer one piece at a time, so an initial seed uploads each piece about once")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -222,7 +243,7 @@ func runSeed(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stop()
-	t, err := sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash()), Trackers: tf.tiers(mi)})
+	t, err := sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash()), Trackers: tf.tiers(mi), SuperSeed: *superSeed})
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -229,6 +230,26 @@ func TestQuoteIfNeeded(t *testing.T) {
 	}
 	if got := quoteIfNeeded("plain name é"); got != "plain name é" {
 		t.Errorf("got %s", got)
+	}
+}
+
+// TestEncryptionFlag: --encryption takes off, prefer or require; anything else is a usage
+// error that names the policy (not an unknown flag).
+func TestEncryptionFlag(t *testing.T) {
+	dir := t.TempDir()
+	content, tor := filepath.Join(dir, "c.bin"), filepath.Join(dir, "c.torrent")
+	if err := os.WriteFile(content, []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code := run(context.Background(), []string{"create", content, "-o", tor}, io.Discard); code != 0 {
+		t.Fatalf("create: exit %d", code)
+	}
+	for _, cmd := range []string{"download", "seed"} {
+		var stderr bytes.Buffer
+		got := run(context.Background(), []string{cmd, tor, "--data", dir, "--listen", "127.0.0.1:0", "--encryption", "maybe"}, &stderr)
+		if got != 2 || !strings.Contains(stderr.String(), `unknown encryption policy "maybe"`) {
+			t.Errorf("btt %s --encryption maybe: exit %d, stderr %q", cmd, got, stderr.String())
+		}
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -27,18 +29,24 @@ type speedFlags struct {
 	wallet       string
 	ledger       string
 	passwordFile string
+	budget       string
+	maxPrice     string
+	state        string
 }
 
 func (f *speedFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.on, "speed", false, "take part in Speed: bid for upload slots, sell ours by auction")
 	fs.StringVar(&f.balance, "balance", "0", "with --speed and no wallet: the balance (BTT) auto-bid spends from")
-	fs.Float64Var(&f.spendingRate, "spending-rate", 1.0, "fraction of the balance auto-bid may spend on this download (0..1)")
+	fs.Float64Var(&f.spendingRate, "spending-rate", 1.0, "without --budget: the budget is this fraction (0..1) of the wallet's balance at start")
+	fs.StringVar(&f.budget, "budget", "", "most this session may spend, in BTT, over every torrent, deposits included (default: --spending-rate x balance)")
+	fs.StringVar(&f.maxPrice, "max-price", "", "highest price auto-bid offers, in BTT per GiB (default: no cap)")
+	fs.StringVar(&f.state, "state-dir", "", "with --speed and --wallet: where vouchers we were paid are kept until settled (default: the wallet's directory)")
 	fs.BoolVar(&f.noBid, "no-bid", false, "with --speed: do not bid (still sell)")
 	fs.BoolVar(&f.noSell, "no-sell", false, "with --speed: do not auction upload slots (still bid)")
 	fs.StringVar(&f.reserveGrace, "reserve-grace", "", "time with no other known holder before the reserve price rises (default 24h)")
 	fs.StringVar(&f.reserveStart, "reserve-start", "", "reserve price (BTT/GiB) once the grace period ends (default 0.1)")
 	fs.StringVar(&f.wallet, "wallet", "", "with --speed: the wallet key file that pays and is paid")
-	fs.StringVar(&f.ledger, "ledger", "", "with --speed: the ledger's URL (where we are paid; where we pay is each provider's)")
+	fs.StringVar(&f.ledger, "ledger", "", "with --speed: the ledger's URL, or a comma-separated list of its processes' URLs (the client fails over between them); we are paid on this ledger and pay only on it (a provider naming another is refused)")
 	fs.StringVar(&f.passwordFile, "password-file", "", "file whose first line is the wallet password (or set "+wallet.PasswordEnv+")")
 	fs.StringVar(&f.reserveCap, "reserve-cap", "", "highest reserve price (BTT/GiB; default 100; 0 means no reserve)")
 }
@@ -81,12 +89,37 @@ func (f *speedFlags) config(ctx context.Context) (peer.SpeedConfig, error) {
 	if err != nil {
 		return peer.SpeedConfig{}, usagef("--balance: %v", err)
 	}
-	cfg := peer.SpeedConfig{Settings: s, Ledger: f.ledger, Balance: func() uint64 { return balance }}
+	var ledgers []string
+	for _, l := range strings.Split(f.ledger, ",") {
+		if l = strings.TrimSpace(l); l != "" {
+			ledgers = append(ledgers, l)
+		}
+	}
+	cfg := peer.SpeedConfig{Settings: s, Ledgers: ledgers, Balance: func() uint64 { return balance }}
+	// One ledger, possibly served by several processes: we name all of them to the requesters
+	// we sell to (their client fails over between them) and pay only on these URLs.
+	cfg.Ledger = strings.Join(ledgers, ",")
+	for _, r := range []struct {
+		flag, v string
+		dst     *uint64
+	}{{"--budget", f.budget, &cfg.Budget}, {"--max-price", f.maxPrice, &cfg.MaxPrice}} {
+		if r.v == "" {
+			continue
+		}
+		units, err := channel.ParseBTT(r.v)
+		if err != nil {
+			return peer.SpeedConfig{}, usagef("%s: %v", r.flag, err)
+		}
+		*r.dst = units
+	}
 	if f.wallet == "" {
 		return cfg, nil
 	}
 	if f.ledger == "" {
 		return peer.SpeedConfig{}, usageError("--wallet needs --ledger")
+	}
+	if _, err := ledger.ParseURLs(f.ledger); err != nil {
+		return peer.SpeedConfig{}, usageError("--ledger: " + err.Error())
 	}
 	pw, err := wallet.ReadPassword(f.passwordFile)
 	if err != nil {
@@ -97,8 +130,20 @@ func (f *speedFlags) config(ctx context.Context) (peer.SpeedConfig, error) {
 		return peer.SpeedConfig{}, err
 	}
 	cfg.Wallet = key
-	cfg.Balance = ledgerBalance(ctx, ledger.NewClient(f.ledger, nil), key.Address())
+	cfg.Balance = ledgerBalance(ctx, ledger.NewClient(cfg.Ledger, nil), key.Address())
 	return cfg, nil
+}
+
+// stateDir is where the session keeps vouchers until they are settled: --state-dir, else
+// the wallet's directory (the log is named after the wallet's address).
+func (f *speedFlags) stateDir() string {
+	if !f.on || f.wallet == "" {
+		return ""
+	}
+	if f.state != "" {
+		return f.state
+	}
+	return filepath.Dir(f.wallet)
 }
 
 // ledgerBalance returns a func reporting the account's balance as last read from the ledger;

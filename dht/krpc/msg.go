@@ -18,6 +18,8 @@ const (
 	MethodFindNode     = "find_node"
 	MethodGetPeers     = "get_peers"
 	MethodAnnouncePeer = "announce_peer"
+	// MethodSampleInfohashes is BEP 51's query for a sample of the info-hashes a node stores.
+	MethodSampleInfohashes = "sample_infohashes"
 )
 
 // Error codes of BEP 5.

@@ -36,6 +36,7 @@ func LibtorrentTransfer(ctx context.Context, cfg TransferConfig, p *Payload) (*T
 		return map[string]any{
 			"listen": ip + ":0", "torrent": p.Torrent, "save_path": save, "seed": seed,
 			"tcp": !cfg.UTP, "utp": cfg.UTP, "socket_buffers": ltSocketBuffers,
+			"settings": cfg.LTSettings,
 		}
 	}
 	seedDir, leechDir := filepath.Join(cfg.Dir, "lt-seed"), filepath.Join(cfg.Dir, "lt-leech")

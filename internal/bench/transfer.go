@@ -33,6 +33,9 @@ type TransferConfig struct {
 	CPUProfile string
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
+	// LTSettings are extra libtorrent settings_pack entries for both libtorrent sessions
+	// of LibtorrentTransfer (e.g. its MSE/PE policy); nil: none.
+	LTSettings map[string]any
 }
 
 // Side is what one process of a transfer spent.

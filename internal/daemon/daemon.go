@@ -15,6 +15,7 @@ import (
 
 	"github.com/speedbt/btt/bidext"
 	"github.com/speedbt/btt/peer"
+	"github.com/speedbt/btt/peer/mse"
 	"github.com/speedbt/btt/wire/magnet"
 	"github.com/speedbt/btt/wire/metainfo"
 )
@@ -42,6 +43,8 @@ type Config struct {
 	// CheckWorkers bounds torrents checking their files at once (0: 2). Transmission checks
 	// one at a time; two keeps both cores of a small machine busy at start-up.
 	CheckWorkers int
+	// Encryption is the session's MSE/PE policy (btt daemon --encryption).
+	Encryption mse.Policy
 }
 
 // Limits of the daemon.
@@ -270,7 +273,7 @@ func (d *Daemon) openSession() error {
 	}
 	ps := d.cfg.Peer
 	ps.MaxConns, ps.MaxConnsPerTorrent, ps.UploadRateLimit = s.PeerLimitGlobal, s.PeerLimitPerTorrent, up
-	sess, err := peer.NewSession(peer.Config{Listen: d.cfg.Listen, Logger: d.log, Settings: ps, Speed: sc})
+	sess, err := peer.NewSession(peer.Config{Listen: d.cfg.Listen, Logger: d.log, Settings: ps, Speed: sc, Encryption: d.cfg.Encryption})
 	if err != nil {
 		cancel()
 		return err

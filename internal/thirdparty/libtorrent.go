@@ -77,6 +77,32 @@ type LTConfig struct {
 	// Settings are extra libtorrent settings_pack entries, applied last
 	// (e.g. "unchoke_slots_limit": 1).
 	Settings map[string]any
+
+	// Encryption is libtorrent's MSE/PE stance. The zero value keeps the wire
+	// plain (pe_disabled both ways), as every other test expects.
+	Encryption LTEncryption
+}
+
+// LTEncryption is a libtorrent MSE/PE policy.
+type LTEncryption int
+
+const (
+	LTPlain      LTEncryption = iota // in/out_enc_policy = pe_disabled
+	LTEnabled                        // pe_enabled both ways, any level: libtorrent's default
+	LTRequireRC4                     // pe_forced both ways, allowed_enc_level = pe_rc4
+)
+
+// settings are the settings_pack entries for the policy.
+func (e LTEncryption) settings() map[string]any {
+	switch e {
+	case LTEnabled:
+		// pe_enabled = 1; allowed_enc_level pe_both = 3.
+		return map[string]any{"in_enc_policy": 1, "out_enc_policy": 1, "allowed_enc_level": 3}
+	case LTRequireRC4:
+		// pe_forced = 0; pe_rc4 = 2 (pe_plaintext = 1); prefer_rc4 so it never picks plaintext.
+		return map[string]any{"in_enc_policy": 0, "out_enc_policy": 0, "allowed_enc_level": 2, "prefer_rc4": true}
+	}
+	return nil
 }
 
 // LTDHT configures libtorrent's DHT. It shares the session's listen port (UDP).
@@ -91,6 +117,8 @@ type LTPeer struct {
 	Addr           string `json:"addr"`
 	Client         string `json:"client"`
 	UTP            bool   `json:"utp"`
+	RC4            bool   `json:"rc4"`             // the connection's payload stream is RC4 (MSE)
+	MSEPlaintext   bool   `json:"mse_plaintext"`   // MSE handshake, plaintext payload
 	WeChoke        bool   `json:"we_choke"`        // libtorrent is choking the peer
 	WeInterested   bool   `json:"we_interested"`   // libtorrent is interested in the peer
 	TheyChoke      bool   `json:"they_choke"`      // the peer is choking libtorrent
@@ -139,7 +167,8 @@ type LT struct {
 	errs    []string
 
 	ready, metadata, checked, finished, seeding, announced, failed chan struct{}
-	exited                                                         chan struct{} // stdout closed
+	exited                                                         chan struct{}  // stdout closed
+	samples                                                        chan LTSamples // BEP 51 replies (SampleInfohashes), capacity 1
 }
 
 type ltEvent struct {
@@ -170,6 +199,16 @@ func StartLibtorrent(t testing.TB, cfg LTConfig) *LT {
 	}
 	if !cfg.TCP && !cfg.UTP {
 		cfg.TCP, cfg.UTP = true, true
+	}
+	if enc := cfg.Encryption.settings(); enc != nil {
+		merged := map[string]any{}
+		for k, v := range enc {
+			merged[k] = v
+		}
+		for k, v := range cfg.Settings {
+			merged[k] = v
+		}
+		cfg.Settings = merged
 	}
 	if cfg.Torrent != "" {
 		abs, err := filepath.Abs(cfg.Torrent)
@@ -225,7 +264,7 @@ func StartLibtorrent(t testing.TB, cfg LTConfig) *LT {
 		t: t, host: host, stdin: stdin, replies: map[int]chan json.RawMessage{},
 		ready: make(chan struct{}), metadata: make(chan struct{}), checked: make(chan struct{}),
 		finished: make(chan struct{}), seeding: make(chan struct{}), announced: make(chan struct{}),
-		failed: make(chan struct{}), exited: make(chan struct{}),
+		failed: make(chan struct{}), exited: make(chan struct{}), samples: make(chan LTSamples, 1),
 	}
 	lt.p = startProc(t, "libtorrent-"+filepath.Base(cfg.Listen), dir, cmd, true)
 	fmt.Fprintf(lt.p.logFile, "# config %s\n", js)
@@ -270,6 +309,14 @@ func (lt *LT) readEvents(r io.Reader) {
 			closeOnce(lt.seeding)
 		case "tracker_reply":
 			closeOnce(lt.announced)
+		case "dht_samples":
+			var smp LTSamples
+			if err := json.Unmarshal(line, &smp); err == nil {
+				select {
+				case lt.samples <- smp:
+				default: // nobody asked, or an answer is already waiting
+				}
+			}
 		case "piece":
 			lt.mu.Lock()
 			lt.pieces = append(lt.pieces, ev.Index)
@@ -422,6 +469,26 @@ func (lt *LT) AddDHTNode(addr string) {
 func (lt *LT) ForceDHTAnnounce() {
 	lt.t.Helper()
 	lt.callT(map[string]any{"cmd": "force_dht_announce"})
+}
+
+// LTSamples is libtorrent's view of a BEP 51 sample_infohashes reply.
+type LTSamples struct {
+	Num      int      `json:"num"`      // info-hashes the node says it stores
+	Interval int      `json:"interval"` // seconds before asking again
+	Samples  []string `json:"samples"`  // hex info-hashes
+}
+
+// SampleInfohashes makes libtorrent send a BEP 51 sample_infohashes query to addr and
+// returns what it decoded from the reply.
+func (lt *LT) SampleInfohashes(ctx context.Context, addr, targetHex string) (LTSamples, error) {
+	lt.t.Helper()
+	lt.callT(map[string]any{"cmd": "sample_infohashes", "addr": addr, "target": targetHex})
+	select {
+	case s := <-lt.samples:
+		return s, nil
+	case <-ctx.Done():
+		return LTSamples{}, fmt.Errorf("libtorrent: no sample_infohashes reply from %s: %w", addr, ctx.Err())
+	}
 }
 
 // Status returns a snapshot of the torrent and its peers.

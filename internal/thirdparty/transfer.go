@@ -19,6 +19,8 @@ type TransferConfig struct {
 	// Hybrid uses libtorrent's default v1+v2 torrent (both hash trees are
 	// verified); otherwise the torrent is v1 only, like the clients we compare to.
 	Hybrid bool
+	// Encryption is both sessions' MSE/PE policy (LTRequireRC4 measures RC4).
+	Encryption LTEncryption
 }
 
 // TransferResult is what one measured transfer took.
@@ -47,7 +49,7 @@ func LibtorrentTransfer(t testing.TB, ctx context.Context, cfg TransferConfig) T
 		t.Fatalf("libtorrent's torrent: %v", err)
 	}
 	p := &bench.Payload{Dir: root, Name: "payload.bin", Torrent: WriteTorrent(t, tor), Info: mi.Info}
-	r, err := bench.LibtorrentTransfer(ctx, bench.TransferConfig{UTP: cfg.UTP, Dir: t.TempDir()}, p)
+	r, err := bench.LibtorrentTransfer(ctx, bench.TransferConfig{UTP: cfg.UTP, Dir: t.TempDir(), LTSettings: cfg.Encryption.settings()}, p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,6 +86,7 @@ type Conn struct {
 	sendID   uint16 // the id on packets we send (except SYN)
 	acceptor bool
 	mss      int
+	halfOpen bool // counted in the socket's half-open caps; guarded by s.mu
 
 	mu      sync.Mutex
 	state   connState
@@ -107,6 +108,7 @@ type Conn struct {
 	ackTimerOn bool
 	advertised int // the window we last told the peer
 	lastRecv   time.Time
+	verifyBy   time.Time // acceptor, until the peer acks our first sequence number: destroyed then
 
 	// send side
 	seqNr       uint16    // next sequence number to assign
@@ -314,7 +316,9 @@ func (c *Conn) Close() error {
 	c.closedL = true
 	close(c.localClosed)
 	c.rbuf = ring{}
-	if c.state == stateSynSent {
+	if c.state == stateSynSent || !c.verifyBy.IsZero() {
+		// Nothing to finish: a dial never answered, or a half-open connection whose
+		// SYN may have been spoofed (a FIN would go to whoever the SYN named).
 		c.destroyLocked(net.ErrClosed)
 		return nil
 	}

@@ -56,3 +56,14 @@ func isClosed(c chan struct{}) bool {
 		return false
 	}
 }
+
+// stop cancels a pending timer, so that a connection that is gone leaves none behind (a
+// flood of short-lived connections would otherwise fire one goroutine each, much later).
+func (d *deadline) stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+	}
+}

@@ -27,7 +27,17 @@ func (c *Conn) handle(h *Header, payload []byte, now time.Time, deferAck bool) (
 	if c.state == stateDead {
 		return false
 	}
+	if !c.verifyBy.IsZero() && !c.verify(h) {
+		return false // not from the address the SYN claimed, as far as we can tell: ignored
+	}
 	if h.Type == TypeReset {
+		// Only the peer's address reaches this connection (the socket looks it up by
+		// address and id), and a RESET must also ack a sequence number we sent recently
+		// (a reset answers one of our packets and acks its sequence number): one forging
+		// the peer's address must guess the id and the ack.
+		if c.state != stateSynSent && uint16(c.seqNr-h.Ack) > resetWindow {
+			return false
+		}
 		c.destroyLocked(ErrReset)
 		return false
 	}

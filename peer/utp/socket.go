@@ -43,6 +43,23 @@ type Config struct {
 	// beyond it are dropped (the dialler retransmits them).
 	Backlog int
 
+	// MaxHalfOpen caps accepted connections whose peer has not yet proved it receives at
+	// its address (default 64): a SYN costs its sender one spoofable datagram, so until the
+	// peer acknowledges our random first sequence number a connection is half-open, and SYNs
+	// beyond the cap evict the oldest half-open connection (silently). A real dialler's
+	// connection verifies one round trip after its SYN, so a flood from other addresses
+	// cannot keep it out.
+	MaxHalfOpen int
+
+	// MaxHalfOpenPerIP caps half-open connections from one IP address (default 8: peers
+	// behind one NAT dial at once), so that one source cannot take the whole of
+	// MaxHalfOpen; SYNs beyond it are dropped (the dialler retransmits them).
+	MaxHalfOpenPerIP int
+
+	// HalfOpenTimeout destroys a half-open connection, silently, after this long (default
+	// 10 s: a dialler sends its first data one round trip after our answer).
+	HalfOpenTimeout time.Duration
+
 	// KeepAlive is the idle time after which a connection sends an empty ack, so that
 	// NAT mappings stay open (default 29 s).
 	KeepAlive time.Duration
@@ -78,6 +95,15 @@ func (c Config) withDefaults() Config {
 	if c.Backlog <= 0 {
 		c.Backlog = 64
 	}
+	if c.MaxHalfOpen <= 0 {
+		c.MaxHalfOpen = 64
+	}
+	if c.MaxHalfOpenPerIP <= 0 {
+		c.MaxHalfOpenPerIP = 8
+	}
+	if c.HalfOpenTimeout <= 0 {
+		c.HalfOpenTimeout = 10 * time.Second
+	}
 	if c.KeepAlive <= 0 {
 		c.KeepAlive = 29 * time.Second
 	}
@@ -93,6 +119,8 @@ type SocketStats struct {
 	Malformed uint64 // uTP-shaped datagrams that failed to decode
 	Unhandled uint64 // datagrams passed to Config.Unhandled (or dropped when it is nil)
 	Unknown   uint64 // uTP packets for no connection
+	Refused   uint64 // SYNs dropped, or half-open connections evicted, at the caps or a full backlog
+	HalfOpen  int    // accepted connections not yet verified, now
 }
 
 type connKey struct {
@@ -111,6 +139,7 @@ type Socket struct {
 	mu     sync.Mutex
 	conns  map[connKey]*Conn
 	closed bool
+	half   halfOpen // guarded by mu
 
 	acceptCh   chan *Conn
 	done       chan struct{}
@@ -120,7 +149,7 @@ type Socket struct {
 	gro        bool        // reads may return several datagrams (UDP_GRO)
 	gsoOff     atomic.Bool // sends go one datagram per call
 
-	received, malformed, unhandled, unknown atomic.Uint64
+	received, malformed, unhandled, unknown, refused atomic.Uint64
 }
 
 // Listen opens a UDP socket on addr ("udp", "udp4" or "udp6") and serves uTP on it.
@@ -151,6 +180,7 @@ func NewSocket(pc net.PacketConn, cfg Config) (*Socket, error) {
 		epoch:      time.Now(),
 		tsOff:      rand.Uint32(),
 		conns:      make(map[connKey]*Conn),
+		half:       halfOpen{byIP: make(map[netip.Addr]int)},
 		acceptCh:   make(chan *Conn, cfg.Backlog),
 		done:       make(chan struct{}),
 		readerDone: make(chan struct{}),
@@ -178,7 +208,11 @@ func (s *Socket) Addr() net.Addr { return s.pc.LocalAddr() }
 
 // Stats returns the reader's counters.
 func (s *Socket) Stats() SocketStats {
-	return SocketStats{Packets: s.received.Load(), Malformed: s.malformed.Load(), Unhandled: s.unhandled.Load(), Unknown: s.unknown.Load()}
+	s.mu.Lock()
+	half := s.half.total
+	s.mu.Unlock()
+	return SocketStats{Packets: s.received.Load(), Malformed: s.malformed.Load(), Unhandled: s.unhandled.Load(),
+		Unknown: s.unknown.Load(), Refused: s.refused.Load(), HalfOpen: half}
 }
 
 // WriteTo sends a datagram of another protocol (the DHT) from the socket's port.
@@ -189,11 +223,18 @@ func (s *Socket) Accept() (net.Conn, error) {
 	if s.isClosed() {
 		return nil, net.ErrClosed // even if connections are still queued
 	}
-	select {
-	case c := <-s.acceptCh:
-		return c, nil
-	case <-s.done:
-		return nil, net.ErrClosed
+	for {
+		select {
+		case c := <-s.acceptCh:
+			select {
+			case <-c.dead:
+				continue // a half-open connection evicted or expired while it waited
+			default:
+			}
+			return c, nil
+		case <-s.done:
+			return nil, net.ErrClosed
+		}
 	}
 }
 
@@ -304,6 +345,10 @@ func (s *Socket) remove(c *Conn) {
 	s.mu.Lock()
 	if s.conns[connKey{c.remote, c.recvID}] == c {
 		delete(s.conns, connKey{c.remote, c.recvID})
+	}
+	if c.halfOpen {
+		c.halfOpen = false
+		s.half.release(c)
 	}
 	s.mu.Unlock()
 }
@@ -489,14 +534,35 @@ func (s *Socket) sendResetTo(to netip.AddrPort, connID, ack uint16, now time.Tim
 }
 
 func (s *Socket) accept(h *Header, from netip.AddrPort, now time.Time) {
-	s.mu.Lock()
-	if s.closed || len(s.acceptCh) == cap(s.acceptCh) {
-		// Drop the SYN, as TCP does with a full backlog: a real dialler retries it,
-		// while a reset would make a flood of SYNs refuse real peers for good.
+	for evicted := 0; ; evicted++ {
+		s.mu.Lock()
+		if s.closed || len(s.acceptCh) == cap(s.acceptCh) || evicted == 2 {
+			// Drop the SYN, as TCP does with a full backlog: a real dialler retries it,
+			// while a reset would make a flood of SYNs refuse real peers for good.
+			s.mu.Unlock()
+			s.refused.Add(1)
+			return
+		}
+		if s.half.admit(from.Addr(), s.cfg) {
+			break // s.mu still held
+		}
+		// At a half-open cap: the oldest half-open connection in the way goes, silently
+		// (it never proved its address), and the SYN takes its place.
+		v := s.half.victim(from.Addr(), s.cfg)
 		s.mu.Unlock()
-		return
+		if v == nil {
+			s.refused.Add(1)
+			return
+		}
+		v.mu.Lock()
+		v.destroyLocked(ErrTimedOut)
+		v.mu.Unlock()
+		s.refused.Add(1)
 	}
 	c := newConn(s, from, h.ConnID+1, h.ConnID, true)
+	c.verifyBy = now.Add(s.cfg.HalfOpenTimeout)
+	c.halfOpen = true
+	s.half.add(c)
 	s.conns[connKey{from, c.recvID}] = c
 	s.mu.Unlock()
 

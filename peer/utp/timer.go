@@ -25,7 +25,7 @@ func (c *Conn) armNext(now time.Time) {
 	if c.state == stateConnected && !c.lastSend.IsZero() {
 		next = c.lastSend.Add(c.s.cfg.KeepAlive)
 	}
-	for _, t := range []time.Time{c.rtoAt, c.paceAt, c.probeAt, c.lingerAt, c.lastRecv.Add(c.s.cfg.IdleTimeout)} {
+	for _, t := range []time.Time{c.rtoAt, c.paceAt, c.probeAt, c.lingerAt, c.verifyBy, c.lastRecv.Add(c.s.cfg.IdleTimeout)} {
 		if !t.IsZero() && t.Before(next) {
 			next = t
 		}
@@ -49,6 +49,12 @@ func (c *Conn) onTimer() {
 	}
 	if !c.paceAt.IsZero() && !now.Before(c.paceAt) {
 		c.paceAt = time.Time{}
+	}
+	if !c.verifyBy.IsZero() && !now.Before(c.verifyBy) {
+		// Half-open too long: most likely a spoofed SYN. Nothing is sent to the address
+		// it claimed, which may be a victim's.
+		c.destroyLocked(ErrTimedOut)
+		return
 	}
 	if now.Sub(c.lastRecv) >= c.s.cfg.IdleTimeout {
 		c.sendReset()
@@ -127,6 +133,8 @@ func (c *Conn) destroyLocked(err error) {
 	c.err = err
 	c.timer.Stop()
 	c.ackTimer.Stop()
+	c.rdl.stop()
+	c.wdl.stop()
 	close(c.dead)
 	for _, p := range c.q {
 		c.s.putPacket(p)

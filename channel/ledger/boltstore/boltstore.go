@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -20,7 +21,8 @@ var (
 	bucketMeta     = []byte("meta")
 	bucketAccounts = []byte("accounts")
 	bucketChannels = []byte("channels")
-	bucketReceipts = []byte("receipts")
+	bucketReceipts = []byte("receipts")   // written before the idempotency window; read only
+	bucketTimed    = []byte("receipts_t") // receipts keyed by their nonce's time
 	keyMeta        = []byte("meta")
 )
 
@@ -48,7 +50,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketAccounts, bucketChannels, bucketReceipts, bucketWithdrawals, bucketDeposits} {
+		for _, b := range [][]byte{bucketMeta, bucketAccounts, bucketChannels, bucketReceipts, bucketTimed, bucketWithdrawals, bucketDeposits} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -68,11 +70,13 @@ func (s *Store) Close() error { return s.db.Close() }
 // Account record: balance (8) | faucet claims (4), big-endian.
 const accountSize = 12
 
-// Receipt record, keyed by an 8-byte big-endian sequence number so that every commit
-// appends at the right edge of the tree (random keys dirtied a page per receipt):
-// address (21) | nonce (8) | request digest (32) | response body.
-// Databases written before that keyed receipts by address (21) | nonce (8), with the value
-// digest | body; Load reads both.
+// Receipt record: address (21) | nonce (8) | request digest (32) | response body, in bucket
+// receipts_t keyed by the nonce's time (8) | sequence (8), both big-endian: commits append
+// near the right edge of the tree (random keys dirtied a page per receipt), and the
+// idempotency window expires receipts from the left edge, in order.
+// Earlier databases keyed receipts in bucket receipts by an 8-byte sequence (same value), and
+// before that by address (21) | nonce (8) with the value digest | body; Load reads all three,
+// and receipts there, a set that no longer grows, are never deleted.
 const (
 	receiptHeadSize   = channel.AddressSize + 8 + 32
 	legacyReceiptKeyN = channel.AddressSize + 8
@@ -114,10 +118,10 @@ func (s *Store) Load(ctx context.Context) (*ledger.Data, error) {
 		if err := loadBridge(tx, d); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketReceipts).ForEach(func(k, v []byte) error {
+		load := func(k, v []byte) error {
 			var r ledger.Receipt
 			switch {
-			case len(k) == 8 && len(v) >= receiptHeadSize:
+			case (len(k) == 8 || len(k) == 16) && len(v) >= receiptHeadSize:
 				r.Account = channel.Address(v[:channel.AddressSize])
 				r.Nonce = binary.BigEndian.Uint64(v[channel.AddressSize:])
 				v = v[channel.AddressSize+8:]
@@ -131,7 +135,11 @@ func (s *Store) Load(ctx context.Context) (*ledger.Data, error) {
 			r.Body = append([]byte(nil), v[32:]...)
 			d.Receipts = append(d.Receipts, r)
 			return ctx.Err()
-		})
+		}
+		if err := tx.Bucket(bucketReceipts).ForEach(load); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketTimed).ForEach(load)
 	})
 	if err != nil {
 		return nil, err
@@ -176,15 +184,17 @@ func (s *Store) Commit(ctx context.Context, d *ledger.Data) error {
 		if err := commitBridge(tx, d); err != nil {
 			return err
 		}
-		rb := tx.Bucket(bucketReceipts)
-		rb.FillPercent = 1 // append-only: full pages, no room kept for inserts that never come
+		rb := tx.Bucket(bucketTimed)
+		// Nearly append-only (nonce times arrive almost in order): nearly full pages.
+		rb.FillPercent = 0.95
 		for _, r := range d.Receipts {
 			seq, err := rb.NextSequence()
 			if err != nil {
 				return err
 			}
-			var k [8]byte
-			binary.BigEndian.PutUint64(k[:], seq)
+			var k [16]byte
+			binary.BigEndian.PutUint64(k[:], ledger.NonceTime(r.Nonce))
+			binary.BigEndian.PutUint64(k[8:], seq)
 			v := make([]byte, 0, receiptHeadSize+len(r.Body))
 			v = append(v, r.Account[:]...)
 			v = binary.BigEndian.AppendUint64(v, r.Nonce)
@@ -193,6 +203,50 @@ func (s *Store) Commit(ctx context.Context, d *ledger.Data) error {
 				return err
 			}
 		}
+		if d.ExpireReceipts > 0 {
+			return expireReceipts(rb, d.ExpireReceipts)
+		}
 		return nil
 	})
+}
+
+// maxExpiredPerCommit bounds the deletions one commit carries; the ledger asks again at
+// every sweep (each second), so a backlog drains at 100,000 receipts per second.
+const maxExpiredPerCommit = 100_000
+
+// expireReceipts deletes, from the left edge of receipts_t (ordered by nonce time), those
+// whose nonce was issued before cutoff.
+func expireReceipts(rb *bolt.Bucket, cutoff uint64) error {
+	var del [][]byte
+	c := rb.Cursor()
+	for k, _ := c.First(); k != nil && len(del) < maxExpiredPerCommit; k, _ = c.Next() {
+		if len(k) != 16 || binary.BigEndian.Uint64(k) >= cutoff {
+			break
+		}
+		del = append(del, slices.Clone(k)) // k points into the page, which Delete changes
+	}
+	for _, k := range del {
+		if err := rb.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Channel reads one channel (the archive of channels that left the ledger's memory).
+func (s *Store) Channel(_ context.Context, id channel.ChannelID) (ledger.Channel, bool, error) {
+	var c ledger.Channel
+	found := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketChannels).Get(id[:])
+		if v == nil {
+			return nil
+		}
+		found = true
+		if err := json.Unmarshal(v, &c); err != nil {
+			return fmt.Errorf("%w: channel %x: %v", ErrCorrupt, id, err)
+		}
+		return nil
+	})
+	return c, found, err
 }

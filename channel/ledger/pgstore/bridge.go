@@ -1,9 +1,8 @@
 package pgstore
 
-// The TRON bridge's part of the PostgreSQL store (channel/ledger/pgstore, on its own branch
-// while this one was written). At the merge: append bridgeSchema to migrations (version 2),
-// call loadBridge at the end of Store.Load's transaction and queueBridge in Store.Commit
-// before the batch is sent. Tested that way: TestBridgeRecords (docs/bridge.md).
+// The TRON bridge's part of the PostgreSQL store: its tables are migration 2, Store.Load
+// calls loadBridge inside its read transaction and Store.Commit queues queueBridge's
+// statements in the commit's batch. Tested by TestBridgeRecords (docs/bridge.md).
 
 import (
 	"context"

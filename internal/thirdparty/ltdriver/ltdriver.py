@@ -15,6 +15,7 @@ Events:   {"event":"ready","port":P}  {"event":"metadata"}  {"event":"checked"}
           {"event":"reply","id":N,...}  {"event":"exit"}
 Commands: {"id":N,"cmd":"status"}  {"id":N,"cmd":"connect","addr":"HOST:PORT"}
           {"id":N,"cmd":"add_dht_node","addr":"HOST:PORT"}  {"id":N,"cmd":"force_dht_announce"}
+          {"id":N,"cmd":"sample_infohashes","addr":"HOST:PORT","target":"40 hex digits"}
           {"id":N,"cmd":"stop"}
 """
 
@@ -88,6 +89,8 @@ def session_settings(cfg):
                        | lt.alert.category_t.dht_notification),
     }
     if dht.get("enable"):
+        # dht_sample_infohashes_alert (BEP 51) is a dht_operation alert.
+        s["alert_mask"] |= lt.alert.category_t.dht_operation_notification
         # On loopback every node shares 127.0.0.0/8; libtorrent would otherwise keep
         # only one node per /24 in its routing table and in searches.
         s["dht_restrict_routing_ips"] = False
@@ -137,6 +140,9 @@ def peer_list(h):
             "addr": "%s:%d" % (p.ip[0], p.ip[1]),
             "client": p.client if isinstance(p.client, str) else p.client.decode("utf-8", "replace"),
             "utp": bool(f & UTP_SOCKET),
+            # MSE/PE: the payload stream is RC4, or the handshake was MSE with plaintext chosen.
+            "rc4": bool(f & int(lt.peer_info.rc4_encrypted)),
+            "mse_plaintext": bool(f & int(lt.peer_info.plaintext_encrypted)),
             "we_choke": bool(f & int(lt.peer_info.choked)),
             "we_interested": bool(f & int(lt.peer_info.interesting)),
             "they_choke": bool(f & int(lt.peer_info.remote_choked)),
@@ -240,6 +246,10 @@ def main():
                 elif name == "force_dht_announce":
                     h.force_dht_announce()
                     r = {}
+                elif name == "sample_infohashes":
+                    # BEP 51: the reply comes as a dht_sample_infohashes_alert (event dht_samples).
+                    ses.dht_sample_infohashes(split_addr(cmd["addr"]), lt.sha1_hash(bytes.fromhex(cmd["target"])))
+                    r = {}
                 elif name == "stop":
                     stopping = True
                     r = {}
@@ -260,6 +270,11 @@ def main():
             if t in ("torrent_error_alert", "file_error_alert", "listen_failed_alert",
                      "metadata_failed_alert"):
                 emit({"event": "error", "msg": "%s: %s" % (t, a.message())})
+            elif t == "dht_sample_infohashes_alert":
+                iv = a.interval
+                emit({"event": "dht_samples", "num": a.num_infohashes,
+                      "interval": int(iv.total_seconds()) if hasattr(iv, "total_seconds") else int(iv),
+                      "samples": [str(x) for x in a.samples]})
             elif t == "tracker_reply_alert":
                 emit({"event": "tracker_reply", "url": a.tracker_url(), "peers": a.num_peers})
             elif t == "metadata_received_alert" and "metadata" not in sent:

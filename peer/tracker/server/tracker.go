@@ -26,8 +26,12 @@ type Config struct {
 	MaxPeers           int // all torrents together: 1,000,000
 	DefaultNumWant     int // peers returned when the client asks none: 50
 	MaxNumWant         int // cap on numwant and top: 200
+	// MaxPeersPerSource caps a swarm's peers from one source, an IPv4 address or an
+	// IPv6 /64, so that one host cannot fill a swarm by varying ports or addresses: 16
+	// (a few clients behind one NAT). Loopback is exempt.
+	MaxPeersPerSource int
 
-	// Per source IP: RatePerSecond announces and scrapes per second on
+	// Per source (IPv4 address or IPv6 /64): RatePerSecond announces and scrapes per second on
 	// average, bursts of RateBurst. 0 means 20 and 100; a negative
 	// RatePerSecond turns the limit off (benchmarks, trusted networks).
 	RatePerSecond float64
@@ -57,6 +61,7 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxPeers, 1_000_000)
 	def(&c.DefaultNumWant, 50)
 	def(&c.MaxNumWant, 200)
+	def(&c.MaxPeersPerSource, 16)
 	def(&c.RateBurst, 100)
 	def(&c.RateSlots, 1<<16)
 	if c.RatePerSecond == 0 {
@@ -72,6 +77,45 @@ var (
 	ErrRateLimited = errors.New("too many requests from this address")
 	ErrPort        = errors.New("port 0 is not a peer")
 )
+
+// sourceKey is what limits count per source: an IPv4 address, or an IPv6 /64 (one
+// subscriber's link gets a whole /64, so counting single IPv6 addresses limits nothing).
+func sourceKey(ip netip.Addr) netip.Addr {
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.Addr()
+	}
+	return ip
+}
+
+// admitSource counts one more peer of s from ip, or reports false when that source
+// holds MaxPeersPerSource of the swarm already. Loopback is exempt (tests and demos run
+// a whole swarm on it).
+func (t *Tracker) admitSource(s *swarm, ip netip.Addr) bool {
+	if ip.IsLoopback() {
+		return true
+	}
+	k := sourceKey(ip)
+	if s.perSource == nil {
+		s.perSource = make(map[netip.Addr]int32)
+	}
+	if int(s.perSource[k]) >= t.cfg.MaxPeersPerSource {
+		return false
+	}
+	s.perSource[k]++
+	return true
+}
+
+func (t *Tracker) releaseSource(s *swarm, ip netip.Addr) {
+	if ip.IsLoopback() {
+		return
+	}
+	k := sourceKey(ip)
+	if s.perSource[k]--; s.perSource[k] <= 0 {
+		delete(s.perSource, k)
+	}
+}
 
 // Tracker is an in-memory tracker. It is safe for concurrent use.
 type Tracker struct {
@@ -96,6 +140,8 @@ type swarm struct {
 	bidders    int
 	downloaded int
 	cursor     uint32 // where the next ordinary peer list starts
+	top        topBids
+	perSource  map[netip.Addr]int32 // peers by source (IPv4 address or IPv6 /64)
 }
 
 type peerEntry struct {
@@ -104,6 +150,8 @@ type peerEntry struct {
 	seed bool
 	bid  uint64
 	seen int64 // unix nanoseconds
+	// inTop says the peer is in the swarm's top-bidder order.
+	inTop bool
 }
 
 func (s *swarm) size() int { return len(s.list) }
@@ -127,7 +175,7 @@ func (t *Tracker) Allow(ip netip.Addr, now time.Time) bool {
 	if t.limiter == nil {
 		return true
 	}
-	return t.limiter.allow(ip.Unmap(), now)
+	return t.limiter.allow(sourceKey(ip), now)
 }
 
 // Announce records the announce of the peer reachable at from (the request's
@@ -179,8 +227,9 @@ func (t *Tracker) announce(now time.Time, src netip.Addr, req tracker.AnnounceRe
 				t.torrents[req.InfoHash] = s
 			}
 		}
-		// A full swarm still answers; it just does not remember the newcomer.
-		if s.size() < t.cfg.MaxPeersPerTorrent && t.peers < t.cfg.MaxPeers {
+		// A full swarm still answers; it just does not remember the newcomer, nor one
+		// more peer from a source that has its share of the swarm already.
+		if s.size() < t.cfg.MaxPeersPerTorrent && t.peers < t.cfg.MaxPeers && t.admitSource(s, from.Addr()) {
 			s.index[from] = int32(len(s.list))
 			s.list = append(s.list, peerEntry{addr: from})
 			p = &s.list[len(s.list)-1]
@@ -206,7 +255,11 @@ func (t *Tracker) announce(now time.Time, src netip.Addr, req tracker.AnnounceRe
 		if req.Bid != p.bid {
 			t.bidsDirty = true
 		}
+		old := p.bid
 		p.id, p.seed, p.bid, p.seen = req.PeerID, seed, req.Bid, now.UnixNano()
+		if p.bid > 0 || old > 0 {
+			t.noteBid(s, p, old)
+		}
 		if req.Event == tracker.EventCompleted {
 			s.downloaded++
 		}
@@ -222,7 +275,7 @@ func (t *Tracker) announce(now time.Time, src netip.Addr, req tracker.AnnounceRe
 	want = min(want, t.cfg.MaxNumWant)
 	if req.Top > 0 {
 		resp.HasBids = true
-		resp.Peers = t.topBidders(buf, s, from, now, min(req.Top, want), max(req.MinBid, 1))
+		resp.Peers = t.topBidders(buf, s, from, now.UnixNano(), min(req.Top, want), max(req.MinBid, 1))
 	} else {
 		resp.Peers = t.somePeers(buf, s, from, now, want, req.Left == 0)
 	}
@@ -261,30 +314,6 @@ func (t *Tracker) somePeers(buf []tracker.Peer, s *swarm, self netip.AddrPort, n
 	return out
 }
 
-// topBidders appends to buf the n live peers other than self with the
-// highest bids of at least floor, highest first (ties by address, so answers
-// are stable).
-func (t *Tracker) topBidders(buf []tracker.Peer, s *swarm, self netip.AddrPort, now time.Time, n int, floor uint64) []tracker.Peer {
-	out := buf[:0]
-	if s.bidders == 0 {
-		return out
-	}
-	for i := range s.list {
-		p := &s.list[i]
-		if p.addr == self || p.bid < floor || t.expired(p, now) {
-			continue
-		}
-		out = append(out, tracker.Peer{Addr: p.addr, ID: p.id, Bid: p.bid})
-	}
-	slices.SortFunc(out, func(a, b tracker.Peer) int {
-		if c := cmp.Compare(b.Bid, a.Bid); c != 0 {
-			return c
-		}
-		return a.Addr.Compare(b.Addr)
-	})
-	return out[:min(n, len(out))]
-}
-
 func (t *Tracker) remove(s *swarm, ih [20]byte, ap netip.AddrPort) {
 	i, ok := s.index[ap]
 	if !ok {
@@ -297,7 +326,11 @@ func (t *Tracker) remove(s *swarm, ih [20]byte, ap netip.AddrPort) {
 	if p.bid > 0 {
 		s.bidders--
 		t.bidsDirty = true
+		old := p.bid
+		p.bid = 0
+		t.noteBid(s, p, old)
 	}
+	t.releaseSource(s, ap.Addr())
 	last := len(s.list) - 1
 	if int(i) != last {
 		s.list[i] = s.list[last]
