@@ -158,8 +158,15 @@ func TestDownloadWithPicker(t *testing.T) {
 		}
 		refill()
 	}
-	if !banned[bad] || len(banned) != 1 {
-		t.Fatalf("banned %v, want only peer %d", banned, bad)
+	// Whether the liar reaches the ban limit before the download ends depends on timing
+	// (it may spoil only one piece); that it, and only it, is struck does not.
+	for k := range reqs {
+		if got := blame.Strikes(k); (k == bad && failures > 0) != (got > 0) {
+			t.Errorf("peer %d has %d strikes; only peer %d should have any", k, got, bad)
+		}
+	}
+	if len(banned) > 1 || (len(banned) == 1 && !banned[bad]) {
+		t.Fatalf("banned %v, want at most peer %d", banned, bad)
 	}
 	have, err := tr.Recheck(ctx, 2)
 	if err != nil {
