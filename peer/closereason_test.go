@@ -52,7 +52,8 @@ func TestCloseReasons(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitStats(t, st, func(s Stats) bool { return s.Closed["both-seeds"] >= 1 })
-	if s := st.Stats(); s.Closed["network"] != 1 || s.Closed["protocol"] != 1 || s.Closed["banned"] != 0 {
+	// The other seed may close first, or dial twice: the seeder then sees its side as a hang-up.
+	if s := st.Stats(); s.Closed["network"] < 1 || s.Closed["protocol"] != 1 || s.Closed["banned"] != 0 {
 		t.Errorf("closes %v", s.Closed)
 	}
 }
