@@ -16,9 +16,12 @@ import (
 // (the sets peers grant us) is the picker's PeerAllowedFast / PickAllowedFast.
 
 // grantAllowedFast sends c its allowed-fast set, if it speaks the fast extension; it runs
-// once, after the bitfield (BEP 6 allows it any time after the handshake).
+// once, after the bitfield (BEP 6 allows it any time after the handshake). A Speed torrent
+// grants none: it sells its upload, and pieces served to a choked peer carry no price, so
+// they would escape the bound on unpaid data (conformance.TestNonPayerChokedThenBanned
+// measured 5 pieces beyond it with a set of 10).
 func (t *torrent) grantAllowedFast(c *conn) {
-	if !c.fast() || t.s.settings.AllowedFast <= 0 {
+	if !c.fast() || t.s.settings.AllowedFast <= 0 || t.speedOn() {
 		return
 	}
 	c.ls.grantedFast = wire.AllowedFastSet(c.addr.Addr(), t.infoHash, t.layout.NumPieces, t.s.settings.AllowedFast)

@@ -43,7 +43,7 @@ type Settings struct {
 	// AllowedFast is the size of the BEP 6 allowed-fast set granted to each fast peer: pieces
 	// it may fetch while we choke it, so a newcomer has something to trade with. 10, as
 	// libtorrent grants (BEP 6's example); 10 pieces of a big torrent is little given away.
-	// Negative grants none.
+	// Negative grants none; Speed torrents grant none (allowedfast.go says why).
 	AllowedFast int
 	// MaxSendQueueBytes bounds the memory a connection holds for its peer to read: queued
 	// messages and their payloads (blocks and metadata replies are read at write time and
