@@ -313,7 +313,9 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 	}
 	s.torrents[t.infoHash] = T
 	s.mu.Unlock()
-	if picker.Complete() {
+	// Read once, before the loop starts: from then on the picker is the loop's alone.
+	complete := picker.Complete()
+	if complete {
 		close(t.complete)
 	}
 	if opts.SuperSeed {
@@ -323,7 +325,7 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 	t.startDisk()
 	s.wg.Add(1)
 	go t.run()
-	if !picker.Complete() {
+	if !complete {
 		t.startWebSeeds(info, opts.WebSeeds)
 	}
 	return T, nil
