@@ -131,7 +131,7 @@ func (t *torrent) payeeBid(c *conn, price uint64) {
 	p.mu.Unlock()
 	if price == 0 && c.ls.sp.paying {
 		t.chokePeer(c, time.Now())
-		t.rechokeSoon()
+		t.fillSlots()
 	}
 }
 

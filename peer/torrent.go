@@ -200,7 +200,8 @@ type torrent struct {
 	failures map[netip.AddrPort]dialFailure
 	blame    piece.Blame[netip.Addr] // strikes for corrupt data, by address (smartban.go)
 	failedBy map[int][]failedAttempt // who sent the blocks of failed pieces (smartban.go)
-	choker   choke.State
+	choker   choke.State             // the optimistic rotation, kept between rechokes (choking.go)
+	chokeCfg choke.Config            // built once by newChokeConfig
 
 	recheckedPieces int
 	stats           struct {
@@ -275,6 +276,7 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 		t.store.Close()
 		return nil, err
 	}
+	t.chokeCfg = t.newChokeConfig()
 	picker, err := piece.NewPicker(layout, piece.Config{})
 	if err != nil {
 		t.store.Close()
