@@ -38,9 +38,15 @@ var noReserve = bidext.ReserveConfig{}
 // finishes during the test) and n Speed leechers whose balances are balance(i).
 func speedSwarm(t *testing.T, n int, reserve bidext.ReserveConfig, balance func(i int) uint64) (*Torrent, []*Torrent, *metainfo.MetaInfo) {
 	t.Helper()
+	return speedSwarmWith(t, Settings{UploadSlots: 3, RechokeInterval: 200 * time.Millisecond, UploadRateLimit: 1 << 20}, n, reserve, balance)
+}
+
+// speedSwarmWith is speedSwarm with the seeder's settings set.
+func speedSwarmWith(t *testing.T, set Settings, n int, reserve bidext.ReserveConfig, balance func(i int) uint64) (*Torrent, []*Torrent, *metainfo.MetaInfo) {
+	t.Helper()
 	dir := t.TempDir()
 	mi := writeTree(t, dir, "speed", []int{24 << 20}, 256<<10, 11)
-	seeder := newSpeedSession(t, "127.0.0.1", Settings{UploadSlots: 3, RechokeInterval: 200 * time.Millisecond, UploadRateLimit: 1 << 20}, speedConfig(0, reserve))
+	seeder := newSpeedSession(t, "127.0.0.1", set, speedConfig(0, reserve))
 	st, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -75,26 +81,46 @@ func waitSpeed(t *testing.T, tor *Torrent, d time.Duration, ok func(SpeedStatus)
 
 // TestAuctionTopBidders: a seeder with 3 regular slots and 6 bidders with different
 // balances unchokes the 3 highest bidders through the auction, and each of them is told the
-// 4th bid (the highest losing one) as its price, both at the seeder and at the winners.
+// 4th bid (the highest losing one) as its price, both at the seeder and at the winners; the
+// losers hear no bid-response. The seeder's rechoke timer is an hour away and the test runs
+// the one rechoke once all six bids are in: until then events only fill free slots, and a
+// leecher's interest always reaches the seeder before its bid, so the slots are all taken
+// for free before any bid and nobody is quoted a price before the auction.
 func TestAuctionTopBidders(t *testing.T) {
 	const btt = 1_000_000
-	seed, leechers, _ := speedSwarm(t, 6, noReserve, func(i int) uint64 { return uint64(i+1) * 10 * btt })
-	var bids []uint64
-	st := waitSpeed(t, seed, 15*time.Second, func(st SpeedStatus) bool {
-		bids = bids[:0]
-		paying := 0
+	seed, leechers, _ := speedSwarmWith(t, Settings{UploadSlots: 3, RechokeInterval: time.Hour, UploadRateLimit: 1 << 20},
+		6, noReserve, func(i int) uint64 { return uint64(i+1) * 10 * btt })
+	waitSpeed(t, seed, 15*time.Second, func(st SpeedStatus) bool {
+		n := 0
 		for _, p := range st.Peers {
-			if p.Bid > 0 {
-				bids = append(bids, p.Bid)
-			}
-			if p.Paying {
-				paying++
+			if p.Bid > 0 && p.Interests {
+				n++
 			}
 		}
-		return len(bids) == 6 && paying == 3
+		return n == 6
 	})
+	if n := seed.Stats().AuctionUnchokes; n != 0 {
+		t.Fatalf("%d bid-responses before the auction ran", n)
+	}
+	stc := make(chan SpeedStatus, 1)
+	seed.t.do(func() {
+		seed.t.rechoke(time.Now())
+		stc <- seed.t.speedStatus() // the state the rechoke left, before any bid moves
+	})
+	st := <-stc
+	var bids []uint64
+	paying := 0
+	for _, p := range st.Peers {
+		bids = append(bids, p.Bid)
+		if p.Paying {
+			paying++
+		}
+	}
 	slices.Sort(bids)
 	fourth := bids[2] // the highest losing bid: ascending, the 3rd from the bottom
+	if paying != 3 {
+		t.Fatalf("%d paying after the auction, want 3 (bids %v)", paying, bids)
+	}
 	for _, p := range st.Peers {
 		top := p.Bid > fourth
 		if p.Paying != top {
@@ -104,20 +130,30 @@ func TestAuctionTopBidders(t *testing.T) {
 			t.Errorf("winner %v pays %d, want the 4th bid %d", p.Addr, p.Price, fourth)
 		}
 	}
-	// The winners hear the same price in their bid-responses; the losers hear none.
+	// The winners hear the price in a bid-response, once; the losers hear none.
+	var winners, losers []*Torrent
 	for _, l := range leechers {
-		ls := waitSpeed(t, l, 5*time.Second, func(st SpeedStatus) bool {
-			// Earlier rechokes (with fewer bids in) may have quoted other prices; a winner is
-			// re-priced (choke, new bid-response, unchoke) until the quote is the final one.
-			return len(st.Peers) == 1 && (st.Peers[0].SentBid <= fourth || st.Peers[0].Quoted == fourth)
-		})
-		p := ls.Peers[0]
-		if p.SentBid > fourth && p.Quoted != fourth {
-			t.Errorf("winner bidding %d was quoted %d, want %d", p.SentBid, p.Quoted, fourth)
+		if ls := l.Speed(); len(ls.Peers) == 1 && ls.Peers[0].SentBid > fourth {
+			winners = append(winners, l)
+		} else {
+			losers = append(losers, l)
 		}
-
 	}
-	if s := seed.Stats(); s.AuctionUnchokes < 3 || s.BidsReceived < 6 {
+	if len(winners) != 3 {
+		t.Fatalf("%d leechers bid above the 4th bid %d, want 3", len(winners), fourth)
+	}
+	for _, l := range winners {
+		ls := waitSpeed(t, l, 5*time.Second, func(st SpeedStatus) bool { return st.Peers[0].QuotedN > 0 })
+		if p := ls.Peers[0]; p.Quoted != fourth || p.QuotedN != 1 {
+			t.Errorf("winner bidding %d was quoted %d in %d bid-responses, want %d in 1", p.SentBid, p.Quoted, p.QuotedN, fourth)
+		}
+	}
+	for _, l := range losers {
+		if p := l.Speed().Peers[0]; p.QuotedN != 0 {
+			t.Errorf("loser bidding %d heard %d bid-responses (last %d)", p.SentBid, p.QuotedN, p.Quoted)
+		}
+	}
+	if s := seed.Stats(); s.AuctionUnchokes != 3 || s.BidsReceived < 6 {
 		t.Errorf("seeder counters: %+v", s)
 	}
 }
@@ -245,6 +281,12 @@ func waitStats(t *testing.T, tor *Torrent, ok func(Stats) bool) {
 // returns the id the seeder wants Speed messages under.
 func dialSpeedPeer(t *testing.T, s *Session, mi *metainfo.MetaInfo) (net.Conn, *wire.Reader, uint8) {
 	t.Helper()
+	return dialSpeedPeerFast(t, s, mi, false)
+}
+
+// dialSpeedPeerFast is dialSpeedPeer with the BEP 6 fast bit set when fast is true.
+func dialSpeedPeerFast(t *testing.T, s *Session, mi *metainfo.MetaInfo, fast bool) (net.Conn, *wire.Reader, uint8) {
+	t.Helper()
 	nc, err := net.DialTimeout("tcp", s.Addr().String(), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -254,6 +296,7 @@ func dialSpeedPeer(t *testing.T, s *Session, mi *metainfo.MetaInfo) (net.Conn, *
 	copy(h.PeerID[:], "-XX0001-")
 	rand.Read(h.PeerID[8:]) // unique: a seeder refuses a second connection from one peer id
 	h.Reserved.SetExtended(true)
+	h.Reserved.SetFast(fast)
 	if err := wire.WriteHandshake(nc, h); err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,8 @@ func (t *torrent) loadHave() (piece.Bitfield, error) {
 	return have, nil
 }
 
-// storeBlock stores a received block and hashes it; it runs on the connection's reader.
+// storeBlock writes a received block to disk and hashes it; it runs on one of the torrent's
+// disk workers (disk.go), after the loop's picker accepted the block, never on the loop.
 func (t *torrent) storeBlock(b piece.Block, data []byte) (blockResult, error) {
 	res, err := t.store.WriteBlockHashed(int(b.Piece), int(b.Begin), data)
 	if err != nil {
@@ -69,10 +70,11 @@ func (t *torrent) storeBlock(b piece.Block, data []byte) (blockResult, error) {
 	return blockResult{}, nil
 }
 
-// sendBlock writes a piece message (header, then block). On TCP the buffered messages ahead
-// of it are flushed and storage sends the block from the page cache with sendfile, the
-// header riding in the same segment; on other transports the block is copied through the
-// buffer, which batches it with the messages around it.
+// sendBlock writes a piece message (header, then block); it runs on the connection's writer
+// (conn.uploadBlock). On TCP the buffered messages ahead of it are flushed and storage sends
+// the block from the page cache (sendfile on Linux, the header riding in the same segment);
+// on other transports the block is copied through the buffer, which batches it with the
+// messages around it.
 func (t *torrent) sendBlock(bw *bufio.Writer, nc net.Conn, header []byte, b piece.Block) error {
 	if _, isTCP := nc.(*net.TCPConn); isTCP {
 		if err := bw.Flush(); err != nil {
