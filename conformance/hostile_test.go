@@ -24,9 +24,9 @@ import (
 	"github.com/speedbt/btt/internal/testutil"
 	"github.com/speedbt/btt/internal/thirdparty"
 	"github.com/speedbt/btt/peer"
-	"github.com/speedbt/btt/peer/tracker"
 	"github.com/speedbt/btt/wire"
 	"github.com/speedbt/btt/wire/metainfo"
+	"github.com/speedbt/btt/wire/tracker"
 )
 
 // The hostile-peer suite (issue 12): raw-socket attackers, one class at a time, against a

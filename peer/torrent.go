@@ -17,6 +17,7 @@ import (
 	"github.com/speedbt/btt/storage"
 	"github.com/speedbt/btt/wire"
 	"github.com/speedbt/btt/wire/metainfo"
+	wiretracker "github.com/speedbt/btt/wire/tracker"
 )
 
 // TorrentOptions say where a torrent's data lives and whom to contact.
@@ -716,7 +717,7 @@ func (t *torrent) onComplete() {
 	}
 	t.s.log.Info("torrent complete", "infohash", fmt.Sprintf("%x", t.infoHash))
 	t.saveResume()
-	t.trackerTick(time.Now(), tracker.EventCompleted)
+	t.trackerTick(time.Now(), wiretracker.EventCompleted)
 	for _, c := range t.conns {
 		t.closeIfBothSeeds(c)
 	}
@@ -822,7 +823,7 @@ func (t *torrent) tick() {
 	t.paymentTick(now)
 	t.dhtTick(now)
 	t.pexTick(now)
-	t.trackerTick(now, tracker.EventNone)
+	t.trackerTick(now, wiretracker.EventNone)
 	t.connectMore()
 }
 
