@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,32 +13,17 @@ import (
 
 	"github.com/speedbt/btt/channel"
 	"github.com/speedbt/btt/channel/ledger"
-	"github.com/speedbt/btt/channel/ledger/boltstore"
 	"github.com/speedbt/btt/channel/wallet"
 	"github.com/speedbt/btt/internal/bridgetest"
+	"github.com/speedbt/btt/internal/ledgertest"
 )
 
 // TestWalletCLI drives "btt wallet" against a real ledger (HTTP on loopback, bbolt file).
 func TestWalletCLI(t *testing.T) {
 	dir := t.TempDir()
-	st, err := boltstore.Open(filepath.Join(dir, "l.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	tk, _ := channel.GenerateKey()
-	cfg := ledger.DefaultConfig()
-	cfg.Treasury = tk.Address()
-	cfg.Core.FaucetBits = 6
-	l, err := ledger.Open(context.Background(), st, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := ledgertest.Start(t, nil, func(c *ledger.Config) { c.Core.FaucetBits = 6 })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	go l.Run(ctx)
-	srv := httptest.NewServer(ledger.NewHandler(l))
-	defer srv.Close()
 
 	run := func(args ...string) (string, error) {
 		var out, errb bytes.Buffer
