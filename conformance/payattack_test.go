@@ -6,7 +6,6 @@ package conformance
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -44,15 +43,7 @@ func dialRaw(ctx context.Context, seeder, localIP string, mi *metainfo.MetaInfo,
 	}
 	deadline, _ := ctx.Deadline()
 	nc.SetDeadline(deadline)
-	h := wire.Handshake{InfoHash: mi.InfoHash()}
-	copy(h.PeerID[:], fmt.Sprintf("-XX0001-%012d", time.Now().UnixNano()%1e12))
-	h.Reserved.SetExtended(true)
-	if err := wire.WriteHandshake(nc, h); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	if _, err := wire.ReadHandshake(nc); err != nil {
-		nc.Close()
+	if err := rawHandshake(nc, mi.InfoHash(), false); err != nil {
 		return nil, err
 	}
 	rr := &rawRequester{nc: nc, r: wire.NewReader(nc, 0), mi: mi}
