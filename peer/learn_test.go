@@ -4,8 +4,8 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/speedbt/btt/peer/tracker"
 	"github.com/speedbt/btt/wire"
+	"github.com/speedbt/btt/wire/tracker"
 )
 
 // addrs returns n distinct dialable addresses in 127.b.x.y (port 1: nothing listens).

@@ -5,9 +5,9 @@ import (
 	"net"
 	"time"
 
-	"github.com/speedbt/btt/peer/tracker"
 	"github.com/speedbt/btt/piece"
 	"github.com/speedbt/btt/wire"
+	"github.com/speedbt/btt/wire/tracker"
 )
 
 // do runs f on the loop.

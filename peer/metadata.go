@@ -19,6 +19,7 @@ import (
 	"github.com/speedbt/btt/wire"
 	"github.com/speedbt/btt/wire/magnet"
 	"github.com/speedbt/btt/wire/metainfo"
+	wiretracker "github.com/speedbt/btt/wire/tracker"
 )
 
 // Errors of the metadata fetch; test with errors.Is.
@@ -332,12 +333,12 @@ func (f *metadataFetch) run(ctx context.Context, seeds []netip.AddrPort) ([]byte
 
 // announce asks the tracker at url for peers of f.ih.
 func (f *metadataFetch) announce(ctx context.Context, url string) []netip.AddrPort {
-	resp, err := f.tc.Announce(ctx, url, tracker.AnnounceRequest{
+	resp, err := f.tc.Announce(ctx, url, wiretracker.AnnounceRequest{
 		InfoHash: f.ih,
 		PeerID:   f.s.peerID,
 		Port:     uint16(f.s.listenPort()),
 		Left:     magnetLeft,
-		Event:    tracker.EventStarted,
+		Event:    wiretracker.EventStarted,
 		NumWant:  50,
 	})
 	if err != nil {

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/speedbt/btt/peer/tracker"
 	"github.com/speedbt/btt/wire"
+	"github.com/speedbt/btt/wire/tracker"
 )
 
 // onPieceResult acts on what storing a block did to its piece; c is nil when the connection

@@ -10,6 +10,7 @@ import (
 
 	"github.com/speedbt/btt/bidext"
 	"github.com/speedbt/btt/peer/tracker"
+	wiretracker "github.com/speedbt/btt/wire/tracker"
 )
 
 // Tracker timing.
@@ -32,8 +33,8 @@ func (t *torrent) startTrackers(tiers [][]string) {
 	t.trackerKey = binary.BigEndian.Uint32(k[:])
 }
 
-func (t *torrent) announceRequest(ev tracker.Event) tracker.AnnounceRequest {
-	req := tracker.AnnounceRequest{
+func (t *torrent) announceRequest(ev wiretracker.Event) wiretracker.AnnounceRequest {
+	req := wiretracker.AnnounceRequest{
 		InfoHash:   t.infoHash,
 		PeerID:     t.s.peerID,
 		Port:       uint16(t.s.listenPort()),
@@ -44,7 +45,7 @@ func (t *torrent) announceRequest(ev tracker.Event) tracker.AnnounceRequest {
 		NumWant:    trackerNumWant,
 		Key:        t.trackerKey,
 	}
-	if ev == tracker.EventStopped {
+	if ev == wiretracker.EventStopped {
 		req.NumWant = 0
 	}
 	if t.speedOn() {
@@ -60,12 +61,12 @@ func (t *torrent) announceRequest(ev tracker.Event) tracker.AnnounceRequest {
 }
 
 // trackerTick announces when the schedule says so, or sooner with an event.
-func (t *torrent) trackerTick(now time.Time, ev tracker.Event) {
+func (t *torrent) trackerTick(now time.Time, ev wiretracker.Event) {
 	a := t.announcer
 	if a == nil || t.announcing {
 		return
 	}
-	if ev == tracker.EventNone && !a.Next().IsZero() && now.Before(a.Next()) {
+	if ev == wiretracker.EventNone && !a.Next().IsZero() && now.Before(a.Next()) {
 		return
 	}
 	t.announcing = true
@@ -91,7 +92,7 @@ func (t *torrent) trackerTick(now time.Time, ev tracker.Event) {
 
 // addTrackerPeers adds what a tracker returned to the addresses we may dial, and notes the
 // bids it claimed for them (they are stale claims, checked against the real bids).
-func (t *torrent) addTrackerPeers(peers []tracker.Peer) {
+func (t *torrent) addTrackerPeers(peers []wiretracker.Peer) {
 	self := t.s.listenPort()
 	aps := make([]netip.AddrPort, 0, len(peers))
 	for _, p := range peers {
@@ -157,5 +158,5 @@ func (t *torrent) stopTrackers() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	t.announcer.Announce(ctx, time.Now(), t.announceRequest(tracker.EventStopped))
+	t.announcer.Announce(ctx, time.Now(), t.announceRequest(wiretracker.EventStopped))
 }

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/speedbt/btt/dht"
-	"github.com/speedbt/btt/peer/tracker"
+	"github.com/speedbt/btt/wire/tracker"
 	"testing"
 	"time"
 )
