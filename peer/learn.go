@@ -111,6 +111,15 @@ func (t *torrent) forgetKnown(ap netip.AddrPort) {
 	delete(t.claims, ap.Addr())
 }
 
+// forgetSeed forgets where a seed listens once its connection to us, a seed too, is gone
+// (whichever side closed it): dialling it again would only close again, and as a dial that
+// succeeds clears the address's failures, it would be dialled every tick.
+func (t *torrent) forgetSeed(c *conn) {
+	if la, ok := t.pexListenAddr(c); ok {
+		t.forgetKnown(la)
+	}
+}
+
 // learnListenAddr learns where a peer that dialled us accepts connections (its IP and the
 // port its extended handshake gave), so it is dialled again if the connection drops.
 func (t *torrent) learnListenAddr(c *conn, h wire.ExtendedHandshake) {

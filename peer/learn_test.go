@@ -3,6 +3,7 @@ package peer
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/speedbt/btt/wire"
 	"github.com/speedbt/btt/wire/tracker"
@@ -106,5 +107,44 @@ func TestKnownBound(t *testing.T) {
 				t.Fatalf("%d known after more DHT peers, want %d", n, maxKnownPeers)
 			}
 		})
+	}
+}
+
+// TestSeedForgetsSeed: a seed that meets another seed forgets its address once the
+// connection closes (whichever side closed it), instead of dialling it again every second.
+func TestSeedForgetsSeed(t *testing.T) {
+	dir := t.TempDir()
+	mi := writeTree(t, dir, "seeds", []int{1 << 16}, 16<<10, 33)
+	a := newTestSessionAt(t, "127.0.0.1", Settings{})
+	b := newTestSessionAt(t, "127.0.0.2", Settings{})
+	ta, err := a.AddTorrent(mi.Info, TorrentOptions{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AddTorrent(mi.Info, TorrentOptions{DataDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	bAddr := netip.MustParseAddrPort(b.Addr().String())
+	if err := ta.AddPeers(bAddr.String()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		closed := 0
+		for _, n := range ta.Stats().Closed {
+			closed += n
+		}
+		if closed > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the two seeds never closed their connection")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	known := make(chan bool)
+	ta.t.do(func() { _, ok := ta.t.known[bAddr]; known <- ok })
+	if <-known {
+		t.Errorf("seed still knows seed %v after their connection closed: it will dial it again", bAddr)
 	}
 }
