@@ -107,10 +107,19 @@ func FuzzChokeRank(f *testing.F) {
 					t.Fatalf("Fill gave key %d two slots", s.Key)
 				}
 				got[s.Key] = true
+				// A repeated key is one peer: none of its entries unchoked, one that wants a slot.
+				wants := false
 				for _, p := range peers {
-					if p.Key == s.Key && (!p.Choked || !p.Interested || p.Barred) {
-						t.Fatalf("Fill gave %+v to %+v", s, p)
+					if p.Key != s.Key {
+						continue
 					}
+					if !p.Choked {
+						t.Fatalf("Fill gave %+v to unchoked %+v", s, p)
+					}
+					wants = wants || (p.Interested && !p.Barred)
+				}
+				if !wants {
+					t.Fatalf("Fill gave %+v to a key no entry of which wants a slot", s)
 				}
 			}
 		}
