@@ -68,7 +68,7 @@ func (t *torrent) onComplete() {
 	for _, c := range t.conns {
 		t.closeIfBothSeeds(c)
 	}
-	t.rechokeSoon()
+	t.fillSlots()
 }
 
 // pieceFailed re-queues a piece whose hash did not match and remembers who sent its blocks,

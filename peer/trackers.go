@@ -17,8 +17,6 @@ import (
 const (
 	// trackerNumWant is how many peers an announce asks for (mainline's default).
 	trackerNumWant = 50
-	// maxKnownPeers bounds the addresses a torrent keeps to dial, whatever trackers say.
-	maxKnownPeers = 1000
 	// claimGrace is how long a peer a tracker said bids may take to send its real bid
 	// (docs/bep-speed.md, 8.1).
 	claimGrace = 30 * time.Second
@@ -96,38 +94,24 @@ func (t *torrent) trackerTick(now time.Time, ev wiretracker.Event) {
 // bids it claimed for them (they are stale claims, checked against the real bids).
 func (t *torrent) addTrackerPeers(peers []wiretracker.Peer) {
 	self := t.s.listenPort()
-	if len(t.known)+len(peers) > maxKnownPeers {
-		t.pruneKnown()
+	aps := make([]netip.AddrPort, 0, len(peers))
+	for _, p := range peers {
+		if !p.Addr.IsValid() || p.ID == t.s.peerID || isOwnAddr(p.Addr, t.s, self) {
+			continue // trackers list us among the peers
+		}
+		aps = append(aps, p.Addr)
+	}
+	if t.learn(fromTracker, aps) > 0 {
+		t.connectMore()
 	}
 	for _, p := range peers {
-		if len(t.known) >= maxKnownPeers {
-			break
-		}
-		if !p.Addr.IsValid() || p.Addr.Port() == 0 || p.ID == t.s.peerID || isOwnAddr(p.Addr, t.s, self) {
-			continue
-		}
 		ap := netip.AddrPortFrom(p.Addr.Addr().Unmap(), p.Addr.Port())
-		t.known[ap] = struct{}{}
-		if p.Bid > 0 {
+		if _, ok := t.known[ap]; ok && p.Bid > 0 {
 			t.claims[ap.Addr()] = claimedBid{bid: p.Bid}
 		}
 	}
-	t.connectMore()
 }
 
-// pruneKnown forgets addresses that failed every dial we allowed them, so that a torrent that
-// has met many dead peers still has room for new ones.
-func (t *torrent) pruneKnown() {
-	for ap := range t.known {
-		if t.failures[ap].n >= maxDialFailures {
-			delete(t.known, ap)
-			delete(t.failures, ap)
-			delete(t.claims, ap.Addr())
-		}
-	}
-}
-
-// isOwnAddr reports whether ap is our own listener (trackers return us to ourselves).
 func isOwnAddr(ap netip.AddrPort, s *Session, port int) bool {
 	if int(ap.Port()) != port {
 		return false
