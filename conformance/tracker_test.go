@@ -93,6 +93,21 @@ func hasPort(ps []wiretracker.Peer, port int) bool {
 	return false
 }
 
+// announcedLibtorrentSeeder starts a libtorrent seeder of torPath (data in root) on
+// 127.0.0.2 and returns it once it seeds and has announced to announceURL.
+func announcedLibtorrentSeeder(t *testing.T, ctx context.Context, torPath, root, announceURL string) *thirdparty.LT {
+	t.Helper()
+	seed := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{Listen: testutil.Addr("127.0.0.2", testutil.FreePort(t, "127.0.0.2")),
+		Torrent: torPath, SavePath: root, Seed: true, TCP: true, Trackers: []string{announceURL}})
+	if err := seed.WaitSeeding(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := seed.WaitAnnounced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return seed
+}
+
 // announceUntil announces as a leecher until the reply lists a peer on port
 // (trackers only know peers that announced before), bounded by ctx.
 func announceUntil(t *testing.T, ctx context.Context, c *tracker.Client, url string, ih [20]byte, myPort uint16, port int) wiretracker.AnnounceResponse {
@@ -121,14 +136,7 @@ func TestTrackerClientOpentracker(t *testing.T) {
 	root, torPath, ih := trackerTorrent(t)
 	httpURL, udpURL := thirdparty.StartOpentracker(t, testutil.Addr("127.0.0.1", testutil.FreePort(t, "127.0.0.1")),
 		testutil.FreeUDPPort(t, "127.0.0.1"), [][20]byte{ih})
-	seed := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{Listen: testutil.Addr("127.0.0.2", testutil.FreePort(t, "127.0.0.2")),
-		Torrent: torPath, SavePath: root, Seed: true, TCP: true, Trackers: []string{httpURL}})
-	if err := seed.WaitSeeding(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := seed.WaitAnnounced(ctx); err != nil {
-		t.Fatal(err)
-	}
+	seed := announcedLibtorrentSeeder(t, ctx, torPath, root, httpURL)
 	c := &tracker.Client{UDPTimeout: time.Second, UDPRetries: 3}
 	for _, u := range []string{httpURL, udpURL} {
 		resp := announceUntil(t, ctx, c, u, ih, 40001, seed.Port())
@@ -170,14 +178,7 @@ func TestTrackerServesRealClients(t *testing.T) {
 	defer cancel()
 	root, torPath, ih := trackerTorrent(t)
 	httpURL, udpURL := startBttTracker(t)
-	seed := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{Listen: testutil.Addr("127.0.0.2", testutil.FreePort(t, "127.0.0.2")),
-		Torrent: torPath, SavePath: root, Seed: true, TCP: true, Trackers: []string{httpURL}})
-	if err := seed.WaitSeeding(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := seed.WaitAnnounced(ctx); err != nil {
-		t.Fatal(err)
-	}
+	seed := announcedLibtorrentSeeder(t, ctx, torPath, root, httpURL)
 	c := &tracker.Client{UDPTimeout: time.Second, UDPRetries: 3}
 	announceUntil(t, ctx, c, udpURL, ih, 40001, seed.Port())
 
