@@ -57,6 +57,9 @@ func (t *torrent) rechoke() {
 		cfg.Reserve = t.reserveInForce(now)
 	}
 	res := choke.Rank(peers, cfg, &t.choker)
+	t.stats.chokeRounds.Add(1)
+	t.stats.roundUnchokes.Add(int64(len(res.Unchoked)))
+	t.stats.lastRoundUnchoked.Store(int64(len(res.Unchoked)))
 	for _, c := range t.conns {
 		slot, unchoke := res.Find(uint64(c.key))
 		switch {
