@@ -53,7 +53,7 @@ type Config struct {
 // Limits of the daemon.
 const (
 	// MaxTorrents bounds the torrent table: each costs a loop, two disk workers and its
-	// per-torrent state while running (measured in BenchmarkTorrentGet / TestIdleRSS).
+	// per-torrent state while running (measured in transmission.BenchmarkTorrentList).
 	MaxTorrents = 10000
 	// saveInterval is how often counters are written to state.json while nothing else
 	// changes; a kill loses at most this much of the upload/download totals.
