@@ -13,7 +13,9 @@ import (
 
 	"github.com/speedbt/btt/bidext"
 	"github.com/speedbt/btt/channel/wallet"
+	"github.com/speedbt/btt/internal/ledgertest"
 	"github.com/speedbt/btt/internal/testutil"
+	"github.com/speedbt/btt/internal/thirdparty"
 	"github.com/speedbt/btt/peer"
 	"github.com/speedbt/btt/wire/metainfo"
 )
@@ -45,7 +47,7 @@ func TestDaemonMetricsMoved(t *testing.T) {
 	url, cl, treasury := startLedger(t)
 	ctx := ctxFor(t, 2*time.Minute)
 
-	sellerKey := fundedKey(t, cl, treasury, 0)
+	sellerKey := ledgertest.FundedKey(t, cl, treasury, 0)
 	walletFile := filepath.Join(t.TempDir(), "seller.key")
 	if err := wallet.Save(walletFile, sellerKey, []byte("pw")); err != nil {
 		t.Fatal(err)
@@ -56,7 +58,7 @@ func TestDaemonMetricsMoved(t *testing.T) {
 	}
 	src := t.TempDir()
 	const size = 8 << 20
-	raw := makeWebTorrent(t, src, "epsilon.bin", size)
+	raw := thirdparty.CreateTorrent(t, src, "epsilon.bin", size, 64<<10)
 	torrent := filepath.Join(t.TempDir(), "epsilon.torrent")
 	if err := os.WriteFile(torrent, raw, 0o644); err != nil {
 		t.Fatal(err)
@@ -75,7 +77,7 @@ func TestDaemonMetricsMoved(t *testing.T) {
 	d.remoteOK("-u", "2000") // 2 MB/s: the buyer pays several vouchers before it is done
 
 	funds := uint64(10 * bidext.UnitsPerBTT)
-	buyerKey := fundedKey(t, cl, treasury, funds)
+	buyerKey := ledgertest.FundedKey(t, cl, treasury, funds)
 	buyer := startSessionCfg(t, "127.0.0.2", peer.Config{Speed: speedWith(buyerKey, url, funds)})
 	bt := addTorrent(t, buyer, mi, t.TempDir(), d.listen)
 	select {

@@ -81,8 +81,9 @@ type Stats struct {
 	TrackerAnnounces int // announces a tracker answered
 	ClaimDisconnects int // peers dropped for bidding far below what a tracker claimed
 
-	// Choke rounds: rechokes run (every RechokeInterval, and early when a slot is free), the
-	// peers they unchoked summed over rounds, and the peers the last round unchoked.
+	// Choke rounds: rechokes run on the rechoke timer (the event-driven fillSlots, which only
+	// hands out free slots, is not a round), the peers they left unchoked summed over rounds,
+	// and the peers the last round left unchoked.
 	ChokeRounds        int
 	ChokeRoundUnchokes int64
 	LastRoundUnchoked  int
@@ -152,10 +153,7 @@ func (T *Torrent) AddPeers(addrs ...string) error {
 		aps = append(aps, ap)
 	}
 	T.t.do(func() {
-		for _, ap := range aps {
-			T.t.known[ap] = struct{}{}
-			delete(T.t.failures, ap) // the user named it again: try at once
-		}
+		T.t.learn(fromUser, aps) // a failed address named again is tried at once
 		T.t.connectMore()
 	})
 	return nil
@@ -210,12 +208,13 @@ type torrent struct {
 	diskQ    []diskJob      // accepted blocks waiting for the disk channel
 	diskWG   sync.WaitGroup
 	nextKey  piece.PeerKey
-	known    map[netip.AddrPort]struct{} // addresses we may dial
+	known    map[netip.AddrPort]peerSource // addresses we may dial, at most maxKnownPeers (learn.go)
 	dialing  map[netip.AddrPort]struct{}
 	failures map[netip.AddrPort]dialFailure
 	blame    piece.Blame[netip.Addr] // strikes for corrupt data, by address (smartban.go)
 	failedBy map[int][]failedAttempt // who sent the blocks of failed pieces (smartban.go)
-	choker   choke.State
+	choker   choke.State             // the optimistic rotation, kept between rechokes (choking.go)
+	chokeCfg choke.Config            // built once by newChokeConfig
 
 	recheckedPieces int
 	stats           struct {
@@ -268,7 +267,7 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 		done:     make(chan struct{}),
 		complete: make(chan struct{}),
 		conns:    map[piece.PeerKey]*conn{},
-		known:    map[netip.AddrPort]struct{}{},
+		known:    map[netip.AddrPort]peerSource{},
 		dialing:  map[netip.AddrPort]struct{}{},
 		failures: map[netip.AddrPort]dialFailure{},
 		depth:    piece.DefaultDepth(),
@@ -292,6 +291,7 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 		t.store.Close()
 		return nil, err
 	}
+	t.chokeCfg = t.newChokeConfig()
 	picker, err := piece.NewPicker(layout, piece.Config{})
 	if err != nil {
 		t.store.Close()
@@ -311,14 +311,16 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 		}
 	}
 	t.recheckedPieces = have.Count()
+	var peers []netip.AddrPort
 	for _, a := range opts.Peers {
 		ap, err := resolveAddrPort(a)
 		if err != nil {
 			t.store.Close()
 			return nil, err
 		}
-		t.known[ap] = struct{}{}
+		peers = append(peers, ap)
 	}
+	t.learn(fromUser, peers) // dialled when the loop starts
 
 	s.mu.Lock()
 	if _, dup := s.torrents[t.infoHash]; dup {
