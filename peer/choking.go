@@ -70,6 +70,9 @@ func (t *torrent) chokePeers(now time.Time) []choke.Peer {
 // the difference.
 func (t *torrent) rechoke(now time.Time) {
 	res := choke.Rank(t.chokePeers(now), t.chokeConfig(now), &t.choker, now)
+	t.stats.chokeRounds.Add(1)
+	t.stats.roundUnchokes.Add(int64(len(res.Unchoked)))
+	t.stats.lastRoundUnchoked.Store(int64(len(res.Unchoked)))
 	for _, c := range t.conns {
 		slot, unchoke := res.Find(uint64(c.key))
 		switch {

@@ -300,6 +300,10 @@ var errTorrentClosed = errors.New("peer: torrent closed")
 
 func (c *conn) readBlock(r *wire.Reader, m wire.Message) error {
 	b := piece.Block{Piece: m.Index, Begin: m.Begin, Length: m.Length}
+	// The download limits pace every block's payload, wanted or skipped: both are read.
+	if err := c.throttleRead(int(m.Length)); err != nil {
+		return err
+	}
 	if m.Length > piece.BlockSize || !c.takeRequested(b) {
 		// Not asked for (cancelled in endgame, or a hostile peer): the next ReadHeader skips
 		// the block on the stream without storing it.

@@ -73,7 +73,7 @@ func (s *Session) ledgerClient(url string) *ledger.Client {
 	}
 	c := s.ledgers[url]
 	if c == nil {
-		c = ledger.NewClient(url, nil)
+		c = ledger.NewClient(url, s.speed.LedgerHTTP)
 		s.ledgers[url] = c
 	}
 	return c

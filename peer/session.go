@@ -58,6 +58,7 @@ type Session struct {
 	blocks   *blockPool
 	pool     *storage.BufferPool // shared by every torrent's storage
 	sched    *sendScheduler      // shares the upload by weight; nil only in benchmarks of the plain path
+	dlimit   *readLimiter        // the session's download limit (downlimit.go)
 	localIP  netip.Addr          // the specific listen address dials leave from; zero: any
 	speed    SpeedConfig
 	pay      *sessionPay   // the provider's Book, voucher log and settlements (settle.go)
@@ -126,6 +127,7 @@ func NewSession(cfg Config) (*Session, error) {
 	}
 	s.halfOpen = make(chan struct{}, s.settings.MaxHalfOpen)
 	s.sched = newSendScheduler(s.settings.UploadRateLimit, s.settings.SendHold)
+	s.dlimit = newReadLimiter(s.settings.DownloadRateLimit)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if cfg.Listen != "" {
 		if err := s.listen(cfg); err != nil {

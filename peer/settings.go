@@ -89,6 +89,9 @@ type Settings struct {
 	SettleRetryMax time.Duration
 	// UploadRateLimit caps the session's upload in payload bytes per second; 0 means none.
 	UploadRateLimit int64
+	// DownloadRateLimit caps the session's download in payload bytes per second; 0 means
+	// none (downlimit.go). Session.SetDownloadRateLimit changes it at run time.
+	DownloadRateLimit int64
 	// PaidSendWeight is the send scheduler's weight of a connection unchoked in a Speed
 	// auction slot; every other unchoked connection (tit-for-tat, optimistic) weighs 1. While
 	// the upload is the bottleneck, a payer gets PaidSendWeight times the rate of a free

@@ -3,6 +3,7 @@ package peer
 import (
 	"crypto/rand"
 	"errors"
+	"net/http"
 	"net/netip"
 	"time"
 
@@ -39,6 +40,9 @@ type SpeedConfig struct {
 	Ledger string
 	// Secret seeds the proof-of-possession challenges; zero means a random one.
 	Secret [32]byte
+	// LedgerHTTP carries the session's ledger calls; nil means http.DefaultClient. A host
+	// passes one to measure them (btt daemon's /metrics).
+	LedgerHTTP *http.Client
 }
 
 // extIDSpeed is the extended message id under which peers send us Speed messages.

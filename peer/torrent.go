@@ -35,6 +35,9 @@ type TorrentOptions struct {
 	WebSeeds []string
 	// SuperSeed turns on BEP 16 super-seeding while the torrent seeds; see superseed.go.
 	SuperSeed bool
+	// DownloadRateLimit caps the torrent's download in payload bytes per second besides the
+	// session's (0: none); Torrent.SetDownloadRateLimit changes it at run time.
+	DownloadRateLimit int64
 }
 
 // Torrent is a torrent running in a Session.
@@ -77,6 +80,14 @@ type Stats struct {
 
 	TrackerAnnounces int // announces a tracker answered
 	ClaimDisconnects int // peers dropped for bidding far below what a tracker claimed
+
+	// Choke rounds: rechokes run on the rechoke timer (the event-driven fillSlots, which only
+	// hands out free slots, is not a round), the peers they left unchoked summed over rounds,
+	// and the peers the last round left unchoked.
+	ChokeRounds        int
+	ChokeRoundUnchokes int64
+	LastRoundUnchoked  int
+
 	// Closed counts the connections closed so far by reason (CloseReason's names:
 	// "protocol", "banned", "both-seeds", ...); reasons that never happened are absent.
 	Closed map[string]int
@@ -119,6 +130,10 @@ func (T *Torrent) Stats() Stats {
 		TrackerAnnounces: int(t.stats.trackerAnnounces.Load()),
 		ClaimDisconnects: int(t.stats.claimDisconnects.Load()),
 		Closed:           t.closeCounts(),
+
+		ChokeRounds:        int(t.stats.chokeRounds.Load()),
+		ChokeRoundUnchokes: t.stats.roundUnchokes.Load(),
+		LastRoundUnchoked:  int(t.stats.lastRoundUnchoked.Load()),
 	}
 	st.Complete = st.PiecesDone == st.Pieces
 	return st
@@ -177,6 +192,7 @@ type torrent struct {
 	store    *storage.Torrent
 	picker   *piece.Picker
 	opts     TorrentOptions
+	dlimit   *readLimiter // the torrent's own download limit (downlimit.go)
 
 	events   chan event
 	cmds     chan func()
@@ -209,6 +225,7 @@ type torrent struct {
 		closes                                                            [numCloseReasons]atomic.Int64 // by CloseReason
 		spent, promised, vouchersSent, paymentAcks, channelsOpened        atomic.Int64
 		earned, vouchersAccepted, paymentFailures, withdrawals            atomic.Int64
+		chokeRounds, roundUnchokes, lastRoundUnchoked                     atomic.Int64
 	}
 	speed   *speedTorrent      // nil when Speed is off for this torrent
 	bidding atomic.Bool        // auto-bid is on: its remaining data counts in the session's bid
@@ -243,6 +260,7 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 		infoHash: info.Hash(),
 		layout:   layout,
 		opts:     opts,
+		dlimit:   newReadLimiter(opts.DownloadRateLimit),
 		events:   make(chan event, 256),
 		cmds:     make(chan func(), 64),
 		stopping: make(chan struct{}),

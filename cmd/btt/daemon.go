@@ -70,8 +70,9 @@ func runDaemon(ctx context.Context, args []string) error {
 			}
 			sf.override(&s.Speed, set)
 		},
-		SpeedConfig: func(ctx context.Context, s daemon.SpeedSettings) (peer.SpeedConfig, error) {
+		SpeedConfig: func(ctx context.Context, s daemon.SpeedSettings, ledgerHTTP *http.Client) (peer.SpeedConfig, error) {
 			f := speedFlagsFrom(s)
+			f.ledgerHTTP = ledgerHTTP // counted in /metrics
 			return f.config(ctx)
 		},
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -32,6 +33,9 @@ type speedFlags struct {
 	budget       string
 	maxPrice     string
 	state        string
+
+	// ledgerHTTP, if set, carries every ledger call (btt daemon measures them); not a flag.
+	ledgerHTTP *http.Client
 }
 
 func (f *speedFlags) register(fs *flag.FlagSet) {
@@ -130,7 +134,8 @@ func (f *speedFlags) config(ctx context.Context) (peer.SpeedConfig, error) {
 		return peer.SpeedConfig{}, err
 	}
 	cfg.Wallet = key
-	cfg.Balance = ledgerBalance(ctx, ledger.NewClient(cfg.Ledger, nil), key.Address())
+	cfg.LedgerHTTP = f.ledgerHTTP
+	cfg.Balance = ledgerBalance(ctx, ledger.NewClient(cfg.Ledger, f.ledgerHTTP), key.Address())
 	return cfg, nil
 }
 

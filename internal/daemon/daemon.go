@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,7 +37,9 @@ type Config struct {
 	Override func(*Settings)
 	// SpeedConfig turns Speed settings into the session's; nil runs without Speed. It is
 	// called again whenever the Speed settings change over RPC. ctx ends with the session.
-	SpeedConfig func(ctx context.Context, s SpeedSettings) (peer.SpeedConfig, error)
+	// ledgerHTTP is the HTTP client every ledger call should go through, so that it is
+	// counted in /metrics (LedgerCalls); the daemon puts it in the result's LedgerHTTP too.
+	SpeedConfig func(ctx context.Context, s SpeedSettings, ledgerHTTP *http.Client) (peer.SpeedConfig, error)
 	// Peer holds session tunables not kept in Settings (upload slots, rechoke interval);
 	// its connection limits and upload limit are replaced by the settings'.
 	Peer peer.Settings
@@ -50,7 +53,7 @@ type Config struct {
 // Limits of the daemon.
 const (
 	// MaxTorrents bounds the torrent table: each costs a loop, two disk workers and its
-	// per-torrent state while running (measured in BenchmarkTorrentGet / TestIdleRSS).
+	// per-torrent state while running (measured in transmission.BenchmarkTorrentList).
 	MaxTorrents = 10000
 	// saveInterval is how often counters are written to state.json while nothing else
 	// changes; a kill loses at most this much of the upload/download totals.
@@ -109,8 +112,9 @@ type entry struct {
 
 // Daemon hosts torrents in one peer session.
 type Daemon struct {
-	cfg Config
-	log *slog.Logger
+	cfg    Config
+	log    *slog.Logger
+	ledger *LedgerCalls
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -177,6 +181,7 @@ func Open(cfg Config) (*Daemon, error) {
 		entries:   map[int]*entry{},
 		byHash:    map[string]*entry{},
 		startedAt: time.Now(),
+		ledger:    NewLedgerCalls(),
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
@@ -262,17 +267,18 @@ func (d *Daemon) openSession() error {
 	var sc peer.SpeedConfig
 	if d.cfg.SpeedConfig != nil && s.Speed.Enabled {
 		var err error
-		if sc, err = d.cfg.SpeedConfig(ctx, s.Speed); err != nil {
+		hc := d.ledger.Client(nil)
+		if sc, err = d.cfg.SpeedConfig(ctx, s.Speed, hc); err != nil {
 			cancel()
 			return err
 		}
-	}
-	up := int64(0)
-	if s.SpeedLimitUpEnabled {
-		up = s.SpeedLimitUp
+		if sc.LedgerHTTP == nil {
+			sc.LedgerHTTP = hc
+		}
 	}
 	ps := d.cfg.Peer
-	ps.MaxConns, ps.MaxConnsPerTorrent, ps.UploadRateLimit = s.PeerLimitGlobal, s.PeerLimitPerTorrent, up
+	ps.MaxConns, ps.MaxConnsPerTorrent = s.PeerLimitGlobal, s.PeerLimitPerTorrent
+	ps.UploadRateLimit, ps.DownloadRateLimit = s.RateLimits()
 	sess, err := peer.NewSession(peer.Config{Listen: d.cfg.Listen, Logger: d.log, Settings: ps, Speed: sc, Encryption: d.cfg.Encryption})
 	if err != nil {
 		cancel()
@@ -635,6 +641,8 @@ func (d *Daemon) runStart(ctx context.Context, e *entry, gen int, run bool) {
 		ResumeFile: d.resumePath(e.rec.Hash),
 		Trackers:   e.trackers,
 		Speed:      torrentSpeed(e.rec.Speed),
+
+		DownloadRateLimit: e.rec.Limits.DownloadRate(),
 	}
 	if mag != nil {
 		opts.Trackers = nil // AddMagnet adds the link's own
@@ -699,6 +707,7 @@ func (d *Daemon) runStart(ctx context.Context, e *entry, gen int, run bool) {
 		return
 	}
 	now := time.Now()
+	t.SetDownloadRateLimit(e.rec.Limits.DownloadRate()) // it may have changed while checking
 	e.t, e.phase, e.cancel = t, phaseRunning, nil
 	e.base = peer.Stats{}
 	e.startedAt, e.sampleAt = now, now
@@ -760,9 +769,9 @@ func (d *Daemon) Settings() Settings {
 	return d.settings
 }
 
-// SetSettings changes the settings with f and applies them: the upload limit at once; peer
-// limits and Speed settings by reopening the peer session (every running torrent stops and
-// starts again from its resume data, as after a restart).
+// SetSettings changes the settings with f and applies them: the upload and download limits
+// at once; peer limits and Speed settings by reopening the peer session (every running
+// torrent stops and starts again from its resume data, as after a restart).
 func (d *Daemon) SetSettings(f func(*Settings)) error {
 	d.ctl.Lock()
 	defer d.ctl.Unlock()
@@ -783,12 +792,10 @@ func (d *Daemon) SetSettings(f func(*Settings)) error {
 	if err != nil {
 		return err
 	}
-	up := int64(0)
-	if next.SpeedLimitUpEnabled {
-		up = next.SpeedLimitUp
-	}
+	up, down := next.RateLimits()
 	d.sessMu.RLock()
 	d.sess.SetUploadRateLimit(up)
+	d.sess.SetDownloadRateLimit(down)
 	d.sessMu.RUnlock()
 	if next.PeerLimitGlobal != old.PeerLimitGlobal || next.PeerLimitPerTorrent != old.PeerLimitPerTorrent || next.Speed != old.Speed {
 		return d.reopen()
@@ -953,9 +960,10 @@ func (d *Daemon) RecentlyRemoved() []int {
 	return out
 }
 
-// SetTorrents changes the seeding limits and Speed setting of the torrents with these ids.
-// A running torrent whose Speed setting changed is restarted (from its resume data) so the
-// new setting takes hold; limits apply at the next tick.
+// SetTorrents changes the limits and Speed setting of the torrents with these ids. A
+// running torrent whose Speed setting changed is restarted (from its resume data) so the
+// new setting takes hold; its download limit applies at once, seeding limits at the next
+// tick.
 func (d *Daemon) SetTorrents(ids []int, f func(*TorrentLimits, *TorrentSpeed)) error {
 	d.each(ids, func(e *entry) {
 		old := e.rec.Speed
@@ -965,6 +973,9 @@ func (d *Daemon) SetTorrents(ids []int, f func(*TorrentLimits, *TorrentSpeed)) e
 		if changed && e.phase != phaseStopped {
 			d.detachLocked(e)
 			d.startLocked(e)
+		}
+		if e.t != nil {
+			e.t.SetDownloadRateLimit(e.rec.Limits.DownloadRate())
 		}
 	})
 	return nil

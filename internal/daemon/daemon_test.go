@@ -48,8 +48,14 @@ func TestStateKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitStatus(t, d, a.ID, StatusSeed)
-	d.SetTorrents([]int{b.ID}, func(l *TorrentLimits, s *TorrentSpeed) { l.RatioMode, l.Ratio = ModeSingle, 4 })
-	if err := d.SetSettings(func(s *Settings) { s.SpeedLimitUp, s.SpeedLimitUpEnabled, s.Seed.IdleLimited = 12345, true, true }); err != nil {
+	d.SetTorrents([]int{b.ID}, func(l *TorrentLimits, s *TorrentSpeed) {
+		l.RatioMode, l.Ratio = ModeSingle, 4
+		l.DownloadLimit, l.DownloadLimited = 64_000, true
+	})
+	if err := d.SetSettings(func(s *Settings) {
+		s.SpeedLimitUp, s.SpeedLimitUpEnabled, s.Seed.IdleLimited = 12345, true, true
+		s.AltSpeedEnabled, s.AltSpeedDown = true, 7000
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Close(); err != nil {
@@ -66,10 +72,10 @@ func TestStateKept(t *testing.T) {
 		t.Errorf("a after reopen: %+v", va)
 	}
 	vb := d.Torrents([]int{b.ID}, false)[0]
-	if vb.Status != StatusStopped || vb.Limits.RatioMode != ModeSingle || vb.Limits.Ratio != 4 {
+	if vb.Status != StatusStopped || vb.Limits.RatioMode != ModeSingle || vb.Limits.Ratio != 4 || vb.Limits.DownloadRate() != 64_000 {
 		t.Errorf("b after reopen: status %d, limits %+v", vb.Status, vb.Limits)
 	}
-	if st := d.Settings(); st.SpeedLimitUp != 12345 || !st.SpeedLimitUpEnabled || !st.Seed.IdleLimited {
+	if st := d.Settings(); st.SpeedLimitUp != 12345 || !st.SpeedLimitUpEnabled || !st.Seed.IdleLimited || !st.AltSpeedEnabled || st.AltSpeedDown != 7000 {
 		t.Errorf("settings after reopen: %+v", st)
 	}
 	if s := d.Stats(); s.Cumulative.SessionCount != 2 || s.Cumulative.FilesAdded != 2 {

@@ -36,6 +36,10 @@ func (d *Daemon) Metrics() []*metrics.Family {
 		{fam("torrent_hash_failures_total", "Pieces that failed the hash check.", c), func(v *View) float64 { return float64(v.Stats.HashFailures) }},
 		{fam("torrent_bans_total", "Peers banned for bad data.", c), func(v *View) float64 { return float64(v.Stats.Banned) }},
 		{fam("torrent_tracker_announces_total", "Announces a tracker answered.", c), func(v *View) float64 { return float64(v.Stats.TrackerAnnounces) }},
+		{fam("torrent_choke_rounds_total", "Choke rounds (rechokes) run.", c), func(v *View) float64 { return float64(v.Stats.ChokeRounds) }},
+		{fam("torrent_choke_round_unchoked", "Peers the last choke round unchoked.", g), func(v *View) float64 { return float64(v.Stats.LastRoundUnchoked) }},
+		{fam("torrent_choke_unchoked_total", "Peers unchoked, summed over choke rounds (over rounds_total: the mean per round).", c), func(v *View) float64 { return float64(v.Stats.ChokeRoundUnchokes) }},
+		{fam("torrent_download_limit_bytes", "The torrent's own download limit, bytes per second (0: none; the session's applies too).", g), func(v *View) float64 { return float64(v.Limits.DownloadRate()) }},
 		{fam("speed_bids_received_total", "Speed bid messages from requesters.", c), func(v *View) float64 { return float64(v.Stats.BidsReceived) }},
 		{fam("speed_auction_unchokes_total", "Unchokes of Speed auction winners.", c), func(v *View) float64 { return float64(v.Stats.AuctionUnchokes) }},
 		{fam("speed_source_proofs_total", "Valid Speed source proofs received.", c), func(v *View) float64 { return float64(v.Stats.SourceProofs) }},
@@ -82,6 +86,15 @@ func (d *Daemon) Metrics() []*metrics.Family {
 	add("session_upload_rate_bytes", "Upload rate of all torrents, bytes per second.", g, float64(ss.RateUp))
 	add("session_download_rate_bytes", "Download rate of all torrents, bytes per second.", g, float64(ss.RateDown))
 	add("session_uptime_seconds", "Seconds since the daemon started.", g, float64(ss.SecondsActive))
+	peers := 0
+	for i := range views {
+		peers += views[i].Peers.Connected
+	}
+	add("session_peers", "Connected peers of all torrents.", g, float64(peers))
+	up, down := d.Settings().RateLimits()
+	add("session_upload_limit_bytes", "The upload limit in force, bytes per second (0: none).", g, float64(up))
+	add("session_download_limit_bytes", "The download limit in force, bytes per second (0: none).", g, float64(down))
+	out = append(out, d.ledger.families()...)
 	for _, p := range pt {
 		out = append(out, p.f)
 	}

@@ -25,14 +25,26 @@ type SeedLimits struct {
 	TimeMinutes  int     `json:"time-minutes"` // seeding (complete and running) for this long
 }
 
-// TorrentLimits are one torrent's overrides of SeedLimits.
+// TorrentLimits are one torrent's overrides of SeedLimits, and its own download limit
+// (Transmission's downloadLimit/downloadLimited), which applies besides the session's.
 type TorrentLimits struct {
+	DownloadLimit   int64 `json:"download-limit,omitempty"` // bytes/s
+	DownloadLimited bool  `json:"download-limited,omitempty"`
+
 	RatioMode   Mode    `json:"ratio-mode"`
 	Ratio       float64 `json:"ratio"`
 	IdleMode    Mode    `json:"idle-mode"`
 	IdleMinutes int     `json:"idle-minutes"`
 	TimeMode    Mode    `json:"time-mode"`
 	TimeMinutes int     `json:"time-minutes"`
+}
+
+// DownloadRate is the torrent's own download limit in bytes per second (0: none).
+func (tl TorrentLimits) DownloadRate() int64 {
+	if tl.DownloadLimited {
+		return tl.DownloadLimit
+	}
+	return 0
 }
 
 // Resolve is what applies to a torrent with limits tl in a session with limits s.

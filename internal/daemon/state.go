@@ -16,8 +16,13 @@ type Settings struct {
 
 	SpeedLimitUp          int64 `json:"speed-limit-up"` // bytes/s
 	SpeedLimitUpEnabled   bool  `json:"speed-limit-up-enabled"`
-	SpeedLimitDown        int64 `json:"speed-limit-down"` // bytes/s; kept and reported, not enforced yet
+	SpeedLimitDown        int64 `json:"speed-limit-down"` // bytes/s
 	SpeedLimitDownEnabled bool  `json:"speed-limit-down-enabled"`
+
+	// Alternative speed limits ("turtle mode"): while on, they replace both limits above.
+	AltSpeedEnabled bool  `json:"alt-speed-enabled"`
+	AltSpeedUp      int64 `json:"alt-speed-up"`   // bytes/s
+	AltSpeedDown    int64 `json:"alt-speed-down"` // bytes/s
 
 	PeerLimitGlobal     int `json:"peer-limit-global"`
 	PeerLimitPerTorrent int `json:"peer-limit-per-torrent"`
@@ -52,11 +57,28 @@ func defaultSettings(downloadDir string) Settings {
 		DownloadDir:         downloadDir,
 		SpeedLimitUp:        100_000, // 100 kB/s, as Transmission (its RPC counts 1000 bytes a kB)
 		SpeedLimitDown:      100_000,
+		AltSpeedUp:          50_000, // Transmission's 50 kB/s
+		AltSpeedDown:        50_000,
 		PeerLimitGlobal:     200,
 		PeerLimitPerTorrent: 50,
 		Seed:                SeedLimits{Ratio: 2, IdleMinutes: 30, TimeMinutes: 60 * 24},
 		Speed:               SpeedSettings{Balance: "0", SpendingRate: 1},
 	}
+}
+
+// RateLimits returns the upload and download limits in force, in bytes per second (0: none):
+// the alternative ones while they are on, else each limit whose switch is on.
+func (s Settings) RateLimits() (up, down int64) {
+	if s.AltSpeedEnabled {
+		return s.AltSpeedUp, s.AltSpeedDown
+	}
+	if s.SpeedLimitUpEnabled {
+		up = s.SpeedLimitUp
+	}
+	if s.SpeedLimitDownEnabled {
+		down = s.SpeedLimitDown
+	}
+	return up, down
 }
 
 // TorrentSpeed is a torrent's own Speed setting.

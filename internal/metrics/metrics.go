@@ -1,7 +1,9 @@
 // Package metrics writes the Prometheus text exposition format (version 0.0.4): metric
 // families with HELP and TYPE lines and labelled samples. It holds no registry and no
 // state: a caller gathers its figures when scraped and writes them through a Writer, so a
-// value is never stale and nothing has to be unregistered when a torrent goes away.
+// value is never stale and nothing has to be unregistered when a torrent goes away. The one
+// thing a scrape cannot gather after the fact is a distribution, so a Histogram is a value
+// its owner keeps and observes into (histogram.go).
 package metrics
 
 import (
@@ -21,15 +23,19 @@ type Kind string
 
 // The kinds used here.
 const (
-	Counter Kind = "counter"
-	Gauge   Kind = "gauge"
+	Counter   Kind = "counter"
+	Gauge     Kind = "gauge"
+	Histogram Kind = "histogram"
 )
 
 // Label is one name="value" pair of a sample.
 type Label struct{ Name, Value string }
 
-// Sample is one value of a family, told apart from its siblings by its labels.
+// Sample is one value of a family, told apart from its siblings by its labels. Suffix is
+// appended to the family's name: a histogram's samples are name_bucket, name_sum and
+// name_count.
 type Sample struct {
+	Suffix string
 	Labels []Label
 	Value  float64
 }
@@ -57,6 +63,7 @@ func Write(w io.Writer, families []*Family) error {
 		fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n", f.Name, escapeHelp(f.Help), f.Name, f.Kind)
 		for _, s := range f.Samples {
 			bw.WriteString(f.Name)
+			bw.WriteString(s.Suffix)
 			if len(s.Labels) > 0 {
 				bw.WriteByte('{')
 				for i, l := range s.Labels {

@@ -149,9 +149,13 @@ func field(v *daemon.View, name string) (any, bool) {
 		return v.MaxPeers, true
 	case "labels":
 		return []string{}, true
-	case "downloadLimited", "uploadLimited":
+	case "downloadLimited":
+		return v.Limits.DownloadLimited, true
+	case "downloadLimit":
+		return v.Limits.DownloadLimit / kB, true
+	case "uploadLimited": // a torrent's own upload limit is not supported: the session's applies
 		return false, true
-	case "downloadLimit", "uploadLimit":
+	case "uploadLimit":
 		return 0, true
 	case "manualAnnounceTime":
 		return -1, true

@@ -286,12 +286,14 @@ func (s *Server) torrentGet(args json.RawMessage) (map[string]any, error) {
 
 func (s *Server) torrentSet(args json.RawMessage) (map[string]any, error) {
 	var a struct {
-		IDs            json.RawMessage `json:"ids"`
-		SeedRatioMode  *int            `json:"seedRatioMode"`
-		SeedRatioLimit *float64        `json:"seedRatioLimit"`
-		SeedIdleMode   *int            `json:"seedIdleMode"`
-		SeedIdleLimit  *int            `json:"seedIdleLimit"`
-		BTT            *torrentBTT     `json:"btt"`
+		IDs             json.RawMessage `json:"ids"`
+		SeedRatioMode   *int            `json:"seedRatioMode"`
+		SeedRatioLimit  *float64        `json:"seedRatioLimit"`
+		SeedIdleMode    *int            `json:"seedIdleMode"`
+		SeedIdleLimit   *int            `json:"seedIdleLimit"`
+		DownloadLimit   *int64          `json:"downloadLimit"` // kB/s
+		DownloadLimitOn *bool           `json:"downloadLimited"`
+		BTT             *torrentBTT     `json:"btt"`
 	}
 	if err := decode(args, &a); err != nil {
 		return nil, err
@@ -304,6 +306,9 @@ func (s *Server) torrentSet(args json.RawMessage) (map[string]any, error) {
 		if m != nil && (*m < 0 || *m > 2) {
 			return nil, argError("invalid mode %d (0 global, 1 single, 2 unlimited)", *m)
 		}
+	}
+	if a.DownloadLimit != nil && (*a.DownloadLimit < 0 || *a.DownloadLimit > 1<<40/kB) {
+		return nil, argError("downloadLimit %d out of range", *a.DownloadLimit)
 	}
 	if a.BTT != nil && a.BTT.SpendingRate != nil && (*a.BTT.SpendingRate < 0 || *a.BTT.SpendingRate > 1) {
 		return nil, argError("btt.spending-rate %v is not within 0..1", *a.BTT.SpendingRate)
@@ -320,6 +325,12 @@ func (s *Server) torrentSet(args json.RawMessage) (map[string]any, error) {
 		}
 		if a.SeedIdleLimit != nil {
 			l.IdleMinutes = *a.SeedIdleLimit
+		}
+		if a.DownloadLimit != nil {
+			l.DownloadLimit = *a.DownloadLimit * kB
+		}
+		if a.DownloadLimitOn != nil {
+			l.DownloadLimited = *a.DownloadLimitOn
 		}
 		if b := a.BTT; b != nil {
 			if b.SeedTimeMode != nil {

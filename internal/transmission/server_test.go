@@ -210,13 +210,16 @@ func TestMethods(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	if res, _ := call(t, s, hs.URL, "torrent-set", map[string]any{"ids": 1, "seedRatioMode": 1, "seedRatioLimit": 3.5, "btt": map[string]any{"speed-off": true}}); res != "success" {
+	if res, _ := call(t, s, hs.URL, "torrent-set", map[string]any{"ids": 1, "seedRatioMode": 1, "seedRatioLimit": 3.5, "btt": map[string]any{"speed-off": true}, "downloadLimit": 77, "downloadLimited": true}); res != "success" {
 		t.Fatalf("torrent-set: %q", res)
 	}
-	_, args = call(t, s, hs.URL, "torrent-get", map[string]any{"ids": 1, "fields": []string{"seedRatioMode", "seedRatioLimit", "btt"}})
+	_, args = call(t, s, hs.URL, "torrent-get", map[string]any{"ids": 1, "fields": []string{"seedRatioMode", "seedRatioLimit", "btt", "downloadLimit", "downloadLimited"}})
 	tor := args["torrents"].([]any)[0].(map[string]any)
-	if tor["seedRatioMode"].(float64) != 1 || tor["seedRatioLimit"].(float64) != 3.5 {
+	if tor["seedRatioMode"].(float64) != 1 || tor["seedRatioLimit"].(float64) != 3.5 || tor["downloadLimit"].(float64) != 77 || tor["downloadLimited"] != true {
 		t.Errorf("after torrent-set: %v", tor)
+	}
+	if res, _ := call(t, s, hs.URL, "torrent-set", map[string]any{"ids": 1, "downloadLimit": -1}); res == "success" {
+		t.Error("torrent-set accepted a negative downloadLimit")
 	}
 	if sp := tor["btt"].(map[string]any)["speed"].(map[string]any); sp["off"] != true {
 		t.Errorf("btt.speed after torrent-set: %v", sp)
@@ -225,15 +228,19 @@ func TestMethods(t *testing.T) {
 	set := map[string]any{
 		"speed-limit-up": 250, "speed-limit-up-enabled": true, "peer-limit-global": 120, "peer-limit-per-torrent": 30,
 		"seedRatioLimit": 1.5, "seedRatioLimited": true, "idle-seeding-limit": 45, "download-dir": dir,
-		"btt":               map[string]any{"seed-time-limit": 90, "seed-time-limit-enabled": true},
-		"alt-speed-enabled": true, // Transmission's, not ours: accepted and ignored
+		"btt":                      map[string]any{"seed-time-limit": 90, "seed-time-limit-enabled": true},
+		"speed-limit-down":         300,
+		"speed-limit-down-enabled": true,
+		"alt-speed-enabled":        true,
+		"alt-speed-up":             20,
+		"alt-speed-down":           40,
 	}
 	if res, _ := call(t, s, hs.URL, "session-set", set); res != "success" {
 		t.Fatalf("session-set: %q", res)
 	}
 	_, got := call(t, s, hs.URL, "session-get", nil)
 	for k, v := range set {
-		if k == "btt" || k == "alt-speed-enabled" {
+		if k == "btt" {
 			continue
 		}
 		if b, _ := json.Marshal(got[k]); string(b) != mustJSON(v) {
@@ -245,6 +252,10 @@ func TestMethods(t *testing.T) {
 	}
 	if st := d.Settings(); st.SpeedLimitUp != 250_000 || st.PeerLimitGlobal != 120 {
 		t.Errorf("daemon settings after session-set: %+v", st)
+	}
+	// The alternative speeds are in force while on.
+	if up, down := d.Settings().RateLimits(); up != 20_000 || down != 40_000 {
+		t.Errorf("limits in force with alt-speed on: up %d, down %d", up, down)
 	}
 	// The torrent ran through the session reopen the peer limits caused.
 	if v := d.Torrents([]int{1}, false)[0]; v.Status == daemon.StatusStopped {

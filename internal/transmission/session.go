@@ -44,9 +44,9 @@ func (s *Server) sessionGet(args json.RawMessage) (map[string]any, error) {
 		"speed-limit-up-enabled":       st.SpeedLimitUpEnabled,
 		"speed-limit-down":             st.SpeedLimitDown / kB,
 		"speed-limit-down-enabled":     st.SpeedLimitDownEnabled,
-		"alt-speed-enabled":            false,
-		"alt-speed-up":                 50,
-		"alt-speed-down":               50,
+		"alt-speed-enabled":            st.AltSpeedEnabled,
+		"alt-speed-up":                 st.AltSpeedUp / kB,
+		"alt-speed-down":               st.AltSpeedDown / kB,
 		"alt-speed-time-enabled":       false,
 		"alt-speed-time-begin":         540,
 		"alt-speed-time-end":           1020,
@@ -107,14 +107,17 @@ func (s *Server) sessionGet(args json.RawMessage) (map[string]any, error) {
 }
 
 // sessionSetArgs are the session-set arguments we apply; Transmission's others (DHT,
-// queues, blocklist, alternative speeds) are accepted and ignored, as Transmission ignores
-// keys it does not know.
+// queues, blocklist, the alternative speeds' schedule) are accepted and ignored, as
+// Transmission ignores keys it does not know.
 type sessionSetArgs struct {
 	DownloadDir           *string  `json:"download-dir"`
 	SpeedLimitUp          *int64   `json:"speed-limit-up"`
 	SpeedLimitUpEnabled   *bool    `json:"speed-limit-up-enabled"`
 	SpeedLimitDown        *int64   `json:"speed-limit-down"`
 	SpeedLimitDownEnabled *bool    `json:"speed-limit-down-enabled"`
+	AltSpeedEnabled       *bool    `json:"alt-speed-enabled"`
+	AltSpeedUp            *int64   `json:"alt-speed-up"`
+	AltSpeedDown          *int64   `json:"alt-speed-down"`
 	PeerLimitGlobal       *int     `json:"peer-limit-global"`
 	PeerLimitPerTorrent   *int     `json:"peer-limit-per-torrent"`
 	SeedRatioLimit        *float64 `json:"seedRatioLimit"`
@@ -133,7 +136,7 @@ func (s *Server) sessionSet(args json.RawMessage) (map[string]any, error) {
 	if err := decode(args, &a); err != nil {
 		return nil, err
 	}
-	for _, v := range []*int64{a.SpeedLimitUp, a.SpeedLimitDown} {
+	for _, v := range []*int64{a.SpeedLimitUp, a.SpeedLimitDown, a.AltSpeedUp, a.AltSpeedDown} {
 		if v != nil && (*v < 0 || *v > 1<<40/kB) {
 			return nil, errors.New("speed limit out of range")
 		}
@@ -156,6 +159,8 @@ func (s *Server) sessionSet(args json.RawMessage) (map[string]any, error) {
 		}
 		set(&st.SpeedLimitUp, a.SpeedLimitUp)
 		set(&st.SpeedLimitDown, a.SpeedLimitDown)
+		set(&st.AltSpeedUp, a.AltSpeedUp)
+		set(&st.AltSpeedDown, a.AltSpeedDown)
 		setb := func(dst *bool, v *bool) {
 			if v != nil {
 				*dst = *v
@@ -168,6 +173,7 @@ func (s *Server) sessionSet(args json.RawMessage) (map[string]any, error) {
 		}
 		setb(&st.SpeedLimitUpEnabled, a.SpeedLimitUpEnabled)
 		setb(&st.SpeedLimitDownEnabled, a.SpeedLimitDownEnabled)
+		setb(&st.AltSpeedEnabled, a.AltSpeedEnabled)
 		seti(&st.PeerLimitGlobal, a.PeerLimitGlobal)
 		seti(&st.PeerLimitPerTorrent, a.PeerLimitPerTorrent)
 		if a.DownloadDir != nil {
