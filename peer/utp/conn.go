@@ -256,7 +256,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 	}
 }
 
-// Write queues b for sending; it blocks while Config.WriteBuffer bytes are queued.
+// Write queues b for sending; it blocks while the send queue is full (sendQueueLimit).
 func (c *Conn) Write(b []byte) (int, error) {
 	n := 0
 	for len(b) > 0 {
@@ -270,7 +270,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 			c.mu.Unlock()
 			return n, err
 		}
-		space := c.s.cfg.WriteBuffer - c.queued
+		space := c.sendQueueLimit() - c.queued
 		if space <= 0 {
 			c.mu.Unlock()
 			select {

@@ -511,3 +511,34 @@ func TestCloseTimeWait(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// The send queue follows the windows: a peer that reads nothing (its window closed at
+// 64 KiB) holds a writer to twice that window queued, not Config.WriteBuffer.
+func TestSendQueueFollowsWindow(t *testing.T) {
+	const window = 64 << 10
+	a, b := listen(t, Config{}), listen(t, Config{ReadBuffer: window})
+	c := dial(t, a, b.Addr().String())
+	defer c.Close()
+	s, err := b.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_ = c.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+	n, err := c.Write(make([]byte, 4<<20))
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Write = %d, %v; want deadline exceeded", n, err)
+	}
+	uc := c.(*Conn)
+	uc.mu.Lock()
+	queued, limit := uc.queued, uc.sendQueueLimit()
+	uc.mu.Unlock()
+	if limit > 2*window || queued > limit {
+		t.Errorf("queued %d bytes, limit %d; want at most %d", queued, limit, 2*window)
+	}
+	// What Write took is at most the peer's buffer (with the slack for a gap-filling
+	// packet) plus our queue.
+	if max := window + readSlack + 2*window; n > max {
+		t.Errorf("Write took %d bytes; want at most %d", n, max)
+	}
+}
