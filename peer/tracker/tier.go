@@ -29,7 +29,7 @@ type Announcer struct {
 	// at the same second every interval. Zero keeps the schedule exact.
 	Jitter float64
 
-	rng     *rand.Rand
+	rng *rand.Rand
 
 	tiers   [][]string
 	started map[string]bool // trackers that have seen our "started"
