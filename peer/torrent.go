@@ -183,7 +183,7 @@ type torrent struct {
 	picker   *piece.Picker
 	opts     TorrentOptions
 
-	events   chan event
+	events   chan event // nil while idle (idle.go)
 	cmds     chan func()
 	stopping chan struct{}
 	stopOnce sync.Once
@@ -196,6 +196,7 @@ type torrent struct {
 	disk     chan diskJob   // received blocks for the disk workers
 	diskQ    []diskJob      // accepted blocks waiting for the disk channel
 	diskWG   sync.WaitGroup
+	diskBusy int // blocks handed to the disk workers whose evBlock has not come back
 	nextKey  piece.PeerKey
 	known    map[netip.AddrPort]struct{} // addresses we may dial
 	dialing  map[netip.AddrPort]struct{}
@@ -227,6 +228,7 @@ type torrent struct {
 
 	announcer  *tracker.Announcer // nil without trackers
 	announcing bool               // an announce is running (the announcer is not concurrent)
+	announceAt time.Time          // the session's slot for the regular announce due, once taken
 	trackerKey uint32
 	claims     map[netip.Addr]claimedBid // bids trackers claimed for peers
 
@@ -247,7 +249,6 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 		infoHash: info.Hash(),
 		layout:   layout,
 		opts:     opts,
-		events:   make(chan event, 256),
 		cmds:     make(chan func(), 64),
 		stopping: make(chan struct{}),
 		done:     make(chan struct{}),
@@ -322,7 +323,6 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 		t.super = newSuperSeed(layout.NumPieces)
 	}
 	t.startTrackers(opts.Trackers)
-	t.startDisk()
 	s.wg.Add(1)
 	go t.run()
 	if !complete {
@@ -360,8 +360,7 @@ func (t *torrent) run() {
 		diskCh, job := t.diskSend()
 		select {
 		case diskCh <- job:
-			t.diskQ[0] = diskJob{}
-			t.diskQ = t.diskQ[1:]
+			t.diskHandedOver()
 		case ev := <-t.events:
 			t.handle(ev)
 		case f := <-t.cmds:
@@ -420,6 +419,7 @@ func (t *torrent) addConn(nc net.Conn, h wire.Handshake, outgoing bool) {
 	t.picker.AddPeer(c.key)
 	t.s.conns.Add(1)
 	t.stats.peers.Store(int32(len(t.conns)))
+	t.wake()
 	t.connWG.Add(2)
 	go func() { defer t.connWG.Done(); c.readLoop() }()
 	go func() { defer t.connWG.Done(); c.writeLoop() }()
@@ -472,6 +472,9 @@ func (t *torrent) removeConn(c *conn, err error) {
 
 func (t *torrent) handle(ev event) {
 	c := ev.c
+	if ev.kind == evBlock {
+		t.diskBusy--
+	}
 	if t.conns[c.key] != c {
 		// A late event of a connection already removed. A block it sent was stored by a
 		// disk worker after the connection closed: what that did to its piece still counts.
@@ -824,6 +827,7 @@ func (t *torrent) tick() {
 	t.pexTick(now)
 	t.trackerTick(now, tracker.EventNone)
 	t.connectMore()
+	t.sleepIfIdle()
 }
 
 // dialRetry is when an address that failed may be dialled again: exponential backoff from
