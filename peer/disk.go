@@ -37,7 +37,7 @@ func (t *torrent) startDisk() {
 func (t *torrent) diskWorker(jobs <-chan diskJob) {
 	defer t.diskWG.Done()
 	for j := range jobs {
-		res, err := t.writeBlock(j.b, j.buf)
+		res, err := t.storeBlock(j.b, j.buf)
 		t.s.blocks.Put(j.buf)
 		t.post(event{c: j.c, kind: evBlock, blk: j.b, res: res, err: err})
 	}

@@ -328,28 +328,6 @@ func (t *torrent) speedChokeInput(c *conn, p *choke.Peer) {
 	p.Price = c.ls.sp.price
 }
 
-// applySlot unchokes c under the terms of its slot: an auction winner is first told its
-// price (bid-response), then unchoked. A peer whose terms changed while unchoked is choked,
-// its pending requests rejected, told the new terms and unchoked again, so no block is
-// served under ambiguous terms.
-func (t *torrent) applySlot(c *conn, slot choke.Slot, now time.Time) {
-	paying := slot.Kind == choke.Auction
-	if !c.ls.amChoking && !slot.Changed {
-		return
-	}
-	if !c.ls.amChoking && slot.Changed {
-		t.chokePeer(c, now)
-	}
-	c.ls.sp.paying, c.ls.sp.price = paying, 0
-	if paying {
-		c.ls.sp.price = slot.Price
-		t.sendSpeed(c, wire.SpeedMessage{Type: wire.SpeedBidResponse, Price: slot.Price, Key: t.s.paymentKey(), Ledger: t.s.speed.Ledger})
-		t.stats.auctionUnchokes.Add(1)
-	}
-	c.ls.amChoking = false
-	c.send(wire.Message{Type: wire.Unchoke})
-}
-
 // paymentKey is the key auction winners pay: the wallet's, else the configured one.
 func (s *Session) paymentKey() [wire.SpeedKeySize]byte {
 	if w := s.speed.Wallet; w != nil {
