@@ -4,26 +4,40 @@ import (
 	"time"
 
 	"github.com/speedbt/btt/choke"
+	"github.com/speedbt/btt/piece"
 	"github.com/speedbt/btt/wire"
 )
 
-// rechokeSoon runs a rechoke now when a slot is free, so a new interested peer does not wait
-// a whole interval for its first unchoke.
-func (t *torrent) rechokeSoon() {
-	unchoked := 0
-	for _, c := range t.conns {
-		if !c.ls.amChoking {
-			unchoked++
-		}
-	}
-	if unchoked < t.s.settings.UploadSlots+1 {
-		t.rechoke()
-	}
+// The rechoke has two triggers, kept apart as libtorrent's preemptive unchoke and rain's
+// fast unchoke keep them: rechoke runs on the rechoke timer, ranks every peer and rotates
+// the optimistic slot when its interval has passed; fillSlots runs on events (a peer
+// becomes interested, a slot frees, a first bid) and only gives free slots away, so a
+// burst of events neither re-ranks nor rotates anyone.
+
+// newChokeConfig builds the torrent's choke configuration once, in AddTorrent: the slot
+// counts and the rotation from the settings, the auction from the torrent's Speed terms.
+// chokeConfig adds what changes between calls.
+func (t *torrent) newChokeConfig() choke.Config {
+	cfg := choke.DefaultConfig() // one optimistic slot
+	cfg.RegularSlots = t.s.settings.UploadSlots
+	cfg.OptimisticInterval = t.s.settings.OptimisticInterval
+	cfg.ReciprocationSlots = t.s.settings.ReciprocationSlots
+	cfg.Auction = t.speedOn() && t.speed.eff.Auction
+	return cfg
 }
 
-// rechoke asks the choker who should be unchoked and applies the difference.
-func (t *torrent) rechoke() {
-	now := time.Now()
+// chokeConfig is the configuration in force at now: seed or not, and the reserve.
+func (t *torrent) chokeConfig(now time.Time) choke.Config {
+	cfg := t.chokeCfg
+	cfg.Seed = t.picker.Complete()
+	if cfg.Auction {
+		cfg.Reserve = t.reserveInForce(now)
+	}
+	return cfg
+}
+
+// chokePeers is the choker's view of every connection at now.
+func (t *torrent) chokePeers(now time.Time) []choke.Peer {
 	peers := make([]choke.Peer, 0, len(t.conns))
 	for _, c := range t.conns {
 		waitSince := c.ls.chokedAt
@@ -48,15 +62,14 @@ func (t *torrent) rechoke() {
 		})
 		t.speedChokeInput(c, &peers[len(peers)-1])
 	}
-	cfg := choke.DefaultConfig()
-	cfg.RegularSlots = t.s.settings.UploadSlots
-	cfg.Seed = t.picker.Complete()
-	cfg.ReciprocationSlots = t.s.settings.ReciprocationSlots
-	if t.speedOn() && t.speed.eff.Auction {
-		cfg.Auction = true
-		cfg.Reserve = t.reserveInForce(now)
-	}
-	res := choke.Rank(peers, cfg, &t.choker)
+	return peers
+}
+
+// rechoke runs on the rechoke timer (now is the tick's time, so the optimistic rotation
+// keeps the timer's exact pace): it asks the choker who should be unchoked and applies
+// the difference.
+func (t *torrent) rechoke(now time.Time) {
+	res := choke.Rank(t.chokePeers(now), t.chokeConfig(now), &t.choker, now)
 	for _, c := range t.conns {
 		slot, unchoke := res.Find(uint64(c.key))
 		switch {
@@ -66,6 +79,18 @@ func (t *torrent) rechoke() {
 		case !c.ls.amChoking:
 			t.chokePeer(c, now)
 		}
+	}
+}
+
+// fillSlots gives free slots to choked peers at once, so a new interested peer or a first
+// bidder does not wait a whole interval for its first unchoke; it chokes and re-prices no
+// one.
+func (t *torrent) fillSlots() {
+	now := time.Now()
+	for _, slot := range choke.Fill(t.chokePeers(now), t.chokeConfig(now), &t.choker) {
+		c := t.conns[piece.PeerKey(slot.Key)]
+		t.setSendWeight(c, slot.Kind)
+		t.applySlot(c, slot, now)
 	}
 }
 

@@ -26,7 +26,10 @@ type dialFailure struct {
 func (t *torrent) connectMore() {
 	connected := map[netip.AddrPort]bool{}
 	for _, c := range t.conns {
-		connected[c.addr] = true
+		connected[netip.AddrPortFrom(c.addr.Addr().Unmap(), c.addr.Port())] = true
+		if la, ok := t.pexListenAddr(c); ok {
+			connected[la] = true // a peer that dialled us, where it listens
+		}
 	}
 	now := time.Now()
 	for ap := range t.known {
@@ -57,7 +60,7 @@ func (t *torrent) dialOne(ap netip.AddrPort) {
 		case <-ctx.Done():
 		}
 	}()
-	nc, h, err := t.s.dial(ctx, t, ap)
+	nc, h, err := t.s.dial(ctx, t.infoHash, ap)
 	t.do(func() {
 		delete(t.dialing, ap)
 		if err != nil {

@@ -5,9 +5,9 @@ import (
 	"net"
 	"time"
 
-	"github.com/speedbt/btt/peer/tracker"
 	"github.com/speedbt/btt/piece"
 	"github.com/speedbt/btt/wire"
+	"github.com/speedbt/btt/wire/tracker"
 )
 
 // do runs f on the loop.
@@ -46,8 +46,8 @@ func (t *torrent) run() {
 			f()
 		case <-tick.C:
 			t.tick()
-		case <-rechoke.C:
-			t.rechoke()
+		case now := <-rechoke.C:
+			t.rechoke(now)
 		case <-t.stopping:
 			t.shutdown()
 			return
@@ -210,6 +210,6 @@ func (t *torrent) removeConn(c *conn, err error) {
 	t.stats.peers.Store(int32(len(t.conns)))
 	t.noteClose(c, err)
 	if !c.ls.amChoking {
-		t.rechokeSoon()
+		t.fillSlots() // its slot frees
 	}
 }

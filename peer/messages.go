@@ -33,11 +33,13 @@ func (t *torrent) onMessage(c *conn, m wire.Message) error {
 		t.fillRequests(c)
 	case wire.Interested:
 		c.ls.peerInterested = true
-		t.rechokeSoon()
+		t.fillSlots()
 	case wire.NotInterested:
 		c.ls.peerInterested = false
 		if !c.ls.amChoking {
-			t.rechokeSoon()
+			// Its slot frees: it wants nothing more (libtorrent chokes it too).
+			t.chokePeer(c, time.Now())
+			t.fillSlots()
 		}
 	case wire.Have:
 		if int(m.Index) >= t.layout.NumPieces {

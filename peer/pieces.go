@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/speedbt/btt/peer/tracker"
 	"github.com/speedbt/btt/wire"
+	"github.com/speedbt/btt/wire/tracker"
 )
 
 // onPieceResult acts on what storing a block did to its piece; c is nil when the connection
@@ -68,7 +68,7 @@ func (t *torrent) onComplete() {
 	for _, c := range t.conns {
 		t.closeIfBothSeeds(c)
 	}
-	t.rechokeSoon()
+	t.fillSlots()
 }
 
 // pieceFailed re-queues a piece whose hash did not match and remembers who sent its blocks,

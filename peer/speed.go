@@ -198,7 +198,7 @@ func (t *torrent) onSpeed(c *conn, payload []byte) error {
 			return err
 		}
 		if first && c.ls.peerInterested {
-			t.rechoke() // a new bidder need not wait a whole interval for the auction
+			t.fillSlots() // a new bidder need not wait a whole interval for a free slot
 		}
 	case wire.SpeedBidResponse:
 		if c.ls.sp.pr.withdrawn {
@@ -313,13 +313,14 @@ func (t *torrent) speedTick(now time.Time) {
 	t.s.log.Info("speed: bid", "price", bid, "balance", balance, "remaining", remaining)
 }
 
-// chokePeerFor returns the rechoke's view of a peer's Speed state.
+// speedChokeInput adds c's Speed state to the choker's view of it: its bid and the terms
+// it is unchoked under, or that it is barred from every slot.
 func (t *torrent) speedChokeInput(c *conn, p *choke.Peer) {
 	if !t.speedOn() || c.ls.sp.id == 0 {
 		return
 	}
 	if t.payeeDefaulted(c) {
-		p.Interested = false // owes us and missed a payment: no slot, not even a free one
+		p.Barred = true // owes us and missed a payment: no slot, not even a free one
 		return
 	}
 	p.Speed = true

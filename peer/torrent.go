@@ -138,10 +138,7 @@ func (T *Torrent) AddPeers(addrs ...string) error {
 		aps = append(aps, ap)
 	}
 	T.t.do(func() {
-		for _, ap := range aps {
-			T.t.known[ap] = struct{}{}
-			delete(T.t.failures, ap) // the user named it again: try at once
-		}
+		T.t.learn(fromUser, aps) // a failed address named again is tried at once
 		T.t.connectMore()
 	})
 	return nil
@@ -196,12 +193,13 @@ type torrent struct {
 	diskWG   sync.WaitGroup
 	diskBusy int // blocks handed to the disk workers whose evBlock has not come back
 	nextKey  piece.PeerKey
-	known    map[netip.AddrPort]struct{} // addresses we may dial
+	known    map[netip.AddrPort]peerSource // addresses we may dial, at most maxKnownPeers (learn.go)
 	dialing  map[netip.AddrPort]struct{}
 	failures map[netip.AddrPort]dialFailure
 	blame    piece.Blame[netip.Addr] // strikes for corrupt data, by address (smartban.go)
 	failedBy map[int][]failedAttempt // who sent the blocks of failed pieces (smartban.go)
-	choker   choke.State
+	choker   choke.State             // the optimistic rotation, kept between rechokes (choking.go)
+	chokeCfg choke.Config            // built once by newChokeConfig
 
 	recheckedPieces int
 	stats           struct {
@@ -252,7 +250,7 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 		done:     make(chan struct{}),
 		complete: make(chan struct{}),
 		conns:    map[piece.PeerKey]*conn{},
-		known:    map[netip.AddrPort]struct{}{},
+		known:    map[netip.AddrPort]peerSource{},
 		dialing:  map[netip.AddrPort]struct{}{},
 		failures: map[netip.AddrPort]dialFailure{},
 		depth:    piece.DefaultDepth(),
@@ -276,6 +274,7 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 		t.store.Close()
 		return nil, err
 	}
+	t.chokeCfg = t.newChokeConfig()
 	picker, err := piece.NewPicker(layout, piece.Config{})
 	if err != nil {
 		t.store.Close()
@@ -295,14 +294,16 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 		}
 	}
 	t.recheckedPieces = have.Count()
+	var peers []netip.AddrPort
 	for _, a := range opts.Peers {
 		ap, err := resolveAddrPort(a)
 		if err != nil {
 			t.store.Close()
 			return nil, err
 		}
-		t.known[ap] = struct{}{}
+		peers = append(peers, ap)
 	}
+	t.learn(fromUser, peers) // dialled when the loop starts
 
 	s.mu.Lock()
 	if _, dup := s.torrents[t.infoHash]; dup {
