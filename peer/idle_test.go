@@ -94,10 +94,10 @@ func TestTorrentWakesAndSleeps(t *testing.T) {
 		if up := st.Stats().Uploaded; up < int64(round+1)*mi.Info.TotalLength {
 			t.Errorf("round %d: the seeder uploaded %d bytes in all", round, up)
 		}
-		// The leecher, now a seed too, goes; the seeder's torrent goes back to sleep. (A
-		// seed that knows another seed redials it every second and each time they part as
-		// both-seeds, so the leecher must leave for good.)
-		leecher.Close()
+		// Two seeds part (both-seeds) and do not redial each other at once
+		// (bothSeedsRedial): each torrent goes back to sleep.
+		waitAsleep(t, lt)
 		waitAsleep(t, st)
+		leecher.Close()
 	}
 }
