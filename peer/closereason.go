@@ -4,8 +4,10 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"syscall"
+	"time"
 )
 
 // CloseReason says why a connection closed, for the log and Stats.Closed. The first error
@@ -77,6 +79,10 @@ func closeReason(err error, banned bool) CloseReason {
 	return CloseOther
 }
 
+// bothSeedsRedial is how long a torrent waits before dialling again an address it parted
+// from as both-seeds.
+const bothSeedsRedial = 5 * time.Minute
+
 // noteClose logs why c closed and counts it in Stats.Closed. err is what the reader saw;
 // the reason is the first error the connection was closed with.
 func (t *torrent) noteClose(c *conn, err error) {
@@ -85,6 +91,12 @@ func (t *torrent) noteClose(c *conn, err error) {
 	}
 	r := closeReason(err, t.s.banned(c.addr.Addr().Unmap()))
 	t.stats.closes[r].Add(1)
+	if r == CloseBothSeeds && c.outgoing {
+		// Nothing to trade while both stay seeds: redialling it at every tick would connect
+		// and part again each second (and keep an idle torrent awake, idle.go).
+		ap := netip.AddrPortFrom(c.addr.Addr().Unmap(), c.addr.Port())
+		t.failures[ap] = dialFailure{n: t.failures[ap].n, retry: time.Now().Add(bothSeedsRedial)}
+	}
 	switch r {
 	case CloseProtocol, CloseBanned, CloseClaim:
 		t.s.log.Info("peer closed", "addr", c, "reason", r, "err", err)

@@ -19,23 +19,39 @@ type diskJob struct {
 // requests outstanding, since only requested blocks are accepted.
 const diskQueueLen = 64
 
-// startDisk starts the torrent's disk workers. Writing and hashing a block takes about as
-// long as reading it from the socket, so moving it off the reader lets the two overlap on
-// different cores instead of alternating on one.
+// startDisk starts the torrent's disk workers, unless they run already. Writing and hashing
+// a block takes about as long as reading it from the socket, so moving it off the reader
+// lets the two overlap on different cores instead of alternating on one. They start with
+// the first connection and stop when the torrent is idle again (idle.go).
 func (t *torrent) startDisk() {
+	if t.disk != nil {
+		return
+	}
 	t.disk = make(chan diskJob, diskQueueLen)
 	for range t.s.settings.DiskWorkers {
 		t.diskWG.Add(1)
-		go func() {
-			defer t.diskWG.Done()
-			for j := range t.disk {
-				res, err := t.storeBlock(j.b, j.buf)
-				t.s.blocks.Put(j.buf)
-				t.post(event{c: j.c, kind: evBlock, blk: j.b, res: res, err: err})
-			}
-		}()
+		go t.diskWorker(t.disk)
 	}
 }
+
+func (t *torrent) diskWorker(jobs <-chan diskJob) {
+	defer t.diskWG.Done()
+	for j := range jobs {
+		res, err := t.storeBlock(j.b, j.buf)
+		t.s.blocks.Put(j.buf)
+		t.post(event{c: j.c, kind: evBlock, blk: j.b, res: res, err: err})
+	}
+}
+
+// diskHandedOver notes that the first queued block went to the workers.
+func (t *torrent) diskHandedOver() {
+	t.diskQ[0] = diskJob{}
+	t.diskQ = t.diskQ[1:]
+	t.diskBusy++
+}
+
+// diskIdle reports whether no block of ours waits for the workers or is with them.
+func (t *torrent) diskIdle() bool { return len(t.diskQ) == 0 && t.diskBusy == 0 }
 
 // stopDisk drops the blocks not yet handed over and lets the workers finish the rest.
 func (t *torrent) stopDisk() {
@@ -43,8 +59,11 @@ func (t *torrent) stopDisk() {
 		t.s.blocks.Put(j.buf)
 	}
 	t.diskQ = nil
-	close(t.disk)
-	t.diskWG.Wait()
+	if t.disk != nil {
+		close(t.disk)
+		t.diskWG.Wait()
+		t.disk = nil
+	}
 }
 
 // diskSend is the loop's send case: the disk channel while blocks wait, else nil (never ready).

@@ -39,8 +39,7 @@ func (t *torrent) run() {
 		diskCh, job := t.diskSend()
 		select {
 		case diskCh <- job:
-			t.diskQ[0] = diskJob{}
-			t.diskQ = t.diskQ[1:]
+			t.diskHandedOver()
 		case ev := <-t.events:
 			t.handle(ev)
 		case f := <-t.cmds:
@@ -77,6 +76,9 @@ func (t *torrent) shutdown() {
 
 func (t *torrent) handle(ev event) {
 	c := ev.c
+	if ev.kind == evBlock {
+		t.diskBusy--
+	}
 	if t.conns[c.key] != c {
 		// A late event of a connection already removed. A block it sent was stored by a
 		// disk worker after the connection closed: what that did to its piece still counts.
@@ -134,6 +136,7 @@ func (t *torrent) tick() {
 	t.pexTick(now)
 	t.trackerTick(now, tracker.EventNone)
 	t.connectMore()
+	t.sleepIfIdle()
 }
 
 // addConn registers a new connection and starts its goroutines.
@@ -160,6 +163,7 @@ func (t *torrent) addConn(nc net.Conn, h wire.Handshake, outgoing bool) {
 	t.picker.AddPeer(c.key)
 	t.s.conns.Add(1)
 	t.stats.peers.Store(int32(len(t.conns)))
+	t.wake()
 	t.connWG.Add(2)
 	go func() { defer t.connWG.Done(); c.readLoop() }()
 	go func() { defer t.connWG.Done(); c.writeLoop() }()

@@ -93,6 +93,7 @@ type Session struct {
 	payers *channel.KeyCache
 
 	trackerClient *tracker.Client // shared: it caches UDP connection ids per tracker
+	announces     announcePacer   // spaces the torrents' regular announces
 }
 
 // PeerIDPrefix is our Azureus-style client prefix.

@@ -194,7 +194,7 @@ type torrent struct {
 	opts     TorrentOptions
 	dlimit   *readLimiter // the torrent's own download limit (downlimit.go)
 
-	events   chan event
+	events   chan event // nil while idle (idle.go)
 	cmds     chan func()
 	stopping chan struct{}
 	stopOnce sync.Once
@@ -207,6 +207,7 @@ type torrent struct {
 	disk     chan diskJob   // received blocks for the disk workers
 	diskQ    []diskJob      // accepted blocks waiting for the disk channel
 	diskWG   sync.WaitGroup
+	diskBusy int // blocks handed to the disk workers whose evBlock has not come back
 	nextKey  piece.PeerKey
 	known    map[netip.AddrPort]peerSource // addresses we may dial, at most maxKnownPeers (learn.go)
 	dialing  map[netip.AddrPort]struct{}
@@ -240,6 +241,7 @@ type torrent struct {
 
 	announcer  *tracker.Announcer // nil without trackers
 	announcing bool               // an announce is running (the announcer is not concurrent)
+	announceAt time.Time          // the session's slot for the regular announce due, once taken
 	trackerKey uint32
 	claims     map[netip.Addr]claimedBid // bids trackers claimed for peers
 
@@ -261,7 +263,6 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 		layout:   layout,
 		opts:     opts,
 		dlimit:   newReadLimiter(opts.DownloadRateLimit),
-		events:   make(chan event, 256),
 		cmds:     make(chan func(), 64),
 		stopping: make(chan struct{}),
 		done:     make(chan struct{}),
@@ -339,7 +340,6 @@ func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent
 		t.super = newSuperSeed(layout.NumPieces)
 	}
 	t.startTrackers(opts.Trackers)
-	t.startDisk()
 	s.wg.Add(1)
 	go t.run()
 	if !complete {

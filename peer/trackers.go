@@ -28,6 +28,7 @@ func (t *torrent) startTrackers(tiers [][]string) {
 		return
 	}
 	t.announcer = tracker.NewAnnouncer(t.s.trackerClient, tiers, nil)
+	t.announcer.Jitter = announceJitter // announcepace.go
 	var k [4]byte
 	rand.Read(k[:])
 	t.trackerKey = binary.BigEndian.Uint32(k[:])
@@ -66,9 +67,19 @@ func (t *torrent) trackerTick(now time.Time, ev wiretracker.Event) {
 	if a == nil || t.announcing {
 		return
 	}
-	if ev == wiretracker.EventNone && !a.Next().IsZero() && now.Before(a.Next()) {
-		return
+	if ev == wiretracker.EventNone {
+		if !a.Next().IsZero() && now.Before(a.Next()) {
+			return
+		}
+		// Due: take the session's next free slot, and wait for it (announcepace.go).
+		if t.announceAt.IsZero() {
+			t.announceAt = t.s.announces.slot(now)
+		}
+		if now.Before(t.announceAt) {
+			return
+		}
 	}
+	t.announceAt = time.Time{}
 	t.announcing = true
 	req := t.announceRequest(ev)
 	t.s.wg.Add(1)

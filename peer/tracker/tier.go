@@ -24,6 +24,14 @@ type Announcer struct {
 	// tracker (whose BEP 15 retries span hours) does not stall the fallback.
 	// Zero means 60 seconds.
 	PerTracker time.Duration
+	// Jitter, between 0 and 1, lengthens each wait before the next regular
+	// announce (the interval, or the retry after a failed round) by a random
+	// fraction of it up to Jitter. A client with many torrents sets it so that
+	// torrents announced together do not stay in step and hit their tracker
+	// at the same second every interval. Zero keeps the schedule exact.
+	Jitter float64
+
+	rng *rand.Rand
 
 	tiers   [][]string
 	started map[string]bool // trackers that have seen our "started"
@@ -45,7 +53,7 @@ func NewAnnouncer(c *Client, tiers [][]string, rng *rand.Rand) *Announcer {
 	if rng == nil {
 		rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
-	a := &Announcer{Client: c, started: make(map[string]bool)}
+	a := &Announcer{Client: c, started: make(map[string]bool), rng: rng}
 	for _, tier := range tiers {
 		var t []string
 		for _, u := range tier {
@@ -130,7 +138,7 @@ func (a *Announcer) Announce(ctx context.Context, now time.Time, req wiretracker
 		}
 	}
 	a.failures++
-	a.next = now.Add(min(15*time.Second<<min(a.failures-1, 7), 30*time.Minute))
+	a.next = now.Add(a.jitter(min(15*time.Second<<min(a.failures-1, 7), 30*time.Minute)))
 	if len(errs) == 0 {
 		return wiretracker.AnnounceResponse{}, "", ErrNoTrackers
 	}
@@ -145,5 +153,14 @@ func (a *Announcer) success(now time.Time, u string, resp wiretracker.AnnounceRe
 	// unprompted more often than every 5 minutes (or the interval, if shorter).
 	a.minInterval = max(resp.MinInterval, min(resp.Interval, 5*time.Minute))
 	iv := max(resp.Interval, resp.MinInterval, 30*time.Second)
-	a.next = now.Add(iv)
+	a.next = now.Add(a.jitter(iv))
+}
+
+// jitter returns d lengthened by a random fraction of it up to a.Jitter.
+func (a *Announcer) jitter(d time.Duration) time.Duration {
+	f := min(max(a.Jitter, 0), 1)
+	if f == 0 {
+		return d
+	}
+	return d + time.Duration(a.rng.Float64()*f*float64(d))
 }

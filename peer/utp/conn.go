@@ -35,7 +35,12 @@ const (
 	// readSlack lets the in-order packet that fills a gap in, even if out-of-order data
 	// has used up the window: refusing it would stall the connection for good.
 	readSlack = 64 << 10
-	// ackDelay is how long an ack for a lone in-order packet may wait for a second one.
+	// ackEvery is how many in-order packets an ack waits for, and ackDelay how long at
+	// most. Each ack costs the receiver a send and the sender a read and a pass over its
+	// queue: with an ack every two packets, or every coalesced read however short, the
+	// acks' sends alone were 9-13% of a BitTorrent downloader's CPU at loopback speed.
+	// Out-of-order data, a FIN and a reader freeing a stalled window are acked at once.
+	ackEvery = 16
 	ackDelay = time.Millisecond
 	// linger bounds how long a closed connection waits for its FIN to be acknowledged.
 	linger = 30 * time.Second
@@ -256,7 +261,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 	}
 }
 
-// Write queues b for sending; it blocks while Config.WriteBuffer bytes are queued.
+// Write queues b for sending; it blocks while the send queue is full (sendQueueLimit).
 func (c *Conn) Write(b []byte) (int, error) {
 	n := 0
 	for len(b) > 0 {
@@ -270,7 +275,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 			c.mu.Unlock()
 			return n, err
 		}
-		space := c.s.cfg.WriteBuffer - c.queued
+		space := c.sendQueueLimit() - c.queued
 		if space <= 0 {
 			c.mu.Unlock()
 			select {

@@ -511,3 +511,79 @@ func TestCloseTimeWait(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// The send queue follows the windows: a peer that reads nothing (its window closed at
+// 64 KiB) holds a writer to twice that window queued, not Config.WriteBuffer.
+func TestSendQueueFollowsWindow(t *testing.T) {
+	const window = 64 << 10
+	a, b := listen(t, Config{}), listen(t, Config{ReadBuffer: window})
+	c := dial(t, a, b.Addr().String())
+	defer c.Close()
+	s, err := b.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_ = c.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+	n, err := c.Write(make([]byte, 4<<20))
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Write = %d, %v; want deadline exceeded", n, err)
+	}
+	uc := c.(*Conn)
+	uc.mu.Lock()
+	queued, limit := uc.queued, uc.sendQueueLimit()
+	uc.mu.Unlock()
+	if limit > 2*window || queued > limit {
+		t.Errorf("queued %d bytes, limit %d; want at most %d", queued, limit, 2*window)
+	}
+	// What Write took is at most the peer's buffer (with the slack for a gap-filling
+	// packet) plus our queue.
+	if max := window + readSlack + 2*window; n > max {
+		t.Errorf("Write took %d bytes; want at most %d", n, max)
+	}
+}
+
+// In-order data is acked once per ackEvery packets (or after ackDelay), whether the
+// packets come one read at a time or coalesced; out-of-order data at once.
+func TestAckEvery(t *testing.T) {
+	a, b := listen(t, Config{}), listen(t, Config{})
+	c := dial(t, a, b.Addr().String())
+	defer c.Close()
+	cc := c.(*Conn)
+	payload := make([]byte, 1000)
+	inject := func(n int, deferAck bool) (acks uint64) {
+		cc.mu.Lock()
+		seq, ack, sent0 := cc.ackNr+1, cc.seqNr-1, cc.stats.Sent
+		cc.mu.Unlock()
+		for i := range n {
+			h := Header{Type: TypeData, ConnID: cc.recvID, Seq: seq + uint16(i), Ack: ack, WindowSize: 1 << 20}
+			cc.handle(&h, payload, time.Now(), deferAck)
+			if deferAck {
+				cc.flushAck() // as the reader does after each coalesced read (here of one packet)
+			}
+		}
+		cc.mu.Lock()
+		defer cc.mu.Unlock()
+		return cc.stats.Sent - sent0
+	}
+	// 64 packets: 64/ackEvery acks, plus one for each ackDelay the loop took (a loaded
+	// machine); one ack every two packets would be 32.
+	for _, deferAck := range []bool{false, true} {
+		if acks := inject(64, deferAck); acks > 64/ackEvery+8 {
+			t.Errorf("deferAck %v: %d acks for 64 in-order packets; want about %d", deferAck, acks, 64/ackEvery)
+		}
+	}
+	// A packet past a gap is acked at once (with a selective ack), so the sender learns of
+	// the loss.
+	cc.mu.Lock()
+	seq, ack, sent0 := cc.ackNr+2, cc.seqNr-1, cc.stats.Sent
+	cc.mu.Unlock()
+	h := Header{Type: TypeData, ConnID: cc.recvID, Seq: seq, Ack: ack, WindowSize: 1 << 20}
+	cc.handle(&h, payload, time.Now(), false)
+	cc.mu.Lock()
+	acks := cc.stats.Sent - sent0
+	cc.mu.Unlock()
+	if acks != 1 {
+		t.Errorf("%d acks for an out-of-order packet, want 1 at once", acks)
+	}
+}

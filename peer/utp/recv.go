@@ -71,9 +71,17 @@ func (c *Conn) handle(h *Header, payload []byte, now time.Time, deferAck bool) (
 func (c *Conn) flushAck() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state != stateDead && c.ackPending > 0 {
-		c.sendState(time.Now())
+	if c.state == stateDead || c.ackPending == 0 {
+		return
 	}
+	if c.ackPending < ackEvery && len(c.ooo) == 0 && !c.eof {
+		if !c.ackTimerOn {
+			c.ackTimerOn = true
+			c.ackTimer.Reset(ackDelay)
+		}
+		return
+	}
+	c.sendState(time.Now())
 }
 
 func (c *Conn) onData(seq uint16, payload []byte, now time.Time, deferAck bool) {
@@ -112,7 +120,7 @@ func (c *Conn) onData(seq uint16, payload []byte, now time.Time, deferAck bool) 
 			c.sendState(now)
 		case deferAck:
 			// The reader acks after the rest of the coalesced read.
-		case c.ackPending >= 2:
+		case c.ackPending >= ackEvery:
 			c.sendState(now)
 		case !c.ackTimerOn:
 			c.ackTimerOn = true

@@ -20,6 +20,20 @@ func (c *Conn) window() int {
 
 func (c *Conn) sendWindow() int { return min(c.cc.cwnd, c.peerWnd) }
 
+// minSendQueue is the send queue of a connection whose windows are small: a few 16 KiB
+// BitTorrent blocks.
+const minSendQueue = 64 << 10
+
+// sendQueueLimit is how many payload bytes Write may queue (sent and unacknowledged, or
+// not sent yet): twice what the windows let be in flight, so that a window's worth is
+// ready to go as acks free room and the window may double in slow start, but at least
+// minSendQueue and at most Config.WriteBuffer. Bytes queued beyond that only wait, and
+// a fixed Config.WriteBuffer per connection would hold 200 MiB for 200 slow peers whose
+// windows are a few packets, with the packets being filled too many to stay in cache.
+func (c *Conn) sendQueueLimit() int {
+	return min(c.s.cfg.WriteBuffer, max(2*c.sendWindow(), minSendQueue))
+}
+
 // flush sends what the windows and the pacer allow: retransmissions first, then new
 // packets.
 func (c *Conn) flush(now time.Time) {

@@ -28,8 +28,9 @@ type Config struct {
 	// ReadBuffer is each connection's receive window in bytes (default 1 MiB).
 	ReadBuffer int
 
-	// WriteBuffer is how many bytes each connection queues before Write blocks
-	// (default 1 MiB).
+	// WriteBuffer is the most bytes a connection queues before Write blocks (default
+	// 1 MiB). The queue is sized to the connection's windows below that: twice what may be
+	// in flight, at least 64 KiB (Conn.sendQueueLimit).
 	WriteBuffer int
 
 	// SocketBuffer sizes the kernel's UDP send and receive buffers (default 4 MiB;

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -379,6 +380,41 @@ func TestAnnouncerTiers(t *testing.T) {
 	}
 	if _, _, err := tracker.NewAnnouncer(nil, nil, nil).Announce(ctx, now, req([20]byte{5}, 1, 0)); !errors.Is(err, tracker.ErrNoTrackers) {
 		t.Errorf("empty list: %v", err)
+	}
+}
+
+// Jitter spreads the next announce of torrents answered at the same moment over
+// [interval, interval*(1+Jitter)], for answered rounds and failed ones alike.
+func TestAnnouncerJitter(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	tr := server.New(server.Config{Interval: 10 * time.Minute, RatePerSecond: -1})
+	httpURL, _, _ := startServers(t, tr)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		url  string
+		base time.Duration // the wait without jitter
+	}{
+		{"answered", httpURL, 10 * time.Minute},
+		{"failed", "http://127.0.0.1:1/announce", 15 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			waits := map[time.Duration]bool{}
+			for i := range 20 {
+				a := tracker.NewAnnouncer(nil, [][]string{{tc.url}}, rand.New(rand.NewPCG(uint64(i), 1)))
+				a.Jitter = 0.1
+				a.Announce(ctx, now, req([20]byte{6, byte(i)}, 1, 0))
+				w := a.Next().Sub(now)
+				if w < tc.base || w > tc.base+tc.base/10 {
+					t.Errorf("announcer %d: next after %v, want within [%v, %v]", i, w, tc.base, tc.base+tc.base/10)
+				}
+				waits[w] = true
+			}
+			if len(waits) < 10 {
+				t.Errorf("20 announcers chose only %d distinct waits: %v", len(waits), waits)
+			}
+		})
 	}
 }
 
