@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/speedbt/btt/channel"
@@ -31,6 +34,7 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	nops := fs.Int("ops", 20000, "signed operations to send")
 	batch := fs.Int("batch", 1, "operations per request (more than 1: POST /v1/batch)")
 	readers := fs.Int("readers", 0, "clients looping on reads (GET /v1/info and an account) while the operations run; the server needs --rate-limit 0")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the sending phase (not the funding and signing) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -134,6 +138,16 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "presigned %d operations in %d requests in %v\n", len(ops), requests, time.Since(start).Round(time.Millisecond))
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	var next atomic.Int64
 	var failures atomic.Int64
 	lat := make([][]time.Duration, *conc)
@@ -164,6 +178,7 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 			})
 		}
 	}
+	cpu0 := cpuTime()
 	start = time.Now()
 	for w := range *conc {
 		wg.Go(func() {
@@ -203,6 +218,10 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := cpuTime() - cpu0
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	stopReads()
 	rwg.Wait()
 	all := slices.Concat(lat...)
@@ -216,6 +235,7 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "latency: p50=%v p90=%v p99=%v max=%v\n", pct(0.50).Round(time.Microsecond),
 		pct(0.90).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), all[len(all)-1].Round(time.Microsecond))
 	fmt.Fprintf(out, "failures: %d\n", failures.Load())
+	fmt.Fprintf(out, "generator cpu: %v (%.1f us/op)\n", cpu.Round(time.Millisecond), float64(cpu.Microseconds())/float64(len(all)))
 	if *readers > 0 {
 		fmt.Fprintf(out, "reads: %d readers, %.0f reads/s, %d failed\n", *readers, float64(reads.Load())/elapsed.Seconds(), readFailures.Load())
 	}
@@ -231,4 +251,13 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "supply check: total %s BTT == genesis\n", channel.FormatBTT(uint64(in.Total)))
 	return nil
+}
+
+// cpuTime is the CPU time (user and system) this process has used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
