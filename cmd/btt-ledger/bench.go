@@ -45,8 +45,9 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *conc, MaxConnsPerHost: *conc}, Timeout: time.Minute}
-	c := ledger.NewClient(*url, hc)
+	// The funding, the readers and the checks use the ledger's client; the measured operations
+	// go through httpConn.
+	c := ledger.NewClient(*url, &http.Client{Timeout: time.Minute})
 	id, err := c.LedgerID(ctx)
 	if err != nil {
 		return err
@@ -85,10 +86,14 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 			return fmt.Errorf("bench: unknown --mix %q", *mix)
 		}
 	}
+	host, err := hostPort(*url)
+	if err != nil {
+		return err
+	}
 	type call struct {
-		path string
-		body json.RawMessage
-		n    int // operations in it
+		batch bool
+		req   []byte // the whole HTTP request
+		n     int    // operations in it
 	}
 	per := 1 // operations per job when not batching: a channel's open and close go in order
 	if *mix == "channel" {
@@ -105,29 +110,30 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 			if err != nil {
 				return err
 			}
-			jobs = append(jobs, []call{{"/v1/batch", b, n}})
+			jobs = append(jobs, []call{{true, postRequest(host, "/v1/batch", b), n}})
 			i += n
 			continue
 		}
 		var job []call
 		for _, op := range ops[i:min(i+per, len(ops))] {
-			var c call
+			var path string
+			var body []byte
 			var err error
 			switch {
 			case op.Transfer != nil:
-				c.path, c.n = "/v1/transfers", 1
-				c.body, err = json.Marshal(op.Transfer)
+				path = "/v1/transfers"
+				body, err = json.Marshal(op.Transfer)
 			case op.Open != nil:
-				c.path, c.n = "/v1/channels", 1
-				c.body, err = json.Marshal(op.Open)
+				path = "/v1/channels"
+				body, err = json.Marshal(op.Open)
 			default:
-				c.path, c.n = "/v1/channels/"+op.Close.Channel.String()+"/close", 1
-				c.body, err = json.Marshal(&op.Close.CloseRequest)
+				path = "/v1/channels/" + op.Close.Channel.String() + "/close"
+				body, err = json.Marshal(&op.Close.CloseRequest)
 			}
 			if err != nil {
 				return err
 			}
-			job = append(job, c)
+			job = append(job, call{req: postRequest(host, path, body), n: 1})
 		}
 		jobs = append(jobs, job)
 		i += len(job)
@@ -182,6 +188,8 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	start = time.Now()
 	for w := range *conc {
 		wg.Go(func() {
+			hc := &httpConn{addr: host, timeout: time.Minute}
+			defer hc.close()
 			for {
 				j := next.Add(1) - 1
 				if j >= int64(len(jobs)) || ctx.Err() != nil {
@@ -189,19 +197,9 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 				}
 				for _, cl := range jobs[j] {
 					t0 := time.Now()
-					var err error
-					if cl.path == "/v1/batch" {
-						var resp ledger.BatchResponse
-						if err = c.Post(ctx, cl.path, cl.body, &resp); err == nil {
-							for i := range resp.Results {
-								if e := resp.Results[i].Err(); e != nil {
-									err = e
-									break
-								}
-							}
-						}
-					} else {
-						err = c.Post(ctx, cl.path, cl.body, nil)
+					status, body, err := hc.do(cl.req)
+					if err == nil {
+						err = answerErr(status, body, cl.batch, cl.n)
 					}
 					d := time.Since(t0)
 					for range cl.n {
@@ -250,6 +248,34 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("bench: ledger total %d != supply %d", in.Total, in.Supply)
 	}
 	fmt.Fprintf(out, "supply check: total %s BTT == genesis\n", channel.FormatBTT(uint64(in.Total)))
+	return nil
+}
+
+// answerErr is the error an answer carries: a ledger error for a status other than 200 and,
+// for a batch, the first operation refused or a count of results other than n.
+func answerErr(status int, body []byte, batch bool, n int) error {
+	if status != http.StatusOK {
+		e := &ledger.Error{Status: status}
+		if json.Unmarshal(body, e) != nil || e.Code == "" {
+			e.Code, e.Msg = "http_status", string(body)
+		}
+		return e
+	}
+	if !batch {
+		return nil
+	}
+	var resp ledger.BatchResponse
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return fmt.Errorf("bench: batch answer: %w", err)
+	}
+	if len(resp.Results) != n {
+		return fmt.Errorf("bench: batch of %d answered with %d results", n, len(resp.Results))
+	}
+	for i := range resp.Results {
+		if err := resp.Results[i].Err(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
