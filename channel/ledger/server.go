@@ -333,7 +333,11 @@ func (h *handler) faucet(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) transfer(w http.ResponseWriter, r *http.Request) {
 	var req TransferRequest
-	if err := decode(w, r, &req); err != nil {
+	b, err := readBody(w, r, MaxRequestBytes)
+	if err == nil {
+		err = ParseTransferRequest(b, &req)
+	}
+	if err != nil {
 		writeErr(w, err)
 		return
 	}
