@@ -6,3 +6,6 @@ func NewView(d *Data) (BridgeReader, func(*Data)) {
 	v := newView(d, nil)
 	return v, v.apply
 }
+
+// AppendTransferJSON is TransferResult's hand-written encoding.
+func AppendTransferJSON(r *TransferResult) []byte { return r.appendJSON(nil) }
