@@ -24,10 +24,11 @@ import (
 type KeyCache struct {
 	// TableAfter is how many valid signatures a key must have made before its table is built
 	// while fewer than maxTables keys have one. Building costs what the table then saves on
-	// 12-17 verifications, so waiting for about that many is the rent-or-buy rule: whatever
-	// the number of signatures a key goes on to make, the key costs at most about twice what
-	// the best choice in hindsight would have (waiting for 64 costs 2.5 times for a key that
-	// stops at 64, and half of a 64-key benchmark of 8,000 signatures ran without tables).
+	// about 12 verifications (1.0 ms against 95 - 35 us), so waiting for that many is the
+	// rent-or-buy rule: whatever the number of signatures a key goes on to make, it costs at
+	// most 1.7 times what the best choice in hindsight would have (waiting for 64 costs 2.2
+	// times for a key that stops at 64, and half of a 64-key benchmark of 8,000 signatures
+	// ran without tables).
 	// When every table is taken, a key must have made StealAfter signatures to take one from
 	// another key: with more busy keys than tables, tables would otherwise be rebuilt faster
 	// than they pay off.
@@ -57,7 +58,7 @@ type cachedKey struct {
 // NewKeyCache returns a cache holding at most maxKeys keys, of which at most maxTables have
 // a table (53 KiB each). When full, an arbitrary key, or an arbitrary key's table, is dropped.
 func NewKeyCache(maxKeys, maxTables int) *KeyCache {
-	return &KeyCache{TableAfter: 16, StealAfter: 64, max: max(1, maxKeys), maxTables: max(1, maxTables),
+	return &KeyCache{TableAfter: 12, StealAfter: 64, max: max(1, maxKeys), maxTables: max(1, maxTables),
 		entries: make(map[PublicKey]*cachedKey)}
 }
 
