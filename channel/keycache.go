@@ -112,10 +112,21 @@ func (c *KeyCache) Address(p PublicKey) (Address, error) {
 // Verify is PublicKey.Verify, faster for keys seen often. A key enters the cache with its
 // first valid signature.
 func (c *KeyCache) Verify(p PublicKey, digest [32]byte, sig Signature) error {
+	_, err := c.VerifyAddress(p, digest, sig)
+	return err
+}
+
+// VerifyAddress is Verify that also returns the signer's address (from the same cache
+// lookup).
+func (c *KeyCache) VerifyAddress(p PublicKey, digest [32]byte, sig Signature) (Address, error) {
 	e, cached, err := c.get(p)
 	if err != nil {
-		return err
+		return Address{}, err
 	}
+	return e.addr, c.verify(p, e, cached, digest, sig)
+}
+
+func (c *KeyCache) verify(p PublicKey, e *cachedKey, cached bool, digest [32]byte, sig Signature) error {
 	r, s, err := parseScalars(sig)
 	if err != nil {
 		return err

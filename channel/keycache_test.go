@@ -33,7 +33,16 @@ func TestKeyCacheMatchesVerify(t *testing.T) {
 			pub = keys[r.IntN(len(keys))].Public()
 		}
 		want := pub.Verify(d, sig)
-		got := c.Verify(pub, d, sig)
+		var got error
+		if i%2 == 0 {
+			got = c.Verify(pub, d, sig)
+		} else {
+			var a Address
+			a, got = c.VerifyAddress(pub, d, sig)
+			if got == nil && a != pub.Address() {
+				t.Fatalf("step %d: VerifyAddress gave %s, the key's address is %s", i, a, pub.Address())
+			}
+		}
 		if (want == nil) != (got == nil) || want != nil && !errors.Is(got, errors.Unwrap(want)) && !errors.Is(got, want) {
 			t.Fatalf("step %d: KeyCache.Verify = %v, PublicKey.Verify = %v", i, got, want)
 		}
