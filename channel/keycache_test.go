@@ -33,7 +33,16 @@ func TestKeyCacheMatchesVerify(t *testing.T) {
 			pub = keys[r.IntN(len(keys))].Public()
 		}
 		want := pub.Verify(d, sig)
-		got := c.Verify(pub, d, sig)
+		var got error
+		if i%2 == 0 {
+			got = c.Verify(pub, d, sig)
+		} else {
+			var a Address
+			a, got = c.VerifyAddress(pub, d, sig)
+			if got == nil && a != pub.Address() {
+				t.Fatalf("step %d: VerifyAddress gave %s, the key's address is %s", i, a, pub.Address())
+			}
+		}
 		if (want == nil) != (got == nil) || want != nil && !errors.Is(got, errors.Unwrap(want)) && !errors.Is(got, want) {
 			t.Fatalf("step %d: KeyCache.Verify = %v, PublicKey.Verify = %v", i, got, want)
 		}
@@ -88,7 +97,7 @@ func TestCombEdgeScalars(t *testing.T) {
 // exact when keys come and go.
 func TestKeyCacheTableCap(t *testing.T) {
 	c := NewKeyCache(4, 2)
-	c.TableAfter = 1
+	c.TableAfter, c.StealAfter = 1, 1
 	keys := make([]*PrivateKey, 6)
 	for i := range keys {
 		keys[i] = testKey(t, byte(20+i))
@@ -111,6 +120,38 @@ func TestKeyCacheTableCap(t *testing.T) {
 			t.Fatalf("round %d: %d tables (count %d) in %d entries", round, n, c.tables, len(c.entries))
 		}
 		c.mu.Unlock()
+	}
+}
+
+// A key gets a table after TableAfter signatures while one is free, and takes another key's
+// only after StealAfter.
+func TestKeyCacheStealAfter(t *testing.T) {
+	c := NewKeyCache(4, 1)
+	c.TableAfter, c.StealAfter = 2, 5
+	a, b := testKey(t, 30), testKey(t, 31)
+	sign := func(k *PrivateKey, n int) {
+		for i := range n {
+			d := sha256.Sum256([]byte{byte(i), k.Public()[7]})
+			if err := c.Verify(k.Public(), d, k.Sign(d)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	hasTable := func(k *PrivateKey) bool {
+		e, _, err := c.get(k.Public())
+		return err == nil && e.table.Load() != nil
+	}
+	sign(a, 2)
+	if !hasTable(a) {
+		t.Fatal("no table after TableAfter signatures with a table free")
+	}
+	sign(b, 4)
+	if hasTable(b) || !hasTable(a) {
+		t.Fatal("a table was taken before StealAfter signatures")
+	}
+	sign(b, 1)
+	if !hasTable(b) || hasTable(a) {
+		t.Fatalf("after StealAfter signatures: b has a table %v, a %v; want b only", hasTable(b), hasTable(a))
 	}
 }
 

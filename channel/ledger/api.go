@@ -227,6 +227,38 @@ type TransferResult struct {
 	Balance U64             `json:"balance"` // the sender's balance right after the transfer
 }
 
+// appendJSON appends what json.Marshal writes for r (TestTransferResultJSON compares them):
+// the writer encodes one answer per transfer, and reflection cost as much as the rest of
+// applying it.
+func (r *TransferResult) appendJSON(b []byte) []byte {
+	b = append(b, `{"from":`...)
+	b = appendAddress(b, r.From)
+	b = append(b, `,"to":`...)
+	b = appendAddress(b, r.To)
+	b = append(b, `,"amount":`...)
+	b = appendU64(b, r.Amount)
+	b = append(b, `,"nonce":`...)
+	b = appendU64(b, r.Nonce)
+	b = append(b, `,"balance":`...)
+	b = appendU64(b, r.Balance)
+	return append(b, '}')
+}
+
+// appendAddress appends a's JSON string (base58 needs no escaping; "" for the zero Address).
+func appendAddress(b []byte, a channel.Address) []byte {
+	b = append(b, '"')
+	if !a.IsZero() {
+		b = append(b, a.String()...)
+	}
+	return append(b, '"')
+}
+
+func appendU64(b []byte, n U64) []byte {
+	b = append(b, '"')
+	b = strconv.AppendUint(b, uint64(n), 10)
+	return append(b, '"')
+}
+
 // FaucetResult is the response to a faucet claim.
 type FaucetResult struct {
 	Address channel.Address `json:"address"`

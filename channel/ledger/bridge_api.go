@@ -166,7 +166,7 @@ func registerBridge(mux *http.ServeMux, h *handler) {
 	mux.HandleFunc("POST /v1/withdrawals", h.withdraw)
 	mux.HandleFunc("GET /v1/withdrawals/{id}", h.getWithdrawal)
 	mux.HandleFunc("GET /v1/history", h.history)
-	mux.HandleFunc("GET /v1/bridge", func(w http.ResponseWriter, r *http.Request) { h.do(w, r, GetBridge{}) })
+	mux.HandleFunc("GET /v1/bridge", h.getBridge)
 	mux.HandleFunc("POST /v1/bridge/tx", h.bridgeTx)
 	mux.HandleFunc("POST /v1/bridge/confirm", h.bridgeConfirm)
 	mux.HandleFunc("POST /v1/bridge/deposit", h.bridgeDeposit)
@@ -201,7 +201,20 @@ func (h *handler) getWithdrawal(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, errorf(ErrBadRequest, "%v", err))
 		return
 	}
-	h.do(w, r, GetWithdrawal{ID: id})
+	br, err := h.bridgeReader()
+	var wd Withdrawal
+	found := false
+	if err == nil {
+		wd, found, err = br.Withdrawal(r.Context(), id)
+	}
+	switch {
+	case err != nil:
+		writeErr(w, err)
+	case !found:
+		writeErr(w, errorf(ErrNotFound, "withdrawal %s", id))
+	default:
+		writeJSON(w, &wd)
+	}
 }
 
 func (h *handler) history(w http.ResponseWriter, r *http.Request) {
@@ -210,7 +223,16 @@ func (h *handler) history(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, errorf(ErrBadRequest, "address: %v", err))
 		return
 	}
-	h.do(w, r, GetHistory{Address: a})
+	br, err := h.bridgeReader()
+	var hist History
+	if err == nil {
+		hist, err = br.History(r.Context(), a)
+	}
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, &hist)
 }
 
 func (h *handler) bridgeTx(w http.ResponseWriter, r *http.Request) {

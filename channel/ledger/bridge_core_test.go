@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
@@ -160,6 +161,7 @@ func TestBridgeProperty(t *testing.T) {
 	users := []*channel.PrivateKey{key(t, 10), key(t, 11), key(t, 12), key(t, 13)}
 	c := newBridgeCore(t, tr, br)
 	stored := ledger.Genesis(lid, tr.Address())
+	view, applyView := ledger.NewView(ledger.Genesis(lid, tr.Address()))
 	now := bridgeNow
 	var ws []ledger.Withdrawal
 	var deps []ledger.BridgeDeposit
@@ -207,7 +209,11 @@ func TestBridgeProperty(t *testing.T) {
 			t.Fatalf("op %d (%T) refused (%v) but changed state", i, op, err)
 		}
 		merge(stored, ch)
+		applyView(ch)
 		supply(t, c)
+		if i%250 == 0 {
+			sameAsView(t, c, view, br.Address(), users, ws)
+		}
 		var w ledger.Withdrawal
 		if err == nil && json.Unmarshal(body, &w) == nil && !w.ID.IsZero() && w.From == u.Address() {
 			found := false
@@ -235,6 +241,7 @@ func TestBridgeProperty(t *testing.T) {
 			t.Fatalf("reloaded history of %s differs:\n%.500s\n%.500s", u.Address(), h1, h2)
 		}
 	}
+	sameAsView(t, c, view, br.Address(), users, ws)
 	b1, _ := c.Apply(now, ledger.GetBridge{})
 	b2, _ := re.Apply(now, ledger.GetBridge{})
 	if !bytes.Equal(b1, b2) {
@@ -246,6 +253,43 @@ func TestBridgeProperty(t *testing.T) {
 	if info.Exported == 0 || info.Imported == 0 {
 		t.Fatal("the random operations never confirmed a withdrawal or credited a deposit")
 	}
+}
+
+// sameAsView checks that the committed view answers the bridge's reads (what the HTTP layer
+// serves) with the bytes the core's own reads give.
+func sameAsView(t *testing.T, c *ledger.Core, v ledger.BridgeReader, bridge channel.Address, users []*channel.PrivateKey, ws []ledger.Withdrawal) {
+	t.Helper()
+	ctx := context.Background()
+	same := func(what string, want []byte, got any) {
+		t.Helper()
+		b, err := json.Marshal(got)
+		if err != nil || !bytes.Equal(b, want) {
+			t.Fatalf("%s: view answers\n%.400s\ncore answers\n%.400s", what, b, want)
+		}
+	}
+	for _, u := range users {
+		want, _ := c.Apply(bridgeNow, ledger.GetHistory{Address: u.Address()})
+		h, err := v.History(ctx, u.Address())
+		if err != nil {
+			t.Fatal(err)
+		}
+		same("history of "+u.Address().String(), want, &h)
+	}
+	for _, w := range ws {
+		want, _ := c.Apply(bridgeNow, ledger.GetWithdrawal{ID: w.ID})
+		got, ok, err := v.Withdrawal(ctx, w.ID)
+		if err != nil || !ok {
+			t.Fatalf("withdrawal %s not in the view: %v", w.ID, err)
+		}
+		same("withdrawal "+w.ID.String(), want, &got)
+	}
+	want, _ := c.Apply(bridgeNow, ledger.GetBridge{})
+	in, err := v.BridgeState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Bridge, in.Asset = bridge, tron.BTTAsset
+	same("bridge", want, in)
 }
 
 // merge applies a commit's changes to a whole state, as a store does.

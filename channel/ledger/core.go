@@ -227,11 +227,16 @@ func (c *Core) remember(addr channel.Address, nonce uint64, digest [32]byte, v a
 	if err != nil {
 		return nil, err
 	}
+	return c.rememberBody(addr, nonce, digest, body), nil
+}
+
+// rememberBody is remember with the answer already encoded.
+func (c *Core) rememberBody(addr channel.Address, nonce uint64, digest [32]byte, body []byte) []byte {
 	r := Receipt{Account: addr, Nonce: nonce, Digest: digest, Body: body}
 	c.receipts[receiptKey{addr, nonce}] = &r
 	c.newReceipts = append(c.newReceipts, r)
 	c.window.receipts.push(NonceTime(nonce), receiptKey{addr, nonce})
-	return body, nil
+	return body
 }
 
 func (c *Core) accountView(a channel.Address) Account {
@@ -344,8 +349,8 @@ func (o Transfer) apply(c *Core, now uint64) ([]byte, error) {
 	}
 	c.account(o.From).Balance -= o.Amount
 	c.account(o.To).Balance += o.Amount
-	return c.remember(o.From, o.Nonce, o.Digest, TransferResult{From: o.From, To: o.To, Amount: U64(o.Amount),
-		Nonce: U64(o.Nonce), Balance: U64(from.Balance)})
+	res := TransferResult{From: o.From, To: o.To, Amount: U64(o.Amount), Nonce: U64(o.Nonce), Balance: U64(from.Balance)}
+	return c.rememberBody(o.From, o.Nonce, o.Digest, res.appendJSON(make([]byte, 0, 160))), nil
 }
 
 // OpenChannel moves Open.Amount from the payer's account into a new channel. The payer's

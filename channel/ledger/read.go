@@ -85,6 +85,7 @@ type view struct {
 	total    uint64                         // maintained per change; modular arithmetic, exact at rest
 	open     int
 	archive  channelArchive // the store, for channels that left memory; may be nil
+	bridge   viewBridge
 }
 
 // channelArchive is a store that reads one channel by id (both stores do): reads of a
@@ -96,7 +97,8 @@ type channelArchive interface {
 func newView(d *Data, store Store) *view {
 	a, _ := store.(channelArchive)
 	v := &view{archive: a, accounts: make(map[channel.Address]AccountState, len(d.Accounts)),
-		channels: make(map[channel.ChannelID]*Channel, len(d.Channels)), byAddr: map[channel.Address][]*Channel{}}
+		channels: make(map[channel.ChannelID]*Channel, len(d.Channels)), byAddr: map[channel.Address][]*Channel{},
+		bridge: newViewBridge()}
 	v.apply(d)
 	return v
 }
@@ -108,6 +110,7 @@ func (v *view) apply(d *Data) {
 	if d.Meta != nil {
 		v.meta = *d.Meta
 	}
+	v.bridge.apply(d)
 	for a, st := range d.Accounts {
 		v.total -= v.accounts[a].Balance
 		v.total += st.Balance

@@ -32,6 +32,19 @@ func (g *gatedStore) Commit(ctx context.Context, d *ledger.Data) error {
 	return g.Store.Commit(ctx, d)
 }
 
+// hold arms the gate, runs write (which must commit) in the background and returns once the
+// writer is inside that commit; the result comes on the channel after g.open is closed.
+func (g *gatedStore) hold(write func() error) <-chan error {
+	g.armed <- struct{}{}
+	done := make(chan error, 1)
+	go func() { done <- write() }()
+	// Wait until the writer holds the commit (the armed token was taken).
+	for len(g.armed) > 0 {
+		time.Sleep(time.Millisecond)
+	}
+	return done
+}
+
 // TestReadsDoNotWaitForWriter holds the writer inside a commit and reads: every read is
 // answered, from the committed state (not the transfer being committed).
 func TestReadsDoNotWaitForWriter(t *testing.T) {
@@ -47,16 +60,10 @@ func TestReadsDoNotWaitForWriter(t *testing.T) {
 	if _, err := tl.c.Transfer(ctx, tl.treasury, dst, 7); err != nil {
 		t.Fatal(err)
 	}
-	g.armed <- struct{}{}
-	done := make(chan error, 1)
-	go func() {
+	done := g.hold(func() error {
 		_, err := tl.c.Transfer(ctx, tl.treasury, dst, 5)
-		done <- err
-	}()
-	// Wait until the writer holds the commit (the armed token was taken).
-	for len(g.armed) > 0 {
-		time.Sleep(time.Millisecond)
-	}
+		return err
+	})
 	for range 50 {
 		acc, err := tl.c.Balance(ctx, dst)
 		if err != nil || acc.Balance != 7 {
@@ -80,6 +87,54 @@ func TestReadsDoNotWaitForWriter(t *testing.T) {
 	}
 	if acc, err := tl.c.Balance(ctx, dst); err != nil || acc.Balance != 12 {
 		t.Fatalf("after the commit: %+v, %v", acc, err)
+	}
+}
+
+// TestBridgeReadsDoNotWaitForWriter holds the writer inside a commit and reads the bridge's
+// records: they are answered, from the committed state.
+func TestBridgeReadsDoNotWaitForWriter(t *testing.T) {
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "l.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gatedStore{Store: st, armed: make(chan struct{}, 1), open: make(chan struct{})}
+	bridge, user := key(t, 40), key(t, 41)
+	tl := startLedgerOn(t, g, func(c *ledger.Config) { c.Core.Bridge = bridge.Address() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang guard only
+	defer cancel()
+	if _, err := tl.c.Transfer(ctx, tl.treasury, user.Address(), 100); err != nil {
+		t.Fatal(err)
+	}
+	wd, err := tl.c.Withdraw(ctx, user, user.Address(), 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := g.hold(func() error {
+		_, err := tl.c.Withdraw(ctx, user, user.Address(), 20)
+		return err
+	})
+	for range 20 {
+		if got, err := tl.c.Withdrawal(ctx, wd.ID); err != nil || got != wd {
+			t.Fatalf("withdrawal during a held commit: %+v, %v (want %+v)", got, err, wd)
+		}
+		if h, err := tl.c.History(ctx, user.Address()); err != nil || len(h.Withdrawals) != 1 || h.Withdrawals[0] != wd {
+			t.Fatalf("history during a held commit: %+v, %v (want the one committed withdrawal)", h, err)
+		}
+		if b, err := tl.c.Bridge(ctx); err != nil || b.InFlight != 30 || len(b.Open) != 1 || b.Bridge != bridge.Address() {
+			t.Fatalf("bridge during a held commit: %+v, %v", b, err)
+		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the withdrawal finished while its commit was held: %v", err)
+	default:
+	}
+	close(g.open)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if b, err := tl.c.Bridge(ctx); err != nil || b.InFlight != 50 || len(b.Open) != 2 {
+		t.Fatalf("bridge after the commit: %+v, %v", b, err)
 	}
 }
 

@@ -201,12 +201,11 @@ func decodeMax(w http.ResponseWriter, r *http.Request, v any, limit int64) error
 // verify checks a signature and returns the signer's address, mapping failures to ledger
 // errors.
 func (h *handler) verify(pub channel.PublicKey, digest [32]byte, sig channel.Signature) (channel.Address, error) {
-	err := h.keys.Verify(pub, digest, sig)
-	if err == nil {
-		a, err := h.keys.Address(pub)
-		return a, err
+	a, err := h.keys.VerifyAddress(pub, digest, sig)
+	if err != nil {
+		return channel.Address{}, verifyErr(err)
 	}
-	return channel.Address{}, verifyErr(err)
+	return a, nil
 }
 
 func verifyErr(err error) error {
@@ -333,7 +332,11 @@ func (h *handler) faucet(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) transfer(w http.ResponseWriter, r *http.Request) {
 	var req TransferRequest
-	if err := decode(w, r, &req); err != nil {
+	b, err := readBody(w, r, MaxRequestBytes)
+	if err == nil {
+		err = ParseTransferRequest(b, &req)
+	}
+	if err != nil {
 		writeErr(w, err)
 		return
 	}

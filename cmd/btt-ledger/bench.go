@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/speedbt/btt/channel"
@@ -31,6 +34,7 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	nops := fs.Int("ops", 20000, "signed operations to send")
 	batch := fs.Int("batch", 1, "operations per request (more than 1: POST /v1/batch)")
 	readers := fs.Int("readers", 0, "clients looping on reads (GET /v1/info and an account) while the operations run; the server needs --rate-limit 0")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the sending phase (not the funding and signing) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -41,8 +45,9 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *conc, MaxConnsPerHost: *conc}, Timeout: time.Minute}
-	c := ledger.NewClient(*url, hc)
+	// The funding, the readers and the checks use the ledger's client; the measured operations
+	// go through httpConn.
+	c := ledger.NewClient(*url, &http.Client{Timeout: time.Minute})
 	id, err := c.LedgerID(ctx)
 	if err != nil {
 		return err
@@ -81,10 +86,14 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 			return fmt.Errorf("bench: unknown --mix %q", *mix)
 		}
 	}
+	host, err := hostPort(*url)
+	if err != nil {
+		return err
+	}
 	type call struct {
-		path string
-		body json.RawMessage
-		n    int // operations in it
+		batch bool
+		req   []byte // the whole HTTP request
+		n     int    // operations in it
 	}
 	per := 1 // operations per job when not batching: a channel's open and close go in order
 	if *mix == "channel" {
@@ -101,29 +110,30 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 			if err != nil {
 				return err
 			}
-			jobs = append(jobs, []call{{"/v1/batch", b, n}})
+			jobs = append(jobs, []call{{true, postRequest(host, "/v1/batch", b), n}})
 			i += n
 			continue
 		}
 		var job []call
 		for _, op := range ops[i:min(i+per, len(ops))] {
-			var c call
+			var path string
+			var body []byte
 			var err error
 			switch {
 			case op.Transfer != nil:
-				c.path, c.n = "/v1/transfers", 1
-				c.body, err = json.Marshal(op.Transfer)
+				path = "/v1/transfers"
+				body, err = json.Marshal(op.Transfer)
 			case op.Open != nil:
-				c.path, c.n = "/v1/channels", 1
-				c.body, err = json.Marshal(op.Open)
+				path = "/v1/channels"
+				body, err = json.Marshal(op.Open)
 			default:
-				c.path, c.n = "/v1/channels/"+op.Close.Channel.String()+"/close", 1
-				c.body, err = json.Marshal(&op.Close.CloseRequest)
+				path = "/v1/channels/" + op.Close.Channel.String() + "/close"
+				body, err = json.Marshal(&op.Close.CloseRequest)
 			}
 			if err != nil {
 				return err
 			}
-			job = append(job, c)
+			job = append(job, call{req: postRequest(host, path, body), n: 1})
 		}
 		jobs = append(jobs, job)
 		i += len(job)
@@ -134,6 +144,16 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "presigned %d operations in %d requests in %v\n", len(ops), requests, time.Since(start).Round(time.Millisecond))
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	var next atomic.Int64
 	var failures atomic.Int64
 	lat := make([][]time.Duration, *conc)
@@ -164,9 +184,12 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 			})
 		}
 	}
+	cpu0 := cpuTime()
 	start = time.Now()
 	for w := range *conc {
 		wg.Go(func() {
+			hc := &httpConn{addr: host, timeout: time.Minute}
+			defer hc.close()
 			for {
 				j := next.Add(1) - 1
 				if j >= int64(len(jobs)) || ctx.Err() != nil {
@@ -174,19 +197,9 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 				}
 				for _, cl := range jobs[j] {
 					t0 := time.Now()
-					var err error
-					if cl.path == "/v1/batch" {
-						var resp ledger.BatchResponse
-						if err = c.Post(ctx, cl.path, cl.body, &resp); err == nil {
-							for i := range resp.Results {
-								if e := resp.Results[i].Err(); e != nil {
-									err = e
-									break
-								}
-							}
-						}
-					} else {
-						err = c.Post(ctx, cl.path, cl.body, nil)
+					status, body, err := hc.do(cl.req)
+					if err == nil {
+						err = answerErr(status, body, cl.batch, cl.n)
 					}
 					d := time.Since(t0)
 					for range cl.n {
@@ -203,6 +216,10 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := cpuTime() - cpu0
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	stopReads()
 	rwg.Wait()
 	all := slices.Concat(lat...)
@@ -216,6 +233,7 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "latency: p50=%v p90=%v p99=%v max=%v\n", pct(0.50).Round(time.Microsecond),
 		pct(0.90).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), all[len(all)-1].Round(time.Microsecond))
 	fmt.Fprintf(out, "failures: %d\n", failures.Load())
+	fmt.Fprintf(out, "generator cpu: %v (%.1f us/op)\n", cpu.Round(time.Millisecond), float64(cpu.Microseconds())/float64(len(all)))
 	if *readers > 0 {
 		fmt.Fprintf(out, "reads: %d readers, %.0f reads/s, %d failed\n", *readers, float64(reads.Load())/elapsed.Seconds(), readFailures.Load())
 	}
@@ -231,4 +249,41 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "supply check: total %s BTT == genesis\n", channel.FormatBTT(uint64(in.Total)))
 	return nil
+}
+
+// answerErr is the error an answer carries: a ledger error for a status other than 200 and,
+// for a batch, the first operation refused or a count of results other than n.
+func answerErr(status int, body []byte, batch bool, n int) error {
+	if status != http.StatusOK {
+		e := &ledger.Error{Status: status}
+		if json.Unmarshal(body, e) != nil || e.Code == "" {
+			e.Code, e.Msg = "http_status", string(body)
+		}
+		return e
+	}
+	if !batch {
+		return nil
+	}
+	var resp ledger.BatchResponse
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return fmt.Errorf("bench: batch answer: %w", err)
+	}
+	if len(resp.Results) != n {
+		return fmt.Errorf("bench: batch of %d answered with %d results", n, len(resp.Results))
+	}
+	for i := range resp.Results {
+		if err := resp.Results[i].Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cpuTime is the CPU time (user and system) this process has used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -77,6 +77,16 @@ func TestFieldMatchesBig(t *testing.T) {
 			check("mul", new(big.Int).Mul(bx, by))
 			got.sqr(&y)
 			check("sqr", new(big.Int).Mul(by, by))
+			// The result may be an operand (the point formulas do that).
+			got = x
+			got.sub(&got, &y)
+			check("sub into x", new(big.Int).Sub(bx, by))
+			got = y
+			got.add(&x, &got)
+			check("add into y", new(big.Int).Add(bx, by))
+			got = y
+			got.mul(&x, &got)
+			check("mul into y", new(big.Int).Mul(bx, by))
 		}
 		var got fe
 		got.inv(&x)

@@ -63,32 +63,37 @@ func sub4(x, y *fe) (fe, uint64) {
 }
 
 // add sets z = x + y. Branch-free: the carries are data, and mispredicted branches cost
-// more than the arithmetic here.
+// more than the arithmetic here. The limbs are scalar variables, not an fe: the compiler
+// keeps scalars in registers but moves arrays through the stack.
 func (z *fe) add(x, y *fe) {
-	var s fe
-	var carry uint64
-	s[0], carry = bits.Add64(x[0], y[0], 0)
-	s[1], carry = bits.Add64(x[1], y[1], carry)
-	s[2], carry = bits.Add64(x[2], y[2], carry)
-	s[3], carry = bits.Add64(x[3], y[3], carry)
-	d, borrow := sub4(&s, &p)
+	s0, carry := bits.Add64(x[0], y[0], 0)
+	s1, carry := bits.Add64(x[1], y[1], carry)
+	s2, carry := bits.Add64(x[2], y[2], carry)
+	s3, carry := bits.Add64(x[3], y[3], carry)
+	d0, borrow := bits.Sub64(s0, p0, 0)
+	d1, borrow := bits.Sub64(s1, p1, borrow)
+	d2, borrow := bits.Sub64(s2, p1, borrow)
+	d3, borrow := bits.Sub64(s3, p1, borrow)
 	mask := -(carry | (borrow ^ 1)) // all ones when s >= p
-	z[0] = d[0]&mask | s[0]&^mask
-	z[1] = d[1]&mask | s[1]&^mask
-	z[2] = d[2]&mask | s[2]&^mask
-	z[3] = d[3]&mask | s[3]&^mask
+	z[0] = d0&mask | s0&^mask
+	z[1] = d1&mask | s1&^mask
+	z[2] = d2&mask | s2&^mask
+	z[3] = d3&mask | s3&^mask
 }
 
-// sub sets z = x - y, branch-free.
+// sub sets z = x - y, branch-free, on scalar limbs as add.
 func (z *fe) sub(x, y *fe) {
-	d, borrow := sub4(x, y)
+	d0, borrow := bits.Sub64(x[0], y[0], 0)
+	d1, borrow := bits.Sub64(x[1], y[1], borrow)
+	d2, borrow := bits.Sub64(x[2], y[2], borrow)
+	d3, borrow := bits.Sub64(x[3], y[3], borrow)
 	// d wrapped by 2^256 when borrow is set; adding p is then subtracting c, and d >= c.
 	var b uint64
-	d[0], b = bits.Sub64(d[0], c&-borrow, 0)
-	d[1], b = bits.Sub64(d[1], 0, b)
-	d[2], b = bits.Sub64(d[2], 0, b)
-	d[3], _ = bits.Sub64(d[3], 0, b)
-	*z = d
+	d0, b = bits.Sub64(d0, c&-borrow, 0)
+	d1, b = bits.Sub64(d1, 0, b)
+	d2, b = bits.Sub64(d2, 0, b)
+	d3, _ = bits.Sub64(d3, 0, b)
+	z[0], z[1], z[2], z[3] = d0, d1, d2, d3
 }
 
 // madd returns a*b + c + d as (hi, lo); it cannot overflow 128 bits.
