@@ -1,0 +1,110 @@
+package piece
+
+import (
+	"crypto/sha256"
+	"math/bits"
+	"slices"
+)
+
+// BEP 52 merkle trees. Each file of a v2 torrent has a binary SHA-256 tree whose leaves
+// are the hashes of its 16 KiB blocks (the last one shorter), padded with zero hashes to a
+// power of two; its root is the file's "pieces root". The layer whose nodes each cover one
+// piece is the "piece layer". Layers are numbered from the leaves (0) up.
+
+// ZeroHash returns the node at the given layer of a subtree whose leaves are all zero
+// hashes: what pads a layer whose real nodes ran out.
+func ZeroHash(layer int) [32]byte {
+	var h [32]byte
+	for range layer {
+		h = HashPair(h, h)
+	}
+	return h
+}
+
+// HashPair is the parent of two merkle nodes.
+func HashPair(a, b [32]byte) [32]byte {
+	var buf [64]byte
+	copy(buf[:32], a[:])
+	copy(buf[32:], b[:])
+	return sha256.Sum256(buf[:])
+}
+
+// Log2Ceil is the number of layers above the leaves of a tree with n leaves (n >= 1).
+func Log2Ceil(n int) int { return bits.Len(uint(n - 1)) }
+
+// MerkleRoot returns the root of a subtree whose base layer (at height layer of the file's
+// tree) starts with nodes and is padded with that layer's zero hashes to width nodes, a
+// power of two at least len(nodes). nodes is not modified.
+func MerkleRoot(nodes [][32]byte, width, layer int) [32]byte {
+	cur := slices.Clone(nodes)
+	pad := ZeroHash(layer)
+	for ; width > 1; width /= 2 {
+		if len(cur)%2 == 1 {
+			cur = append(cur, pad)
+		}
+		for i := range len(cur) / 2 {
+			cur[i] = HashPair(cur[2*i], cur[2*i+1])
+		}
+		cur = cur[:len(cur)/2]
+		pad = HashPair(pad, pad)
+	}
+	if len(cur) == 0 {
+		return pad
+	}
+	return cur[0]
+}
+
+// BlockLeaves appends the leaf hashes of data, cut into 16 KiB blocks (the last shorter).
+func BlockLeaves(dst [][32]byte, data []byte) [][32]byte {
+	for off := 0; off < len(data); off += BlockSize {
+		dst = append(dst, sha256.Sum256(data[off:min(off+BlockSize, len(data))]))
+	}
+	return dst
+}
+
+// FileGeometry is the shape of one file's tree in a torrent with the given piece length.
+type FileGeometry struct {
+	Blocks     int // 16 KiB blocks in the file, at least 1
+	PieceLayer int // the layer of piece nodes: log2(piece length / 16 KiB)
+}
+
+// NewFileGeometry returns the geometry of a non-empty file of length bytes.
+func NewFileGeometry(length, pieceLength int64) FileGeometry {
+	return FileGeometry{
+		Blocks:     int(max(1, (length+BlockSize-1)/BlockSize)),
+		PieceLayer: Log2Ceil(int(pieceLength / BlockSize)),
+	}
+}
+
+// Layers is the number of layers above the leaves: the root's layer.
+func (g FileGeometry) Layers() int { return Log2Ceil(g.Blocks) }
+
+// Width is the number of nodes in a layer, padding included.
+func (g FileGeometry) Width(layer int) int {
+	if layer > g.Layers() {
+		return 0
+	}
+	return 1 << (g.Layers() - layer)
+}
+
+// Pieces is the number of real (unpadded) nodes in the piece layer: the file's pieces.
+func (g FileGeometry) Pieces() int { return (g.Blocks + 1<<g.PieceLayer - 1) >> g.PieceLayer }
+
+// PieceRoot is the node a piece's blocks must hash to: its piece-layer node, or for a file
+// no longer than one piece the pieces root, over only as many leaves as the file needs.
+// leaves are the piece's block hashes; the rest of the piece is zero-hash padding, which
+// is how BEP 52 treats the end of the last piece.
+func (g FileGeometry) PieceRoot(leaves [][32]byte) [32]byte {
+	return MerkleRoot(leaves, 1<<min(g.PieceLayer, g.Layers()), 0)
+}
+
+// CheckRange reports whether the range [index, index+count) of layer base, with proof
+// layers of uncles above it, lies inside the file's tree (libtorrent's bounds: the range
+// may reach into the padding of its layer, not beyond it).
+func (g FileGeometry) CheckRange(base, index, count, proof int) bool {
+	if base < 0 || index < 0 || count < 1 || proof < 0 || base > g.Layers() {
+		return false
+	}
+	w := g.Width(base)
+	return index < w && count <= w-index && proof <= g.Layers()-base
+}
