@@ -88,7 +88,7 @@ func Open(dir string, spec Spec, opts Options) (*Torrent, error) {
 	t := &Torrent{
 		spec:      spec,
 		total:     total,
-		numPieces: len(spec.Hashes),
+		numPieces: spec.NumPieces(),
 		opts:      opts,
 		dir:       dir,
 		pool:      opts.Pool,
