@@ -284,7 +284,10 @@ func (s *Session) ban(a netip.Addr, why string) {
 func (s *Session) lookup(ih [20]byte) *Torrent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.torrents[ih]
+	if T := s.torrents[ih]; T != nil {
+		return T
+	}
+	return s.lookupV2(ih)
 }
 
 func remoteAddr(nc net.Conn) netip.Addr {
@@ -314,7 +317,7 @@ func (s *Session) handleIncoming(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	if err := wire.WriteHandshake(nc, s.ourHandshake(h.InfoHash)); err != nil {
+	if err := wire.WriteHandshake(nc, s.ourHandshake(answerHash(t.t.info, h))); err != nil {
 		nc.Close()
 		return
 	}
@@ -331,6 +334,9 @@ func (s *Session) ourHandshake(ih [20]byte) wire.Handshake {
 	h.Reserved.SetFast(true)
 	h.Reserved.SetExtended(true)
 	h.Reserved.SetDHT(s.dht != nil)
+	if T := s.lookup(ih); T != nil {
+		h.Reserved.SetV2(isV2(T.t.info))
+	}
 	return h
 }
 
@@ -360,7 +366,9 @@ func (s *Session) dial(ctx context.Context, t *torrent, addr netip.AddrPort) (ne
 		nc.Close()
 		return nil, wire.Handshake{}, err
 	}
-	if h.InfoHash != t.infoHash {
+	if h2, ok := truncatedV2(t.info); h.InfoHash != t.infoHash && (!ok || h.InfoHash != h2) {
+		// A v2 peer answers a hybrid torrent's v1 handshake with the v2 hash (BEP 52's
+		// upgrade, which libtorrent makes when our handshake sets the v2 bit).
 		nc.Close()
 		return nil, wire.Handshake{}, fmt.Errorf("peer: %v answered for another torrent", addr)
 	}

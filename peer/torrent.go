@@ -37,6 +37,9 @@ type TorrentOptions struct {
 	WebSeeds []string
 	// SuperSeed turns on BEP 16 super-seeding while the torrent seeds; see superseed.go.
 	SuperSeed bool
+	// PieceLayers are a v2 or hybrid torrent's piece layers (metainfo.MetaInfo.PieceLayers):
+	// a v2-only torrent with a file longer than one piece cannot be added without them.
+	PieceLayers map[[32]byte][]byte
 }
 
 // Torrent is a torrent running in a Session.
@@ -237,10 +240,7 @@ type torrent struct {
 // AddTorrent opens (or creates) the torrent's files under opts.DataDir, checks what is already
 // there, and starts serving and fetching.
 func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent, error) {
-	if !info.HasV1() {
-		return nil, errors.New("peer: v2-only torrents are not supported yet")
-	}
-	layout := piece.Layout{PieceLength: info.PieceLength, TotalLength: info.TotalLength, NumPieces: info.NumPieces()}
+	layout := piece.Layout{PieceLength: info.PieceLength, TotalLength: streamLength(info), NumPieces: info.NumPieces()}
 	t := &torrent{
 		s:        s,
 		info:     info,

@@ -202,7 +202,7 @@ func runDownload(ctx context.Context, args []string) error {
 		}
 		t, err = sess.AddMagnet(ctx, mag, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mag.InfoHash), Trackers: tiers})
 	} else {
-		t, err = sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash()), Trackers: tf.tiers(mi), WebSeeds: mi.URLList})
+		t, err = sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash()), Trackers: tf.tiers(mi), WebSeeds: mi.URLList, PieceLayers: mi.PieceLayers})
 	}
 	if err != nil {
 		return err
@@ -243,7 +243,7 @@ func runSeed(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stop()
-	t, err := sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash()), Trackers: tf.tiers(mi), SuperSeed: *superSeed})
+	t, err := sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash()), Trackers: tf.tiers(mi), SuperSeed: *superSeed, PieceLayers: mi.PieceLayers})
 	if err != nil {
 		return err
 	}

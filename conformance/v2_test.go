@@ -1,0 +1,115 @@
+package conformance
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/speedbt/btt/internal/testutil"
+	"github.com/speedbt/btt/internal/thirdparty"
+	"github.com/speedbt/btt/peer"
+	"github.com/speedbt/btt/wire/metainfo"
+)
+
+// v2Files are in v2 tree order (libtorrent sorts a v2 tree anyway), of sizes around the
+// 64 KiB piece: smaller than a block, than a piece, exactly one piece, one byte over,
+// several pieces with a short tail, and exactly several pieces.
+var v2Files = []thirdparty.File{
+	{Path: "a.bin", Size: 300_001},
+	{Path: "b.txt", Size: 5},
+	{Path: "c/one-piece", Size: 64 << 10},
+	{Path: "c/over", Size: 64<<10 + 1},
+	{Path: "c/small", Size: 40_000},
+	{Path: "d.bin", Size: 4 * 64 << 10},
+	{Path: "e", Size: 16<<10 + 3},
+}
+
+// v2Torrent writes v2Files and has libtorrent make a torrent of them: v2-only, or hybrid
+// (libtorrent's default, with pad files). It returns the parsed torrent, its path and the
+// directory that holds the content (the torrent's name is a directory inside it).
+func v2Torrent(t *testing.T, hybrid bool) (*metainfo.MetaInfo, string, string) {
+	t.Helper()
+	testutil.NeedLibtorrent(t)
+	root := thirdparty.WriteFiles(t, filepath.Join(t.TempDir(), "v2content"), v2Files)
+	var flags []string
+	if !hybrid {
+		flags = []string{"v2_only"}
+	}
+	path, _ := ltCreate(t, root, v2Files, true, 64<<10, flags...)
+	mi, err := metainfo.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := mi.InfoHashV2(); !ok || mi.Info.HasV1() != hybrid {
+		t.Fatalf("libtorrent made the wrong kind of torrent (v1 side %v)", mi.Info.HasV1())
+	}
+	if len(mi.PieceLayers) == 0 {
+		t.Fatal("torrent carries no piece layers")
+	}
+	return mi, path, filepath.Dir(root)
+}
+
+func addV2(t *testing.T, sess *peer.Session, mi *metainfo.MetaInfo, dir string, peers ...string) *peer.Torrent {
+	t.Helper()
+	tor, err := sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: dir, Peers: peers, PieceLayers: mi.PieceLayers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tor
+}
+
+// TestV2LibtorrentSeedsToUs: libtorrent 2.0.8 seeds a v2-only and a hybrid torrent; we
+// download every file and verify every piece by its merkle tree (and SHA-1 too, hybrid).
+func TestV2LibtorrentSeedsToUs(t *testing.T) {
+	for _, hybrid := range []bool{false, true} {
+		t.Run(map[bool]string{false: "v2-only", true: "hybrid"}[hybrid], func(t *testing.T) {
+			mi, path, dir := v2Torrent(t, hybrid)
+			lt := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
+				Listen:   testutil.Addr("127.0.0.2", testutil.FreePort(t, "127.0.0.2")),
+				Torrent:  path,
+				SavePath: dir,
+				Seed:     true,
+				TCP:      true,
+			})
+			if err := lt.WaitSeeding(ctxFor(t, 30*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			leecher := startSession(t, "127.0.0.1", peer.Settings{})
+			out := t.TempDir()
+			tor := addV2(t, leecher, mi, out, lt.Addr())
+			waitOurs(t, tor, 60*time.Second)
+			sameContent(t, mi.Info, dir, out)
+			if st := tor.Stats(); st.HashFailures != 0 {
+				t.Errorf("%d hash failures", st.HashFailures)
+			}
+		})
+	}
+}
+
+// TestV2OurSeederToLibtorrent: libtorrent 2.0.8 downloads a v2-only and a hybrid torrent
+// from our seeder, verifying every piece itself.
+func TestV2OurSeederToLibtorrent(t *testing.T) {
+	for _, hybrid := range []bool{false, true} {
+		t.Run(map[bool]string{false: "v2-only", true: "hybrid"}[hybrid], func(t *testing.T) {
+			mi, path, dir := v2Torrent(t, hybrid)
+			seeder := startSession(t, "127.0.0.1", peer.Settings{})
+			tor := addV2(t, seeder, mi, dir)
+			if st := tor.Stats(); st.PiecesDone != st.Pieces {
+				t.Fatalf("our seeder verified %d of %d pieces on disk", st.PiecesDone, st.Pieces)
+			}
+			out := t.TempDir()
+			lt := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
+				Listen:   testutil.Addr("127.0.0.2", testutil.FreePort(t, "127.0.0.2")),
+				Torrent:  path,
+				SavePath: out,
+				TCP:      true,
+				Peers:    []string{seeder.Addr().String()},
+			})
+			if err := lt.WaitFinished(ctxFor(t, 60*time.Second)); err != nil {
+				t.Fatalf("libtorrent: %v (status %+v)", err, lt.Status())
+			}
+			lt.Stop()
+			sameContent(t, mi.Info, dir, out)
+		})
+	}
+}
