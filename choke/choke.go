@@ -1,9 +1,14 @@
 // Package choke decides, at each rechoke of a torrent, which peers are unchoked, which of
 // them hold the optimistic slots, and what the Speed auction winners pay.
 //
-// It is a pure core: no I/O, no goroutines, no clock. The torrent loop gathers each
-// peer's state every rechoke interval (10 s), calls Rank, and applies the difference
-// between the Result and what it currently does (choke, bid-response, unchoke).
+// It is a pure core: no I/O, no goroutines, no clock (the caller passes the time). The
+// rechoke has two triggers, kept apart as in libtorrent and rain. Every rechoke interval
+// (10 s) the torrent loop gathers each peer's state, calls Rank, and applies the difference
+// between the Result and what it currently does (choke, bid-response, unchoke); the
+// optimistic slots rotate inside Rank when Config.OptimisticInterval (30 s) has passed, not
+// on every call. Between rechokes, events (a peer becomes interested, a slot frees, a first
+// bid) call Fill, which gives free slots to choked peers without re-ranking, choking,
+// re-pricing or rotating anyone (libtorrent's preemptive unchoke, rain's fast unchoke).
 //
 // Regular slots go first to eligible Speed bidders (bid >= reserve), highest bid first,
 // then to the other interested peers by the classic rate rule: as a leecher, the peers we
@@ -17,7 +22,10 @@
 // newly connected peers counting three times, and a bid only breaks exact ties.
 package choke
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Kind says why a peer holds an unchoke slot.
 type Kind uint8
@@ -51,6 +59,9 @@ type Peer struct {
 
 	// Interested: the peer wants something we have. Only interested peers get slots.
 	Interested bool
+	// Barred: the peer is refused every slot, free ones included, whatever it bids and
+	// however interested it is (a Speed requester that missed a payment and still owes).
+	Barred bool
 	// Choked: we are choking the peer now.
 	Choked bool
 	// Snubbed: as a leecher, the peer sent us nothing for a while although we asked.
@@ -103,23 +114,32 @@ type Config struct {
 	// uploading to us would lose their reciprocation. The pick ignores bids, so the
 	// auction over the remaining slots stays truthful.
 	ReciprocationSlots int
-	// OptimisticEvery is the number of rechokes between optimistic rotations (3 rechokes
-	// of 10 s make mainline's 30 s).
-	OptimisticEvery int
+	// OptimisticInterval is how long the optimistic slots are kept before Rank re-picks
+	// them (mainline's 30 s). It is time, not a count of Rank calls, so however often the
+	// loop rechokes the rotation keeps its pace; 0 rotates on every Rank.
+	OptimisticInterval time.Duration
 	// NewPeerAge is how long a connection counts as new for the optimistic rotation.
 	NewPeerAge time.Duration
 }
 
 // DefaultConfig is the mainline layout: 4 unchoke slots of which one is optimistic,
-// rotated every third 10 s rechoke; connections younger than 90 s (three rotations)
-// count as new.
+// rotated every 30 s; connections younger than 90 s (three rotations) count as new.
 func DefaultConfig() Config {
 	return Config{
-		RegularSlots:    3,
-		OptimisticSlots: 1,
-		OptimisticEvery: 3,
-		NewPeerAge:      90 * time.Second,
+		RegularSlots:       3,
+		OptimisticSlots:    1,
+		OptimisticInterval: 30 * time.Second,
+		NewPeerAge:         90 * time.Second,
 	}
+}
+
+// Slots is the number of unchoke slots of every kind: the most peers unchoked at once.
+func (c Config) Slots() int {
+	reg, opt := max(c.RegularSlots, 0), max(c.OptimisticSlots, 0)
+	if reg+opt < 0 { // overflow of absurd configs
+		return math.MaxInt
+	}
+	return reg + opt
 }
 
 // Slot is one unchoked peer in a Result.
@@ -155,11 +175,12 @@ func (r Result) Find(k uint64) (Slot, bool) {
 	return Slot{}, false
 }
 
-// State is what Rank carries from one rechoke to the next: the round counter, the
-// current optimistic peers and scratch space. The zero value is ready; the torrent loop
-// keeps one per torrent and passes it to every Rank call.
+// State is what Rank and Fill carry from one call to the next: when the optimistic slots
+// rotate next, the current optimistic peers and scratch space. The zero value is ready
+// (its first Rank rotates); the torrent loop keeps one per torrent and passes it to every
+// call.
 type State struct {
-	round      uint64
+	rotateAt   time.Time // the first Rank at or after this time re-picks the optimistic slots
 	optimistic []uint64
 	scratch    []int
 }

@@ -19,7 +19,7 @@ func ExampleRank() {
 		{Key: 4, Interested: true, Choked: true, Waiting: 5 * time.Minute, Connected: time.Hour}, // legacy
 	}
 	var st choke.State // the torrent loop keeps this between rechokes
-	res := choke.Rank(peers, cfg, &st)
+	res := choke.Rank(peers, cfg, &st, time.Now())
 	for _, s := range res.Unchoked {
 		fmt.Printf("peer %d: %v, price %d\n", s.Key, s.Kind, s.Price)
 	}

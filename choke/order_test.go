@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestOrderedMatchesFullSort(t *testing.T) {
@@ -55,7 +56,7 @@ func TestManySlotsOneEach(t *testing.T) {
 		}
 		cfg := auctionCfg(uint64(rng.IntN(50)))
 		cfg.RegularSlots, cfg.OptimisticSlots = rng.IntN(70), rng.IntN(10)
-		res := Rank(peers, cfg, new(State))
+		res := Rank(peers, cfg, new(State), time.Time{})
 		seen := map[uint64]bool{}
 		for _, s := range res.Unchoked {
 			if seen[s.Key] {

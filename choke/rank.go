@@ -6,24 +6,23 @@ import (
 	"time"
 )
 
-// Rank runs one rechoke over the torrent's peers and returns who is unchoked, why, and
-// at what price. st carries the optimistic rotation between calls and is updated; a nil
-// st behaves as a fresh State (every call then rotates). Rank does not keep or modify
-// peers. Keys should be unique; if one repeats, only its best-ranked entry gets a slot
-// (one slot per requester) and its other entries are ignored.
-func Rank(peers []Peer, cfg Config, st *State) Result {
+// Rank runs one rechoke over the torrent's peers at time now and returns who is
+// unchoked, why, and at what price. st carries the optimistic rotation between calls and
+// is updated: the optimistic slots are re-picked when now reaches the rotation time (then
+// moved Config.OptimisticInterval on), or when a holder left, lost interest, was barred or
+// was promoted to a regular slot. A nil st behaves as a fresh State (every call then
+// rotates). Rank does not keep or modify peers. Keys should be unique; if one repeats,
+// only its best-ranked entry gets a slot (one slot per requester) and its other entries
+// are ignored.
+func Rank(peers []Peer, cfg Config, st *State, now time.Time) Result {
 	if st == nil {
 		st = new(State)
 	}
 	reg := max(cfg.RegularSlots, 0)
 	opt := max(cfg.OptimisticSlots, 0)
-	every := uint64(max(cfg.OptimisticEvery, 1))
 
 	// The result never holds more slots than there are peers, whatever the config says.
-	n := min(reg+opt, len(peers))
-	if reg+opt < 0 { // overflow of absurd configs
-		n = len(peers)
-	}
+	n := min(cfg.Slots(), len(peers))
 	r := rank{peers: peers, cfg: cfg, out: make([]Slot, 0, n), from: make([]int, 0, n)}
 	idx := st.scratch[:0]
 
@@ -33,7 +32,7 @@ func Rank(peers []Peer, cfg Config, st *State) Result {
 	if recip := min(max(cfg.ReciprocationSlots, 0), reg); cfg.Auction && !cfg.Seed && recip > 0 {
 		for i := range peers {
 			p := &peers[i]
-			if p.Interested && !p.Snubbed && p.DownloadRate > 0 {
+			if p.wants() && !p.Snubbed && p.DownloadRate > 0 {
 				idx = append(idx, i)
 			}
 		}
@@ -92,7 +91,7 @@ func Rank(peers []Peer, cfg Config, st *State) Result {
 		idx = idx[:0]
 		for i := range peers {
 			p := &peers[i]
-			if p.Interested && (cfg.Seed || !p.Snubbed) {
+			if p.wants() && (cfg.Seed || !p.Snubbed) {
 				idx = append(idx, i)
 			}
 		}
@@ -110,10 +109,12 @@ func Rank(peers []Peer, cfg Config, st *State) Result {
 		}
 	}
 
-	// Stage 3: optimistic slots, kept between rotations, re-picked every OptimisticEvery
-	// rechokes or when a holder left, lost interest or was promoted to a regular slot.
-	rotate := st.round%every == 0
-	st.round++
+	// Stage 3: optimistic slots, kept between rotations, re-picked when the rotation is
+	// due or when a holder left, lost interest, was barred or was promoted to a regular slot.
+	rotate := st.rotateAt.IsZero() || !now.Before(st.rotateAt)
+	if rotate {
+		st.rotateAt = now.Add(max(cfg.OptimisticInterval, 0))
+	}
 	res.Rotated = rotate
 	kept := st.optimistic[:0]
 	if !rotate {
@@ -125,7 +126,7 @@ func Rank(peers []Peer, cfg Config, st *State) Result {
 				continue
 			}
 			for i := range peers {
-				if peers[i].Key == k && peers[i].Interested {
+				if peers[i].Key == k && peers[i].wants() {
 					r.add(i, Optimistic)
 					kept = append(kept, k)
 					break
@@ -136,7 +137,7 @@ func Rank(peers []Peer, cfg Config, st *State) Result {
 	if need := opt - len(kept); need > 0 {
 		idx = idx[:0]
 		for i := range peers {
-			if peers[i].Interested {
+			if peers[i].wants() {
 				idx = append(idx, i)
 			}
 		}
@@ -181,8 +182,11 @@ type rank struct {
 	keys  map[uint64]struct{} // the keys of out, built only when there are many slots
 }
 
+// wants reports whether p may hold a slot at all: interested and not barred.
+func (p *Peer) wants() bool { return p.Interested && !p.Barred }
+
 func (r *rank) eligible(p *Peer) bool {
-	return p.Interested && p.Speed && p.Bid != 0 && p.Bid >= r.cfg.Reserve
+	return p.wants() && p.Speed && p.Bid != 0 && p.Bid >= r.cfg.Reserve
 }
 
 // manySlots is where a linear scan of the chosen keys stops being cheaper than a map.

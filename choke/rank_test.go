@@ -189,7 +189,7 @@ func TestRankExamples(t *testing.T) {
 		},
 		{
 			name:  "no peers, negative slots",
-			cfg:   Config{RegularSlots: -1, OptimisticSlots: -3, OptimisticEvery: -2},
+			cfg:   Config{RegularSlots: -1, OptimisticSlots: -3, OptimisticInterval: -2},
 			peers: nil,
 			want:  []Slot{},
 		},
@@ -197,7 +197,7 @@ func TestRankExamples(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := slices.Clone(tt.peers)
-			got := Rank(tt.peers, tt.cfg, new(State))
+			got := Rank(tt.peers, tt.cfg, new(State), time.Time{})
 			if diff := cmp.Diff(tt.want, got.Unchoked); diff != "" {
 				t.Errorf("unchoked (-want +got):\n%s", diff)
 			}
@@ -210,7 +210,7 @@ func TestRankExamples(t *testing.T) {
 			// Input order must not matter.
 			rev := slices.Clone(tt.peers)
 			slices.Reverse(rev)
-			again := Rank(rev, tt.cfg, new(State))
+			again := Rank(rev, tt.cfg, new(State), time.Time{})
 			if diff := cmp.Diff(got, again); diff != "" {
 				t.Errorf("result depends on peer order (-fwd +rev):\n%s", diff)
 			}
@@ -229,8 +229,10 @@ func TestOptimisticRotation(t *testing.T) {
 	var order []uint64
 	// Simulate the loop: apply each result, a choked peer's wait grows by 10 s per round,
 	// an unchoked peer's wait restarts when it is choked again.
+	var now time.Time
 	for round := 0; round < 12; round++ {
-		res := Rank(peers, cfg, &st)
+		now = now.Add(10 * time.Second) // the loop's rechoke interval
+		res := Rank(peers, cfg, &st, now)
 		if want := round%3 == 0; res.Rotated != want {
 			t.Fatalf("round %d: Rotated = %v, want %v", round, res.Rotated, want)
 		}
@@ -264,12 +266,13 @@ func TestOptimisticReplacedWhenGone(t *testing.T) {
 	cfg.RegularSlots = 1
 	peers := []Peer{leech(1, 100), with(leech(2, 0), func(p *Peer) { p.Waiting = time.Hour }), leech(3, 0)}
 	var st State
-	Rank(peers, cfg, &st)
+	now := time.Unix(1e9, 0)
+	Rank(peers, cfg, &st, now)
 	if got := st.Optimistic(); !slices.Equal(got, []uint64{2}) {
 		t.Fatalf("optimistic = %v, want [2]", got)
 	}
 	peers[1].Interested = false
-	res := Rank(peers, cfg, &st)
+	res := Rank(peers, cfg, &st, now)
 	if res.Rotated {
 		t.Fatal("second round rotated")
 	}
@@ -278,7 +281,7 @@ func TestOptimisticReplacedWhenGone(t *testing.T) {
 	}
 	// The holder promoted to a regular slot frees the optimistic one.
 	peers[2].DownloadRate = 1000
-	Rank(peers, cfg, &st)
+	Rank(peers, cfg, &st, now)
 	if got := st.Optimistic(); !slices.Equal(got, []uint64{1}) {
 		t.Errorf("optimistic after promotion = %v, want [1]", got)
 	}
@@ -335,7 +338,7 @@ func TestAuctionPaysVCG(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for trial := range 5000 {
 		peers, cfg := randomAuction(rng)
-		res := Rank(peers, cfg, new(State))
+		res := Rank(peers, cfg, new(State), time.Time{})
 		var eligible []uint64
 		for _, p := range peers {
 			if p.Bid != 0 && p.Bid >= cfg.Reserve {
@@ -371,7 +374,7 @@ func TestAuctionPaysVCG(t *testing.T) {
 func utility(peers []Peer, cfg Config, i int, v, b uint64) int64 {
 	ps := slices.Clone(peers)
 	ps[i].Bid = b
-	res := Rank(ps, cfg, new(State))
+	res := Rank(ps, cfg, new(State), time.Time{})
 	s, ok := res.Find(ps[i].Key)
 	if !ok || s.Kind != Auction {
 		return 0
@@ -461,7 +464,7 @@ func BenchmarkRank(b *testing.B) {
 				var st State
 				b.ReportAllocs()
 				for b.Loop() {
-					Rank(peers, cfg, &st)
+					Rank(peers, cfg, &st, time.Time{})
 				}
 			})
 		}
@@ -477,19 +480,19 @@ func TestRankReciprocation(t *testing.T) {
 	cfg.ReciprocationSlots = 1
 	peers := []Peer{bidder(1, 50), bidder(2, 40), bidder(3, 30), leech(4, 2000), leech(5, 1000),
 		with(bidder(6, 5), func(p *Peer) { p.DownloadRate = 3000; p.Snubbed = true })}
-	res := Rank(peers, cfg, nil)
+	res := Rank(peers, cfg, nil, time.Time{})
 	want := []Slot{{Key: 4, Kind: Rate}, {Key: 1, Kind: Auction, Price: 30}, {Key: 2, Kind: Auction, Price: 30}}
 	if !slices.Equal(res.Unchoked, want) || res.ClearingPrice != 30 {
 		t.Errorf("leecher: got %+v (price %d), want %+v (price 30)", res.Unchoked, res.ClearingPrice, want)
 	}
 	cfg.Seed = true
-	res = Rank(peers, cfg, nil)
+	res = Rank(peers, cfg, nil, time.Time{})
 	want = []Slot{{Key: 1, Kind: Auction, Price: 10}, {Key: 2, Kind: Auction, Price: 10}, {Key: 3, Kind: Auction, Price: 10}}
 	if !slices.Equal(res.Unchoked, want) {
 		t.Errorf("seed: got %+v, want %+v", res.Unchoked, want)
 	}
 	cfg.Seed = false
-	res = Rank(peers[:3], cfg, nil) // nobody uploads to us
+	res = Rank(peers[:3], cfg, nil, time.Time{}) // nobody uploads to us
 	if res.ClearingPrice != 10 || len(res.Unchoked) != 3 || res.Unchoked[2].Kind != Auction {
 		t.Errorf("no uploaders: got %+v", res.Unchoked)
 	}

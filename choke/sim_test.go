@@ -13,6 +13,7 @@ type sim struct {
 	peers []Peer
 	cfg   Config
 	st    State
+	now   time.Time               // the virtual clock
 	turns map[uint64]map[Kind]int // rounds spent unchoked, by kind
 	// repriced counts re-pricing events (choke, bid-response, unchoke) the loop performed.
 	repriced int
@@ -24,7 +25,8 @@ func newSim(peers []Peer, cfg Config) *sim {
 
 func (s *sim) round() Result {
 	const tick = 10 * time.Second
-	res := Rank(s.peers, s.cfg, &s.st)
+	s.now = s.now.Add(tick)
+	res := Rank(s.peers, s.cfg, &s.st, s.now)
 	for i := range s.peers {
 		p := &s.peers[i]
 		p.Connected += tick

@@ -393,18 +393,7 @@ func startBTTSeeder(t *testing.T, torrent, data string, limit int, peer string) 
 	cmd := exec.Command(testutil.BuildCmd(t, "btt"), "seed", torrent, "--data", data,
 		"--listen", testutil.Addr("127.0.0.1", testutil.FreePort(t, "127.0.0.1")),
 		"--upload-limit", strconv.Itoa(limit), "--peer", peer, "--progress-interval", "1h")
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("btt seed log:\n%s", log.String())
-		}
-	})
+	startBackground(t, cmd) // its log is in the test log if the test fails
 	return cmd
 }
 
@@ -419,7 +408,7 @@ func TestDaemonKillRestart(t *testing.T) {
 	defer cancel()
 	const size = 32 << 20
 	src := t.TempDir()
-	raw := makeWebTorrent(t, src, "gamma.bin", size)
+	raw := thirdparty.CreateTorrent(t, src, "gamma.bin", size, 64<<10)
 	torrent := filepath.Join(t.TempDir(), "gamma.torrent")
 	if err := os.WriteFile(torrent, raw, 0o644); err != nil {
 		t.Fatal(err)
@@ -510,7 +499,7 @@ func TestDaemonSpeed(t *testing.T) {
 	defer cancel()
 	src := t.TempDir()
 	const size = 12 << 20
-	raw := makeWebTorrent(t, src, "delta.bin", size)
+	raw := thirdparty.CreateTorrent(t, src, "delta.bin", size, 64<<10)
 	torrent := filepath.Join(t.TempDir(), "delta.torrent")
 	if err := os.WriteFile(torrent, raw, 0o644); err != nil {
 		t.Fatal(err)

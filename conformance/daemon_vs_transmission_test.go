@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/speedbt/btt/internal/testutil"
+	"github.com/speedbt/btt/internal/thirdparty"
 )
 
 // startTransmissionDaemon runs Debian's transmission-daemon in the foreground with DHT, LPD,
@@ -38,25 +39,14 @@ func startTransmissionDaemon(t *testing.T) *btDaemon {
 	}
 	d := &btDaemon{t: t, rpcAddr: testutil.Addr("127.0.0.1", rpcPort)}
 	cmd := exec.Command(bin, "-f", "-g", conf)
-	var log strings.Builder
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("transmission-daemon log:\n%s", log.String())
-		}
-	})
+	startBackground(t, cmd) // its log is in the test log if the test fails
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if out, err := exec.Command(testutil.NeedTool(t, "transmission-remote"), d.rpcAddr, "-l").CombinedOutput(); err == nil && strings.Contains(string(out), "Sum:") {
 			return d
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("transmission-daemon did not answer on %s\n%s", d.rpcAddr, log.String())
+			t.Fatalf("transmission-daemon did not answer on %s", d.rpcAddr)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -89,7 +79,7 @@ func TestDaemonOutputMatchesTransmission(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	data := t.TempDir()
-	raw := makeWebTorrent(t, data, "epsilon.bin", 5<<20)
+	raw := thirdparty.CreateTorrent(t, data, "epsilon.bin", 5<<20, 64<<10)
 	torrent := filepath.Join(t.TempDir(), "epsilon.torrent")
 	if err := os.WriteFile(torrent, raw, 0o644); err != nil {
 		t.Fatal(err)

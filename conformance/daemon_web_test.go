@@ -12,7 +12,6 @@ import (
 
 	"github.com/speedbt/btt/internal/testutil"
 	"github.com/speedbt/btt/internal/thirdparty"
-	"github.com/speedbt/btt/wire/metainfo"
 )
 
 // transmissionWeb is where Debian's transmission-daemon installs Transmission's web client.
@@ -29,21 +28,6 @@ func artifactDir(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return dir
-}
-
-// makeWebTorrent writes a file of size bytes under dir and returns the .torrent's bytes.
-func makeWebTorrent(t testing.TB, dir, name string, size int64) []byte {
-	t.Helper()
-	thirdparty.WriteFiles(t, dir, []thirdparty.File{{Path: name, Size: size}})
-	mi, err := metainfo.Create(context.Background(), filepath.Join(dir, name), metainfo.CreateOptions{PieceLength: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := mi.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
 }
 
 // chromium runs headless Chromium with the flags that keep it off the network and out of
@@ -82,8 +66,8 @@ func TestDaemonWebClient(t *testing.T) {
 
 	// One torrent whose data is all there (seeding, 100%), one with none of it (0%).
 	have := t.TempDir()
-	complete := makeWebTorrent(t, have, "complete-webui.bin", 3<<20)
-	missing := makeWebTorrent(t, t.TempDir(), "missing-webui.bin", 2<<20)
+	complete := thirdparty.CreateTorrent(t, have, "complete-webui.bin", 3<<20, 64<<10)
+	missing := thirdparty.CreateTorrent(t, t.TempDir(), "missing-webui.bin", 2<<20, 64<<10)
 	for _, add := range []struct {
 		raw []byte
 		dir string

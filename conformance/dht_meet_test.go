@@ -9,7 +9,22 @@ import (
 	"github.com/speedbt/btt/internal/testutil"
 	"github.com/speedbt/btt/internal/thirdparty"
 	"github.com/speedbt/btt/peer"
+	"github.com/speedbt/btt/wire/metainfo"
 )
+
+// dhtSeederAndLibtorrent starts our seeder of mi (data in dir) on seederIP with its DHT node
+// on and nothing to bootstrap from, and a libtorrent for torrentPath on ltIP whose DHT knows
+// only that node, saving into savePath.
+func dhtSeederAndLibtorrent(t *testing.T, seederIP, ltIP string, mi *metainfo.MetaInfo, torrentPath, dir, savePath string) (*peer.Session, *thirdparty.LT) {
+	t.Helper()
+	seeder := startSessionCfg(t, seederIP, peer.Config{DHT: peer.DHTConfig{Enabled: true}})
+	addTorrent(t, seeder, mi, dir)
+	lt := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
+		Listen: testutil.Addr(ltIP, testutil.FreePort(t, ltIP)), Torrent: torrentPath,
+		SavePath: savePath, TCP: true, DHT: thirdparty.LTDHT{Enable: true, Nodes: []string{seeder.Addr().String()}},
+	})
+	return seeder, lt
+}
 
 // TestDHTLibtorrentFindsFreshSeeder: the issue-15 case with libtorrent. Our seeder starts
 // its DHT node with nothing to bootstrap from (an empty routing table when it first
@@ -20,14 +35,9 @@ func TestDHTLibtorrentFindsFreshSeeder(t *testing.T) {
 	testutil.NeedLibtorrent(t)
 	dir := t.TempDir()
 	mi, torrentPath := makeTorrent(t, dir, "dht-fresh", []thirdparty.File{{Path: "a.bin", Size: 2 << 20}}, 64<<10, false)
-	seeder := startSessionCfg(t, "127.0.6.1", peer.Config{DHT: peer.DHTConfig{Enabled: true}})
-	addTorrent(t, seeder, mi, dir)
 	out := t.TempDir()
 	start := time.Now()
-	lt := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
-		Listen: testutil.Addr("127.0.6.2", testutil.FreePort(t, "127.0.6.2")), Torrent: torrentPath,
-		SavePath: out, TCP: true, DHT: thirdparty.LTDHT{Enable: true, Nodes: []string{seeder.Addr().String()}},
-	})
+	_, lt := dhtSeederAndLibtorrent(t, "127.0.6.1", "127.0.6.2", mi, torrentPath, dir, out)
 	if err := lt.WaitFinished(ctxFor(t, 60*time.Second)); err != nil {
 		t.Fatalf("libtorrent did not find our fresh seeder through its DHT node: %v (status %+v)", err, lt.Status())
 	}
@@ -43,12 +53,7 @@ func TestDHTSampleInfohashesLibtorrent(t *testing.T) {
 	testutil.NeedLibtorrent(t)
 	dir := t.TempDir()
 	mi, torrentPath := makeTorrent(t, dir, "dht-sample", []thirdparty.File{{Path: "a.bin", Size: 256 << 10}}, 64<<10, false)
-	seeder := startSessionCfg(t, "127.0.6.3", peer.Config{DHT: peer.DHTConfig{Enabled: true}})
-	addTorrent(t, seeder, mi, dir)
-	lt := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
-		Listen: testutil.Addr("127.0.6.4", testutil.FreePort(t, "127.0.6.4")), Torrent: torrentPath,
-		SavePath: t.TempDir(), TCP: true, DHT: thirdparty.LTDHT{Enable: true, Nodes: []string{seeder.Addr().String()}},
-	})
+	seeder, lt := dhtSeederAndLibtorrent(t, "127.0.6.3", "127.0.6.4", mi, torrentPath, dir, t.TempDir())
 	ih := fmt.Sprintf("%x", mi.InfoHash())
 	ctx := ctxFor(t, 30*time.Second)
 	for {

@@ -24,9 +24,9 @@ import (
 	"github.com/speedbt/btt/internal/testutil"
 	"github.com/speedbt/btt/internal/thirdparty"
 	"github.com/speedbt/btt/peer"
-	"github.com/speedbt/btt/peer/tracker"
 	"github.com/speedbt/btt/wire"
 	"github.com/speedbt/btt/wire/metainfo"
+	"github.com/speedbt/btt/wire/tracker"
 )
 
 // The hostile-peer suite (issue 12): raw-socket attackers, one class at a time, against a
@@ -175,6 +175,25 @@ func (h *honest) download(t *testing.T, mi *metainfo.MetaInfo, from netip.AddrPo
 	return time.Since(start)
 }
 
+// rawHandshake exchanges BitTorrent handshakes for ih on nc from a fresh "-XX0001-" peer
+// id, advertising the extension protocol (and the fast extension when fast). It closes nc
+// when the exchange fails.
+func rawHandshake(nc net.Conn, ih [20]byte, fast bool) error {
+	h := wire.Handshake{InfoHash: ih}
+	copy(h.PeerID[:], fmt.Sprintf("-XX0001-%012d", rand.Uint64()%1e12))
+	h.Reserved.SetExtended(true)
+	h.Reserved.SetFast(fast)
+	if err := wire.WriteHandshake(nc, h); err != nil {
+		nc.Close()
+		return err
+	}
+	if _, err := wire.ReadHandshake(nc); err != nil {
+		nc.Close()
+		return err
+	}
+	return nil
+}
+
 // hostileConn dials v from ip as a peer of ih: BitTorrent handshake with the fast and
 // extension bits, and the extended handshake ext.
 func hostileConn(ctx context.Context, ip string, v netip.AddrPort, ih [20]byte, ext wire.ExtendedHandshake) (net.Conn, error) {
@@ -184,16 +203,7 @@ func hostileConn(ctx context.Context, ip string, v netip.AddrPort, ih [20]byte, 
 		return nil, err
 	}
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	h := wire.Handshake{InfoHash: ih}
-	copy(h.PeerID[:], fmt.Sprintf("-XX0001-%012d", rand.Uint64()%1e12))
-	h.Reserved.SetExtended(true)
-	h.Reserved.SetFast(true)
-	if err := wire.WriteHandshake(nc, h); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	if _, err := wire.ReadHandshake(nc); err != nil {
-		nc.Close()
+	if err := rawHandshake(nc, ih, true); err != nil {
 		return nil, err
 	}
 	msg := wire.AppendMessage(nil, wire.Message{Type: wire.Extended, Payload: wire.AppendExtendedHandshake(nil, ext)})

@@ -61,13 +61,8 @@ func TestIPv6DHTLibtorrent(t *testing.T) {
 	testutil.NeedLibtorrent(t)
 	dir := t.TempDir()
 	mi, torrentPath := makeTorrent(t, dir, "v6dht", []thirdparty.File{{Path: "a.bin", Size: 1 << 20}}, 64<<10, false)
-	seeder := startSessionCfg(t, "[::1]", peer.Config{DHT: peer.DHTConfig{Enabled: true}})
-	addTorrent(t, seeder, mi, dir)
 	out := t.TempDir()
-	lt := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
-		Listen: testutil.Addr("::1", testutil.FreePort(t, "::1")), Torrent: torrentPath,
-		SavePath: out, TCP: true, DHT: thirdparty.LTDHT{Enable: true, Nodes: []string{seeder.Addr().String()}},
-	})
+	_, lt := dhtSeederAndLibtorrent(t, "[::1]", "::1", mi, torrentPath, dir, out)
 	if err := lt.WaitFinished(ctxFor(t, 60*time.Second)); err != nil {
 		t.Fatalf("libtorrent did not find our seeder through the IPv6 DHT: %v (status %+v)", err, lt.Status())
 	}

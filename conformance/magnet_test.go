@@ -101,21 +101,7 @@ func TestMagnetViaOpentracker(t *testing.T) {
 		t.Run(proto, func(t *testing.T) {
 			dir := t.TempDir()
 			mi, torrentPath := makePaddedTorrent(t, dir, "mot"+proto, engineFiles, 16<<10)
-			httpURL, udpURL := thirdparty.StartOpentracker(t, testutil.Addr("127.0.0.40", testutil.FreePort(t, "127.0.0.40")), testutil.FreeUDPPort(t, "127.0.0.40"), [][20]byte{mi.InfoHash()})
-			url := httpURL
-			if proto == "udp" {
-				url = udpURL
-			}
-			lt := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
-				Listen: testutil.Addr("127.0.0.41", testutil.FreePort(t, "127.0.0.41")), Torrent: torrentPath,
-				SavePath: dir, Seed: true, TCP: true, Trackers: []string{url},
-			})
-			if err := lt.WaitSeeding(ctxFor(t, time.Minute)); err != nil {
-				t.Fatal(err)
-			}
-			if err := thirdparty.WaitSwarm(ctxFor(t, 30*time.Second), httpURL, mi.InfoHash(), 1); err != nil {
-				t.Fatalf("libtorrent never announced: %v", err)
-			}
+			url := libtorrentSeedsViaOpentracker(t, proto, mi.InfoHash(), torrentPath, dir)
 			if err := os.Remove(torrentPath); err != nil {
 				t.Fatal(err)
 			}

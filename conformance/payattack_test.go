@@ -6,7 +6,6 @@ package conformance
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/speedbt/btt/bidext"
 	"github.com/speedbt/btt/channel"
+	"github.com/speedbt/btt/internal/ledgertest"
 	"github.com/speedbt/btt/internal/thirdparty"
 	"github.com/speedbt/btt/peer"
 	"github.com/speedbt/btt/wire"
@@ -43,15 +43,7 @@ func dialRaw(ctx context.Context, seeder, localIP string, mi *metainfo.MetaInfo,
 	}
 	deadline, _ := ctx.Deadline()
 	nc.SetDeadline(deadline)
-	h := wire.Handshake{InfoHash: mi.InfoHash()}
-	copy(h.PeerID[:], fmt.Sprintf("-XX0001-%012d", time.Now().UnixNano()%1e12))
-	h.Reserved.SetExtended(true)
-	if err := wire.WriteHandshake(nc, h); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	if _, err := wire.ReadHandshake(nc); err != nil {
-		nc.Close()
+	if err := rawHandshake(nc, mi.InfoHash(), false); err != nil {
 		return nil, err
 	}
 	rr := &rawRequester{nc: nc, r: wire.NewReader(nc, 0), mi: mi}
@@ -179,7 +171,7 @@ func TestPayAttackVoucherReplay(t *testing.T) {
 	const pieceLen = 64 << 10
 	dir := t.TempDir()
 	mi, _ := makeTorrent(t, dir, "replay", []thirdparty.File{{Path: "r.bin", Size: 16 << 20}}, pieceLen, false)
-	seedKey := fundedKey(t, cl, treasury, 0)
+	seedKey := ledgertest.FundedKey(t, cl, treasury, 0)
 	sc := speedWith(seedKey, url, 0)
 	sc.Reserve = bidext.ReserveConfig{Curve: bidext.Linear, Start: bidext.UnitsPerBTT, Cap: bidext.UnitsPerBTT}
 	seeder := startSessionCfg(t, "127.0.0.1", peer.Config{
@@ -187,7 +179,7 @@ func TestPayAttackVoucherReplay(t *testing.T) {
 		Speed:    sc,
 	})
 	st := addTorrent(t, seeder, mi, dir)
-	attacker := fundedKey(t, cl, treasury, 10*bidext.UnitsPerBTT)
+	attacker := ledgertest.FundedKey(t, cl, treasury, 10*bidext.UnitsPerBTT)
 	ctx := ctxFor(t, 60*time.Second)
 	lch, err := cl.OpenChannel(ctx, attacker, seedKey.Public(), bidext.UnitsPerBTT, time.Now().Add(2*time.Hour))
 	if err != nil {
@@ -290,7 +282,7 @@ func TestPayAttackReconnectForFree(t *testing.T) {
 	const pieceLen = 64 << 10
 	dir := t.TempDir()
 	mi, _ := makeTorrent(t, dir, "free", []thirdparty.File{{Path: "f.bin", Size: 12 << 20}}, pieceLen, false)
-	seedKey := fundedKey(t, cl, treasury, 0)
+	seedKey := ledgertest.FundedKey(t, cl, treasury, 0)
 	sc := speedWith(seedKey, url, 0)
 	sc.Reserve = bidext.ReserveConfig{Curve: bidext.Linear, Start: bidext.UnitsPerBTT, Cap: bidext.UnitsPerBTT}
 	seeder := startSessionCfg(t, "127.0.0.1", peer.Config{
@@ -298,7 +290,7 @@ func TestPayAttackReconnectForFree(t *testing.T) {
 		Speed:    sc,
 	})
 	st := addTorrent(t, seeder, mi, dir)
-	honestKey := fundedKey(t, cl, treasury, 100*bidext.UnitsPerBTT)
+	honestKey := ledgertest.FundedKey(t, cl, treasury, 100*bidext.UnitsPerBTT)
 	hs := startSessionCfg(t, "127.0.0.31", peer.Config{Speed: speedWith(honestKey, url, 100*bidext.UnitsPerBTT)})
 	ht := addTorrent(t, hs, mi, t.TempDir(), seeder.Addr().String())
 
@@ -354,7 +346,7 @@ func TestCannotPayNotStruck(t *testing.T) {
 	url, cl, treasury := startLedger(t)
 	dir := t.TempDir()
 	mi, _ := makeTorrent(t, dir, "poor", []thirdparty.File{{Path: "p.bin", Size: 4 << 20}}, 64<<10, false)
-	seedKey := fundedKey(t, cl, treasury, 0)
+	seedKey := ledgertest.FundedKey(t, cl, treasury, 0)
 	sc := speedWith(seedKey, url, 0)
 	sc.Reserve = bidext.ReserveConfig{Curve: bidext.Linear, Start: bidext.UnitsPerBTT, Cap: bidext.UnitsPerBTT}
 	seeder := startSessionCfg(t, "127.0.0.1", peer.Config{
@@ -362,7 +354,7 @@ func TestCannotPayNotStruck(t *testing.T) {
 		Speed:    sc,
 	})
 	st := addTorrent(t, seeder, mi, dir)
-	poor := fundedKey(t, cl, treasury, 0)
+	poor := ledgertest.FundedKey(t, cl, treasury, 0)
 	lc := speedWith(poor, url, 0)
 	lc.Budget = 10 * bidext.UnitsPerBTT // the budget is not money: the balance is 0
 	ls := startSessionCfg(t, "127.0.0.41", peer.Config{Speed: lc})

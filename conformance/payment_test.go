@@ -13,6 +13,7 @@ import (
 	"github.com/speedbt/btt/channel"
 	"github.com/speedbt/btt/channel/ledger"
 	"github.com/speedbt/btt/channel/wallet"
+	"github.com/speedbt/btt/internal/ledgertest"
 	"github.com/speedbt/btt/internal/testutil"
 	"github.com/speedbt/btt/internal/thirdparty"
 	"github.com/speedbt/btt/peer"
@@ -48,25 +49,6 @@ func startLedger(t *testing.T) (string, *ledger.Client, *channel.PrivateKey) {
 	return url, cl, tk
 }
 
-// fundedKey makes an account holding amount base units, taken from the treasury.
-func fundedKey(t *testing.T, cl *ledger.Client, treasury *channel.PrivateKey, amount uint64) *channel.PrivateKey {
-	t.Helper()
-	k, err := channel.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := ctxFor(t, 10*time.Second)
-	if _, err := cl.CreateAccount(ctx, k); err != nil {
-		t.Fatal(err)
-	}
-	if amount > 0 {
-		if _, err := cl.Transfer(ctx, treasury, k.Address(), amount); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return k
-}
-
 func speedWith(key *channel.PrivateKey, url string, balance uint64) peer.SpeedConfig {
 	s := bidext.DefaultSettings()
 	s.Enabled = true
@@ -90,7 +72,7 @@ func balanceOf(t *testing.T, cl *ledger.Client, a channel.Address) uint64 {
 func TestPaymentsEndToEnd(t *testing.T) {
 	url, cl, treasury := startLedger(t)
 	const btt = bidext.UnitsPerBTT
-	seedKey := fundedKey(t, cl, treasury, 0)
+	seedKey := ledgertest.FundedKey(t, cl, treasury, 0)
 	dir := t.TempDir()
 	mi, _ := makeTorrent(t, dir, "paid", []thirdparty.File{{Path: "p.bin", Size: 6 << 20}}, 64<<10, false)
 	seeder := startSessionCfg(t, "127.0.0.1", peer.Config{
@@ -104,7 +86,7 @@ func TestPaymentsEndToEnd(t *testing.T) {
 	var keys []*channel.PrivateKey
 	funds := []uint64{1000 * btt, 2000 * btt, 3000 * btt, 4000 * btt}
 	for i, f := range funds {
-		k := fundedKey(t, cl, treasury, f)
+		k := ledgertest.FundedKey(t, cl, treasury, f)
 		s := startSessionCfg(t, "127.0.0."+string(rune('2'+i)), peer.Config{Speed: speedWith(k, url, f)})
 		leechers = append(leechers, addTorrent(t, s, mi, t.TempDir(), seeder.Addr().String()))
 		sessions = append(sessions, s)
@@ -180,7 +162,7 @@ func TestPaymentsEndToEnd(t *testing.T) {
 // vouchers are in flight.)
 func TestNonPayerChokedThenBanned(t *testing.T) {
 	url, cl, treasury := startLedger(t)
-	seedKey := fundedKey(t, cl, treasury, 0)
+	seedKey := ledgertest.FundedKey(t, cl, treasury, 0)
 	dir := t.TempDir()
 	const pieceLen = 64 << 10
 	seedSpeed := speedWith(seedKey, url, 0)
@@ -235,7 +217,7 @@ func TestCorruptProviderNotPaid(t *testing.T) {
 	url, cl, treasury := startLedger(t)
 	reserve := bidext.ReserveConfig{Curve: bidext.Linear, Start: bidext.UnitsPerBTT, Cap: bidext.UnitsPerBTT}
 	newSeeder := func(ip string) *peer.Session {
-		sc := speedWith(fundedKey(t, cl, treasury, 0), url, 0)
+		sc := speedWith(ledgertest.FundedKey(t, cl, treasury, 0), url, 0)
 		sc.Reserve = reserve
 		return startSessionCfg(t, ip, peer.Config{Settings: peer.Settings{RechokeInterval: 200 * time.Millisecond, UploadRateLimit: 1 << 20}, Speed: sc})
 	}
@@ -250,7 +232,7 @@ func TestCorruptProviderNotPaid(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(badDir, "c", "c.bin"), make([]byte, 2<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	k := fundedKey(t, cl, treasury, 100*bidext.UnitsPerBTT)
+	k := ledgertest.FundedKey(t, cl, treasury, 100*bidext.UnitsPerBTT)
 	leecher := startSessionCfg(t, "127.0.0.53", peer.Config{Settings: peer.Settings{HashFailBan: 2}, Speed: speedWith(k, url, 100*bidext.UnitsPerBTT)})
 	lt := addTorrent(t, leecher, mi, t.TempDir(), bad.Addr().String())
 	deadline := time.Now().Add(30 * time.Second)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/speedbt/btt/bidext"
+	"github.com/speedbt/btt/internal/ledgertest"
 	"github.com/speedbt/btt/internal/thirdparty"
 	"github.com/speedbt/btt/peer"
 )
@@ -88,7 +89,7 @@ func TestPaidSlotRate(t *testing.T) {
 	dir := t.TempDir()
 	mi, _ := makeTorrent(t, dir, "rate", []thirdparty.File{{Path: "r.bin", Size: 48 << 20}}, pieceLen, false)
 	run := func(ip string, reserve uint64) (time.Duration, peer.Stats) {
-		seedKey := fundedKey(t, cl, treasury, 0)
+		seedKey := ledgertest.FundedKey(t, cl, treasury, 0)
 		sc := speedWith(seedKey, url, 0)
 		sc.Reserve = bidext.ReserveConfig{Curve: bidext.Linear, Start: reserve, Cap: reserve}
 		seeder := startSessionCfg(t, ip, peer.Config{
@@ -97,7 +98,7 @@ func TestPaidSlotRate(t *testing.T) {
 		})
 		addTorrent(t, seeder, mi, dir)
 		proxy := delayProxy(t, seeder.Addr().String(), 25*time.Millisecond)
-		k := fundedKey(t, cl, treasury, 100*bidext.UnitsPerBTT)
+		k := ledgertest.FundedKey(t, cl, treasury, 100*bidext.UnitsPerBTT)
 		ls := startSessionCfg(t, ip[:len(ip)-1]+"9", peer.Config{Speed: speedWith(k, url, 100*bidext.UnitsPerBTT)})
 		start := time.Now()
 		lt := addTorrent(t, ls, mi, t.TempDir(), proxy)

@@ -11,6 +11,7 @@ import (
 	"github.com/speedbt/btt/bidext"
 	"github.com/speedbt/btt/channel"
 	"github.com/speedbt/btt/channel/wallet"
+	"github.com/speedbt/btt/internal/ledgertest"
 	"github.com/speedbt/btt/internal/testutil"
 	"github.com/speedbt/btt/internal/thirdparty"
 	"github.com/speedbt/btt/peer"
@@ -22,7 +23,7 @@ import (
 func TestSpeedSeederPaid(t *testing.T) {
 	url, cl, treasury := startLedger(t)
 	const btt = bidext.UnitsPerBTT
-	seedKey := fundedKey(t, cl, treasury, 0)
+	seedKey := ledgertest.FundedKey(t, cl, treasury, 0)
 	keyFile := filepath.Join(t.TempDir(), "seeder.key")
 	if err := wallet.Save(keyFile, seedKey, nil); err != nil {
 		t.Fatal(err)
@@ -40,7 +41,7 @@ func TestSpeedSeederPaid(t *testing.T) {
 	var sessions []*peer.Session
 	var outs []string
 	for i, f := range []uint64{500 * btt, 1000 * btt, 2000 * btt} {
-		k := fundedKey(t, cl, treasury, f)
+		k := ledgertest.FundedKey(t, cl, treasury, f)
 		s := startSessionCfg(t, "127.0.0."+string(rune('2'+i)), peer.Config{Speed: speedWith(k, url, f)})
 		out := t.TempDir()
 		outs = append(outs, out)

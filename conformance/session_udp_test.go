@@ -156,6 +156,29 @@ func TestSessionDHTLibtorrent(t *testing.T) {
 	})
 }
 
+// libtorrentSeedsViaOpentracker starts opentracker on 127.0.0.40 and a libtorrent seeder of
+// torrentPath (data in dir) on 127.0.0.41 announcing to it over proto ("http" or "udp"),
+// and returns that announce URL once the tracker lists the seeder.
+func libtorrentSeedsViaOpentracker(t *testing.T, proto string, ih [20]byte, torrentPath, dir string) string {
+	t.Helper()
+	httpURL, udpURL := thirdparty.StartOpentracker(t, testutil.Addr("127.0.0.40", testutil.FreePort(t, "127.0.0.40")), testutil.FreeUDPPort(t, "127.0.0.40"), [][20]byte{ih})
+	url := httpURL
+	if proto == "udp" {
+		url = udpURL
+	}
+	lt := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
+		Listen: testutil.Addr("127.0.0.41", testutil.FreePort(t, "127.0.0.41")), Torrent: torrentPath,
+		SavePath: dir, Seed: true, TCP: true, Trackers: []string{url},
+	})
+	if err := lt.WaitSeeding(ctxFor(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := thirdparty.WaitSwarm(ctxFor(t, 30*time.Second), httpURL, ih, 1); err != nil {
+		t.Fatalf("libtorrent never announced: %v", err)
+	}
+	return url
+}
+
 // TestSessionFindsLibtorrentViaOpentracker: a libtorrent seeder announces to opentracker; our
 // client, told only the tracker's URL (HTTP, then UDP), finds it and downloads.
 func TestSessionFindsLibtorrentViaOpentracker(t *testing.T) {
@@ -164,21 +187,7 @@ func TestSessionFindsLibtorrentViaOpentracker(t *testing.T) {
 		t.Run(proto, func(t *testing.T) {
 			dir := t.TempDir()
 			mi, torrentPath := makeTorrent(t, dir, "ot"+proto, []thirdparty.File{{Path: "o.bin", Size: 1 << 20}}, 64<<10, false)
-			httpURL, udpURL := thirdparty.StartOpentracker(t, testutil.Addr("127.0.0.40", testutil.FreePort(t, "127.0.0.40")), testutil.FreeUDPPort(t, "127.0.0.40"), [][20]byte{mi.InfoHash()})
-			url := httpURL
-			if proto == "udp" {
-				url = udpURL
-			}
-			lt := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
-				Listen: testutil.Addr("127.0.0.41", testutil.FreePort(t, "127.0.0.41")), Torrent: torrentPath,
-				SavePath: dir, Seed: true, TCP: true, Trackers: []string{url},
-			})
-			if err := lt.WaitSeeding(ctxFor(t, time.Minute)); err != nil {
-				t.Fatal(err)
-			}
-			if err := thirdparty.WaitSwarm(ctxFor(t, 30*time.Second), httpURL, mi.InfoHash(), 1); err != nil {
-				t.Fatalf("libtorrent never announced: %v", err)
-			}
+			url := libtorrentSeedsViaOpentracker(t, proto, mi.InfoHash(), torrentPath, dir)
 			leecher := startSessionCfg(t, "127.0.0.42", peer.Config{})
 			out := t.TempDir()
 			tor, err := leecher.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: out, Trackers: [][]string{{url}}})

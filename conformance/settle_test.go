@@ -14,6 +14,7 @@ import (
 	"github.com/speedbt/btt/channel"
 	"github.com/speedbt/btt/channel/ledger"
 	"github.com/speedbt/btt/channel/wallet"
+	"github.com/speedbt/btt/internal/ledgertest"
 	"github.com/speedbt/btt/internal/testutil"
 	"github.com/speedbt/btt/internal/thirdparty"
 	"github.com/speedbt/btt/peer"
@@ -98,7 +99,7 @@ func TestSettlementSurvivesKill9(t *testing.T) {
 	const pieceLen = 64 << 10
 	dir := t.TempDir()
 	mi, torrent := makeTorrent(t, dir, "k9", []thirdparty.File{{Path: "k.bin", Size: 16 << 20}}, pieceLen, false)
-	seedKey := fundedKey(t, cl, treasury, 0)
+	seedKey := ledgertest.FundedKey(t, cl, treasury, 0)
 	walletFile := filepath.Join(t.TempDir(), "seed.key")
 	if err := wallet.Save(walletFile, seedKey, []byte("pw")); err != nil {
 		t.Fatal(err)
@@ -115,7 +116,7 @@ func TestSettlementSurvivesKill9(t *testing.T) {
 	}
 	first, _ := seed()
 	funds := uint64(10 * bidext.UnitsPerBTT)
-	k := fundedKey(t, cl, treasury, funds)
+	k := ledgertest.FundedKey(t, cl, treasury, funds)
 	ls := startSessionCfg(t, "127.0.0.2", peer.Config{Speed: speedWith(k, lp.url(), funds)})
 	lt := addTorrent(t, ls, mi, t.TempDir(), seedAddr)
 	for deadline := time.Now().Add(60 * time.Second); lt.Stats().PaymentAcks < 10; time.Sleep(100 * time.Millisecond) {
@@ -171,7 +172,7 @@ func TestSettlementOutlastsLedgerOutage(t *testing.T) {
 	lp, cl, treasury := startLedgerProc(t)
 	dir := t.TempDir()
 	mi, _ := makeTorrent(t, dir, "down", []thirdparty.File{{Path: "d.bin", Size: 16 << 20}}, 64<<10, false)
-	seedKey := fundedKey(t, cl, treasury, 0)
+	seedKey := ledgertest.FundedKey(t, cl, treasury, 0)
 	sc := speedWith(seedKey, lp.url(), 0)
 	sc.Reserve = bidext.ReserveConfig{Curve: bidext.Linear, Start: bidext.UnitsPerBTT, Cap: bidext.UnitsPerBTT}
 	seeder := startSessionCfg(t, "127.0.0.1", peer.Config{
@@ -181,7 +182,7 @@ func TestSettlementOutlastsLedgerOutage(t *testing.T) {
 	})
 	st := addTorrent(t, seeder, mi, dir)
 	funds := uint64(10 * bidext.UnitsPerBTT)
-	k := fundedKey(t, cl, treasury, funds)
+	k := ledgertest.FundedKey(t, cl, treasury, funds)
 	ls := startSessionCfg(t, "127.0.0.2", peer.Config{Speed: speedWith(k, lp.url(), funds)})
 	lt := addTorrent(t, ls, mi, t.TempDir(), seeder.Addr().String())
 	for deadline := time.Now().Add(60 * time.Second); lt.Stats().PaymentAcks < 10; time.Sleep(20 * time.Millisecond) {
@@ -224,7 +225,7 @@ func TestHonestLeechersNotBanned(t *testing.T) {
 	lp, cl, treasury := startLedgerProc(t)
 	dir := t.TempDir()
 	mi, _ := makeTorrent(t, dir, "honest", []thirdparty.File{{Path: "h.bin", Size: 8 << 20}}, 64<<10, false)
-	seedKey := fundedKey(t, cl, treasury, 0)
+	seedKey := ledgertest.FundedKey(t, cl, treasury, 0)
 	sc := speedWith(seedKey, lp.url(), 0)
 	sc.Reserve = bidext.ReserveConfig{Curve: bidext.Linear, Start: bidext.UnitsPerBTT / 2, Cap: bidext.UnitsPerBTT / 2}
 	seeder := startSessionCfg(t, "127.0.0.1", peer.Config{
@@ -237,7 +238,7 @@ func TestHonestLeechersNotBanned(t *testing.T) {
 	var leechers []*peer.Torrent
 	var sessions []*peer.Session
 	for i := range 3 {
-		k := fundedKey(t, cl, treasury, funds)
+		k := ledgertest.FundedKey(t, cl, treasury, funds)
 		s := bidext.DefaultSettings() // auto-bid at rate 1.0, the default reserve
 		s.Enabled = true
 		// The balance as a cache read at start reports it, never refreshed: the staleness

@@ -46,17 +46,9 @@ var errSpeedNoSeed = errors.New("seed never answered")
 // returns the seed's extended handshake.
 func speedDownload(ctx context.Context, addr string, tor wireLTTorrent) (wire.ExtendedHandshake, error) {
 	var ext wire.ExtendedHandshake
-	var conn net.Conn
-	// A seed still checking its data (Transmission -v) hangs up: retry until it answers.
-	for {
-		var err error
-		if conn, _, err = wireDial(ctx, addr, tor.infoHash); err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return ext, fmt.Errorf("%w: handshake with %s: %w", errSpeedNoSeed, addr, err)
-		}
-		time.Sleep(300 * time.Millisecond)
+	conn, _, err := wireDialRetry(ctx, addr, tor.infoHash)
+	if err != nil {
+		return ext, fmt.Errorf("%w: handshake with %s: %w", errSpeedNoSeed, addr, err)
 	}
 	defer conn.Close()
 	var out []byte

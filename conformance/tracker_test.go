@@ -20,6 +20,7 @@ import (
 	"github.com/speedbt/btt/peer"
 	"github.com/speedbt/btt/peer/tracker"
 	"github.com/speedbt/btt/wire/metainfo"
+	wiretracker "github.com/speedbt/btt/wire/tracker"
 )
 
 // trackerTorrent writes a small single-file payload and makes a v1 torrent of
@@ -83,7 +84,7 @@ func startBttTracker(t testing.TB, args ...string) (httpURL, udpURL string) {
 	return httpURL, udpURL
 }
 
-func hasPort(ps []tracker.Peer, port int) bool {
+func hasPort(ps []wiretracker.Peer, port int) bool {
 	for _, p := range ps {
 		if int(p.Addr.Port()) == port {
 			return true
@@ -94,9 +95,9 @@ func hasPort(ps []tracker.Peer, port int) bool {
 
 // announceUntil announces as a leecher until the reply lists a peer on port
 // (trackers only know peers that announced before), bounded by ctx.
-func announceUntil(t *testing.T, ctx context.Context, c *tracker.Client, url string, ih [20]byte, myPort uint16, port int) tracker.AnnounceResponse {
+func announceUntil(t *testing.T, ctx context.Context, c *tracker.Client, url string, ih [20]byte, myPort uint16, port int) wiretracker.AnnounceResponse {
 	t.Helper()
-	req := tracker.AnnounceRequest{InfoHash: ih, Port: myPort, Left: 1, Event: tracker.EventStarted, NumWant: 50}
+	req := wiretracker.AnnounceRequest{InfoHash: ih, Port: myPort, Left: 1, Event: wiretracker.EventStarted, NumWant: 50}
 	copy(req.PeerID[:], "-BT0001-conformance!")
 	for {
 		resp, err := c.Announce(ctx, url, req)
@@ -149,12 +150,12 @@ func TestTrackerClientOpentracker(t *testing.T) {
 	// A BEP 12 list whose first tier is dead falls back to opentracker.
 	a := tracker.NewAnnouncer(c, [][]string{{"udp://127.0.0.1:1/announce"}, {udpURL}}, nil)
 	a.PerTracker = 3 * time.Second
-	req := tracker.AnnounceRequest{InfoHash: ih, Port: 40002, Left: 1}
+	req := wiretracker.AnnounceRequest{InfoHash: ih, Port: 40002, Left: 1}
 	if _, used, err := a.Announce(ctx, time.Now(), req); err != nil || used != udpURL {
 		t.Errorf("tier fallback: %q %v", used, err)
 	}
 	// Stopped removes us: opentracker then counts only the seeder and us on 40001.
-	req.Event = tracker.EventStopped
+	req.Event = wiretracker.EventStopped
 	if _, err := c.Announce(ctx, httpURL, req); err != nil {
 		t.Error(err)
 	}

@@ -225,19 +225,9 @@ func wireCheckCapture(t *testing.T, c *wireCapture, port int) {
 // returns the connection, still open.
 func wireDownload(t *testing.T, ctx context.Context, addr string, tor wireLTTorrent) net.Conn {
 	t.Helper()
-	// A seed that is still checking its data (Transmission with -v) hangs up on
-	// connections for the torrent: try again until it answers.
-	var conn net.Conn
-	var hs wire.Handshake
-	for {
-		var err error
-		if conn, hs, err = wireDial(ctx, addr, tor.infoHash); err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("handshake with %s: %v", addr, err)
-		}
-		time.Sleep(500 * time.Millisecond)
+	conn, hs, err := wireDialRetry(ctx, addr, tor.infoHash)
+	if err != nil {
+		t.Fatalf("handshake with %s: %v", addr, err)
 	}
 	if hs.InfoHash != tor.infoHash || !hs.Reserved.SupportsExtended() || !hs.Reserved.SupportsFast() {
 		t.Fatalf("the seed's handshake: info-hash %x, reserved %x", hs.InfoHash, hs.Reserved)
@@ -443,6 +433,21 @@ func wireDial(ctx context.Context, addr string, infoHash [20]byte) (net.Conn, wi
 		return nil, wire.Handshake{}, err
 	}
 	return conn, hs, nil
+}
+
+// wireDialRetry is wireDial until the seed answers or ctx ends: a seed still checking its
+// data (Transmission with -v) hangs up on connections for the torrent.
+func wireDialRetry(ctx context.Context, addr string, infoHash [20]byte) (net.Conn, wire.Handshake, error) {
+	for {
+		conn, hs, err := wireDial(ctx, addr, infoHash)
+		if err == nil || ctx.Err() != nil {
+			return conn, hs, err
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
 }
 
 // wireLTServe accepts one connection and serves tor on it until the peer goes away.

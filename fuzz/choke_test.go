@@ -14,13 +14,13 @@ func chokeInput(data []byte) ([]choke.Peer, choke.Config) {
 		return nil, choke.Config{}
 	}
 	cfg := choke.Config{
-		RegularSlots:    int(data[0]%8) - 1, // -1 exercises the clamp
-		OptimisticSlots: int(data[1] % 4),
-		Seed:            data[2]&1 != 0,
-		Auction:         data[2]&2 != 0,
-		OptimisticEvery: int(data[2] >> 4),
-		Reserve:         uint64(data[3]),
-		NewPeerAge:      90 * time.Second,
+		RegularSlots:       int(data[0]%8) - 1, // -1 exercises the clamp
+		OptimisticSlots:    int(data[1] % 4),
+		Seed:               data[2]&1 != 0,
+		Auction:            data[2]&2 != 0,
+		OptimisticInterval: time.Duration(data[2]>>4) * 10 * time.Second,
+		Reserve:            uint64(data[3]),
+		NewPeerAge:         90 * time.Second,
 	}
 	var peers []choke.Peer
 	for b := data[4:]; len(b) >= 6; b = b[6:] {
@@ -28,6 +28,7 @@ func chokeInput(data []byte) ([]choke.Peer, choke.Config) {
 		peers = append(peers, choke.Peer{
 			Key:          uint64(b[0] % 32), // repeats on purpose
 			Interested:   f&1 != 0,
+			Barred:       b[0]&0x80 != 0,
 			Choked:       f&2 != 0,
 			Snubbed:      f&4 != 0,
 			Speed:        f&8 != 0,
@@ -43,9 +44,9 @@ func chokeInput(data []byte) ([]choke.Peer, choke.Config) {
 	return peers, cfg
 }
 
-// FuzzChokeRank checks Rank's invariants on arbitrary peer sets, over several rounds with
-// one State: one slot per key, no more slots than configured, only interested peers
-// unchoked, auction winners eligible and all paying one price between the reserve and
+// FuzzChokeRank checks Rank's and Fill's invariants on arbitrary peer sets, over several
+// rounds with one State: one slot per key, no more slots than configured, only interested
+// peers that are not barred unchoked, auction winners eligible and all paying one price between the reserve and
 // their bid, no snubbed leecher in a rate slot.
 func FuzzChokeRank(f *testing.F) {
 	f.Add([]byte{4, 1, 2, 10, 1, 9, 5, 0, 50, 10, 2, 9, 1, 0, 40, 20, 3, 1, 9, 0, 0, 30})
@@ -53,8 +54,10 @@ func FuzzChokeRank(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		peers, cfg := chokeInput(data)
 		var st choke.State
+		now := time.Unix(1e9, 0)
 		for round := range 4 {
-			res := choke.Rank(peers, cfg, &st)
+			now = now.Add(10 * time.Second)
+			res := choke.Rank(peers, cfg, &st, now)
 			if len(res.Unchoked) > max(cfg.RegularSlots, 0)+cfg.OptimisticSlots {
 				t.Fatalf("round %d: %d slots for %+v", round, len(res.Unchoked), cfg)
 			}
@@ -66,7 +69,7 @@ func FuzzChokeRank(f *testing.F) {
 				seen[s.Key] = true
 				ok := false
 				for _, p := range peers {
-					if p.Key != s.Key || !p.Interested {
+					if p.Key != s.Key || !p.Interested || p.Barred {
 						continue
 					}
 					switch s.Kind {
@@ -91,6 +94,23 @@ func FuzzChokeRank(f *testing.F) {
 			for _, k := range st.Optimistic() {
 				if s, ok := res.Find(k); !ok || s.Kind != choke.Optimistic {
 					t.Fatalf("state remembers optimistic %d, result says %+v", k, s)
+				}
+			}
+			// Between rechokes, Fill only unchokes choked peers that want a slot, one each.
+			filled := choke.Fill(peers, cfg, &st)
+			if len(filled) > max(cfg.RegularSlots, 0)+cfg.OptimisticSlots {
+				t.Fatalf("round %d: Fill gave %d slots for %+v", round, len(filled), cfg)
+			}
+			got := map[uint64]bool{}
+			for _, s := range filled {
+				if got[s.Key] {
+					t.Fatalf("Fill gave key %d two slots", s.Key)
+				}
+				got[s.Key] = true
+				for _, p := range peers {
+					if p.Key == s.Key && (!p.Choked || !p.Interested || p.Barred) {
+						t.Fatalf("Fill gave %+v to %+v", s, p)
+					}
 				}
 			}
 		}

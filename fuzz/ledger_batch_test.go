@@ -2,17 +2,15 @@ package fuzz
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/speedbt/btt/channel"
 	"github.com/speedbt/btt/channel/ledger"
-	"github.com/speedbt/btt/channel/ledger/boltstore"
+	"github.com/speedbt/btt/internal/ledgertest"
 )
 
 // FuzzLedgerBatch sends arbitrary bodies to a real ledger's POST /v1/batch (bbolt store,
@@ -20,22 +18,9 @@ import (
 // one result per operation, and tokens are never created or destroyed.
 func FuzzLedgerBatch(f *testing.F) {
 	tk, alice, bob := fuzzKey(0), fuzzKey(1), fuzzKey(2)
-	st, err := boltstore.Open(filepath.Join(f.TempDir(), "l.db"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	cfg := ledger.DefaultConfig()
-	cfg.Treasury = tk.Address()
-	cfg.Core.ReceiptWindow = 0 // the seeds sign with small fixed nonces
-	l, err := ledger.Open(context.Background(), st, cfg)
-	if err != nil {
-		f.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { l.Run(ctx); close(done) }()
-	f.Cleanup(func() { cancel(); <-done; st.Close() })
-	h := ledger.NewHandler(l)
+	// The seeds sign with small fixed nonces: no receipt window.
+	l := ledgertest.Open(f, tk, func(c *ledger.Config) { c.Core.ReceiptWindow = 0 })
+	h := ledger.NewHandler(l.Ledger)
 	id := l.ID()
 
 	fund := &ledger.TransferRequest{To: alice.Address(), Amount: 10_000, Nonce: 1}

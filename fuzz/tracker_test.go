@@ -9,8 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/speedbt/btt/internal/testutil"
-	"github.com/speedbt/btt/peer/tracker"
 	"github.com/speedbt/btt/peer/tracker/server"
+	"github.com/speedbt/btt/wire/tracker"
 )
 
 var trackerCmp = cmp.Options{

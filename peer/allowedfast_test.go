@@ -14,6 +14,12 @@ import (
 // connection and a reader positioned after the handshake.
 func dialFast(t *testing.T, addr string, ih [20]byte) (net.Conn, *wire.Reader) {
 	t.Helper()
+	return dialFastAs(t, addr, ih, "-XX0001-allowedfast0")
+}
+
+// dialFastAs is dialFast with the peer ID id (20 bytes), for several peers at once.
+func dialFastAs(t *testing.T, addr string, ih [20]byte, id string) (net.Conn, *wire.Reader) {
+	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -21,7 +27,7 @@ func dialFast(t *testing.T, addr string, ih [20]byte) (net.Conn, *wire.Reader) {
 	t.Cleanup(func() { nc.Close() })
 	nc.SetDeadline(time.Now().Add(15 * time.Second))
 	h := wire.Handshake{InfoHash: ih}
-	copy(h.PeerID[:], "-XX0001-allowedfast0")
+	copy(h.PeerID[:], id)
 	h.Reserved.SetFast(true)
 	if err := wire.WriteHandshake(nc, h); err != nil {
 		t.Fatal(err)

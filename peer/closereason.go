@@ -52,7 +52,7 @@ var errBothSeeds = errors.New("peer: both seeds")
 func closeReason(err error, banned bool) CloseReason {
 	var pe *errProtocol
 	switch {
-	case errors.Is(err, errBannedCorrupt):
+	case errors.Is(err, errBanned):
 		return CloseBanned
 	case errors.As(err, &pe), errorIsPeerFault(err):
 		return CloseProtocol

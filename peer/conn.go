@@ -357,7 +357,7 @@ func (c *conn) writeMessages() error {
 			var scratch [32]byte
 			for _, o := range batch {
 				if o.m.Type == wire.Piece {
-					if err := c.writeBlock(bw, o.m); err != nil {
+					if err := c.uploadBlock(bw, o.m); err != nil {
 						return err
 					}
 					continue
@@ -384,8 +384,8 @@ func (c *conn) writeMessages() error {
 	}
 }
 
-// writeBlock sends one piece message, header and block together (see torrent.sendBlock).
-func (c *conn) writeBlock(bw *bufio.Writer, m wire.Message) error {
+// uploadBlock sends one piece message, header and block together (see torrent.sendBlock).
+func (c *conn) uploadBlock(bw *bufio.Writer, m wire.Message) error {
 	var hdr [wire.PieceHeaderLen]byte
 	b := piece.Block{Piece: m.Index, Begin: m.Begin, Length: m.Length}
 	sched := c.t.s.sched

@@ -29,7 +29,7 @@ func (t *torrent) startDisk() {
 		go func() {
 			defer t.diskWG.Done()
 			for j := range t.disk {
-				res, err := t.writeBlock(j.b, j.buf)
+				res, err := t.storeBlock(j.b, j.buf)
 				t.s.blocks.Put(j.buf)
 				t.post(event{c: j.c, kind: evBlock, blk: j.b, res: res, err: err})
 			}

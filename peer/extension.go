@@ -49,6 +49,7 @@ func (t *torrent) onExtended(c *conn, m wire.Message) error {
 		}
 		t.speedPeerHandshake(c, h)
 		t.pexHandshake(c, h)
+		t.learnListenAddr(c, h)
 		if peerUploadOnly(h) && t.picker.Complete() {
 			c.close(errBothUploadOnly)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/speedbt/btt/wire"
 	"github.com/speedbt/btt/wire/magnet"
 	"github.com/speedbt/btt/wire/metainfo"
+	wiretracker "github.com/speedbt/btt/wire/tracker"
 )
 
 // Errors of the metadata fetch; test with errors.Is.
@@ -332,12 +333,12 @@ func (f *metadataFetch) run(ctx context.Context, seeds []netip.AddrPort) ([]byte
 
 // announce asks the tracker at url for peers of f.ih.
 func (f *metadataFetch) announce(ctx context.Context, url string) []netip.AddrPort {
-	resp, err := f.tc.Announce(ctx, url, tracker.AnnounceRequest{
+	resp, err := f.tc.Announce(ctx, url, wiretracker.AnnounceRequest{
 		InfoHash: f.ih,
 		PeerID:   f.s.peerID,
 		Port:     uint16(f.s.listenPort()),
 		Left:     magnetLeft,
-		Event:    tracker.EventStarted,
+		Event:    wiretracker.EventStarted,
 		NumWant:  50,
 	})
 	if err != nil {
@@ -376,47 +377,16 @@ func (f *metadataFetch) fetchFrom(ctx context.Context, ap netip.AddrPort) fetchR
 	return res
 }
 
-// dial connects to ap and completes the BitTorrent handshake for f.ih, under the session's
-// half-open limit.
+// dial connects to ap and completes the BitTorrent handshake for f.ih (Session.dial), and
+// refuses a peer that cannot speak BEP 10, hence not ut_metadata.
 func (f *metadataFetch) dial(ctx context.Context, ap netip.AddrPort) (net.Conn, error) {
-	s := f.s
-	if s.banned(ap.Addr().Unmap()) {
-		return nil, fmt.Errorf("peer: %v is banned", ap)
-	}
-	select {
-	case s.halfOpen <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	defer func() { <-s.halfOpen }()
-	dctx, cancel := context.WithTimeout(ctx, s.settings.DialTimeout)
-	defer cancel()
-	nc, err := s.connect(dctx, ap, f.ih)
+	nc, h, err := f.s.dial(ctx, f.ih, ap)
 	if err != nil {
 		return nil, err
 	}
-	deadline, _ := dctx.Deadline()
-	nc.SetDeadline(deadline)
-	if err := wire.WriteHandshake(nc, s.ourHandshake(f.ih)); err != nil {
+	if !h.Reserved.SupportsExtended() {
 		nc.Close()
-		return nil, err
-	}
-	h, err := wire.ReadHandshake(nc)
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	switch {
-	case h.InfoHash != f.ih:
-		err = fmt.Errorf("peer: %v answered for another torrent", ap)
-	case h.PeerID == s.peerID:
-		err = errSelf
-	case !h.Reserved.SupportsExtended():
-		err = fmt.Errorf("%w: %v does not speak BEP 10", ErrNoMetadata, ap)
-	}
-	if err != nil {
-		nc.Close()
-		return nil, err
+		return nil, fmt.Errorf("%w: %v does not speak BEP 10", ErrNoMetadata, ap)
 	}
 	return nc, nil
 }
@@ -513,7 +483,7 @@ func (f *metadataFetch) exchange(nc net.Conn, learn func([]netip.AddrPort)) (raw
 			}
 			var aps []netip.AddrPort
 			for _, p := range append(msg.Added, msg.Added6...) {
-				if a := netip.AddrPortFrom(p.Addr.Addr().Unmap(), p.Addr.Port()); pexDialable(a) {
+				if a := netip.AddrPortFrom(p.Addr.Addr().Unmap(), p.Addr.Port()); dialable(a) {
 					aps = append(aps, a)
 				}
 			}

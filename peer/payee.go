@@ -3,7 +3,6 @@ package peer
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"time"
 
 	"github.com/speedbt/btt/bidext"
@@ -131,7 +130,7 @@ func (t *torrent) payeeBid(c *conn, price uint64) {
 	p.mu.Unlock()
 	if price == 0 && c.ls.sp.paying {
 		t.chokePeer(c, time.Now())
-		t.rechokeSoon()
+		t.fillSlots()
 	}
 }
 
@@ -151,7 +150,7 @@ func (t *torrent) payeeDisconnect(c *conn) {
 		t.s.log.Warn("speed: requester left owing", "requester", c)
 	}
 	if ban {
-		t.banNonPayer(c.addr.Addr())
+		t.banAndClose(c.addr.Addr(), "did not pay")
 	}
 	if ch != (channel.ChannelID{}) {
 		t.s.settleChannel(ch)
@@ -347,20 +346,7 @@ func (t *torrent) paymentFailed(c *conn, why string) {
 	ban := p.book.Strike(c.addr.Addr(), time.Now())
 	p.mu.Unlock()
 	if ban {
-		t.banNonPayer(c.addr.Addr())
-	}
-}
-
-// banNonPayer bans an address for not paying and drops its connections to this torrent
-// (other torrents refuse it on its next connection).
-func (t *torrent) banNonPayer(a netip.Addr) {
-	a = a.Unmap()
-	t.s.ban(a, "did not pay")
-	t.stats.banned.Add(1)
-	for _, o := range t.conns {
-		if o.addr.Addr().Unmap() == a {
-			o.close(errors.New("peer: banned for not paying"))
-		}
+		t.banAndClose(c.addr.Addr(), "did not pay")
 	}
 }
 
@@ -394,7 +380,7 @@ func (t *torrent) paymentTick(now time.Time) {
 			t.chokePeer(c, now)
 		}
 		if o.Ban {
-			t.banNonPayer(o.Addr)
+			t.banAndClose(o.Addr, "did not pay")
 		}
 	}
 	for _, id := range expiring {

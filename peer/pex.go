@@ -14,10 +14,6 @@ import (
 // libtorrent uses too).
 const extIDPEX = 1
 
-// maxPEXKnown bounds the addresses a torrent keeps to dial: beyond it, peers learned by
-// PEX are ignored, so a peer flooding us with addresses costs nothing.
-const maxPEXKnown = 200
-
 // pexState is a torrent's peer exchange bookkeeping, owned by the loop.
 type pexState struct {
 	peers map[piece.PeerKey]*pexPeer
@@ -182,31 +178,15 @@ func (t *torrent) onPEX(c *conn, payload []byte) error {
 		return nil
 	}
 	p.recvAt = now
-	added := 0
+	var aps []netip.AddrPort
 	for _, list := range [][]wire.PEXPeer{msg.Added, msg.Added6} {
 		for _, pp := range list {
-			if len(t.known) >= maxPEXKnown {
-				break
-			}
-			a := netip.AddrPortFrom(pp.Addr.Addr().Unmap(), pp.Addr.Port())
-			if !pexDialable(a) {
-				continue
-			}
-			if _, ok := t.known[a]; !ok {
-				t.known[a] = struct{}{}
-				added++
-			}
+			aps = append(aps, pp.Addr)
 		}
 	}
-	if added > 0 {
+	if added := t.learn(fromPEX, aps); added > 0 {
 		t.s.log.Debug("pex: learned peers", "from", c, "n", added)
 		t.connectMore()
 	}
 	return nil
-}
-
-// pexDialable rejects addresses no peer can listen on.
-func pexDialable(a netip.AddrPort) bool {
-	ip := a.Addr()
-	return a.Port() != 0 && ip.IsValid() && !ip.IsUnspecified() && !ip.IsMulticast() && ip != netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }

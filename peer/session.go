@@ -340,9 +340,13 @@ func (s *Session) ourHandshake(ih [20]byte) wire.Handshake {
 	return h
 }
 
-// dial connects to addr for torrent t and completes the handshake, bounded by the half-open
-// limit and the dial timeout.
-func (s *Session) dial(ctx context.Context, t *torrent, addr netip.AddrPort) (net.Conn, wire.Handshake, error) {
+// dial connects to addr for the torrent ih and completes the BitTorrent handshake, bounded
+// by the half-open limit and the dial timeout: the one dial of the session, for torrents
+// and for the metadata fetch of a magnet link. A banned address is not dialled.
+func (s *Session) dial(ctx context.Context, ih [20]byte, addr netip.AddrPort) (net.Conn, wire.Handshake, error) {
+	if s.banned(addr.Addr().Unmap()) {
+		return nil, wire.Handshake{}, fmt.Errorf("peer: %v is banned", addr)
+	}
 	select {
 	case s.halfOpen <- struct{}{}:
 	case <-ctx.Done():
@@ -351,13 +355,13 @@ func (s *Session) dial(ctx context.Context, t *torrent, addr netip.AddrPort) (ne
 	defer func() { <-s.halfOpen }()
 	ctx, cancel := context.WithTimeout(ctx, s.settings.DialTimeout)
 	defer cancel()
-	nc, err := s.connect(ctx, addr, t.infoHash)
+	nc, err := s.connect(ctx, addr, ih)
 	if err != nil {
 		return nil, wire.Handshake{}, err
 	}
 	deadline, _ := ctx.Deadline()
 	nc.SetDeadline(deadline)
-	if err := wire.WriteHandshake(nc, s.ourHandshake(t.infoHash)); err != nil {
+	if err := wire.WriteHandshake(nc, s.ourHandshake(ih)); err != nil {
 		nc.Close()
 		return nil, wire.Handshake{}, err
 	}
@@ -366,9 +370,7 @@ func (s *Session) dial(ctx context.Context, t *torrent, addr netip.AddrPort) (ne
 		nc.Close()
 		return nil, wire.Handshake{}, err
 	}
-	if h2, ok := truncatedV2(t.info); h.InfoHash != t.infoHash && (!ok || h.InfoHash != h2) {
-		// A v2 peer answers a hybrid torrent's v1 handshake with the v2 hash (BEP 52's
-		// upgrade, which libtorrent makes when our handshake sets the v2 bit).
+	if !s.sameTorrent(ih, h.InfoHash) {
 		nc.Close()
 		return nil, wire.Handshake{}, fmt.Errorf("peer: %v answered for another torrent", addr)
 	}

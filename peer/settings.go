@@ -37,6 +37,9 @@ type Settings struct {
 	RechokeInterval time.Duration
 	// UploadSlots is the number of regular unchoke slots per torrent (plus one optimistic).
 	UploadSlots int
+	// OptimisticInterval is how long the optimistic slot stays with one peer before the
+	// rechoke rotates it: three rechoke intervals unless set (mainline's 30 s).
+	OptimisticInterval time.Duration
 	// MaxPeerRequests bounds the requests a peer may have queued at us (our reqq); beyond it,
 	// requests are rejected (fast peers) or dropped, so a peer cannot make us queue unbounded work.
 	MaxPeerRequests int
@@ -132,6 +135,7 @@ func (s Settings) withDefaults() Settings {
 	def(&s.ReadBufferSize, 64<<10)
 	defd(&s.RechokeInterval, 10*time.Second)
 	def(&s.UploadSlots, 4)
+	defd(&s.OptimisticInterval, 3*s.RechokeInterval)
 	def(&s.MaxPeerRequests, 500)
 	if s.AllowedFast == 0 {
 		s.AllowedFast = 10

@@ -1,7 +1,6 @@
 package peer
 
 import (
-	"errors"
 	"net/netip"
 
 	"github.com/speedbt/btt/piece"
@@ -131,14 +130,5 @@ func (t *torrent) strike(a netip.Addr, why string) {
 		return
 	}
 	t.blame.Forget(a)
-	t.s.ban(a, why)
-	t.stats.banned.Add(1)
-	for _, c := range t.conns {
-		if c.addr.Addr().Unmap() == a {
-			c.close(errBannedCorrupt)
-		}
-	}
+	t.banAndClose(a, why)
 }
-
-// errBannedCorrupt closes the connections of an address banned for corrupt data.
-var errBannedCorrupt = errors.New("peer: banned for corrupt data")

@@ -198,7 +198,7 @@ func (t *torrent) onSpeed(c *conn, payload []byte) error {
 			return err
 		}
 		if first && c.ls.peerInterested {
-			t.rechoke() // a new bidder need not wait a whole interval for the auction
+			t.fillSlots() // a new bidder need not wait a whole interval for a free slot
 		}
 	case wire.SpeedBidResponse:
 		if c.ls.sp.pr.withdrawn {
@@ -313,41 +313,20 @@ func (t *torrent) speedTick(now time.Time) {
 	t.s.log.Info("speed: bid", "price", bid, "balance", balance, "remaining", remaining)
 }
 
-// chokePeerFor returns the rechoke's view of a peer's Speed state.
+// speedChokeInput adds c's Speed state to the choker's view of it: its bid and the terms
+// it is unchoked under, or that it is barred from every slot.
 func (t *torrent) speedChokeInput(c *conn, p *choke.Peer) {
 	if !t.speedOn() || c.ls.sp.id == 0 {
 		return
 	}
 	if t.payeeDefaulted(c) {
-		p.Interested = false // owes us and missed a payment: no slot, not even a free one
+		p.Barred = true // owes us and missed a payment: no slot, not even a free one
 		return
 	}
 	p.Speed = true
 	p.Bid = c.ls.sp.bid
 	p.Paying = c.ls.sp.paying
 	p.Price = c.ls.sp.price
-}
-
-// applySlot unchokes c under the terms of its slot: an auction winner is first told its
-// price (bid-response), then unchoked. A peer whose terms changed while unchoked is choked,
-// its pending requests rejected, told the new terms and unchoked again, so no block is
-// served under ambiguous terms.
-func (t *torrent) applySlot(c *conn, slot choke.Slot, now time.Time) {
-	paying := slot.Kind == choke.Auction
-	if !c.ls.amChoking && !slot.Changed {
-		return
-	}
-	if !c.ls.amChoking && slot.Changed {
-		t.chokePeer(c, now)
-	}
-	c.ls.sp.paying, c.ls.sp.price = paying, 0
-	if paying {
-		c.ls.sp.price = slot.Price
-		t.sendSpeed(c, wire.SpeedMessage{Type: wire.SpeedBidResponse, Price: slot.Price, Key: t.s.paymentKey(), Ledger: t.s.speed.Ledger})
-		t.stats.auctionUnchokes.Add(1)
-	}
-	c.ls.amChoking = false
-	c.send(wire.Message{Type: wire.Unchoke})
 }
 
 // paymentKey is the key auction winners pay: the wallet's, else the configured one.

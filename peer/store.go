@@ -53,8 +53,8 @@ func (t *torrent) loadHave() (piece.Bitfield, error) {
 	return have, nil
 }
 
-// writeBlock stores a received block and hashes it; it runs on the connection's reader.
-func (t *torrent) writeBlock(b piece.Block, data []byte) (blockResult, error) {
+// storeBlock stores a received block and hashes it; it runs on the connection's reader.
+func (t *torrent) storeBlock(b piece.Block, data []byte) (blockResult, error) {
 	res, err := t.store.WriteBlockHashed(int(b.Piece), int(b.Begin), data)
 	if err != nil {
 		return blockResult{}, err

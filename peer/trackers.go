@@ -10,14 +10,13 @@ import (
 
 	"github.com/speedbt/btt/bidext"
 	"github.com/speedbt/btt/peer/tracker"
+	wiretracker "github.com/speedbt/btt/wire/tracker"
 )
 
 // Tracker timing.
 const (
 	// trackerNumWant is how many peers an announce asks for (mainline's default).
 	trackerNumWant = 50
-	// maxKnownPeers bounds the addresses a torrent keeps to dial, whatever trackers say.
-	maxKnownPeers = 1000
 	// claimGrace is how long a peer a tracker said bids may take to send its real bid
 	// (docs/bep-speed.md, 8.1).
 	claimGrace = 30 * time.Second
@@ -34,8 +33,8 @@ func (t *torrent) startTrackers(tiers [][]string) {
 	t.trackerKey = binary.BigEndian.Uint32(k[:])
 }
 
-func (t *torrent) announceRequest(ev tracker.Event) tracker.AnnounceRequest {
-	req := tracker.AnnounceRequest{
+func (t *torrent) announceRequest(ev wiretracker.Event) wiretracker.AnnounceRequest {
+	req := wiretracker.AnnounceRequest{
 		InfoHash:   t.infoHash,
 		PeerID:     t.s.peerID,
 		Port:       uint16(t.s.listenPort()),
@@ -46,7 +45,7 @@ func (t *torrent) announceRequest(ev tracker.Event) tracker.AnnounceRequest {
 		NumWant:    trackerNumWant,
 		Key:        t.trackerKey,
 	}
-	if ev == tracker.EventStopped {
+	if ev == wiretracker.EventStopped {
 		req.NumWant = 0
 	}
 	if t.speedOn() {
@@ -62,12 +61,12 @@ func (t *torrent) announceRequest(ev tracker.Event) tracker.AnnounceRequest {
 }
 
 // trackerTick announces when the schedule says so, or sooner with an event.
-func (t *torrent) trackerTick(now time.Time, ev tracker.Event) {
+func (t *torrent) trackerTick(now time.Time, ev wiretracker.Event) {
 	a := t.announcer
 	if a == nil || t.announcing {
 		return
 	}
-	if ev == tracker.EventNone && !a.Next().IsZero() && now.Before(a.Next()) {
+	if ev == wiretracker.EventNone && !a.Next().IsZero() && now.Before(a.Next()) {
 		return
 	}
 	t.announcing = true
@@ -93,40 +92,26 @@ func (t *torrent) trackerTick(now time.Time, ev tracker.Event) {
 
 // addTrackerPeers adds what a tracker returned to the addresses we may dial, and notes the
 // bids it claimed for them (they are stale claims, checked against the real bids).
-func (t *torrent) addTrackerPeers(peers []tracker.Peer) {
+func (t *torrent) addTrackerPeers(peers []wiretracker.Peer) {
 	self := t.s.listenPort()
-	if len(t.known)+len(peers) > maxKnownPeers {
-		t.pruneKnown()
+	aps := make([]netip.AddrPort, 0, len(peers))
+	for _, p := range peers {
+		if !p.Addr.IsValid() || p.ID == t.s.peerID || isOwnAddr(p.Addr, t.s, self) {
+			continue // trackers list us among the peers
+		}
+		aps = append(aps, p.Addr)
+	}
+	if t.learn(fromTracker, aps) > 0 {
+		t.connectMore()
 	}
 	for _, p := range peers {
-		if len(t.known) >= maxKnownPeers {
-			break
-		}
-		if !p.Addr.IsValid() || p.Addr.Port() == 0 || p.ID == t.s.peerID || isOwnAddr(p.Addr, t.s, self) {
-			continue
-		}
 		ap := netip.AddrPortFrom(p.Addr.Addr().Unmap(), p.Addr.Port())
-		t.known[ap] = struct{}{}
-		if p.Bid > 0 {
+		if _, ok := t.known[ap]; ok && p.Bid > 0 {
 			t.claims[ap.Addr()] = claimedBid{bid: p.Bid}
 		}
 	}
-	t.connectMore()
 }
 
-// pruneKnown forgets addresses that failed every dial we allowed them, so that a torrent that
-// has met many dead peers still has room for new ones.
-func (t *torrent) pruneKnown() {
-	for ap := range t.known {
-		if t.failures[ap].n >= maxDialFailures {
-			delete(t.known, ap)
-			delete(t.failures, ap)
-			delete(t.claims, ap.Addr())
-		}
-	}
-}
-
-// isOwnAddr reports whether ap is our own listener (trackers return us to ourselves).
 func isOwnAddr(ap netip.AddrPort, s *Session, port int) bool {
 	if int(ap.Port()) != port {
 		return false
@@ -173,5 +158,5 @@ func (t *torrent) stopTrackers() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	t.announcer.Announce(ctx, time.Now(), t.announceRequest(tracker.EventStopped))
+	t.announcer.Announce(ctx, time.Now(), t.announceRequest(wiretracker.EventStopped))
 }

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/speedbt/btt/bidext"
-	"github.com/speedbt/btt/peer/tracker"
 	"github.com/speedbt/btt/peer/tracker/server"
+	"github.com/speedbt/btt/wire/tracker"
 )
 
 // TestTrackerPeersMeet: a seeder and four leechers, each listening on its own loopback

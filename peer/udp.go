@@ -269,9 +269,7 @@ func (t *torrent) dhtTick(now time.Time) {
 			} else {
 				t.dhtFail = 0
 			}
-			for _, ap := range peers {
-				t.known[ap] = struct{}{}
-			}
+			t.learn(fromDHT, peers)
 			if len(peers) > 0 {
 				t.s.log.Info("dht found peers", "n", len(peers))
 				t.connectMore()

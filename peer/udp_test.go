@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/speedbt/btt/dht"
-	"github.com/speedbt/btt/peer/tracker"
+	"github.com/speedbt/btt/wire/tracker"
 	"testing"
 	"time"
 )
@@ -96,7 +96,7 @@ func TestKnownAddressesPruned(t *testing.T) {
 		tt := tor.t
 		for i := range maxKnownPeers {
 			ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 1, byte(i >> 8), byte(i)}), 6881)
-			tt.known[ap] = struct{}{}
+			tt.known[ap] = fromTracker
 			tt.failures[ap] = dialFailure{n: maxDialFailures}
 		}
 		tt.addTrackerPeers([]tracker.Peer{{Addr: netip.MustParseAddrPort("127.0.0.9:6881")}})

@@ -123,3 +123,18 @@ func answerHash(info *metainfo.Info, h wire.Handshake) [20]byte {
 	}
 	return h.InfoHash
 }
+
+// sameTorrent reports whether a handshake answering ours for ih names the same torrent: ih
+// itself, or, for a hybrid torrent, its truncated v2 hash (a v2 peer upgrades the
+// connection so when our handshake sets the v2 bit, as libtorrent does).
+func (s *Session) sameTorrent(ih, got [20]byte) bool {
+	if got == ih {
+		return true
+	}
+	T := s.lookup(ih)
+	if T == nil {
+		return false
+	}
+	h2, ok := truncatedV2(T.t.info)
+	return ok && got == h2
+}

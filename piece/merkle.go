@@ -98,13 +98,14 @@ func (g FileGeometry) PieceRoot(leaves [][32]byte) [32]byte {
 	return MerkleRoot(leaves, 1<<min(g.PieceLayer, g.Layers()), 0)
 }
 
-// CheckRange reports whether the range [index, index+count) of layer base, with proof
-// layers of uncles above it, lies inside the file's tree (libtorrent's bounds: the range
-// may reach into the padding of its layer, not beyond it).
+// CheckRange reports whether a hash request's range [index, index+count) of layer base,
+// with proof layers of uncles above it, lies inside the file's tree, by libtorrent 2.0's
+// rule: the range may reach into the padding of its layer but not past it, the root's
+// layer is never asked for, and the proof stops below the root.
 func (g FileGeometry) CheckRange(base, index, count, proof int) bool {
-	if base < 0 || index < 0 || count < 1 || proof < 0 || base > g.Layers() {
+	if base < 0 || index < 0 || count < 1 || proof < 0 || base >= g.Layers() {
 		return false
 	}
 	w := g.Width(base)
-	return index < w && count <= w-index && proof <= g.Layers()-base
+	return index < w && count <= w-index && proof < g.Layers()-base
 }

@@ -96,14 +96,15 @@ func TestCheckRange(t *testing.T) {
 		base, index, count, proof int
 		ok                        bool
 	}{
-		{0, 0, 16, 4, true},
+		{0, 0, 16, 3, true},
+		{0, 0, 16, 4, false},
 		{0, 8, 8, 1, true},
 		{0, 8, 9, 0, false},
 		{0, 16, 1, 0, false},
-		{2, 0, 4, 2, true},
-		{2, 0, 4, 3, false},
-		{4, 0, 1, 0, true},
-		{5, 0, 1, 0, false},
+		{2, 0, 4, 1, true},
+		{2, 0, 4, 2, false},
+		{3, 1, 1, 0, true},
+		{4, 0, 1, 0, false},
 		{0, -1, 1, 0, false},
 		{0, 0, 0, 0, false},
 	} {

@@ -56,12 +56,13 @@ func (r HashReq) Check() error {
 }
 
 // UncleCount is the number of proof hashes that follow the base hashes in a hashes message
-// answering r: the proof layers above the subtree the base hashes span themselves.
+// answering r. The Length base hashes (padded to a power of two) hash up to their own
+// subtree's root, ceil(log2 Length) layers above the base; the uncles are the siblings of
+// that root and of its ancestors, up to ProofLayers above the base. This is how
+// libtorrent 2.0 counts them when it reads a hashes message (for Length 1 that is
+// ProofLayers+1).
 func (r HashReq) UncleCount() int {
-	// The layers of the subtree over the Length base hashes (padded to a power of two),
-	// the base excluded, need no proof.
-	spanned := bits.Len32(r.Length - 1)
-	return max(0, int(r.ProofLayers)-spanned)
+	return max(0, int(r.ProofLayers)-bits.Len32(r.Length-1)+1)
 }
 
 func appendHashReq(dst []byte, r HashReq) []byte {

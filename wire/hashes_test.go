@@ -26,11 +26,11 @@ func TestHashRequestRoundTrip(t *testing.T) {
 
 func TestHashesRoundTrip(t *testing.T) {
 	r := HashReq{PiecesRoot: [32]byte{9}, BaseLayer: 0, Index: 4, Length: 4, ProofLayers: 4}
-	// 4 base hashes span 2 layers, so 2 of the 4 proof layers need uncles.
-	if r.UncleCount() != 2 {
-		t.Fatalf("UncleCount %d, want 2", r.UncleCount())
+	// 4 base hashes span 2 layers: uncles at proof layers 2, 3 and 4.
+	if r.UncleCount() != 3 {
+		t.Fatalf("UncleCount %d, want 3", r.UncleCount())
 	}
-	hs := make([][32]byte, 6)
+	hs := make([][32]byte, 7)
 	for i := range hs {
 		hs[i][0] = byte(i + 1)
 	}
@@ -41,7 +41,7 @@ func TestHashesRoundTrip(t *testing.T) {
 		t.Fatalf("parsed %v, %v", got.Type, err)
 	}
 	br, bh, err := ParseHashes(got.Payload)
-	if err != nil || br != r || len(bh) != 6 || bh[5][0] != 6 {
+	if err != nil || br != r || len(bh) != 7 || bh[6][0] != 7 {
 		t.Fatalf("got %+v %d hashes, %v", br, len(bh), err)
 	}
 }
@@ -51,7 +51,7 @@ func TestUncleCount(t *testing.T) {
 		length, proof uint32
 		want          int
 	}{
-		{1, 0, 0}, {1, 3, 3}, {2, 1, 0}, {2, 3, 2}, {3, 3, 1}, {4, 2, 0}, {512, 9, 0}, {512, 12, 3},
+		{1, 0, 1}, {1, 3, 4}, {2, 0, 0}, {2, 1, 1}, {2, 3, 3}, {3, 3, 2}, {4, 1, 0}, {4, 2, 1}, {512, 9, 1}, {512, 12, 4},
 	} {
 		if got := (HashReq{Length: tc.length, ProofLayers: tc.proof}).UncleCount(); got != tc.want {
 			t.Errorf("length %d proof %d: %d uncles, want %d", tc.length, tc.proof, got, tc.want)
@@ -78,7 +78,7 @@ func TestHashMessagesRejectBadInput(t *testing.T) {
 			t.Errorf("%s: request error %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	hs := HashesMessage(ok, make([][32]byte, 2)).Payload
+	hs := HashesMessage(ok, make([][32]byte, 2+ok.UncleCount())).Payload
 	for _, tc := range []struct {
 		name    string
 		payload []byte

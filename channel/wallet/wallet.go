@@ -239,6 +239,15 @@ func writeNew(path string, b []byte, sync func(*os.File) error) error {
 	return nil
 }
 
+// InspectFile reads the public part of the wallet file at path; it needs no password.
+func InspectFile(path string) (Info, error) {
+	b, err := readFile(path)
+	if err != nil {
+		return Info{}, err
+	}
+	return Inspect(b)
+}
+
 // Load reads and decodes a wallet file.
 func Load(path string, password []byte) (*channel.PrivateKey, error) {
 	b, err := readFile(path)

@@ -2,20 +2,14 @@ package wallet_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/speedbt/btt/channel"
-	"github.com/speedbt/btt/channel/ledger"
-	"github.com/speedbt/btt/channel/ledger/boltstore"
 	"github.com/speedbt/btt/channel/wallet"
 )
 
@@ -122,86 +116,18 @@ func TestSaveRefusesOverwrite(t *testing.T) {
 	}
 }
 
-// TestCLI drives "btt wallet" against a real ledger (HTTP on loopback, bbolt file).
-func TestCLI(t *testing.T) {
-	dir := t.TempDir()
-	st, err := boltstore.Open(filepath.Join(dir, "l.db"))
-	if err != nil {
+// InspectFile reads an encrypted wallet's address without the password.
+func TestInspectFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "w.json")
+	k, _ := channel.GenerateKey()
+	if err := wallet.Save(p, k, []byte("pw")); err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	tk, _ := channel.GenerateKey()
-	cfg := ledger.DefaultConfig()
-	cfg.Treasury = tk.Address()
-	cfg.Core.FaucetBits = 6
-	l, err := ledger.Open(context.Background(), st, cfg)
-	if err != nil {
-		t.Fatal(err)
+	in, err := wallet.InspectFile(p)
+	if err != nil || in.Address != k.Address() || in.PublicKey != k.Public() || !in.Encrypted {
+		t.Fatalf("InspectFile: %+v, %v", in, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	go l.Run(ctx)
-	srv := httptest.NewServer(ledger.NewHandler(l))
-	defer srv.Close()
-
-	run := func(args ...string) (string, error) {
-		var out, errb bytes.Buffer
-		err := wallet.Run(ctx, args, &out, &errb)
-		return out.String(), err
-	}
-	w1, w2 := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")
-	pwFile := filepath.Join(dir, "pw")
-	os.WriteFile(pwFile, []byte("s3cret\n"), 0o600)
-	out, err := run("new", "--wallet", w1, "--password-file", pwFile)
-	if err != nil || !strings.Contains(out, "encrypted: yes") {
-		t.Fatalf("new: %q, %v", out, err)
-	}
-	addr1 := regexp.MustCompile(`address: (T\w+)`).FindStringSubmatch(out)[1]
-	if _, err := run("new", "--wallet", w2); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := run("new", "--wallet", w2); err == nil {
-		t.Fatal("new overwrote a wallet")
-	}
-	out, err = run("show", "--wallet", w1, "--ledger", srv.URL)
-	if err != nil || !strings.Contains(out, "address: "+addr1) || !strings.Contains(out, "balance: 0.000000 BTT") {
-		t.Fatalf("show: %q, %v", out, err)
-	}
-	if _, err := run("faucet", "--wallet", w1, "--ledger", srv.URL); !errors.Is(err, wallet.ErrNeedPassword) {
-		t.Fatalf("faucet without password: %v", err)
-	}
-	out, err = run("faucet", "--wallet", w1, "--ledger", srv.URL, "--password-file", pwFile)
-	if err != nil || !strings.Contains(out, "received: 10.000000 BTT") {
-		t.Fatalf("faucet: %q, %v", out, err)
-	}
-	out, err = run("show", "--wallet", w2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr2 := regexp.MustCompile(`address: (T\w+)`).FindStringSubmatch(out)[1]
-	out, err = run("transfer", "--wallet", w1, "--ledger", srv.URL, "--password-file", pwFile, "--to", addr2, "--amount", "2.5")
-	if err != nil || !strings.Contains(out, "sent: 2.500000 BTT") {
-		t.Fatalf("transfer: %q, %v", out, err)
-	}
-	for w, want := range map[string]string{w1: "7.500000", w2: "2.500000"} {
-		out, err := run("balance", "--wallet", w, "--ledger", srv.URL)
-		if err != nil || !strings.Contains(out, "\nbalance: "+want+" BTT\n") {
-			t.Fatalf("balance %s: %q, %v", w, out, err)
-		}
-	}
-	out, err = run("transfer", "--wallet", w2, "--ledger", srv.URL, "--to", addr1, "--amount", "3")
-	if !errors.Is(err, ledger.ErrInsufficientFunds) {
-		t.Fatalf("overdraft: %q, %v", out, err)
-	}
-	var ue *wallet.UsageError
-	for _, args := range [][]string{
-		{}, {"bogus", "--wallet", w1}, {"balance"}, {"balance", "--wallet", w1},
-		{"transfer", "--wallet", w1, "--ledger", srv.URL, "--to", "nope", "--amount", "1"},
-		{"transfer", "--wallet", w1, "--ledger", srv.URL, "--to", addr2, "--amount", "1.0000001"},
-		{"transfer", "--wallet", w1, "--ledger", srv.URL, "--to", addr2, "--amount", "-1"},
-	} {
-		if _, err := run(args...); !errors.As(err, &ue) {
-			t.Errorf("%q: %v, want a usage error", args, err)
-		}
+	if _, err := wallet.InspectFile(p + ".missing"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
 	}
 }

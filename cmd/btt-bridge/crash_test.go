@@ -17,10 +17,10 @@ import (
 	"github.com/speedbt/btt/channel"
 	"github.com/speedbt/btt/channel/bridge"
 	"github.com/speedbt/btt/channel/ledger"
-	"github.com/speedbt/btt/channel/ledger/boltstore"
 	"github.com/speedbt/btt/channel/tron"
 	"github.com/speedbt/btt/channel/wallet"
 	"github.com/speedbt/btt/internal/bridgetest"
+	"github.com/speedbt/btt/internal/ledgertest"
 	"github.com/speedbt/btt/internal/testutil"
 	"github.com/speedbt/btt/internal/tronstandin"
 )
@@ -115,24 +115,12 @@ func TestCrashLoop(t *testing.T) {
 	if err := wallet.Save(keyFile, bk, []byte("bridge password")); err != nil {
 		t.Fatal(err)
 	}
-	store, err := boltstore.Open(filepath.Join(dir, "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := ledger.DefaultConfig()
-	cfg.Treasury, cfg.Core.Bridge = treasury.Address(), bk.Address()
-	l, err := ledger.Open(ctx, store, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ldone := make(chan struct{})
-	go func() { l.Run(ctx); close(ldone) }()
-	defer func() { cancel(); <-ldone; store.Close() }()
+	l := ledgertest.Open(t, treasury, func(c *ledger.Config) { c.Core.Bridge = bk.Address() })
 
 	// The bridge process talks to ls and ns, through the killer; the test itself to plain
 	// servers, so that only the bridge's requests are counted.
 	k := &killer{}
-	lh := ledger.NewHandler(l)
+	lh := ledger.NewHandler(l.Ledger)
 	ls := httptest.NewServer(k.wrap(lh))
 	defer ls.Close()
 	plain := httptest.NewServer(lh)

@@ -6,14 +6,13 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 
 	"github.com/speedbt/btt/channel"
 	"github.com/speedbt/btt/channel/bridge"
 	"github.com/speedbt/btt/channel/ledger"
-	"github.com/speedbt/btt/channel/ledger/boltstore"
 	"github.com/speedbt/btt/channel/tron"
+	"github.com/speedbt/btt/internal/ledgertest"
 	"github.com/speedbt/btt/internal/tronstandin"
 )
 
@@ -34,25 +33,9 @@ type Rig struct {
 // New starts a rig; everything stops when the test ends.
 func New(t *testing.T, conf int64, hot int64) *Rig {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
 	treasury, _ := channel.GenerateKey()
 	bk, _ := channel.GenerateKey()
-	store, err := boltstore.Open(filepath.Join(t.TempDir(), "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := ledger.DefaultConfig()
-	cfg.Treasury = treasury.Address()
-	cfg.Core.Bridge = bk.Address()
-	l, err := ledger.Open(ctx, store, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { l.Run(ctx); close(done) }()
-	ls := httptest.NewServer(ledger.NewHandler(l))
-	t.Cleanup(func() { ls.Close(); cancel(); <-done; store.Close() })
+	ls := ledgertest.Start(t, treasury, func(c *ledger.Config) { c.Core.Bridge = bk.Address() })
 	node := tronstandin.New(map[channel.Address]int64{bk.Address(): hot})
 	ns := httptest.NewServer(node)
 	t.Cleanup(ns.Close)
@@ -64,7 +47,11 @@ func New(t *testing.T, conf int64, hot int64) *Rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Rig{t: t, Ctx: ctx, Ledger: ledger.NewClient(ls.URL, nil), LedgerURL: ls.URL, Node: node, Bridge: b,
+	// Registered last, so it runs first: whatever runs on Ctx stops before the
+	// servers and the ledger do.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return &Rig{t: t, Ctx: ctx, Ledger: ls.Client, LedgerURL: ls.URL, Node: node, Bridge: b,
 		BridgeKey: bk, Treasury: treasury}
 }
 

@@ -1,33 +1,13 @@
 package daemon
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/speedbt/btt/wire/metainfo"
+	"github.com/speedbt/btt/internal/thirdparty"
 )
-
-// torrentFile writes a file of size bytes in dir and returns its .torrent.
-func torrentFile(t testing.TB, dir, name string, size int) []byte {
-	t.Helper()
-	data := bytes.Repeat([]byte(name), size/len(name)+1)[:size]
-	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mi, err := metainfo.Create(context.Background(), filepath.Join(dir, name), metainfo.CreateOptions{PieceLength: 16 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := mi.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
-}
 
 func open(t testing.TB, dir string) *Daemon {
 	t.Helper()
@@ -59,11 +39,11 @@ func waitStatus(t testing.TB, d *Daemon, id int, want Status) View {
 func TestStateKept(t *testing.T) {
 	state, data := t.TempDir(), t.TempDir()
 	d := open(t, state)
-	a, err := d.Add(AddRequest{Metainfo: torrentFile(t, data, "a.bin", 40<<10), DownloadDir: data})
+	a, err := d.Add(AddRequest{Metainfo: thirdparty.CreateTorrent(t, data, "a.bin", 40<<10, 16<<10), DownloadDir: data})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := d.Add(AddRequest{Metainfo: torrentFile(t, data, "b.bin", 20<<10), DownloadDir: data, Paused: true})
+	b, err := d.Add(AddRequest{Metainfo: thirdparty.CreateTorrent(t, data, "b.bin", 20<<10, 16<<10), DownloadDir: data, Paused: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,10 +75,10 @@ func TestStateKept(t *testing.T) {
 	if s := d.Stats(); s.Cumulative.SessionCount != 2 || s.Cumulative.FilesAdded != 2 {
 		t.Errorf("totals after reopen: %+v", s.Cumulative)
 	}
-	if added, err := d.Add(AddRequest{Metainfo: torrentFile(t, data, "a.bin", 40<<10)}); err != nil || !added.Duplicate || added.ID != a.ID {
+	if added, err := d.Add(AddRequest{Metainfo: thirdparty.CreateTorrent(t, data, "a.bin", 40<<10, 16<<10)}); err != nil || !added.Duplicate || added.ID != a.ID {
 		t.Errorf("adding a again: %+v, %v", added, err)
 	}
-	if a2, err := d.Add(AddRequest{Metainfo: torrentFile(t, data, "c.bin", 10<<10), DownloadDir: data}); err != nil || a2.ID != 3 {
+	if a2, err := d.Add(AddRequest{Metainfo: thirdparty.CreateTorrent(t, data, "c.bin", 10<<10, 16<<10), DownloadDir: data}); err != nil || a2.ID != 3 {
 		t.Errorf("the next id after reopen: %+v, %v", a2, err)
 	}
 }
@@ -114,11 +94,11 @@ func TestSeedingLimits(t *testing.T) {
 	if err := d.SetSettings(func(s *Settings) { s.Seed.RatioLimited, s.Seed.Ratio = true, 0 }); err != nil {
 		t.Fatal(err)
 	}
-	byRatio, _ := d.Add(AddRequest{Metainfo: torrentFile(t, data, "ratio.bin", 20<<10), DownloadDir: data})
-	unlimited, _ := d.Add(AddRequest{Metainfo: torrentFile(t, data, "unlimited.bin", 20<<10), DownloadDir: data, Paused: true})
+	byRatio, _ := d.Add(AddRequest{Metainfo: thirdparty.CreateTorrent(t, data, "ratio.bin", 20<<10, 16<<10), DownloadDir: data})
+	unlimited, _ := d.Add(AddRequest{Metainfo: thirdparty.CreateTorrent(t, data, "unlimited.bin", 20<<10, 16<<10), DownloadDir: data, Paused: true})
 	d.SetTorrents([]int{unlimited.ID}, func(l *TorrentLimits, _ *TorrentSpeed) { l.RatioMode = ModeUnlimited })
 	d.Start([]int{unlimited.ID})
-	byIdle, _ := d.Add(AddRequest{Metainfo: torrentFile(t, data, "idle.bin", 20<<10), DownloadDir: data, Paused: true})
+	byIdle, _ := d.Add(AddRequest{Metainfo: thirdparty.CreateTorrent(t, data, "idle.bin", 20<<10, 16<<10), DownloadDir: data, Paused: true})
 	d.SetTorrents([]int{byIdle.ID}, func(l *TorrentLimits, _ *TorrentSpeed) {
 		l.RatioMode = ModeUnlimited
 		l.IdleMode, l.IdleMinutes = ModeSingle, 0
@@ -143,7 +123,7 @@ func TestVerifyAndRemove(t *testing.T) {
 	state, data := t.TempDir(), t.TempDir()
 	d := open(t, state)
 	defer d.Close()
-	a, _ := d.Add(AddRequest{Metainfo: torrentFile(t, data, "v.bin", 64<<10), DownloadDir: data})
+	a, _ := d.Add(AddRequest{Metainfo: thirdparty.CreateTorrent(t, data, "v.bin", 64<<10, 16<<10), DownloadDir: data})
 	waitStatus(t, d, a.ID, StatusSeed)
 	if err := os.WriteFile(filepath.Join(data, "v.bin"), make([]byte, 64<<10), 0o644); err != nil {
 		t.Fatal(err)

@@ -168,8 +168,9 @@ func Run(cfg Config) Result {
 				}
 				ccfg := choke.DefaultConfig()
 				ccfg.RegularSlots, ccfg.OptimisticSlots = cfg.RegularSlots, cfg.OptimisticSlots
+				ccfg.OptimisticInterval = 3 * cfg.Rechoke // mainline's 30 s of 10 s rechokes
 				ccfg.Seed, ccfg.Auction, ccfg.Reserve = true, true, cfg.Providers[p].Reserve
-				out := choke.Rank(peers, ccfg, &states[p])
+				out := choke.Rank(peers, ccfg, &states[p], time.Unix(0, 0).Add(now))
 				for r := range cfg.Requesters {
 					l := &links[p][r]
 					slot, on := out.Find(uint64(r))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/speedbt/btt/internal/testutil"
 	"github.com/speedbt/btt/wire/bencode"
+	"github.com/speedbt/btt/wire/metainfo"
 )
 
 //go:embed ltcreate.py
@@ -66,6 +67,23 @@ func WriteFiles(t testing.TB, root string, files []File) string {
 		}
 	}
 	return root
+}
+
+// CreateTorrent writes one file of size bytes, named name, under dir (content as
+// WriteFiles makes it) and returns the bytes of the .torrent our own
+// metainfo.Create makes of it with pieces of pieceLength bytes.
+func CreateTorrent(t testing.TB, dir, name string, size, pieceLength int64) []byte {
+	t.Helper()
+	WriteFiles(t, dir, []File{{Path: name, Size: size}})
+	mi, err := metainfo.Create(context.Background(), filepath.Join(dir, name), metainfo.CreateOptions{PieceLength: pieceLength})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := mi.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
 
 // LibtorrentCreateTorrent makes a .torrent of path (a file or a directory) with

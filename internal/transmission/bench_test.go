@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/speedbt/btt/internal/daemon"
+	"github.com/speedbt/btt/internal/thirdparty"
 )
 
 // listFields is what `transmission-remote -l` asks for.
@@ -33,7 +34,7 @@ func BenchmarkTorrentList(b *testing.B) {
 			d, s, hs := newTestServer(b, Config{})
 			data := b.TempDir()
 			for i := range n {
-				raw := testTorrent(b, data, fmt.Sprintf("t%04d.bin", i), 16<<10)
+				raw := thirdparty.CreateTorrent(b, data, fmt.Sprintf("t%04d.bin", i), 16<<10, 16<<10)
 				if _, err := d.Add(daemon.AddRequest{Metainfo: raw, DownloadDir: data}); err != nil {
 					b.Fatal(err)
 				}

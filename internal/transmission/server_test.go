@@ -2,7 +2,6 @@ package transmission
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -15,7 +14,7 @@ import (
 	"time"
 
 	"github.com/speedbt/btt/internal/daemon"
-	"github.com/speedbt/btt/wire/metainfo"
+	"github.com/speedbt/btt/internal/thirdparty"
 )
 
 // newTestServer runs a daemon on loopback behind the RPC, served over real HTTP.
@@ -32,24 +31,6 @@ func newTestServer(t testing.TB, cfg Config) (*daemon.Daemon, *Server, *httptest
 		d.Close()
 	})
 	return d, s, hs
-}
-
-// testTorrent writes a file of size bytes in dir and returns its .torrent.
-func testTorrent(t testing.TB, dir, name string, size int) []byte {
-	t.Helper()
-	data := bytes.Repeat([]byte(name), size/len(name)+1)[:size]
-	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mi, err := metainfo.Create(context.Background(), filepath.Join(dir, name), metainfo.CreateOptions{PieceLength: 16 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := mi.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
 }
 
 type rawResponse struct {
@@ -188,7 +169,7 @@ func TestAuth(t *testing.T) {
 func TestMethods(t *testing.T) {
 	d, s, hs := newTestServer(t, Config{})
 	dir := t.TempDir()
-	raw := testTorrent(t, dir, "one.bin", 100<<10)
+	raw := thirdparty.CreateTorrent(t, dir, "one.bin", 100<<10, 16<<10)
 	res, args := call(t, s, hs.URL, "torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString(raw), "download-dir": dir})
 	if res != "success" {
 		t.Fatalf("torrent-add: %q", res)

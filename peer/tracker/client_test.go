@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	wiretracker "github.com/speedbt/btt/wire/tracker"
 )
 
 // Misbehaving HTTP trackers give clear errors, bounded in memory and time.
@@ -21,17 +23,20 @@ func TestHTTPTrackerMisbehaving(t *testing.T) {
 			w.Write([]byte("d8:intervali60e5:peers" + "2000000:"))
 			w.Write(make([]byte, 2_000_000))
 			w.Write([]byte("e"))
-		}, func(err error) bool { return errors.Is(err, ErrMalformed) }},
+		}, func(err error) bool { return errors.Is(err, wiretracker.ErrMalformed) }},
 		{"status", func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "boom", http.StatusInternalServerError)
 		}, func(err error) bool { return err != nil && strings.Contains(err.Error(), "500") }},
 		{"failure with status", func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusBadRequest)
 			w.Write([]byte("d14:failure reason7:unknowne"))
-		}, func(err error) bool { var fe *FailureError; return errors.As(err, &fe) && fe.Reason == "unknown" }},
+		}, func(err error) bool {
+			var fe *wiretracker.FailureError
+			return errors.As(err, &fe) && fe.Reason == "unknown"
+		}},
 		{"garbage", func(w http.ResponseWriter, r *http.Request) {
 			w.Write([]byte("<html>hello</html>"))
-		}, func(err error) bool { return errors.Is(err, ErrMalformed) }},
+		}, func(err error) bool { return errors.Is(err, wiretracker.ErrMalformed) }},
 		{"hang", func(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-r.Context().Done():
@@ -44,13 +49,13 @@ func TestHTTPTrackerMisbehaving(t *testing.T) {
 			defer srv.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 			defer cancel()
-			_, err := Announce(ctx, srv.URL+"/announce", AnnounceRequest{Port: 1})
+			_, err := Announce(ctx, srv.URL+"/announce", wiretracker.AnnounceRequest{Port: 1})
 			if !tc.check(err) {
 				t.Errorf("got %v", err)
 			}
 		})
 	}
-	if _, err := Announce(context.Background(), "wss://x/announce", AnnounceRequest{}); !errors.Is(err, ErrUnsupportedURL) {
+	if _, err := Announce(context.Background(), "wss://x/announce", wiretracker.AnnounceRequest{}); !errors.Is(err, ErrUnsupportedURL) {
 		t.Errorf("wss: %v", err)
 	}
 	// The announce URL's own query (a passkey) is kept.
@@ -60,7 +65,7 @@ func TestHTTPTrackerMisbehaving(t *testing.T) {
 		w.Write([]byte("d8:intervali60e5:peers0:e"))
 	}))
 	defer srv.Close()
-	if _, err := Announce(context.Background(), srv.URL+"/announce?passkey=abc", AnnounceRequest{Port: 1}); err != nil || !strings.HasPrefix(got, "passkey=abc&info_hash=") {
+	if _, err := Announce(context.Background(), srv.URL+"/announce?passkey=abc", wiretracker.AnnounceRequest{Port: 1}); err != nil || !strings.HasPrefix(got, "passkey=abc&info_hash=") {
 		t.Errorf("query %q, %v", got, err)
 	}
 }

@@ -3,7 +3,7 @@
 // (BEP 15, with BEP 41 URL data), multitracker tiers (BEP 12), and Speed's
 // tracker extensions (bid-announce and bid-scrape, docs/bep-speed.md section 10).
 //
-// It also holds the byte-level codecs of both sides of those protocols, so the
-// tracker server (package server below) and this client cannot disagree on the
-// wire format.
+// It does the talking (sockets, retransmission, connection ids, tiers); the
+// bytes on the wire and the request and reply types come from package
+// wire/tracker, which the tracker server shares.
 package tracker

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/speedbt/btt/peer/tracker"
+	wiretracker "github.com/speedbt/btt/wire/tracker"
 )
 
 // A Speed client announces its bid and asks the tracker for the three
@@ -14,11 +15,11 @@ func ExampleClient_Announce() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := new(tracker.Client) // keep one per session: it caches UDP connection ids
-	req := tracker.AnnounceRequest{
+	req := wiretracker.AnnounceRequest{
 		InfoHash: [20]byte{0x12, 0x34},
 		Port:     6881,
 		Left:     1 << 20,
-		Event:    tracker.EventStarted,
+		Event:    wiretracker.EventStarted,
 		Bid:      2_500_000, // 2.5 BTT per GiB
 		Top:      3,
 		MinBid:   1_000_000,
@@ -44,7 +45,7 @@ func ExampleAnnouncer() {
 		{"http://backup.example/announce"},                             // tier 2, fallback
 	}, nil)
 	ctx := context.Background()
-	req := tracker.AnnounceRequest{InfoHash: [20]byte{1}, Port: 6881, Left: 1}
+	req := wiretracker.AnnounceRequest{InfoHash: [20]byte{1}, Port: 6881, Left: 1}
 	if time.Now().After(a.Next()) {
 		resp, url, err := a.Announce(ctx, time.Now(), req)
 		fmt.Println(len(resp.Peers), url, err, a.Next())

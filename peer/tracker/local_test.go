@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	wiretracker "github.com/speedbt/btt/wire/tracker"
 )
 
 // TestLocalAddrBinding: with LocalAddr set, HTTP and UDP announces leave from that address,
@@ -22,7 +24,7 @@ func TestLocalAddrBinding(t *testing.T) {
 		w.Write([]byte("d8:intervali60e5:peers0:e"))
 	}))
 	defer srv.Close()
-	if _, err := c.Announce(context.Background(), srv.URL+"/announce", AnnounceRequest{Port: 1}); err != nil {
+	if _, err := c.Announce(context.Background(), srv.URL+"/announce", wiretracker.AnnounceRequest{Port: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if ap := netip.MustParseAddrPort(<-from); ap.Addr() != local {
@@ -43,7 +45,7 @@ func TestLocalAddrBinding(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	c.Announce(ctx, "udp://"+uc.LocalAddr().String()+"/announce", AnnounceRequest{Port: 1}) // nobody answers
+	c.Announce(ctx, "udp://"+uc.LocalAddr().String()+"/announce", wiretracker.AnnounceRequest{Port: 1}) // nobody answers
 	select {
 	case src := <-got:
 		if src.Addr().Unmap() != local {
@@ -55,7 +57,7 @@ func TestLocalAddrBinding(t *testing.T) {
 
 	// Without LocalAddr the kernel picks the source (127.0.0.1 towards 127.0.0.1).
 	plain := &Client{}
-	if _, err := plain.Announce(context.Background(), srv.URL+"/announce", AnnounceRequest{Port: 1}); err != nil {
+	if _, err := plain.Announce(context.Background(), srv.URL+"/announce", wiretracker.AnnounceRequest{Port: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if ap := netip.MustParseAddrPort(<-from); ap.Addr() == local {

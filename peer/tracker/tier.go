@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	wiretracker "github.com/speedbt/btt/wire/tracker"
 )
 
 // An Announcer announces one torrent to a BEP 12 tracker list and keeps the
@@ -92,9 +94,9 @@ var ErrNoTrackers = errors.New("tracker: no trackers")
 // tracker's interval (at least its min interval and 30 s); when every tracker
 // fails, the round is retried after 15 s, doubling per failed round up to 30
 // minutes, and the error joins every tracker's error.
-func (a *Announcer) Announce(ctx context.Context, now time.Time, req AnnounceRequest) (AnnounceResponse, string, error) {
+func (a *Announcer) Announce(ctx context.Context, now time.Time, req wiretracker.AnnounceRequest) (wiretracker.AnnounceResponse, string, error) {
 	if len(a.tiers) == 0 {
-		return AnnounceResponse{}, "", ErrNoTrackers
+		return wiretracker.AnnounceResponse{}, "", ErrNoTrackers
 	}
 	per := a.PerTracker
 	if per <= 0 {
@@ -104,13 +106,13 @@ func (a *Announcer) Announce(ctx context.Context, now time.Time, req AnnounceReq
 	for _, tier := range a.tiers {
 		for i, u := range tier {
 			if ctx.Err() != nil {
-				return AnnounceResponse{}, "", ctx.Err()
+				return wiretracker.AnnounceResponse{}, "", ctx.Err()
 			}
 			r := req
-			if r.Event == EventNone && !a.started[u] {
-				r.Event = EventStarted
+			if r.Event == wiretracker.EventNone && !a.started[u] {
+				r.Event = wiretracker.EventStarted
 			}
-			if r.Event == EventStopped && !a.started[u] {
+			if r.Event == wiretracker.EventStopped && !a.started[u] {
 				continue // it never heard of us
 			}
 			tctx, cancel := context.WithTimeout(ctx, per)
@@ -122,7 +124,7 @@ func (a *Announcer) Announce(ctx context.Context, now time.Time, req AnnounceReq
 			}
 			copy(tier[1:i+1], tier[:i])
 			tier[0] = u
-			a.started[u] = r.Event != EventStopped
+			a.started[u] = r.Event != wiretracker.EventStopped
 			a.success(now, u, resp)
 			return resp, u, nil
 		}
@@ -130,12 +132,12 @@ func (a *Announcer) Announce(ctx context.Context, now time.Time, req AnnounceReq
 	a.failures++
 	a.next = now.Add(min(15*time.Second<<min(a.failures-1, 7), 30*time.Minute))
 	if len(errs) == 0 {
-		return AnnounceResponse{}, "", ErrNoTrackers
+		return wiretracker.AnnounceResponse{}, "", ErrNoTrackers
 	}
-	return AnnounceResponse{}, "", errors.Join(errs...)
+	return wiretracker.AnnounceResponse{}, "", errors.Join(errs...)
 }
 
-func (a *Announcer) success(now time.Time, u string, resp AnnounceResponse) {
+func (a *Announcer) success(now time.Time, u string, resp wiretracker.AnnounceResponse) {
 	a.failures = 0
 	a.current = u
 	a.last = now

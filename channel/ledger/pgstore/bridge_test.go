@@ -4,11 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
-
-	"github.com/speedbt/btt/channel"
 	"github.com/speedbt/btt/channel/ledger"
+	"github.com/speedbt/btt/internal/ledgertest"
 	"github.com/speedbt/btt/internal/testutil"
 )
 
@@ -17,33 +14,9 @@ import (
 // (through a second store, as after a restart).
 func TestBridgeRecords(t *testing.T) {
 	pg := testutil.StartPostgres(t)
-	ctx := context.Background()
 	s := open(t, pg.URL)
-	if err := s.Elect(ctx); err != nil {
+	if err := s.Elect(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	a := channel.Address{channel.AddressPrefix, 1}
-	w1 := ledger.Withdrawal{ID: ledger.Hash{1}, From: a, To: a, Amount: 5, Nonce: 9, Status: ledger.WithdrawPending, CreatedAt: 7, Seq: 1}
-	w2 := ledger.Withdrawal{ID: ledger.Hash{2}, From: a, To: a, Amount: 6, Status: ledger.WithdrawSigned, Seq: 2, Attempt: 1,
-		TxID: ledger.Hash{3}, Tx: "0a02", Expiration: 60_000}
-	d1 := ledger.Deposit{TxID: ledger.Hash{4}, From: a, To: a, Amount: 3, Block: 10, Memo: "54", Status: ledger.DepositCredited, Seq: 3}
-	meta := ledger.BridgeMeta{Exported: 6, Imported: 3, ScanHeight: 10, ScanHash: ledger.Hash{5}, Seq: 3}
-	if err := s.Commit(ctx, &ledger.Data{Bridge: &meta, Withdrawals: []ledger.Withdrawal{w1, w2}, Deposits: []ledger.Deposit{d1}}); err != nil {
-		t.Fatal(err)
-	}
-	w2.Status, w2.Block = ledger.WithdrawConfirmed, 11
-	meta.ScanHeight = 12
-	if err := s.Commit(ctx, &ledger.Data{Bridge: &meta, Withdrawals: []ledger.Withdrawal{w2}}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := open(t, pg.URL).Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := &ledger.Data{Accounts: map[channel.Address]ledger.AccountState{}, Bridge: &meta,
-		Withdrawals: []ledger.Withdrawal{w1, w2}, Deposits: []ledger.Deposit{d1}}
-	sortW := cmpopts.SortSlices(func(x, y ledger.Withdrawal) bool { return x.Seq < y.Seq })
-	if diff := cmp.Diff(want, got, sortW, cmpopts.EquateEmpty()); diff != "" {
-		t.Fatalf("loaded (-want +got):\n%s", diff)
-	}
+	ledgertest.CheckBridgeRecords(t, s, func() ledger.Store { return open(t, pg.URL) })
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/speedbt/btt/peer/tracker"
+	"github.com/speedbt/btt/wire/tracker"
 )
 
 // BenchmarkUDPHandle is the CPU cost of one UDP announce in a swarm of 1,000

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/speedbt/btt/peer/tracker"
+	"github.com/speedbt/btt/wire/tracker"
 )
 
 // HTTPHandler serves a Tracker over HTTP: GET /announce (BEP 3, with Speed's
@@ -96,17 +96,9 @@ func (h *HTTPHandler) scrape(w http.ResponseWriter, r *http.Request, now time.Ti
 		fail(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if q["bid_scrape"] == "1" {
-		offset, err1 := strconv.Atoi(q["offset"])
-		limit, err2 := strconv.Atoi(q["limit"])
-		if q["offset"] == "" {
-			offset, err1 = 0, nil
-		}
-		if q["limit"] == "" {
-			limit, err2 = 50, nil
-		}
-		if err1 != nil || err2 != nil || offset < 0 || limit < 1 {
-			fail(w, http.StatusBadRequest, "bid_scrape: bad offset or limit")
+	if offset, limit, ok, err := tracker.ParseBidScrapeQuery(q); ok {
+		if err != nil {
+			fail(w, http.StatusBadRequest, "bid_scrape: "+err.Error())
 			return
 		}
 		w.Write(tracker.EncodeBidScrape(h.Tracker.BidScrape(now, offset, limit)))

@@ -18,6 +18,7 @@ import (
 
 	"github.com/speedbt/btt/peer/tracker"
 	"github.com/speedbt/btt/peer/tracker/server"
+	wiretracker "github.com/speedbt/btt/wire/tracker"
 )
 
 // startServers runs tr over HTTP and UDP on loopback and returns their
@@ -46,13 +47,13 @@ func startServers(t *testing.T, tr *server.Tracker, clock ...func() time.Time) (
 	return hs.URL + "/announce", "udp://" + conn.LocalAddr().String() + "/announce", us
 }
 
-func req(ih [20]byte, port uint16, bid uint64) tracker.AnnounceRequest {
-	r := tracker.AnnounceRequest{InfoHash: ih, Port: port, Left: 1, Bid: bid}
+func req(ih [20]byte, port uint16, bid uint64) wiretracker.AnnounceRequest {
+	r := wiretracker.AnnounceRequest{InfoHash: ih, Port: port, Left: 1, Bid: bid}
 	copy(r.PeerID[:], fmt.Sprintf("-BT0001-%012d", port))
 	return r
 }
 
-func bidList(ps []tracker.Peer) string {
+func bidList(ps []wiretracker.Peer) string {
 	var b strings.Builder
 	for _, p := range ps {
 		fmt.Fprintf(&b, "%d/%d ", p.Addr.Port(), p.Bid)
@@ -99,7 +100,7 @@ func TestBidAnnounceOverNetwork(t *testing.T) {
 			}
 		})
 	}
-	var all []tracker.BidScrapeEntry
+	var all []wiretracker.BidScrapeEntry
 	for off := 0; ; {
 		p, err := c.BidScrape(ctx, httpURL, off, 1)
 		if err != nil {
@@ -115,7 +116,7 @@ func TestBidAnnounceOverNetwork(t *testing.T) {
 		t.Errorf("bid-scrape: %+v", all)
 	}
 	res, err := c.Scrape(ctx, udpURL, [][20]byte{{1}, {2}, {3}})
-	if err != nil || res[[20]byte{1}].Incomplete != 12 || res[[20]byte{3}] != (tracker.ScrapeResult{}) {
+	if err != nil || res[[20]byte{1}].Incomplete != 12 || res[[20]byte{3}] != (wiretracker.ScrapeResult{}) {
 		t.Errorf("UDP scrape: %+v %v", res, err)
 	}
 	hres, err := c.Scrape(ctx, httpURL, [][20]byte{{2}})
@@ -175,7 +176,7 @@ func TestFlood(t *testing.T) {
 	var refused int
 	for i := 0; i < 100; i++ {
 		_, err := tracker.Announce(ctx, httpURL, req([20]byte{byte(i)}, 1, 0))
-		var fe *tracker.FailureError
+		var fe *wiretracker.FailureError
 		if errors.As(err, &fe) && strings.Contains(fe.Reason, "too many") {
 			refused++
 		} else if err != nil {
@@ -219,27 +220,27 @@ func TestUDPBadInput(t *testing.T) {
 		return buf[:n]
 	}
 	// A good connect first.
-	r := exchange(tracker.AppendUDPConnect(nil, 7))
-	id, err := tracker.ParseUDPConnectReply(r, 7)
+	r := exchange(wiretracker.AppendUDPConnect(nil, 7))
+	id, err := wiretracker.ParseUDPConnectReply(r, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ann := tracker.AppendUDPAnnounce(nil, id, 8, "/announce", req([20]byte{9}, 5, 0))
-	if _, err := tracker.ParseUDPAnnounceReply(exchange(ann), 8, false, false); err != nil {
+	ann := wiretracker.AppendUDPAnnounce(nil, id, 8, "/announce", req([20]byte{9}, 5, 0))
+	if _, err := wiretracker.ParseUDPAnnounceReply(exchange(ann), 8, false, false); err != nil {
 		t.Fatalf("good announce: %v", err)
 	}
-	wrongID := tracker.AppendUDPAnnounce(nil, id^1, 9, "/announce", req([20]byte{9}, 6, 0))
-	badOpt := append(tracker.AppendUDPAnnounce(nil, id, 10, "", req([20]byte{9}, 7, 0)), 2, 200, 'x')
-	badBid := tracker.AppendUDPAnnounce(nil, id, 11, "/announce?bid=x", req([20]byte{9}, 8, 0))
+	wrongID := wiretracker.AppendUDPAnnounce(nil, id^1, 9, "/announce", req([20]byte{9}, 6, 0))
+	badOpt := append(wiretracker.AppendUDPAnnounce(nil, id, 10, "", req([20]byte{9}, 7, 0)), 2, 200, 'x')
+	badBid := wiretracker.AppendUDPAnnounce(nil, id, 11, "/announce?bid=x", req([20]byte{9}, 8, 0))
 	for name, p := range map[string][]byte{"wrong connection id": wrongID, "truncated option": badOpt, "bad bid": badBid} {
-		var fe *tracker.FailureError
+		var fe *wiretracker.FailureError
 		tid := binary.BigEndian.Uint32(p[12:])
-		if _, err := tracker.ParseUDPAnnounceReply(exchange(p), tid, false, false); !errors.As(err, &fe) {
+		if _, err := wiretracker.ParseUDPAnnounceReply(exchange(p), tid, false, false); !errors.As(err, &fe) {
 			t.Errorf("%s: %v, want an error reply", name, err)
 		}
 	}
 	// Dropped without a reply: oversized, too short, unknown action, bad protocol id.
-	badConnect := tracker.AppendUDPConnect(nil, 1)
+	badConnect := wiretracker.AppendUDPConnect(nil, 1)
 	badConnect[0] ^= 1
 	for name, p := range map[string][]byte{
 		"oversized":      append(bytes.Clone(ann), make([]byte, 3000)...),
@@ -260,7 +261,7 @@ func TestUDPBadInput(t *testing.T) {
 	}
 	// Connection ids last two minutes at most and are bound to the address.
 	skew.Store(int64(3 * time.Minute))
-	if _, err := tracker.ParseUDPAnnounceReply(exchange(ann), 8, false, false); err == nil {
+	if _, err := wiretracker.ParseUDPAnnounceReply(exchange(ann), 8, false, false); err == nil {
 		t.Error("a 3-minute-old connection id was accepted")
 	}
 	skew.Store(0)
@@ -359,7 +360,7 @@ func TestAnnouncerTiers(t *testing.T) {
 	}
 	// Stopped goes to the tracker that knows us, and removes us.
 	r := req([20]byte{5}, 1, 0)
-	r.Event = tracker.EventStopped
+	r.Event = wiretracker.EventStopped
 	if _, u2, err := a.Announce(ctx, now, r); err != nil || u2 != used {
 		t.Errorf("stopped: %q %v", u2, err)
 	}

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"slices"
 
-	"github.com/speedbt/btt/peer/tracker"
+	"github.com/speedbt/btt/wire/tracker"
 )
 
 // topBids keeps a swarm's highest bidders in order, so that a top-bidder announce reads

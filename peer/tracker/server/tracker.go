@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/speedbt/btt/peer/tracker"
+	"github.com/speedbt/btt/wire/tracker"
 )
 
 // Config sets a Tracker's rules and bounds. Zero fields take the defaults

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/speedbt/btt/peer/tracker"
+	"github.com/speedbt/btt/wire/tracker"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -10,7 +10,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/speedbt/btt/peer/tracker"
+	"github.com/speedbt/btt/wire/tracker"
 )
 
 // connIDs makes BEP 15 connection ids without per-client state: an id is a

@@ -101,15 +101,9 @@ type ScrapeResult struct {
 	Incomplete int // leechers
 }
 
-// Errors callers branch on. Every error from this package wraps one of them or
-// a transport error (net, context).
-var (
-	// ErrMalformed: the tracker's reply (or, on the server side, a request)
-	// does not follow the protocol.
-	ErrMalformed = errors.New("tracker: malformed message")
-	// ErrUnsupportedURL: the announce URL's scheme is not http, https or udp.
-	ErrUnsupportedURL = errors.New("tracker: unsupported URL")
-)
+// ErrMalformed is wrapped by every decoding error: the tracker's reply (or,
+// on the server side, a request) does not follow the protocol.
+var ErrMalformed = errors.New("tracker: malformed message")
 
 // FailureError is a tracker's refusal: the HTTP "failure reason" or a UDP
 // error action.

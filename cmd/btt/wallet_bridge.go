@@ -1,4 +1,4 @@
-package wallet
+package main
 
 import (
 	"context"
@@ -9,29 +9,26 @@ import (
 	"github.com/speedbt/btt/channel"
 	"github.com/speedbt/btt/channel/ledger"
 	"github.com/speedbt/btt/channel/tron"
+	"github.com/speedbt/btt/channel/wallet"
 )
 
-// runBridge implements "btt wallet withdraw|deposit-address|history": moving tokens to and
+// walletBridge implements "btt wallet withdraw|deposit-address|history": moving tokens to and
 // from the TRON chain through the ledger's bridge.
-func runBridge(ctx context.Context, sub string, c *ledger.Client, walletPath, to, amount string,
+func walletBridge(ctx context.Context, sub string, c *ledger.Client, walletPath, to, amount string,
 	key func() (*channel.PrivateKey, error), stdout io.Writer) error {
 	address := func() (channel.Address, error) {
-		b, err := readFile(walletPath)
-		if err != nil {
-			return channel.Address{}, err
-		}
-		in, err := Inspect(b)
+		in, err := wallet.InspectFile(walletPath)
 		return in.Address, err
 	}
 	switch sub {
 	case "withdraw":
 		dest, err := channel.ParseAddress(to)
 		if err != nil {
-			return &UsageError{fmt.Sprintf("--to: want a TRON address: %v", err)}
+			return usagef("--to: want a TRON address: %v", err)
 		}
 		units, err := channel.ParseBTT(amount)
 		if err != nil || units == 0 {
-			return &UsageError{fmt.Sprintf("--amount %q: want a positive BTT amount with at most 6 decimals", amount)}
+			return usagef("--amount %q: want a positive BTT amount with at most 6 decimals", amount)
 		}
 		k, err := key()
 		if err != nil {
@@ -87,5 +84,5 @@ func runBridge(ctx context.Context, sub string, c *ledger.Client, walletPath, to
 		fmt.Fprintf(stdout, "%d withdrawals, %d deposits\n", len(h.Withdrawals), len(h.Deposits))
 		return nil
 	}
-	return &UsageError{fmt.Sprintf("unknown wallet subcommand %q", sub)}
+	return usagef("unknown wallet subcommand %q", sub)
 }

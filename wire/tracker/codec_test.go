@@ -290,22 +290,45 @@ func TestUDPAnnounceRoundTrip(t *testing.T) {
 	}
 }
 
-func TestScrapeURL(t *testing.T) {
-	for in, want := range map[string]string{
-		"http://t.example/announce":           "http://t.example/scrape",
-		"http://t.example/x/announce.php?k=1": "http://t.example/x/scrape.php?k=1",
-		"http://t.example/a":                  "",
-		"http://t.example/announce/x":         "",
-	} {
-		got, err := ScrapeURL(in)
-		if got != want || (want == "") != (err != nil) {
-			t.Errorf("ScrapeURL(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-}
-
 // addrCmp compares netip values by ==, which go-cmp cannot do by itself.
 var addrCmp = cmp.Options{
 	cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
 	cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b }),
+}
+
+// The scrape and bid-scrape queries a client builds parse back on the
+// tracker's side to what was asked.
+func TestScrapeQueryRoundTrip(t *testing.T) {
+	hashes := [][20]byte{{0x12, '&', '=', '%'}, {0xff, ' '}}
+	q, got, err := ParseQuery(string(AppendHTTPScrapeQuery(nil, hashes)), 8)
+	if err != nil || !cmp.Equal(got, hashes) {
+		t.Errorf("scrape query: %x, %v; want %x", got, err, hashes)
+	}
+	if _, _, ok, _ := ParseBidScrapeQuery(q); ok {
+		t.Error("a plain scrape parsed as a bid-scrape")
+	}
+	for _, tc := range []struct {
+		raw           string
+		offset, limit int
+		bad           bool
+	}{
+		{string(AppendBidScrapeQuery(nil, 7, 20)), 7, 20, false},
+		{string(AppendBidScrapeQuery(nil, -3, 0)), 0, 1, false}, // clamped when built
+		{"bid_scrape=1", 0, DefaultBidScrapeLimit, false},
+		{"bid_scrape=1&offset=-1", 0, 0, true},
+		{"bid_scrape=1&limit=0", 0, 0, true},
+		{"bid_scrape=1&limit=x", 0, 0, true},
+	} {
+		q, _, err := ParseQuery(tc.raw, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off, lim, ok, err := ParseBidScrapeQuery(q)
+		if !ok || (err != nil) != tc.bad || (!tc.bad && (off != tc.offset || lim != tc.limit)) {
+			t.Errorf("%q: offset %d limit %d ok %v err %v; want %d %d bad %v", tc.raw, off, lim, ok, err, tc.offset, tc.limit, tc.bad)
+		}
+		if tc.bad && !errors.Is(err, ErrMalformed) {
+			t.Errorf("%q: error %v does not wrap ErrMalformed", tc.raw, err)
+		}
+	}
 }

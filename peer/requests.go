@@ -1,0 +1,60 @@
+package peer
+
+import (
+	"github.com/speedbt/btt/piece"
+	"github.com/speedbt/btt/wire"
+)
+
+func (t *torrent) releaseAll(c *conn) {
+	t.picker.PeerChoked(c.key)
+	c.clearRequested()
+}
+
+// updateInterest tells the peer whether we want anything it has.
+func (t *torrent) updateInterest(c *conn) {
+	c.ls.seed = c.ls.has.All()
+	want := t.picker.Interesting(c.key)
+	if want != c.ls.amInterested {
+		c.ls.amInterested = want
+		if want {
+			c.send(wire.Message{Type: wire.Interested})
+			t.offerBid(c)
+		} else {
+			c.send(wire.Message{Type: wire.NotInterested})
+		}
+	}
+	t.closeIfBothSeeds(c)
+}
+
+// fillRequests tops up the requests outstanding at c to its queue depth.
+func (t *torrent) fillRequests(c *conn) {
+	if !c.ls.amInterested || t.picker.Complete() {
+		return
+	}
+	choked := c.ls.peerChoking
+	if choked && len(c.ls.allowedFast) == 0 {
+		return
+	}
+	depth := t.depth.Depth(c.ls.downRate.perSecond(), c.ls.snubbed)
+	if c.ls.ext.reqq > 0 {
+		depth = min(depth, c.ls.ext.reqq)
+	}
+	out := len(t.picker.Outstanding(c.key))
+	n := depth - out
+	// Top up in batches of at least a quarter of the depth: one write of many requests
+	// instead of a wake-up and a system call of the writer for every block received.
+	if n <= 0 || (out > 0 && n < depth/4) {
+		return
+	}
+	var blocks []piece.Block
+	if choked {
+		blocks = t.picker.PickAllowedFast(c.key, n, t.reqBuf[:0])
+	} else {
+		blocks = t.picker.Pick(c.key, n, t.reqBuf[:0])
+	}
+	for _, b := range blocks {
+		c.addRequested(b)
+		c.send(wire.Message{Type: wire.Request, Index: b.Piece, Begin: b.Begin, Length: b.Length})
+	}
+	t.reqBuf = blocks[:0]
+}
