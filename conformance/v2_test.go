@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -112,4 +113,38 @@ func TestV2OurSeederToLibtorrent(t *testing.T) {
 			sameContent(t, mi.Info, dir, out)
 		})
 	}
+}
+
+// TestV2LibtorrentMagnetFromUs: libtorrent joins by a v2 magnet link (btmh only), so it has
+// no piece layers: it fetches the info dictionary from our seeder (ut_metadata) and then
+// every piece layer by hash requests, which we answer, before it can verify a piece.
+func TestV2LibtorrentMagnetFromUs(t *testing.T) {
+	mi, _, dir := v2Torrent(t, false)
+	seeder := startSession(t, "127.0.0.1", peer.Settings{})
+	tor := addV2(t, seeder, mi, dir)
+	h2, _ := mi.InfoHashV2()
+	out := t.TempDir()
+	lt := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
+		Listen:   testutil.Addr("127.0.0.2", testutil.FreePort(t, "127.0.0.2")),
+		Magnet:   fmt.Sprintf("magnet:?xt=urn:btmh:1220%x&dn=v2content", h2),
+		SavePath: out,
+		TCP:      true,
+		Peers:    []string{seeder.Addr().String()},
+	})
+	if err := lt.WaitFinished(ctxFor(t, 60*time.Second)); err != nil {
+		t.Fatalf("libtorrent: %v (status %+v)", err, lt.Status())
+	}
+	lt.Stop()
+	sameContent(t, mi.Info, dir, out)
+	// Every file longer than a piece needed its layer from us.
+	long := 0
+	for _, f := range mi.Info.Files {
+		if f.Length > mi.Info.PieceLength {
+			long++
+		}
+	}
+	if got := tor.Stats().HashesServed; got < long {
+		t.Errorf("answered %d hash requests; libtorrent needed the piece layers of %d files", got, long)
+	}
+	t.Logf("answered %d hash requests", tor.Stats().HashesServed)
 }

@@ -118,6 +118,8 @@ func (t *torrent) onMessage(c *conn, m wire.Message) error {
 		}
 	case wire.Extended:
 		return t.onExtended(c, m)
+	case wire.HashRequest:
+		return t.onHashRequest(c, m)
 	case wire.Port:
 		// BEP 5: the peer runs a DHT node there; a ping adds it to our routing table.
 		if node := t.s.dht; node != nil && m.Port != 0 {

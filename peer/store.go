@@ -19,7 +19,7 @@ func (t *torrent) openStorage() error {
 	if err != nil {
 		return err
 	}
-	spec.V2 = v2
+	spec.V2, t.v2 = v2, v2
 	st, err := storage.Open(t.opts.DataDir, spec, storage.Options{Pool: t.s.pool})
 	if err != nil {
 		return fmt.Errorf("peer: opening storage: %w", err)

@@ -53,6 +53,7 @@ type Stats struct {
 	Uploaded           int64 // payload bytes sent
 	Wasted             int64 // payload bytes received that we had not asked for, or that failed the hash
 	HashFailures       int
+	HashesServed       int // BEP 52 hash requests answered with hashes
 	Peers              int
 	Unchoked           int // peers we upload to
 	Banned             int
@@ -99,6 +100,7 @@ func (T *Torrent) Stats() Stats {
 		Uploaded:        t.stats.uploaded.Load(),
 		Wasted:          t.stats.wasted.Load(),
 		HashFailures:    int(t.stats.hashFailures.Load()),
+		HashesServed:    int(t.stats.hashesServed.Load()),
 		Peers:           int(t.stats.peers.Load()),
 		Unchoked:        int(t.stats.unchoked.Load()),
 		Banned:          int(t.stats.banned.Load()),
@@ -180,6 +182,9 @@ type torrent struct {
 	picker   *piece.Picker
 	opts     TorrentOptions
 
+	v2        []storage.V2Piece      // each piece's merkle check; nil for v1 (v2.go)
+	hashTrees map[[32]byte]*fileTree // files whose hash requests we answer (hashserve.go)
+
 	events   chan event
 	cmds     chan func()
 	stopping chan struct{}
@@ -205,6 +210,7 @@ type torrent struct {
 	recheckedPieces int
 	stats           struct {
 		piecesDone, bytesDone, downloaded, uploaded, wasted, hashFailures atomic.Int64
+		hashesServed                                                      atomic.Int64
 		peers, unchoked, banned                                           atomic.Int32
 		bids, auctionUnchokes, proofs, badProofs                          atomic.Int64
 		trackerAnnounces, claimDisconnects                                atomic.Int64

@@ -109,3 +109,77 @@ func (g FileGeometry) CheckRange(base, index, count, proof int) bool {
 	w := g.Width(base)
 	return index < w && count <= w-index && proof < g.Layers()-base
 }
+
+// Layers returns every layer of the subtree over nodes (at height layer of the file's
+// tree), padded with zero hashes to width nodes (a power of two): out[0] is the padded
+// base, out[len-1] the one-node root.
+func Layers(nodes [][32]byte, width, layer int) [][][32]byte {
+	base := make([][32]byte, width)
+	copy(base, nodes)
+	pad := ZeroHash(layer)
+	for i := len(nodes); i < width; i++ {
+		base[i] = pad
+	}
+	out := [][][32]byte{base}
+	for cur := base; len(cur) > 1; {
+		next := make([][32]byte, len(cur)/2)
+		for i := range next {
+			next[i] = HashPair(cur[2*i], cur[2*i+1])
+		}
+		out = append(out, next)
+		cur = next
+	}
+	return out
+}
+
+// ProofHashes answers a hash request (BEP 52) from a source of tree nodes: the count nodes
+// of layer base from index, then the uncles, the siblings of the first node's ancestors
+// from the layer where the range's own subtree ends up to base+proof (libtorrent's order
+// and count, wire.HashReq.UncleCount). The range must have passed CheckRange. ok is false
+// when node cannot give a hash.
+func ProofHashes(base, index, count, proof int, node func(layer, index int) ([32]byte, bool)) (hashes [][32]byte, ok bool) {
+	for i := range count {
+		h, ok := node(base, index+i)
+		if !ok {
+			return nil, false
+		}
+		hashes = append(hashes, h)
+	}
+	for l := base + Log2Ceil(count); l <= base+proof; l++ {
+		h, ok := node(l, (index>>(l-base))^1)
+		if !ok {
+			return nil, false
+		}
+		hashes = append(hashes, h)
+	}
+	return hashes, true
+}
+
+// VerifyProof checks hashes received for a request whose proof reaches the root (proof =
+// the root's layer - base - 1) against the file's root, and returns the base nodes. The
+// range must be aligned: count a power of two and index a multiple of it, as requests
+// for a whole layer or a piece's blocks are.
+func VerifyProof(root [32]byte, base, index, count, proof int, hashes [][32]byte) ([][32]byte, bool) {
+	s := Log2Ceil(count)
+	if count < 1 || 1<<s != count || index%count != 0 || proof < s-1 {
+		return nil, false
+	}
+	uncles := proof - s + 1
+	if len(hashes) != count+uncles {
+		return nil, false
+	}
+	node := MerkleRoot(hashes[:count], count, base)
+	pos := index >> s
+	for _, u := range hashes[count:] {
+		if pos%2 == 0 {
+			node = HashPair(node, u)
+		} else {
+			node = HashPair(u, node)
+		}
+		pos >>= 1
+	}
+	if pos != 0 || node != root {
+		return nil, false
+	}
+	return hashes[:count], true
+}
