@@ -148,3 +148,37 @@ func TestV2LibtorrentMagnetFromUs(t *testing.T) {
 	}
 	t.Logf("answered %d hash requests", tor.Stats().HashesServed)
 }
+
+// TestCreateV2MatchesLibtorrent: `btt create --v2` writes the same info dictionary as
+// libtorrent 2.0's create_torrent with v2_only (equal v2 info-hashes), multi and single
+// file, at two piece lengths, and libtorrent reads ours back.
+func TestCreateV2MatchesLibtorrent(t *testing.T) {
+	testutil.NeedLibtorrent(t)
+	root := content(t)
+	for _, pl := range []int64{16 << 10, 64 << 10} {
+		for _, multi := range []bool{true, false} {
+			t.Run(fmt.Sprintf("multi %v %d", multi, pl), func(t *testing.T) {
+				path, files := root, metainfoFiles
+				if !multi {
+					path, files = filepath.Join(root, "b.bin"), []thirdparty.File{{Path: "b.bin", Size: 100000}}
+				}
+				_, lt := ltCreate(t, path, files, multi, pl, "v2_only")
+				ours := bttCreate(t, path, "--piece-length", fmt.Sprint(pl), "--v2")
+				m, err := metainfo.Load(ours)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.Info.HasV1() {
+					t.Fatal("--v2 wrote v1 pieces")
+				}
+				if h2 := infoHashV2(t, m); fmt.Sprintf("%x", h2) != lt.V2 {
+					t.Errorf("v2 info-hash %x, libtorrent %s", h2, lt.V2)
+				}
+				got := ltQuery(t, map[string]any{"op": "inspect", "torrent": ours})
+				if got.V2 != lt.V2 || got.NumPieces != m.Info.NumPieces() {
+					t.Errorf("libtorrent reads ours as %s with %d pieces, want %s with %d", got.V2, got.NumPieces, lt.V2, m.Info.NumPieces())
+				}
+			})
+		}
+	}
+}
