@@ -1,7 +1,10 @@
 package conformance
 
 import (
+	"bytes"
 	"fmt"
+	"github.com/speedbt/btt/wire/magnet"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -180,5 +183,92 @@ func TestCreateV2MatchesLibtorrent(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestV2CorruptBlockBlamedByTree: a libtorrent seeder and one of ours whose copy of a file
+// is corrupt serve a v2 torrent to our leecher. Each failed piece's block hashes, asked of
+// a peer by hash request and checked against the piece's root, name the bad blocks at
+// once: their sender is banned, libtorrent is not, and the download completes intact.
+func TestV2CorruptBlockBlamedByTree(t *testing.T) {
+	mi, path, dir := v2Torrent(t, false)
+	lt := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
+		Listen:   testutil.Addr("127.0.0.2", testutil.FreePort(t, "127.0.0.2")),
+		Torrent:  path,
+		SavePath: dir,
+		Seed:     true,
+		TCP:      true,
+	})
+	if err := lt.WaitSeeding(ctxFor(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	badDir := filepath.Join(t.TempDir(), "bad")
+	if err := os.CopyFS(badDir, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	bad := startSession(t, "127.0.0.3", peer.Settings{})
+	addV2(t, bad, mi, badDir)
+	// After the seeder verified its copy: it now serves corrupt a.bin and d.bin as good.
+	for _, f := range []thirdparty.File{v2Files[0], v2Files[5]} { // a.bin and d.bin
+		if err := os.WriteFile(filepath.Join(badDir, "v2content", f.Path), bytes.Repeat([]byte{0x55}, int(f.Size)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The leecher meets the corrupt seeder first, so some pieces fail before any peer can
+	// answer for them; libtorrent, added then, is asked for their block hashes as soon as
+	// it says it has every piece.
+	leecher := startSession(t, "127.0.0.1", peer.Settings{HashFailBan: 2})
+	out := t.TempDir()
+	tor := addV2(t, leecher, mi, out, bad.Addr().String())
+	for deadline := time.Now().Add(30 * time.Second); tor.Stats().HashFailures == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the corrupt seeder sent no corrupt piece: %+v", tor.Stats())
+		}
+	}
+	if err := tor.AddPeers(lt.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	waitOurs(t, tor, 60*time.Second)
+	sameContent(t, mi.Info, dir, out)
+	st := tor.Stats()
+	t.Logf("hash failures %d, blocks blamed by the tree %d, banned %d", st.HashFailures, st.BlocksBlamedByTree, st.Banned)
+	if st.BlocksBlamedByTree == 0 {
+		t.Errorf("%d pieces failed but no block was blamed by its hashes", st.HashFailures)
+	}
+	if st.Banned != 1 {
+		t.Errorf("%d peers banned, want the corrupt seeder alone", st.Banned)
+	}
+}
+
+// TestV2MagnetFromLibtorrent: we join a v2-only torrent by a btmh-only magnet link with
+// libtorrent as the one peer: the info dictionary comes by ut_metadata (checked by
+// SHA-256), the piece layers by hash requests (checked by their proofs), then the data.
+func TestV2MagnetFromLibtorrent(t *testing.T) {
+	mi, path, dir := v2Torrent(t, false)
+	lt := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
+		Listen:   testutil.Addr("127.0.0.2", testutil.FreePort(t, "127.0.0.2")),
+		Torrent:  path,
+		SavePath: dir,
+		Seed:     true,
+		TCP:      true,
+	})
+	if err := lt.WaitSeeding(ctxFor(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	h2, _ := mi.InfoHashV2()
+	m, err := magnet.Parse(fmt.Sprintf("magnet:?xt=urn:btmh:1220%x&x.pe=%s", h2, lt.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leecher := startSession(t, "127.0.0.1", peer.Settings{})
+	out := t.TempDir()
+	tor, err := leecher.AddMagnet(ctxFor(t, 30*time.Second), m, peer.TorrentOptions{DataDir: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitOurs(t, tor, 60*time.Second)
+	sameContent(t, mi.Info, dir, out)
+	if st := tor.Stats(); st.HashFailures != 0 {
+		t.Errorf("%d hash failures", st.HashFailures)
 	}
 }

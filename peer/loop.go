@@ -111,6 +111,7 @@ func (t *torrent) stopWithError(err error) {
 // tick runs every second: rates, snubs, stats, dialing.
 func (t *torrent) tick() {
 	now := time.Now()
+	t.retryBlockHashes()
 	unchoked := 0
 	for _, c := range t.conns {
 		u, d := c.uploaded.Load(), c.downloaded.Load()
@@ -196,6 +197,7 @@ func (t *torrent) removeConn(c *conn, err error) {
 		return
 	}
 	delete(t.conns, c.key)
+	t.forgetHashAsks(c)
 	t.picker.RemovePeer(c.key)
 	if t.super != nil {
 		t.superForget(c)

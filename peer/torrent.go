@@ -54,6 +54,7 @@ type Stats struct {
 	Wasted             int64 // payload bytes received that we had not asked for, or that failed the hash
 	HashFailures       int
 	HashesServed       int // BEP 52 hash requests answered with hashes
+	BlocksBlamedByTree int // blocks of failed v2 pieces found bad by their block hashes
 	Peers              int
 	Unchoked           int // peers we upload to
 	Banned             int
@@ -92,23 +93,24 @@ func (T *Torrent) InfoHash() [20]byte { return T.t.infoHash }
 func (T *Torrent) Stats() Stats {
 	t := T.t
 	st := Stats{
-		Pieces:          t.layout.NumPieces,
-		PiecesDone:      int(t.stats.piecesDone.Load()),
-		Length:          t.layout.TotalLength,
-		BytesDone:       t.stats.bytesDone.Load(),
-		Downloaded:      t.stats.downloaded.Load(),
-		Uploaded:        t.stats.uploaded.Load(),
-		Wasted:          t.stats.wasted.Load(),
-		HashFailures:    int(t.stats.hashFailures.Load()),
-		HashesServed:    int(t.stats.hashesServed.Load()),
-		Peers:           int(t.stats.peers.Load()),
-		Unchoked:        int(t.stats.unchoked.Load()),
-		Banned:          int(t.stats.banned.Load()),
-		RecheckedPieces: t.recheckedPieces,
-		BidsReceived:    int(t.stats.bids.Load()),
-		AuctionUnchokes: int(t.stats.auctionUnchokes.Load()),
-		SourceProofs:    int(t.stats.proofs.Load()),
-		BadProofs:       int(t.stats.badProofs.Load()),
+		Pieces:             t.layout.NumPieces,
+		PiecesDone:         int(t.stats.piecesDone.Load()),
+		Length:             t.layout.TotalLength,
+		BytesDone:          t.stats.bytesDone.Load(),
+		Downloaded:         t.stats.downloaded.Load(),
+		Uploaded:           t.stats.uploaded.Load(),
+		Wasted:             t.stats.wasted.Load(),
+		HashFailures:       int(t.stats.hashFailures.Load()),
+		HashesServed:       int(t.stats.hashesServed.Load()),
+		BlocksBlamedByTree: int(t.stats.treeBlamed.Load()),
+		Peers:              int(t.stats.peers.Load()),
+		Unchoked:           int(t.stats.unchoked.Load()),
+		Banned:             int(t.stats.banned.Load()),
+		RecheckedPieces:    t.recheckedPieces,
+		BidsReceived:       int(t.stats.bids.Load()),
+		AuctionUnchokes:    int(t.stats.auctionUnchokes.Load()),
+		SourceProofs:       int(t.stats.proofs.Load()),
+		BadProofs:          int(t.stats.badProofs.Load()),
 
 		Spent:            t.stats.spent.Load(),
 		Promised:         t.stats.promised.Load(),
@@ -182,8 +184,10 @@ type torrent struct {
 	picker   *piece.Picker
 	opts     TorrentOptions
 
-	v2        []storage.V2Piece      // each piece's merkle check; nil for v1 (v2.go)
-	hashTrees map[[32]byte]*fileTree // files whose hash requests we answer (hashserve.go)
+	v2             []storage.V2Piece      // each piece's merkle check; nil for v1 (v2.go)
+	hashTrees      map[[32]byte]*fileTree // files whose hash requests we answer (hashserve.go)
+	blockHashAsks  map[int]blockHashAsk   // failed pieces whose block hashes we asked for (v2blame.go)
+	blockHashWants map[int]*blockHashWant // failed v2 pieces waiting for their block hashes (v2blame.go)
 
 	events   chan event
 	cmds     chan func()
@@ -210,7 +214,7 @@ type torrent struct {
 	recheckedPieces int
 	stats           struct {
 		piecesDone, bytesDone, downloaded, uploaded, wasted, hashFailures atomic.Int64
-		hashesServed                                                      atomic.Int64
+		hashesServed, treeBlamed                                          atomic.Int64
 		peers, unchoked, banned                                           atomic.Int32
 		bids, auctionUnchokes, proofs, badProofs                          atomic.Int64
 		trackerAnnounces, claimDisconnects                                atomic.Int64

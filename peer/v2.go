@@ -74,6 +74,9 @@ func v2Pieces(info *metainfo.Info, layers map[[32]byte][]byte) ([]storage.V2Piec
 			continue
 		}
 		layer, ok := layers[f.PiecesRoot]
+		if !ok && info.HasV1() {
+			return nil, nil // a hybrid without its layers is checked by its v1 hashes alone
+		}
 		if !ok || len(layer) != 32*g.Pieces() {
 			return nil, fmt.Errorf("peer: v2 file %q: piece layer missing (the torrent must carry its piece layers)", f.Path)
 		}
@@ -137,4 +140,12 @@ func (s *Session) sameTorrent(ih, got [20]byte) bool {
 	}
 	h2, ok := truncatedV2(T.t.info)
 	return ok && got == h2
+}
+
+// speaksV2 reports whether a connection whose peer sent handshake h speaks BEP 52: it named
+// the torrent by its v2 hash, or set the v2 bit. libtorrent sets the bit only to offer a
+// hybrid torrent's upgrade, so a v2-only torrent's peers are known by the hash.
+func speaksV2(info *metainfo.Info, h wire.Handshake) bool {
+	h2, ok := truncatedV2(info)
+	return ok && (h.InfoHash == h2 || h.Reserved.SupportsV2())
 }

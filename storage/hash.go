@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -212,6 +213,14 @@ func (t *Torrent) finishPiece(piece int, hs *hasher, ok bool) WriteResult {
 	if !ok {
 		// Start the piece over. Every claimed block was hashed, so no write is in flight.
 		t.recordFailure(piece)
+		if t.spec.V2 != nil {
+			t.mu.Lock()
+			if t.failedLeaves == nil {
+				t.failedLeaves = make(map[int][][32]byte)
+			}
+			t.failedLeaves[piece] = slices.Clone(hs.leaves[:v2Leaves(t.spec.V2[piece])])
+			t.mu.Unlock()
+		}
 		if hs.h != nil {
 			hs.h.Reset()
 		}
@@ -224,6 +233,7 @@ func (t *Torrent) finishPiece(piece int, hs *hasher, ok bool) WriteResult {
 	t.mu.Lock()
 	t.setHave(piece, true)
 	delete(t.hashing, piece)
+	delete(t.failedLeaves, piece)
 	t.mu.Unlock()
 	t.stats.piecesVerified.Add(1)
 	return PieceVerified

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"crypto/sha256"
+	"slices"
 
 	"github.com/speedbt/btt/piece"
 )
@@ -36,4 +37,14 @@ func v2Leaves(p V2Piece) int { return int((p.Data + BlockSize - 1) / BlockSize) 
 // v2Check reports whether a piece's leaf hashes give its root.
 func v2Check(p V2Piece, leaves [][32]byte) bool {
 	return piece.MerkleRoot(leaves[:v2Leaves(p)], p.Width, 0) == p.Root
+}
+
+// FailedLeaves returns the leaf hashes of the data blocks of piece's latest failed attempt
+// (v2 and hybrid torrents), or nil. Compared with the piece's true block hashes (a peer's
+// answer to a hash request, checked against the piece's root), they name the bad blocks at
+// once, without waiting for the piece to be downloaded again.
+func (t *Torrent) FailedLeaves(piece int) [][32]byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.failedLeaves[piece])
 }

@@ -114,6 +114,16 @@ func TestV2CorruptBlockFails(t *testing.T) {
 					}
 				}
 			}
+			fl := tr.FailedLeaves(i)
+			good := piece.BlockLeaves(nil, fx.content[int64(i)*fx.spec.PieceLength:int64(i)*fx.spec.PieceLength+fx.spec.V2[i].Data])
+			if len(fl) != len(good) {
+				t.Fatalf("piece %d: %d failed leaves, want %d", i, len(fl), len(good))
+			}
+			for j := range good {
+				if (fl[j] != good[j]) != (j == bad) {
+					t.Fatalf("piece %d: failed leaf %d differs %v, bad block is %d", i, j, fl[j] != good[j], bad)
+				}
+			}
 			for j := range fx.blocks(i) {
 				if _, err := tr.WriteBlockHashed(i, j*BlockSize, fx.block(i, j)); err != nil {
 					t.Fatal(err)
@@ -121,6 +131,9 @@ func TestV2CorruptBlockFails(t *testing.T) {
 			}
 			if !tr.Have(i) {
 				t.Fatalf("hybrid %v piece %d not verified on retry", hybrid, i)
+			}
+			if tr.FailedLeaves(i) != nil {
+				t.Fatalf("piece %d: failed leaves kept after it verified", i)
 			}
 			got, err := tr.BadBlocks(i)
 			if err != nil || len(got) != 1 || len(got[0]) != 1 || got[0][0] != bad {
