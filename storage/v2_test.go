@@ -183,3 +183,35 @@ func TestV2SpecRejectsBadPieces(t *testing.T) {
 		t.Error("too few v2 pieces accepted")
 	}
 }
+
+// BenchmarkWriteBlockHashedV2 writes and verifies a 16 MiB file in order as v1 (the
+// reference, SHA-1), v2-only (SHA-256 leaves and the piece's tree) and hybrid (both), in
+// one run so the three can be compared as ratios.
+func BenchmarkWriteBlockHashedV2(b *testing.B) {
+	for _, kind := range []string{"v1", "v2", "hybrid"} {
+		b.Run(kind, func(b *testing.B) {
+			fx := makeV2Fixture(b, 44, 256<<10, kind != "v2", 16<<20)
+			if kind == "v1" {
+				fx.spec.V2 = nil
+			}
+			tr := open(b, b.TempDir(), fx, Options{})
+			bpp := int(fx.spec.PieceLength / BlockSize)
+			n := fx.spec.NumPieces() * bpp
+			b.SetBytes(BlockSize)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				k := i % n
+				if k == 0 && i > 0 {
+					for p := range fx.spec.NumPieces() {
+						tr.setHave(p, false)
+					}
+				}
+				res, err := tr.WriteBlockHashed(k/bpp, k%bpp*BlockSize, fx.block(k/bpp, k%bpp))
+				if err != nil || res == PieceFailed {
+					b.Fatal(res, err)
+				}
+			}
+		})
+	}
+}
