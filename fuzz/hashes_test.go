@@ -10,7 +10,7 @@ import (
 
 // FuzzWireHashes decodes BEP 52 hash request/reject and hashes payloads: a payload that
 // decodes re-encodes to exactly its bytes, carries exactly the hashes its header asks for,
-// and its range is checked against a file's tree without panicking.
+// its range is checked against a file's tree, and its proof checked, without panicking.
 func FuzzWireHashes(f *testing.F) {
 	r := wire.HashReq{PiecesRoot: [32]byte{1}, BaseLayer: 2, Index: 0, Length: 4, ProofLayers: 5}
 	f.Add(wire.HashRequestMessage(wire.HashRequest, r).Payload, int64(10<<20), uint8(2))
@@ -34,6 +34,11 @@ func FuzzWireHashes(f *testing.F) {
 			t.Fatalf("hashes re-encoded %x, input %x", got, payload)
 		}
 		checkRange(req, fileLength, pieceLog)
+		// Checking a proof of any shape must not panic; a random one must not verify
+		// against a root it was not made from.
+		if _, ok := piece.VerifyProof([32]byte{0xee}, int(req.BaseLayer), int(req.Index), int(req.Length), int(req.ProofLayers), hs); ok {
+			t.Fatalf("hashes %x verified against a made-up root", payload)
+		}
 	})
 }
 
