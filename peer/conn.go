@@ -27,6 +27,8 @@ type conn struct {
 	outgoing bool
 	v2       bool // the connection speaks BEP 52: named by the v2 info-hash or upgraded to it
 
+	leafAnswers int // hash requests below the piece layer answered (hashserve.go); loop-owned
+
 	// Shared: counters the loop samples for rates.
 	downloaded atomic.Int64 // payload bytes received in blocks we asked for
 	uploaded   atomic.Int64 // payload bytes sent

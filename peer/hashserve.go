@@ -10,6 +10,11 @@ import (
 // messages; we answer from the piece layers the torrent carries and, below the piece
 // layer, from the leaf hashes of verified pieces read back from disk.
 
+// maxLeafAnswers bounds the answers below the piece layer one connection gets: each reads
+// a piece back from disk on the torrent's loop, and a peer needs them only for pieces that
+// failed its hash check, which are few (libtorrent asks for nothing else below the layer).
+const maxLeafAnswers = 32
+
 // maxHashTrees bounds the files whose upper trees a torrent keeps built for answering.
 // Each costs about twice its piece layer; the piece layers themselves are bounded by the
 // metainfo size limit.
@@ -31,7 +36,15 @@ func (t *torrent) onHashRequest(c *conn, m wire.Message) error {
 	if err != nil {
 		return protocolErr("hash request: %v", err)
 	}
+	below := int(req.BaseLayer) < piece.Log2Ceil(int(t.info.PieceLength/piece.BlockSize))
+	if below && c.leafAnswers >= maxLeafAnswers {
+		c.send(wire.HashRequestMessage(wire.HashReject, req))
+		return nil
+	}
 	hs, ok := t.answerHashes(req)
+	if ok && below {
+		c.leafAnswers++
+	}
 	if !ok {
 		c.send(wire.HashRequestMessage(wire.HashReject, req))
 		return nil

@@ -93,3 +93,45 @@ func TestHashRequestsServed(t *testing.T) {
 		}
 	}
 }
+
+// TestLeafAnswersBounded: answers below the piece layer read a piece from disk on the
+// torrent's loop, so one connection gets at most maxLeafAnswers of them; piece-layer
+// answers, which read nothing, go on.
+func TestLeafAnswersBounded(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, "lb", []int{300_000}, 32<<10, 22)
+	mi, err := metainfo.Create(context.Background(), filepath.Join(dir, "lb"), metainfo.CreateOptions{PieceLength: 32 << 10, V2Only: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeder := newTestSession(t, Settings{})
+	if _, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir, PieceLayers: mi.PieceLayers}); err != nil {
+		t.Fatal(err)
+	}
+	root := mi.Info.Files[0].PiecesRoot
+	nc, r := dialFast(t, seeder.Addr().String(), mi.Info.Hash())
+	leaf := wire.HashReq{PiecesRoot: root, Index: 2, Length: 2}
+	layer := wire.HashReq{PiecesRoot: root, BaseLayer: 1, Length: 16, ProofLayers: 3}
+	var reqs []wire.Message
+	for range maxLeafAnswers + 5 {
+		reqs = append(reqs, wire.HashRequestMessage(wire.HashRequest, leaf))
+	}
+	reqs = append(reqs, wire.HashRequestMessage(wire.HashRequest, layer))
+	send(t, nc, reqs...)
+	hashes, rejects := 0, 0
+	for hashes+rejects < len(reqs) {
+		m, err := r.ReadMessage()
+		if err != nil {
+			t.Fatalf("after %d hashes and %d rejects: %v", hashes, rejects, err)
+		}
+		switch m.Type {
+		case wire.Hashes:
+			hashes++
+		case wire.HashReject:
+			rejects++
+		}
+	}
+	if hashes != maxLeafAnswers+1 || rejects != 5 {
+		t.Errorf("%d answered, %d rejected; want %d and 5", hashes, rejects, maxLeafAnswers+1)
+	}
+}
