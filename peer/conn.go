@@ -25,6 +25,9 @@ type conn struct {
 	peerID   [20]byte
 	reserved wire.Reserved
 	outgoing bool
+	v2       bool // the connection speaks BEP 52: named by the v2 info-hash or upgraded to it
+
+	leafAnswers int // hash requests below the piece layer answered (hashserve.go); loop-owned
 
 	// Shared: counters the loop samples for rates.
 	downloaded atomic.Int64 // payload bytes received in blocks we asked for
@@ -115,6 +118,7 @@ func newConn(t *torrent, nc net.Conn, h wire.Handshake, outgoing bool) *conn {
 		peerID:    h.PeerID,
 		reserved:  h.Reserved,
 		outgoing:  outgoing,
+		v2:        speaksV2(t.info, h),
 		requested: map[piece.Block]struct{}{},
 		closed:    make(chan struct{}),
 	}

@@ -113,6 +113,7 @@ func (t *torrent) stopWithError(err error) {
 // tick runs every second: rates, snubs, stats, dialing.
 func (t *torrent) tick() {
 	now := time.Now()
+	t.retryBlockHashes()
 	unchoked := 0
 	for _, c := range t.conns {
 		u, d := c.uploaded.Load(), c.downloaded.Load()
@@ -200,6 +201,7 @@ func (t *torrent) removeConn(c *conn, err error) {
 		return
 	}
 	delete(t.conns, c.key)
+	t.forgetHashAsks(c)
 	t.picker.RemovePeer(c.key)
 	if t.super != nil {
 		t.superForget(c)

@@ -68,6 +68,7 @@ func (t *torrent) onMessage(c *conn, m wire.Message) error {
 		if t.superSeeding() {
 			t.superOnBitfield(c)
 		}
+		t.retryBlockHashes()
 		t.updateInterest(c)
 		t.fillRequests(c)
 	case wire.HaveAll, wire.HaveNone:
@@ -79,6 +80,7 @@ func (t *torrent) onMessage(c *conn, m wire.Message) error {
 			if err := t.picker.PeerHaveAll(c.key); err != nil {
 				return err
 			}
+			t.retryBlockHashes()
 		}
 		t.updateInterest(c)
 		t.fillRequests(c)
@@ -118,6 +120,12 @@ func (t *torrent) onMessage(c *conn, m wire.Message) error {
 		}
 	case wire.Extended:
 		return t.onExtended(c, m)
+	case wire.HashRequest:
+		return t.onHashRequest(c, m)
+	case wire.Hashes:
+		return t.onHashes(c, m)
+	case wire.HashReject:
+		return t.onHashReject(c, m)
 	case wire.Port:
 		// BEP 5: the peer runs a DHT node there; a ping adds it to our routing table.
 		if node := t.s.dht; node != nil && m.Port != 0 {

@@ -69,11 +69,9 @@ const (
 // With opts.ResumeFile set, the info dictionary is kept beside it ("<info-hash>.info"),
 // and a later AddMagnet of the same link takes it from there without asking peers.
 func (s *Session) AddMagnet(ctx context.Context, m *magnet.Magnet, opts TorrentOptions) (*Torrent, error) {
-	if !m.HasV1 {
-		return nil, errors.New("peer: magnet link without a v1 info-hash (btih) is not supported")
-	}
-	if s.lookup(m.InfoHash) != nil {
-		return nil, fmt.Errorf("peer: torrent %x already added", m.InfoHash)
+	ih := magnetHash(m)
+	if s.lookup(ih) != nil {
+		return nil, fmt.Errorf("peer: torrent %x already added", ih)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -110,9 +108,9 @@ func (s *Session) AddMagnet(ctx context.Context, m *magnet.Magnet, opts TorrentO
 			}
 		}
 	}
-	f := &metadataFetch{s: s, ih: m.InfoHash, trackers: urls}
-	cache := infoCachePath(opts, m.InfoHash)
-	raw, from := loadCachedInfo(cache, m.InfoHash), cache
+	f := &metadataFetch{s: s, ih: ih, check: func(raw []byte) bool { return metadataMatches(m, raw) }, trackers: urls}
+	cache := infoCachePath(opts, ih)
+	raw, from := loadCachedInfo(cache, f.check), cache
 	cached := raw != nil
 	if !cached {
 		var ap netip.AddrPort
@@ -124,7 +122,7 @@ func (s *Session) AddMagnet(ctx context.Context, m *magnet.Magnet, opts TorrentO
 	}
 	info, err := metainfo.ParseInfo(raw)
 	if err != nil {
-		return nil, fmt.Errorf("peer: metadata of %x from %v: %w", m.InfoHash, from, err)
+		return nil, fmt.Errorf("peer: metadata of %x from %v: %w", ih, from, err)
 	}
 	if !cached && cache != "" {
 		if err := saveCachedInfo(cache, raw); err != nil {
@@ -136,6 +134,15 @@ func (s *Session) AddMagnet(ctx context.Context, m *magnet.Magnet, opts TorrentO
 		opts.Peers = append(opts.Peers, ap.String())
 	}
 	opts.Peers = dedupe(opts.Peers, f.bad)
+	if needsPieceLayers(info) && opts.PieceLayers == nil {
+		// A v2-only torrent's pieces cannot be checked without its piece layers, which
+		// the info dictionary does not hold: ask the peers for them (BEP 52).
+		layers, err := s.fetchPieceLayers(ctx, info, ih, append(seeds, f.good...))
+		if err != nil {
+			return nil, err
+		}
+		opts.PieceLayers = layers
+	}
 	return s.AddTorrent(info, opts)
 }
 
@@ -148,8 +155,9 @@ func infoCachePath(opts TorrentOptions, ih [20]byte) string {
 	return filepath.Join(filepath.Dir(opts.ResumeFile), fmt.Sprintf("%x.info", ih))
 }
 
-// loadCachedInfo returns the info dictionary kept at path if it hashes to ih, else nil.
-func loadCachedInfo(path string, ih [20]byte) []byte {
+// loadCachedInfo returns the info dictionary kept at path if it passes check (hashes to
+// the link's info-hash), else nil.
+func loadCachedInfo(path string, check func([]byte) bool) []byte {
 	if path == "" {
 		return nil
 	}
@@ -159,7 +167,7 @@ func loadCachedInfo(path string, ih [20]byte) []byte {
 	}
 	defer f.Close()
 	raw, err := io.ReadAll(io.LimitReader(f, wire.MaxMetadataSize+1))
-	if err != nil || len(raw) > wire.MaxMetadataSize || sha1.Sum(raw) != ih {
+	if err != nil || len(raw) > wire.MaxMetadataSize || !check(raw) {
 		return nil // unreadable, too big or not this torrent's: fetch it again
 	}
 	return raw
@@ -196,11 +204,20 @@ func dedupe(addrs []string, bad map[netip.AddrPort]bool) []string {
 // metadataFetch asks peers for one torrent's metadata until one gives it.
 type metadataFetch struct {
 	s        *Session
-	ih       [20]byte
+	ih       [20]byte                // the name on the wire: v1, or truncated v2 (v2.go)
+	check    func(raw []byte) bool   // the metadata hashes to the link's info-hashes; nil: SHA-1 is ih
 	trackers []string                // announce URLs to ask for peers
 	tc       tracker.Client          // keeps UDP connection ids between rounds
 	bad      map[netip.AddrPort]bool // sent metadata that did not match: never again
 	good     []netip.AddrPort        // answered the handshake with ut_metadata
+}
+
+// matches reports whether raw is the torrent's info dictionary.
+func (f *metadataFetch) matches(raw []byte) bool {
+	if f.check != nil {
+		return f.check(raw)
+	}
+	return sha1.Sum(raw) == f.ih
 }
 
 type fetchResult struct {
@@ -520,14 +537,11 @@ func (f *metadataFetch) exchange(nc net.Conn, learn func([]netip.AddrPort)) (raw
 				missing--
 				inflight--
 				if missing == 0 {
-					h := sha1.New()
-					for _, p := range pieces {
-						h.Write(p)
+					raw := bytes.Join(pieces, nil)
+					if !f.matches(raw) {
+						return nil, supported, fmt.Errorf("%w: SHA-1 %x", ErrMetadataMismatch, sha1.Sum(raw))
 					}
-					if sum := h.Sum(nil); !bytes.Equal(sum, f.ih[:]) {
-						return nil, supported, fmt.Errorf("%w: SHA-1 %x", ErrMetadataMismatch, sum)
-					}
-					return bytes.Join(pieces, nil), supported, nil
+					return raw, supported, nil
 				}
 				if err := request(); err != nil {
 					return nil, supported, err

@@ -87,6 +87,7 @@ func (t *torrent) pieceFailed(i int) {
 	}
 	t.s.log.Warn("piece failed hash check", "piece", i, "peers", len(by))
 	t.blameFailure(i, by)
+	t.wantBlockHashes(i) // v2: the tree may name the bad blocks at once (v2blame.go)
 	for _, c := range t.conns {
 		t.fillRequests(c)
 	}

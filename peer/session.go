@@ -287,7 +287,10 @@ func (s *Session) ban(a netip.Addr, why string) {
 func (s *Session) lookup(ih [20]byte) *Torrent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.torrents[ih]
+	if T := s.torrents[ih]; T != nil {
+		return T
+	}
+	return s.lookupV2(ih)
 }
 
 func remoteAddr(nc net.Conn) netip.Addr {
@@ -317,7 +320,7 @@ func (s *Session) handleIncoming(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	if err := wire.WriteHandshake(nc, s.ourHandshake(h.InfoHash)); err != nil {
+	if err := wire.WriteHandshake(nc, s.ourHandshake(answerHash(t.t.info, h))); err != nil {
 		nc.Close()
 		return
 	}
@@ -334,6 +337,9 @@ func (s *Session) ourHandshake(ih [20]byte) wire.Handshake {
 	h.Reserved.SetFast(true)
 	h.Reserved.SetExtended(true)
 	h.Reserved.SetDHT(s.dht != nil)
+	if T := s.lookup(ih); T != nil {
+		h.Reserved.SetV2(isV2(T.t.info))
+	}
 	return h
 }
 
@@ -367,7 +373,7 @@ func (s *Session) dial(ctx context.Context, ih [20]byte, addr netip.AddrPort) (n
 		nc.Close()
 		return nil, wire.Handshake{}, err
 	}
-	if h.InfoHash != ih {
+	if !s.sameTorrent(ih, h.InfoHash) {
 		nc.Close()
 		return nil, wire.Handshake{}, fmt.Errorf("peer: %v answered for another torrent", addr)
 	}

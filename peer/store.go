@@ -14,13 +14,12 @@ import (
 
 // openStorage opens the torrent's files under the data directory.
 func (t *torrent) openStorage() error {
-	spec := storage.Spec{PieceLength: t.info.PieceLength, Hashes: t.info.Pieces}
-	for _, f := range t.info.Files {
-		if f.Symlink {
-			continue // BEP 47 symlinks carry no data
-		}
-		spec.Files = append(spec.Files, storage.File{Path: f.Path, Length: f.Length, Pad: f.Pad})
+	spec := storage.Spec{PieceLength: t.info.PieceLength, Hashes: t.info.Pieces, Files: storageFiles(t.info)}
+	v2, err := v2Pieces(t.info, t.opts.PieceLayers)
+	if err != nil {
+		return err
 	}
+	spec.V2, t.v2 = v2, v2
 	st, err := storage.Open(t.opts.DataDir, spec, storage.Options{Pool: t.s.pool})
 	if err != nil {
 		return fmt.Errorf("peer: opening storage: %w", err)

@@ -1,7 +1,6 @@
 package peer
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -38,6 +37,9 @@ type TorrentOptions struct {
 	// DownloadRateLimit caps the torrent's download in payload bytes per second besides the
 	// session's (0: none); Torrent.SetDownloadRateLimit changes it at run time.
 	DownloadRateLimit int64
+	// PieceLayers are a v2 or hybrid torrent's piece layers (metainfo.MetaInfo.PieceLayers):
+	// a v2-only torrent with a file longer than one piece cannot be added without them.
+	PieceLayers map[[32]byte][]byte
 }
 
 // Torrent is a torrent running in a Session.
@@ -54,6 +56,8 @@ type Stats struct {
 	Uploaded           int64 // payload bytes sent
 	Wasted             int64 // payload bytes received that we had not asked for, or that failed the hash
 	HashFailures       int
+	HashesServed       int // BEP 52 hash requests answered with hashes
+	BlocksBlamedByTree int // blocks of failed v2 pieces found bad by their block hashes
 	Peers              int
 	Unchoked           int // peers we upload to
 	Banned             int
@@ -100,22 +104,24 @@ func (T *Torrent) InfoHash() [20]byte { return T.t.infoHash }
 func (T *Torrent) Stats() Stats {
 	t := T.t
 	st := Stats{
-		Pieces:          t.layout.NumPieces,
-		PiecesDone:      int(t.stats.piecesDone.Load()),
-		Length:          t.layout.TotalLength,
-		BytesDone:       t.stats.bytesDone.Load(),
-		Downloaded:      t.stats.downloaded.Load(),
-		Uploaded:        t.stats.uploaded.Load(),
-		Wasted:          t.stats.wasted.Load(),
-		HashFailures:    int(t.stats.hashFailures.Load()),
-		Peers:           int(t.stats.peers.Load()),
-		Unchoked:        int(t.stats.unchoked.Load()),
-		Banned:          int(t.stats.banned.Load()),
-		RecheckedPieces: t.recheckedPieces,
-		BidsReceived:    int(t.stats.bids.Load()),
-		AuctionUnchokes: int(t.stats.auctionUnchokes.Load()),
-		SourceProofs:    int(t.stats.proofs.Load()),
-		BadProofs:       int(t.stats.badProofs.Load()),
+		Pieces:             t.layout.NumPieces,
+		PiecesDone:         int(t.stats.piecesDone.Load()),
+		Length:             t.layout.TotalLength,
+		BytesDone:          t.stats.bytesDone.Load(),
+		Downloaded:         t.stats.downloaded.Load(),
+		Uploaded:           t.stats.uploaded.Load(),
+		Wasted:             t.stats.wasted.Load(),
+		HashFailures:       int(t.stats.hashFailures.Load()),
+		HashesServed:       int(t.stats.hashesServed.Load()),
+		BlocksBlamedByTree: int(t.stats.treeBlamed.Load()),
+		Peers:              int(t.stats.peers.Load()),
+		Unchoked:           int(t.stats.unchoked.Load()),
+		Banned:             int(t.stats.banned.Load()),
+		RecheckedPieces:    t.recheckedPieces,
+		BidsReceived:       int(t.stats.bids.Load()),
+		AuctionUnchokes:    int(t.stats.auctionUnchokes.Load()),
+		SourceProofs:       int(t.stats.proofs.Load()),
+		BadProofs:          int(t.stats.badProofs.Load()),
 
 		Spent:            t.stats.spent.Load(),
 		Promised:         t.stats.promised.Load(),
@@ -194,6 +200,11 @@ type torrent struct {
 	opts     TorrentOptions
 	dlimit   *readLimiter // the torrent's own download limit (downlimit.go)
 
+	v2             []storage.V2Piece      // each piece's merkle check; nil for v1 (v2.go)
+	hashTrees      map[[32]byte]*fileTree // files whose hash requests we answer (hashserve.go)
+	blockHashAsks  map[int]blockHashAsk   // failed pieces whose block hashes we asked for (v2blame.go)
+	blockHashWants map[int]*blockHashWant // failed v2 pieces waiting for their block hashes (v2blame.go)
+
 	events   chan event // nil while idle (idle.go)
 	cmds     chan func()
 	stopping chan struct{}
@@ -220,6 +231,7 @@ type torrent struct {
 	recheckedPieces int
 	stats           struct {
 		piecesDone, bytesDone, downloaded, uploaded, wasted, hashFailures atomic.Int64
+		hashesServed, treeBlamed                                          atomic.Int64
 		peers, unchoked, banned                                           atomic.Int32
 		bids, auctionUnchokes, proofs, badProofs                          atomic.Int64
 		trackerAnnounces, claimDisconnects                                atomic.Int64
@@ -252,10 +264,7 @@ type torrent struct {
 // AddTorrent opens (or creates) the torrent's files under opts.DataDir, checks what is already
 // there, and starts serving and fetching.
 func (s *Session) AddTorrent(info *metainfo.Info, opts TorrentOptions) (*Torrent, error) {
-	if !info.HasV1() {
-		return nil, errors.New("peer: v2-only torrents are not supported yet")
-	}
-	layout := piece.Layout{PieceLength: info.PieceLength, TotalLength: info.TotalLength, NumPieces: info.NumPieces()}
+	layout := piece.Layout{PieceLength: info.PieceLength, TotalLength: streamLength(info), NumPieces: info.NumPieces()}
 	t := &torrent{
 		s:        s,
 		info:     info,

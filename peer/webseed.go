@@ -187,7 +187,7 @@ func (ws *webSeed) serve(ctx context.Context, c net.Conn) error {
 // cached one (our torrent asks for a piece's blocks together, so one HTTP round per piece).
 func (ws *webSeed) block(ctx context.Context, m wire.Message) ([]byte, error) {
 	info := ws.info
-	n := len(info.Pieces)
+	n := info.NumPieces()
 	if int(m.Index) >= n {
 		return nil, fmt.Errorf("piece %d of %d", m.Index, n)
 	}

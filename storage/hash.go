@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -54,6 +55,8 @@ type hasher struct {
 	hashed  int64              // bytes fed to h
 	claimed []bool             // per block: a writer took it (written or being written)
 	pending []*[BlockSize]byte // per block: written, ahead of the prefix
+	leaves  [][32]byte         // v2: per block, its SHA-256 leaf (zero for padding)
+	written int                // v2-only: blocks written
 	done    atomic.Bool        // piece verified: late holders see duplicates (set under mu, also read under Torrent.mu)
 	refs    int                // goroutines holding this hasher; guarded by Torrent.mu
 }
@@ -70,13 +73,21 @@ func (t *Torrent) acquireHasher(piece int) *hasher {
 		if n := len(t.spare); n > 0 {
 			hs = t.spare[n-1]
 			t.spare = t.spare[:n-1]
-			hs.h.Reset()
+			if hs.h != nil {
+				hs.h.Reset()
+			}
 		} else {
-			hs = &hasher{h: sha1.New()}
+			hs = &hasher{}
+			if t.spec.Hashes != nil {
+				hs.h = sha1.New()
+			}
 		}
 		size := t.PieceSize(piece)
 		nb := int((size + BlockSize - 1) / BlockSize)
-		hs.size, hs.hashed = size, 0
+		hs.size, hs.hashed, hs.written = size, 0, 0
+		if t.spec.V2 != nil {
+			hs.leaves = resize(hs.leaves, nb)
+		}
 		hs.done.Store(false)
 		hs.claimed = resize(hs.claimed, nb)
 		hs.pending = resize(hs.pending, nb)
@@ -140,15 +151,30 @@ func (t *Torrent) WriteBlockHashed(piece, begin int, data []byte) (WriteResult, 
 	hs.claimed[bi] = true
 	hs.mu.Unlock()
 
-	// Write outside the lock: other blocks of the piece are written in parallel.
+	// Write outside the lock: other blocks of the piece are written in parallel, and
+	// hashed too for v2, whose leaves do not depend on order.
 	off := int64(piece)*t.spec.PieceLength + int64(begin)
 	err := t.writeAt(data, off)
+	var leaf [32]byte
+	if err == nil && t.spec.V2 != nil {
+		leaf, _ = v2Leaf(t.spec.V2[piece], int64(begin), data)
+	}
 
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
 	if err != nil {
 		hs.claimed[bi] = false
 		return 0, err
+	}
+	if t.spec.V2 != nil {
+		hs.leaves[bi] = leaf
+	}
+	if hs.h == nil {
+		// v2-only: the piece is complete when every block is in.
+		if hs.written++; hs.written < len(hs.claimed) {
+			return BlockStored, nil
+		}
+		return t.finishPiece(piece, hs, true), nil
 	}
 	if int64(begin) != hs.hashed {
 		buf := t.pool.Get()
@@ -175,20 +201,40 @@ func (t *Torrent) WriteBlockHashed(piece, begin int, data []byte) (WriteResult, 
 	}
 	var sum [sha1.Size]byte
 	hs.h.Sum(sum[:0])
-	if sum != t.spec.Hashes[piece] {
+	return t.finishPiece(piece, hs, sum == t.spec.Hashes[piece]), nil
+}
+
+// finishPiece settles a piece whose every block is written: it passes when ok (its SHA-1,
+// or nothing for v2-only) and its v2 tree, if any, agree. The caller holds hs.mu.
+func (t *Torrent) finishPiece(piece int, hs *hasher, ok bool) WriteResult {
+	if ok && t.spec.V2 != nil {
+		ok = v2Check(t.spec.V2[piece], hs.leaves)
+	}
+	if !ok {
 		// Start the piece over. Every claimed block was hashed, so no write is in flight.
 		t.recordFailure(piece)
-		hs.h.Reset()
-		hs.hashed = 0
+		if t.spec.V2 != nil {
+			t.mu.Lock()
+			if t.failedLeaves == nil {
+				t.failedLeaves = make(map[int][][32]byte)
+			}
+			t.failedLeaves[piece] = slices.Clone(hs.leaves[:v2Leaves(t.spec.V2[piece])])
+			t.mu.Unlock()
+		}
+		if hs.h != nil {
+			hs.h.Reset()
+		}
+		hs.hashed, hs.written = 0, 0
 		clear(hs.claimed)
 		t.stats.piecesFailed.Add(1)
-		return PieceFailed, nil
+		return PieceFailed
 	}
 	hs.done.Store(true)
 	t.mu.Lock()
 	t.setHave(piece, true)
 	delete(t.hashing, piece)
+	delete(t.failedLeaves, piece)
 	t.mu.Unlock()
 	t.stats.piecesVerified.Add(1)
-	return PieceVerified, nil
+	return PieceVerified
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"errors"
 	"fmt"
+	"hash"
 	"io/fs"
 	"sync"
 	"sync/atomic"
@@ -70,10 +71,15 @@ func (t *Torrent) recheck(ctx context.Context, workers int, todo []int) ([]bool,
 	return t.Pieces(), nil
 }
 
-// hashPiece reads piece i through buf and compares its SHA-1. Missing and short files
-// are a mismatch, not an error.
+// hashPiece reads piece i through buf (a multiple of the block size, or the piece
+// length) and checks its SHA-1 and its v2 tree, whichever the spec has. Missing and short
+// files are a mismatch, not an error.
 func (t *Torrent) hashPiece(i int, buf []byte) (bool, error) {
-	h := sha1.New()
+	var h hash.Hash
+	if t.spec.Hashes != nil {
+		h = sha1.New()
+	}
+	var leaves [][32]byte
 	size := t.PieceSize(i)
 	off := int64(i) * t.spec.PieceLength
 	for done := int64(0); done < size; {
@@ -84,11 +90,25 @@ func (t *Torrent) hashPiece(i int, buf []byte) (bool, error) {
 			}
 			return false, err
 		}
-		h.Write(buf[:n])
+		if h != nil {
+			h.Write(buf[:n])
+		}
+		if t.spec.V2 != nil {
+			for b := int64(0); b < n; b += BlockSize {
+				if leaf, ok := v2Leaf(t.spec.V2[i], done+b, buf[b:min(b+BlockSize, n)]); ok {
+					leaves = append(leaves, leaf)
+				}
+			}
+		}
 		done += n
 	}
-	var sum [sha1.Size]byte
-	return [sha1.Size]byte(h.Sum(sum[:0])) == t.spec.Hashes[i], nil
+	if h != nil {
+		var sum [sha1.Size]byte
+		if [sha1.Size]byte(h.Sum(sum[:0])) != t.spec.Hashes[i] {
+			return false, nil
+		}
+	}
+	return t.spec.V2 == nil || v2Check(t.spec.V2[i], leaves), nil
 }
 
 // VerifyPiece hashes piece i from disk and marks it verified if it matches. For data

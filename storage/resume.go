@@ -43,6 +43,9 @@ func (t *Torrent) hashesDigest() []byte {
 	for _, x := range t.spec.Hashes {
 		h.Write(x[:])
 	}
+	for _, p := range t.spec.V2 {
+		h.Write(p.Root[:])
+	}
 	return h.Sum(nil)
 }
 

@@ -21,9 +21,16 @@ type File struct {
 type Spec struct {
 	PieceLength int64
 	Files       []File
-	// Hashes holds the SHA-1 of every piece, in order (the metainfo's "pieces").
+	// Hashes holds the SHA-1 of every piece, in order (the metainfo's "pieces"); nil for
+	// a v2-only torrent.
 	Hashes [][20]byte
+	// V2 holds every piece's BEP 52 merkle check, in order, for a v2-only or hybrid
+	// torrent; nil for v1. A hybrid torrent's pieces must pass both checks.
+	V2 []V2Piece
 }
+
+// NumPieces is the number of pieces the spec's hashes describe.
+func (s *Spec) NumPieces() int { return max(len(s.Hashes), len(s.V2)) }
 
 // ErrBadSpec is wrapped by every error Open returns for an invalid Spec, including file
 // paths that could escape the data directory.
@@ -60,9 +67,26 @@ func (s *Spec) total() (int64, error) {
 		}
 		seen[key] = true
 	}
-	if want := (total + s.PieceLength - 1) / s.PieceLength; int64(len(s.Hashes)) != want {
+	want := (total + s.PieceLength - 1) / s.PieceLength
+	if s.Hashes == nil && s.V2 == nil || s.Hashes != nil && int64(len(s.Hashes)) != want {
 		return 0, fmt.Errorf("%w: %d piece hashes for %d bytes of piece length %d (want %d)",
 			ErrBadSpec, len(s.Hashes), total, s.PieceLength, want)
+	}
+	if s.V2 != nil {
+		if int64(len(s.V2)) != want {
+			return 0, fmt.Errorf("%w: %d v2 pieces for %d bytes of piece length %d (want %d)",
+				ErrBadSpec, len(s.V2), total, s.PieceLength, want)
+		}
+		if s.PieceLength < BlockSize || s.PieceLength&(s.PieceLength-1) != 0 {
+			return 0, fmt.Errorf("%w: v2 piece length %d is not a power of two >= 16 KiB", ErrBadSpec, s.PieceLength)
+		}
+		for i, p := range s.V2 {
+			size := min(s.PieceLength, total-int64(i)*s.PieceLength)
+			if p.Data < 0 || p.Data > size || p.Width < 1 || p.Width&(p.Width-1) != 0 ||
+				int64(p.Width)*BlockSize > s.PieceLength || v2Leaves(p) > p.Width {
+				return 0, fmt.Errorf("%w: v2 piece %d: %d data bytes, width %d", ErrBadSpec, i, p.Data, p.Width)
+			}
+		}
 	}
 	return total, nil
 }

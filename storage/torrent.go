@@ -73,6 +73,9 @@ type Torrent struct {
 	hashing  map[int]*hasher
 	spare    []*hasher
 	failures map[int][][][20]byte // per piece, per failed attempt, per block SHA-1
+	// failedLeaves holds, per v2 piece not yet verified, the leaf hashes of its latest
+	// failed attempt (FailedLeaves): at most one piece's leaves per piece.
+	failedLeaves map[int][][32]byte
 }
 
 // Open prepares a torrent's storage in dir. It validates the spec (paths that could
@@ -88,7 +91,7 @@ func Open(dir string, spec Spec, opts Options) (*Torrent, error) {
 	t := &Torrent{
 		spec:      spec,
 		total:     total,
-		numPieces: len(spec.Hashes),
+		numPieces: spec.NumPieces(),
 		opts:      opts,
 		dir:       dir,
 		pool:      opts.Pool,

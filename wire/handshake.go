@@ -28,6 +28,7 @@ const (
 	extendedByte, extendedMask = 5, 0x10 // BEP 10: reserved[5] & 0x10
 	fastByte, fastMask         = 7, 0x04 // BEP 6:  reserved[7] & 0x04
 	dhtByte, dhtMask           = 7, 0x01 // BEP 5:  reserved[7] & 0x01
+	v2Byte, v2Mask             = 7, 0x10 // BEP 52: reserved[7] & 0x10
 )
 
 // SupportsExtended reports whether the BEP 10 extension protocol bit is set.
@@ -38,6 +39,13 @@ func (r Reserved) SupportsFast() bool { return r[fastByte]&fastMask != 0 }
 
 // SupportsDHT reports whether the BEP 5 DHT bit is set (the peer will send a port message).
 func (r Reserved) SupportsDHT() bool { return r[dhtByte]&dhtMask != 0 }
+
+// SupportsV2 reports whether the BEP 52 bit is set: the peer speaks v2 (hash messages)
+// for this torrent, or, sent with a hybrid torrent's v1 info-hash, can upgrade to v2.
+func (r Reserved) SupportsV2() bool { return r[v2Byte]&v2Mask != 0 }
+
+// SetV2 sets or clears the BEP 52 bit.
+func (r *Reserved) SetV2(on bool) { r.set(v2Byte, v2Mask, on) }
 
 // SetExtended sets or clears the BEP 10 extension protocol bit.
 func (r *Reserved) SetExtended(on bool) { r.set(extendedByte, extendedMask, on) }

@@ -35,6 +35,7 @@ var typeNames = [...]string{
 	Have: "have", Bitfield: "bitfield", Request: "request", Piece: "piece", Cancel: "cancel",
 	Port: "port", Suggest: "suggest", HaveAll: "have_all", HaveNone: "have_none",
 	Reject: "reject_request", AllowedFast: "allowed_fast", Extended: "extended",
+	HashRequest: "hash_request", Hashes: "hashes", HashReject: "hash_reject",
 }
 
 func (t MessageType) String() string {

@@ -368,7 +368,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 
 func TestMessageTypeString(t *testing.T) {
 	for typ, want := range map[MessageType]string{
-		KeepAlive: "keep_alive", Choke: "choke", Reject: "reject_request", Extended: "extended", 21: "message_21", 10: "message_10",
+		KeepAlive: "keep_alive", Choke: "choke", Reject: "reject_request", Extended: "extended", HashRequest: "hash_request", HashReject: "hash_reject", 24: "message_24", 10: "message_10",
 	} {
 		if got := typ.String(); got != want {
 			t.Errorf("%d.String() = %q, want %q", int(typ), got, want)

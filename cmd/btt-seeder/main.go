@@ -143,9 +143,10 @@ func addNew(sess *peer.Session, log *slog.Logger, dir string, serving map[string
 			continue
 		}
 		t, err := sess.AddTorrent(mi.Info, peer.TorrentOptions{
-			DataDir:    dir,
-			ResumeFile: filepath.Join(dir, ".btt", fmt.Sprintf("%x.resume", mi.InfoHash())),
-			SuperSeed:  superSeed,
+			DataDir:     dir,
+			ResumeFile:  filepath.Join(dir, ".btt", fmt.Sprintf("%x.resume", mi.InfoHash())),
+			SuperSeed:   superSeed,
+			PieceLayers: mi.PieceLayers,
 			// Announced to the torrent's own trackers, or leechers could find it only if told.
 			Trackers: mi.Trackers(),
 		})

@@ -21,7 +21,7 @@ func runCreate(ctx context.Context, args []string) error {
 	var (
 		out, pieceLen, name, comment, source, createdBy string
 		trackers, webSeeds                              stringList
-		private, pad, hybrid, noDate, force             bool
+		private, pad, hybrid, v2Only, noDate, force     bool
 		workers                                         int
 	)
 	fs.StringVar(&out, "o", "", "write the torrent to `FILE` (default NAME.torrent)")
@@ -36,6 +36,7 @@ func runCreate(ctx context.Context, args []string) error {
 	fs.BoolVar(&private, "p", false, "same as --private")
 	fs.BoolVar(&pad, "pad", false, "align files on piece boundaries with BEP 47 pad files")
 	fs.BoolVar(&hybrid, "hybrid", false, "also write BEP 52 v2 metadata: a v1+v2 hybrid torrent, as libtorrent 2.0 makes (implies --pad)")
+	fs.BoolVar(&v2Only, "v2", false, "write only BEP 52 v2 metadata: a v2-only torrent, as libtorrent 2.0 makes with v2_only (v1-only clients cannot join it)")
 	fs.StringVar(&name, "n", "", "torrent `NAME` (default: base name of PATH)")
 	fs.StringVar(&name, "name", "", "same as -n")
 	fs.StringVar(&comment, "c", "", "`COMMENT` to add")
@@ -55,6 +56,9 @@ func runCreate(ctx context.Context, args []string) error {
 	if len(pos) != 1 {
 		return usagef("want exactly one PATH, got %d arguments", len(pos))
 	}
+	if hybrid && v2Only {
+		return usagef("--hybrid and --v2 exclude each other")
+	}
 	pl, err := parseSize(pieceLen)
 	if err != nil {
 		return usagef("--piece-length: %v", err)
@@ -70,6 +74,7 @@ func runCreate(ctx context.Context, args []string) error {
 		CreatedBy:   createdBy,
 		PadFiles:    pad,
 		Hybrid:      hybrid,
+		V2Only:      v2Only,
 		Workers:     workers,
 	}
 	for _, t := range trackers {

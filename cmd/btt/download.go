@@ -195,14 +195,18 @@ func runDownload(ctx context.Context, args []string) error {
 	defer stop()
 	var t *peer.Torrent
 	if mag != nil {
-		fmt.Printf("fetching metadata of %x from peers\n", mag.InfoHash)
+		ih := mag.InfoHash
+		if !mag.HasV1 {
+			ih = [20]byte(mag.InfoHashV2[:20]) // a v2-only link: the truncated v2 hash names it (BEP 52)
+		}
+		fmt.Printf("fetching metadata of %x from peers\n", ih)
 		var tiers [][]string // the link's own trackers (tr) are added by AddMagnet
 		if len(tf.trackers) > 0 {
 			tiers = [][]string{tf.trackers}
 		}
-		t, err = sess.AddMagnet(ctx, mag, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mag.InfoHash), Trackers: tiers})
+		t, err = sess.AddMagnet(ctx, mag, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, ih), Trackers: tiers})
 	} else {
-		t, err = sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash()), Trackers: tf.tiers(mi), WebSeeds: mi.URLList})
+		t, err = sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash()), Trackers: tf.tiers(mi), WebSeeds: mi.URLList, PieceLayers: mi.PieceLayers})
 	}
 	if err != nil {
 		return err
@@ -243,7 +247,7 @@ func runSeed(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stop()
-	t, err := sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash()), Trackers: tf.tiers(mi), SuperSeed: *superSeed})
+	t, err := sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: tf.data, Peers: tf.peers, ResumeFile: resumePath(tf.data, mi.InfoHash()), Trackers: tf.tiers(mi), SuperSeed: *superSeed, PieceLayers: mi.PieceLayers})
 	if err != nil {
 		return err
 	}

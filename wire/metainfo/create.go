@@ -47,6 +47,10 @@ type CreateOptions struct {
 	// order (sorted per path component) and padded to piece boundaries, the last one too, so
 	// PadFiles is implied.
 	Hybrid bool
+	// V2Only writes only BEP 52 metadata (file tree, meta version 2, piece layers): a
+	// v2-only torrent, as libtorrent 2.0 makes with its v2_only flag. v1-only peers cannot
+	// join it. Files are in v2 tree order and start on piece boundaries.
+	V2Only bool
 	// Workers is the number of hashing goroutines; 0 means GOMAXPROCS.
 	Workers int
 	// Progress, when set, is called from the reading goroutine after each chunk read with
@@ -84,6 +88,7 @@ func Create(ctx context.Context, path string, opts CreateOptions) (*MetaInfo, er
 	if err != nil {
 		return nil, err
 	}
+	v2 := opts.Hybrid || opts.V2Only // a v2 file tree is written
 	name := opts.Name
 	if name == "" {
 		name = filepath.Base(path)
@@ -99,7 +104,7 @@ func Create(ctx context.Context, path string, opts CreateOptions) (*MetaInfo, er
 	case st.Mode().IsRegular():
 		content = st.Size()
 	case st.IsDir():
-		if found, err = listFiles(path, opts.Hybrid); err != nil {
+		if found, err = listFiles(path, v2); err != nil {
 			return nil, err
 		}
 		if len(found) == 0 {
@@ -121,34 +126,37 @@ func Create(ctx context.Context, path string, opts CreateOptions) (*MetaInfo, er
 	}
 	files, srcs, total := []outFile(nil), []source{{path, content}}, content
 	if found != nil {
-		files, srcs, total = layoutFiles(found, path, pl, opts.PadFiles || opts.Hybrid, opts.Hybrid)
+		files, srcs, total = layoutFiles(found, path, pl, opts.PadFiles || v2, v2)
 	}
 	// entries is the stream's layout for v2: the file list, or the single file.
 	entries := files
 	if found == nil {
 		entries = []outFile{{Length: content, Path: []string{name}}}
 	}
-	var v2 []v2Piece
-	if opts.Hybrid {
-		v2 = v2Pieces(entries, pl, ceilDiv(total, pl))
+	var v2p []v2Piece
+	if v2 {
+		v2p = v2Pieces(entries, pl, ceilDiv(total, pl))
 	}
 
-	pieces, nodes, err := hashPieces(ctx, srcs, total, pl, hashOptions{workers: opts.Workers, v2: v2, progress: opts.Progress})
+	pieces, nodes, err := hashPieces(ctx, srcs, total, pl, hashOptions{workers: opts.Workers, v2: v2p, progress: opts.Progress})
 	if err != nil {
 		return nil, err
 	}
-	oi := outInfo{Name: name, PieceLength: pl, Pieces: pieces, Source: opts.Source}
+	oi := outInfo{Name: name, PieceLength: pl, Pieces: &pieces, Source: opts.Source}
 	var layers map[[32]byte][]byte
-	if opts.Hybrid {
+	if v2 {
 		oi.MetaVersion = 2
 		oi.FileTree, layers = fileTree(entries, nodes, pl)
 	}
 	if opts.Private {
 		oi.Private = 1
 	}
-	if files == nil {
+	switch {
+	case opts.V2Only:
+		oi.Pieces = nil // the v1 keys go; the SHA-1s computed alongside are dropped
+	case files == nil:
 		oi.Length = &total
-	} else {
+	default:
 		oi.Files = files
 	}
 	raw, err := bencode.Marshal(oi)
@@ -196,7 +204,7 @@ type outInfo struct {
 	MetaVersion int64          `bencode:"meta version,omitempty"`
 	Name        string         `bencode:"name"`
 	PieceLength int64          `bencode:"piece length"`
-	Pieces      []byte         `bencode:"pieces"`
+	Pieces      *[]byte        `bencode:"pieces,omitempty"`
 	Private     int64          `bencode:"private,omitempty"`
 	Source      string         `bencode:"source,omitempty"`
 }
