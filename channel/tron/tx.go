@@ -222,10 +222,17 @@ func (r *Raw) parseContract(b []byte) error {
 		switch {
 		case f.num == xferAssetName && f.wire == wireBytes && len(f.bytes) <= 32:
 			t.Asset = string(f.bytes)
-		case f.num == xferOwner && f.wire == wireBytes && len(f.bytes) == channel.AddressSize:
-			t.Owner = channel.Address(f.bytes)
-		case f.num == xferTo && f.wire == wireBytes && len(f.bytes) == channel.AddressSize:
-			t.To = channel.Address(f.bytes)
+		case (f.num == xferOwner || f.num == xferTo) && f.wire == wireBytes && len(f.bytes) == channel.AddressSize:
+			// A main-net address starts with its prefix byte; the JSON form (hexAddress)
+			// refuses any other, so the binary form must too or the two would disagree.
+			if f.bytes[0] != channel.AddressPrefix {
+				return fmt.Errorf("%w: address prefix %02x", ErrProto, f.bytes[0])
+			}
+			if f.num == xferOwner {
+				t.Owner = channel.Address(f.bytes)
+			} else {
+				t.To = channel.Address(f.bytes)
+			}
 		case f.num == xferAmount && f.wire == wireVarint:
 			t.Amount = int64(f.value)
 		default:
