@@ -1,17 +1,12 @@
 package peer
 
 import (
-	"context"
 	"fmt"
-	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/speedbt/btt/bidext"
-	"github.com/speedbt/btt/channel"
-	"github.com/speedbt/btt/channel/ledger"
-	"github.com/speedbt/btt/channel/ledger/boltstore"
+	"github.com/speedbt/btt/internal/ledgertest"
 )
 
 // BenchmarkMarketShares measures what a paid slot buys on loopback, as ratios within one
@@ -40,51 +35,6 @@ func BenchmarkMarketShares(b *testing.B) {
 	}
 }
 
-// inProcessLedger serves a ledger on a bbolt file over loopback HTTP and returns its URL, a
-// client and the treasury key.
-func inProcessLedger(tb testing.TB) (string, *ledger.Client, *channel.PrivateKey) {
-	tb.Helper()
-	st, err := boltstore.Open(filepath.Join(tb.TempDir(), "ledger.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	treasury, err := channel.GenerateKey()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg := ledger.DefaultConfig()
-	cfg.Treasury = treasury.Address()
-	l, err := ledger.Open(context.Background(), st, cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { l.Run(ctx); close(done) }()
-	srv := httptest.NewServer(ledger.NewHandler(l))
-	tb.Cleanup(func() { srv.Close(); cancel(); <-done; st.Close() })
-	return srv.URL, ledger.NewClient(srv.URL, srv.Client()), treasury
-}
-
-func fundedWallet(tb testing.TB, cl *ledger.Client, treasury *channel.PrivateKey, units uint64) *channel.PrivateKey {
-	tb.Helper()
-	k, err := channel.GenerateKey()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := cl.CreateAccount(ctx, k); err != nil {
-		tb.Fatal(err)
-	}
-	if units > 0 {
-		if _, err := cl.Transfer(ctx, treasury, k.Address(), units); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	return k
-}
-
 // shareRun is one seeder and its leechers; sample returns each leecher's downloaded bytes.
 type shareRun struct {
 	leechers []*Torrent
@@ -92,11 +42,12 @@ type shareRun struct {
 
 func startShareRun(tb testing.TB, balances []uint64, legacy int) *shareRun {
 	tb.Helper()
-	url, cl, treasury := inProcessLedger(tb)
+	led := ledgertest.Start(tb, nil, nil)
+	url := led.URL
 	dir := tb.TempDir()
 	mi := writeTree(tb, dir, "shares", []int{96 << 20}, 256<<10, 41)
 	sc := speedConfig(0, noReserve)
-	sc.Wallet, sc.Ledger = fundedWallet(tb, cl, treasury, 0), url
+	sc.Wallet, sc.Ledger = led.Funded(tb, 0), url
 	seeder := newConfiguredSession(tb, "127.0.0.1", Config{Speed: sc, Settings: Settings{
 		UploadSlots: 2, UploadRateLimit: 4e6, RechokeInterval: time.Second, PEXInterval: time.Hour}})
 	if _, err := seeder.AddTorrent(mi.Info, TorrentOptions{DataDir: dir}); err != nil {
@@ -114,7 +65,7 @@ func startShareRun(tb testing.TB, balances []uint64, legacy int) *shareRun {
 	for i, bal := range balances {
 		units := bal * bidext.UnitsPerBTT
 		sc := speedConfig(units, noReserve)
-		sc.Wallet, sc.Ledger = fundedWallet(tb, cl, treasury, units), url
+		sc.Wallet, sc.Ledger = led.Funded(tb, units), url
 		add(i, Config{Speed: sc, Settings: Settings{PEXInterval: time.Hour}})
 	}
 	for i := range legacy {
