@@ -316,12 +316,12 @@ func fileTree(entries []outFile, nodes [][32]byte, pl int64) (map[string]any, ma
 			first, count := start/pl, ceilDiv(f.Length, pl)
 			root := nodes[first]
 			if count > 1 {
-				layer := slices.Clone(nodes[first : first+count])
+				layer := nodes[first : first+count]
 				raw := make([]byte, 0, 32*count)
 				for _, n := range layer {
 					raw = append(raw, n[:]...)
 				}
-				root = merkleRoot(layer, nextPow2(len(layer)), pieceLayerPad(pl))
+				root = pieceLayerRoot(layer, pl)
 				if layers == nil {
 					layers = map[[32]byte][]byte{}
 				}
