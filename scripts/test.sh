@@ -72,7 +72,7 @@ echo "== conformance against real clients and the harness's self-tests, alone (t
 # No race detector here: these tests drive third-party processes and measure a congestion
 # controller, which a 5-10x slowdown of our side would distort. Our concurrent code runs
 # under -race above, including the same session paths.
-unshare -n sh -c 'ip link set lo up && exec go test -count=1 -p 1 -timeout 20m ./internal/thirdparty/ ./conformance/'
+unshare -n sh -c 'ip link set lo up && exec go test -count=1 -p 1 -timeout 30m ./internal/thirdparty/ ./conformance/'
 
 echo "== the DHT simulation at full size (5,000 nodes; the race pass runs 1,000)"
 go test -count=1 -run 'TestFiveThousandNodes' ./dht/sim/
