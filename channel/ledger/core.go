@@ -27,6 +27,10 @@ type CoreConfig struct {
 	// fixed.
 	FaucetTarget   uint32
 	FaucetHalfLife time.Duration
+	// FaucetSpentBits is how many times the work per claim doubles across the budget: a
+	// claim needs floor(FaucetSpentBits * issued / FaucetBudget) more bits (faucet.go), so
+	// that a drain at any pace costs core-years. 0 keeps the work flat.
+	FaucetSpentBits int
 	// MaxLifetime bounds a channel's expiry, so that a typo cannot lock funds for years.
 	MaxLifetime time.Duration
 	// ReceiptWindow is the idempotency window (see window.go): a signed request's nonce
@@ -39,7 +43,8 @@ type CoreConfig struct {
 }
 
 // DefaultCoreConfig is a public ledger's configuration: 10 BTT per address once, after about
-// 2^22 hashes (a few seconds of one core), at most 1,000,000 BTT in total, channels up to 30 days.
+// 2^22 hashes (about half a core-second) while the budget is fresh, doubling with each 1/15 of
+// it paid out, at most 1,000,000 BTT in total, channels up to 30 days.
 var DefaultCoreConfig = CoreConfig{
 	FaucetAmount:     10 * channel.UnitsPerBTT,
 	FaucetBits:       22,
@@ -47,6 +52,7 @@ var DefaultCoreConfig = CoreConfig{
 	FaucetBudget:     1_000_000 * channel.UnitsPerBTT,
 	FaucetTarget:     DefaultFaucetTarget,
 	FaucetHalfLife:   DefaultFaucetHalfLife,
+	FaucetSpentBits:  DefaultFaucetSpentBits,
 	MaxLifetime:      30 * 24 * time.Hour,
 	ReceiptWindow:    DefaultReceiptWindow,
 }

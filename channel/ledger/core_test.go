@@ -29,6 +29,7 @@ func newCore(t testing.TB, treasury *channel.PrivateKey) *ledger.Core {
 	cfg := ledger.DefaultCoreConfig
 	cfg.ReceiptWindow = 0 // fixed small nonces; window_test.go tests the window
 	cfg.FaucetBits = 0
+	cfg.FaucetSpentBits = 0 // a 25 BTT budget would need bits; faucet_test.go tests the difficulty
 	cfg.FaucetBudget = 25 * channel.UnitsPerBTT
 	c, err := ledger.NewCore(cfg, ledger.Genesis(lid, treasury.Address()))
 	if err != nil {

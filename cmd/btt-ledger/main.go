@@ -79,6 +79,8 @@ func serve(ctx context.Context, args []string, logw io.Writer) error {
 		cfg.Core.FaucetTarget = uint32(n)
 		return err
 	})
+	fs.IntVar(&cfg.Core.FaucetSpentBits, "faucet-spent-bits", cfg.Core.FaucetSpentBits,
+		"bits the faucet's difficulty gains across its budget (one more per 1/N of it paid out; 0: flat)")
 	fs.DurationVar(&cfg.Core.FaucetHalfLife, "faucet-half-life", cfg.Core.FaucetHalfLife, "how fast the faucet's claim count (and difficulty) decays")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until shutdown")
 	bridgeAddr := fs.String("bridge", "", "address of the TRON bridge's key (btt-bridge); enables withdrawals and deposits")
