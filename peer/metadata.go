@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -554,3 +555,8 @@ func (f *metadataFetch) exchange(nc net.Conn, learn func([]netip.AddrPort)) (raw
 // Info returns the torrent's info dictionary: for a torrent added from a magnet link, the
 // one fetched from peers.
 func (T *Torrent) Info() *metainfo.Info { return T.t.info }
+
+// PieceLayers returns a copy of the piece layers the torrent checks its pieces with: those
+// given in TorrentOptions, or for a v2 magnet link those fetched from peers. A caller that
+// keeps them can add the torrent again without asking peers.
+func (T *Torrent) PieceLayers() map[[32]byte][]byte { return maps.Clone(T.t.opts.PieceLayers) }

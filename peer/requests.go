@@ -39,22 +39,32 @@ func (t *torrent) fillRequests(c *conn) {
 	if c.ls.ext.reqq > 0 {
 		depth = min(depth, c.ls.ext.reqq)
 	}
-	out := len(t.picker.Outstanding(c.key))
-	n := depth - out
-	// Top up in batches of at least a quarter of the depth: one write of many requests
-	// instead of a wake-up and a system call of the writer for every block received.
-	if n <= 0 || (out > 0 && n < depth/4) {
-		return
+	// Pad blocks picked are filled, not requested: pick again for their places. Each round
+	// fills at least one block that no later round is given, so the rounds are bounded.
+	for padded := true; padded; {
+		padded = false
+		out := len(t.picker.Outstanding(c.key))
+		n := depth - out
+		// Top up in batches of at least a quarter of the depth: one write of many requests
+		// instead of a wake-up and a system call of the writer for every block received.
+		if n <= 0 || (out > 0 && n < depth/4) {
+			return
+		}
+		var blocks []piece.Block
+		if choked {
+			blocks = t.picker.PickAllowedFast(c.key, n, t.reqBuf[:0])
+		} else {
+			blocks = t.picker.Pick(c.key, n, t.reqBuf[:0])
+		}
+		for _, b := range blocks {
+			if t.pad.only(b) {
+				t.fillPad(c, b)
+				padded = true
+				continue
+			}
+			c.addRequested(b)
+			c.send(wire.Message{Type: wire.Request, Index: b.Piece, Begin: b.Begin, Length: b.Length})
+		}
+		t.reqBuf = blocks[:0]
 	}
-	var blocks []piece.Block
-	if choked {
-		blocks = t.picker.PickAllowedFast(c.key, n, t.reqBuf[:0])
-	} else {
-		blocks = t.picker.Pick(c.key, n, t.reqBuf[:0])
-	}
-	for _, b := range blocks {
-		c.addRequested(b)
-		c.send(wire.Message{Type: wire.Request, Index: b.Piece, Begin: b.Begin, Length: b.Length})
-	}
-	t.reqBuf = blocks[:0]
 }

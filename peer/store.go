@@ -15,6 +15,7 @@ import (
 // openStorage opens the torrent's files under the data directory.
 func (t *torrent) openStorage() error {
 	spec := storage.Spec{PieceLength: t.info.PieceLength, Hashes: t.info.Pieces, Files: storageFiles(t.info)}
+	t.pad = newPadMap(spec.PieceLength, spec.Files)
 	v2, err := v2Pieces(t.info, t.opts.PieceLayers)
 	if err != nil {
 		return err

@@ -58,6 +58,7 @@ type Stats struct {
 	HashFailures       int
 	HashesServed       int // BEP 52 hash requests answered with hashes
 	BlocksBlamedByTree int // blocks of failed v2 pieces found bad by their block hashes
+	PadBlocks          int // blocks wholly in padding, taken as zeros without asking a peer (pad.go)
 	Peers              int
 	Unchoked           int // peers we upload to
 	Banned             int
@@ -114,6 +115,7 @@ func (T *Torrent) Stats() Stats {
 		HashFailures:       int(t.stats.hashFailures.Load()),
 		HashesServed:       int(t.stats.hashesServed.Load()),
 		BlocksBlamedByTree: int(t.stats.treeBlamed.Load()),
+		PadBlocks:          int(t.stats.padBlocks.Load()),
 		Peers:              int(t.stats.peers.Load()),
 		Unchoked:           int(t.stats.unchoked.Load()),
 		Banned:             int(t.stats.banned.Load()),
@@ -229,9 +231,10 @@ type torrent struct {
 	chokeCfg choke.Config            // built once by newChokeConfig
 
 	recheckedPieces int
+	pad             *padMap // blocks of padding alone, never requested (pad.go)
 	stats           struct {
 		piecesDone, bytesDone, downloaded, uploaded, wasted, hashFailures atomic.Int64
-		hashesServed, treeBlamed                                          atomic.Int64
+		hashesServed, treeBlamed, padBlocks                               atomic.Int64
 		peers, unchoked, banned                                           atomic.Int32
 		bids, auctionUnchokes, proofs, badProofs                          atomic.Int64
 		trackerAnnounces, claimDisconnects                                atomic.Int64

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,9 +83,10 @@ const (
 // (adding to the session, closing) done outside that lock.
 type entry struct {
 	rec      torrentRecord
-	mi       *metainfo.MetaInfo // nil for a magnet
-	mag      *magnet.Magnet     // nil unless added by magnet
-	info     *metainfo.Info     // nil until a magnet's metadata is known
+	mi       *metainfo.MetaInfo  // nil for a magnet
+	mag      *magnet.Magnet      // nil unless added by magnet
+	info     *metainfo.Info      // nil until a magnet's metadata is known
+	layers   map[[32]byte][]byte // a v2 torrent's piece layers: the .torrent's, or fetched for a magnet
 	trackers [][]string
 
 	phase   phase
@@ -247,14 +247,42 @@ func (d *Daemon) restore(rec torrentRecord) (*entry, error) {
 		for _, u := range m.Trackers {
 			e.trackers = append(e.trackers, []string{u})
 		}
+		// A magnet whose metadata came in was kept as a .torrent with its piece layers
+		// (resolved), so that it starts again without peers; before that there is none.
+		if mi, err := metainfo.Load(d.torrentPath(rec.Hash)); err == nil && hashHex(mi.Info.Hash()) == rec.Hash {
+			e.info, e.layers = mi.Info, mi.PieceLayers
+		}
 		return e, nil
 	}
 	mi, err := metainfo.Load(d.torrentPath(rec.Hash))
 	if err != nil {
 		return nil, err
 	}
-	e.mi, e.info, e.trackers = mi, mi.Info, mi.Trackers()
+	e.mi, e.info, e.trackers, e.layers = mi, mi.Info, mi.Trackers(), mi.PieceLayers
 	return e, nil
+}
+
+// resolved keeps a magnet's metadata, once known, as a .torrent beside the added ones: the
+// info dictionary and, for a v2 torrent, the piece layers fetched from peers, without
+// which its pieces cannot be checked after a restart.
+func (d *Daemon) resolved(hash string, info *metainfo.Info, layers map[[32]byte][]byte) {
+	b, err := (&metainfo.MetaInfo{Info: info, PieceLayers: layers}).Encode()
+	if err == nil {
+		err = writeFileAtomic(d.torrentPath(hash), b)
+	}
+	if err != nil {
+		d.log.Warn("daemon: keeping a magnet's metadata", "hash", hash, "err", err)
+	}
+}
+
+// magnetHash is the name a magnet's torrent has on the wire and in the RPC: its v1
+// info-hash, or for a v2-only link (btmh without btih) the SHA-256 one truncated to 20
+// bytes (BEP 52), as the peer session names it.
+func magnetHash(m *magnet.Magnet) [20]byte {
+	if m.HasV1 {
+		return m.InfoHash
+	}
+	return [20]byte(m.InfoHashV2[:20])
 }
 
 // openSession opens the peer session with the current settings. Called without d.mu held
@@ -377,10 +405,7 @@ func (d *Daemon) Add(req AddRequest) (Added, error) {
 		if err != nil {
 			return Added{}, err
 		}
-		if !mi.Info.HasV1() {
-			return Added{}, errors.New("daemon: v2-only torrents are not supported")
-		}
-		e.mi, e.info, e.trackers = mi, mi.Info, mi.Trackers()
+		e.mi, e.info, e.trackers, e.layers = mi, mi.Info, mi.Trackers(), mi.PieceLayers
 		e.rec.Hash = hashHex(mi.Info.Hash())
 		e.rec.Name = mi.Info.Name
 	case req.Magnet != "" && req.Metainfo == nil:
@@ -388,14 +413,14 @@ func (d *Daemon) Add(req AddRequest) (Added, error) {
 		if err != nil {
 			return Added{}, err
 		}
-		if !m.HasV1 {
-			return Added{}, errors.New("daemon: magnet links without a btih are not supported")
+		if !m.HasV1 && !m.HasV2 {
+			return Added{}, errors.New("daemon: a magnet link needs a btih or a btmh")
 		}
 		e.mag = m
 		for _, u := range m.Trackers {
 			e.trackers = append(e.trackers, []string{u})
 		}
-		e.rec.Hash = hex.EncodeToString(m.InfoHash[:])
+		e.rec.Hash = hashHex(magnetHash(m))
 		e.rec.Magnet = req.Magnet
 		e.rec.Name = m.DisplayName
 		if e.rec.Name == "" {
@@ -637,14 +662,18 @@ func (d *Daemon) runStart(ctx context.Context, e *entry, gen int, run bool) {
 	}
 	info, mag := e.info, e.mag
 	opts := peer.TorrentOptions{
-		DataDir:    e.rec.DownloadDir,
-		ResumeFile: d.resumePath(e.rec.Hash),
-		Trackers:   e.trackers,
-		Speed:      torrentSpeed(e.rec.Speed),
+		DataDir:     e.rec.DownloadDir,
+		ResumeFile:  d.resumePath(e.rec.Hash),
+		Trackers:    e.trackers,
+		Speed:       torrentSpeed(e.rec.Speed),
+		PieceLayers: e.layers,
 
 		DownloadRateLimit: e.rec.Limits.DownloadRate(),
 	}
-	if mag != nil {
+	// A hybrid torrent's link with only a btmh names it by the v2 hash, its info by the v1
+	// one: such a torrent goes by its link always, so that its name never changes.
+	byMagnet := info == nil || mag != nil && hashHex(info.Hash()) != e.rec.Hash
+	if byMagnet {
 		opts.Trackers = nil // AddMagnet adds the link's own
 	}
 	d.mu.Unlock()
@@ -674,10 +703,10 @@ func (d *Daemon) runStart(ctx context.Context, e *entry, gen int, run bool) {
 	d.sessMu.RLock()
 	var t *peer.Torrent
 	var err error
-	if info != nil {
-		t, err = d.sess.AddTorrent(info, opts)
-	} else {
+	if byMagnet {
 		t, err = d.sess.AddMagnet(ctx, mag, opts)
+	} else {
+		t, err = d.sess.AddTorrent(info, opts)
 	}
 	d.sessMu.RUnlock()
 	if err != nil {
@@ -690,10 +719,17 @@ func (d *Daemon) runStart(ctx context.Context, e *entry, gen int, run bool) {
 	d.mu.Lock()
 	e.last = st
 	e.rec.Have = st.BytesDone
-	if e.info == nil {
-		e.info = t.Info()
+	resolved := e.info == nil
+	if resolved {
+		e.info, e.layers = t.Info(), t.PieceLayers()
 		e.rec.Name = e.info.Name
 		d.dirty = true
+	}
+	hash := e.rec.Hash
+	if resolved && !e.removed {
+		d.mu.Unlock()
+		d.resolved(hash, t.Info(), t.PieceLayers()) // e.ops is held: a removal deletes it after
+		d.mu.Lock()
 	}
 	if !e.current(gen) || !run {
 		if e.current(gen) {
