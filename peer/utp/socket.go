@@ -49,7 +49,8 @@ type Config struct {
 	// peer acknowledges our random first sequence number a connection is half-open, and SYNs
 	// beyond the cap evict the oldest half-open connection (silently). A real dialler's
 	// connection verifies one round trip after its SYN, so a flood from other addresses
-	// cannot keep it out.
+	// cannot keep it out; and one evicted before its first packet arrived comes back on
+	// that packet (evicted.go), so a swarm dialling at once is not cut to the cap.
 	MaxHalfOpen int
 
 	// MaxHalfOpenPerIP caps half-open connections from one IP address (default 8: peers
