@@ -49,7 +49,8 @@ type Config struct {
 	// peer acknowledges our random first sequence number a connection is half-open, and SYNs
 	// beyond the cap evict the oldest half-open connection (silently). A real dialler's
 	// connection verifies one round trip after its SYN, so a flood from other addresses
-	// cannot keep it out.
+	// cannot keep it out; and one evicted before its first packet arrived comes back on
+	// that packet (evicted.go), so a swarm dialling at once is not cut to the cap.
 	MaxHalfOpen int
 
 	// MaxHalfOpenPerIP caps half-open connections from one IP address (default 8: peers
@@ -121,6 +122,8 @@ type SocketStats struct {
 	Unhandled uint64 // datagrams passed to Config.Unhandled (or dropped when it is nil)
 	Unknown   uint64 // uTP packets for no connection
 	Refused   uint64 // SYNs dropped, or half-open connections evicted, at the caps or a full backlog
+	Evicted   uint64 // of Refused, half-open connections evicted to make room for a SYN
+	Revived   uint64 // evicted connections brought back by their dialler's first packet
 	HalfOpen  int    // accepted connections not yet verified, now
 }
 
@@ -141,6 +144,7 @@ type Socket struct {
 	conns  map[connKey]*Conn
 	closed bool
 	half   halfOpen // guarded by mu
+	gone   evicted  // guarded by mu
 
 	acceptCh   chan *Conn
 	done       chan struct{}
@@ -151,6 +155,7 @@ type Socket struct {
 	gsoOff     atomic.Bool // sends go one datagram per call
 
 	received, malformed, unhandled, unknown, refused atomic.Uint64
+	evictions, revived                               atomic.Uint64
 }
 
 // Listen opens a UDP socket on addr ("udp", "udp4" or "udp6") and serves uTP on it.
@@ -213,7 +218,8 @@ func (s *Socket) Stats() SocketStats {
 	half := s.half.total
 	s.mu.Unlock()
 	return SocketStats{Packets: s.received.Load(), Malformed: s.malformed.Load(), Unhandled: s.unhandled.Load(),
-		Unknown: s.unknown.Load(), Refused: s.refused.Load(), HalfOpen: half}
+		Unknown: s.unknown.Load(), Refused: s.refused.Load(), Evicted: s.evictions.Load(), Revived: s.revived.Load(),
+		HalfOpen: half}
 }
 
 // WriteTo sends a datagram of another protocol (the DHT) from the socket's port.
@@ -514,6 +520,12 @@ func (s *Socket) dispatch(h *Header, payload []byte, from netip.AddrPort, deferA
 	c := s.conns[connKey{from, h.ConnID}]
 	s.mu.Unlock()
 	if c == nil {
+		var known bool
+		if c, known = s.revive(h, from, now); c == nil && known {
+			return nil // an evicted connection, waiting for room in the backlog
+		}
+	}
+	if c == nil {
 		s.unknown.Add(1)
 		// Tell the peer the connection is gone, but never answer a RESET or an ack
 		// with one, so two endpoints cannot bounce resets forever.
@@ -556,6 +568,12 @@ func (s *Socket) accept(h *Header, from netip.AddrPort, now time.Time) {
 			return
 		}
 		v.mu.Lock()
+		if v.state != stateDead {
+			s.mu.Lock()
+			s.gone.add(v, now, evictedMax*s.cfg.MaxHalfOpen)
+			s.mu.Unlock()
+			s.evictions.Add(1)
+		}
 		v.destroyLocked(ErrTimedOut)
 		v.mu.Unlock()
 		s.refused.Add(1)
