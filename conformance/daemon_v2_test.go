@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/speedbt/btt/internal/testutil"
-	"github.com/speedbt/btt/internal/thirdparty"
 )
 
 // TestDaemonV2 drives `btt daemon` with transmission-remote on a v2-only torrent that
@@ -24,17 +23,7 @@ func TestDaemonV2(t *testing.T) {
 	testutil.NeedTool(t, "transmission-remote")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	mi, path, dir := v2Torrent(t, false)
-	lt := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
-		Listen:   testutil.Addr("127.0.0.2", testutil.FreePort(t, "127.0.0.2")),
-		Torrent:  path,
-		SavePath: dir,
-		Seed:     true,
-		TCP:      true,
-	})
-	if err := lt.WaitSeeding(ctxFor(t, 30*time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	mi, path, dir, lt := ltSeedsV2(t, false)
 	ih := mi.InfoHash()
 	h2, _ := mi.InfoHashV2()
 	wantHash := hex.EncodeToString(ih[:])

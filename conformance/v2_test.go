@@ -53,6 +53,14 @@ func v2Torrent(t *testing.T, hybrid bool) (*metainfo.MetaInfo, string, string) {
 	return mi, path, filepath.Dir(root)
 }
 
+// ltSeedsV2 makes v2Torrent's torrent and has libtorrent seed it over TCP on 127.0.0.2,
+// ready to serve when it returns.
+func ltSeedsV2(t *testing.T, hybrid bool) (*metainfo.MetaInfo, string, string, *thirdparty.LT) {
+	t.Helper()
+	mi, path, dir, lt := ltSeedsV2(t, hybrid)
+	return mi, path, dir, lt
+}
+
 func addV2(t *testing.T, sess *peer.Session, mi *metainfo.MetaInfo, dir string, peers ...string) *peer.Torrent {
 	t.Helper()
 	tor, err := sess.AddTorrent(mi.Info, peer.TorrentOptions{DataDir: dir, Peers: peers, PieceLayers: mi.PieceLayers})
@@ -67,17 +75,7 @@ func addV2(t *testing.T, sess *peer.Session, mi *metainfo.MetaInfo, dir string, 
 func TestV2LibtorrentSeedsToUs(t *testing.T) {
 	for _, hybrid := range []bool{false, true} {
 		t.Run(map[bool]string{false: "v2-only", true: "hybrid"}[hybrid], func(t *testing.T) {
-			mi, path, dir := v2Torrent(t, hybrid)
-			lt := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
-				Listen:   testutil.Addr("127.0.0.2", testutil.FreePort(t, "127.0.0.2")),
-				Torrent:  path,
-				SavePath: dir,
-				Seed:     true,
-				TCP:      true,
-			})
-			if err := lt.WaitSeeding(ctxFor(t, 30*time.Second)); err != nil {
-				t.Fatal(err)
-			}
+			mi, _, dir, lt := ltSeedsV2(t, hybrid)
 			leecher := startSession(t, "127.0.0.1", peer.Settings{})
 			out := t.TempDir()
 			tor := addV2(t, leecher, mi, out, lt.Addr())
@@ -191,17 +189,7 @@ func TestCreateV2MatchesLibtorrent(t *testing.T) {
 // a peer by hash request and checked against the piece's root, name the bad blocks at
 // once: their sender is banned, libtorrent is not, and the download completes intact.
 func TestV2CorruptBlockBlamedByTree(t *testing.T) {
-	mi, path, dir := v2Torrent(t, false)
-	lt := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
-		Listen:   testutil.Addr("127.0.0.2", testutil.FreePort(t, "127.0.0.2")),
-		Torrent:  path,
-		SavePath: dir,
-		Seed:     true,
-		TCP:      true,
-	})
-	if err := lt.WaitSeeding(ctxFor(t, 30*time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	mi, _, dir, lt := ltSeedsV2(t, false)
 	badDir := filepath.Join(t.TempDir(), "bad")
 	if err := os.CopyFS(badDir, os.DirFS(dir)); err != nil {
 		t.Fatal(err)
@@ -244,17 +232,7 @@ func TestV2CorruptBlockBlamedByTree(t *testing.T) {
 // libtorrent as the one peer: the info dictionary comes by ut_metadata (checked by
 // SHA-256), the piece layers by hash requests (checked by their proofs), then the data.
 func TestV2MagnetFromLibtorrent(t *testing.T) {
-	mi, path, dir := v2Torrent(t, false)
-	lt := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
-		Listen:   testutil.Addr("127.0.0.2", testutil.FreePort(t, "127.0.0.2")),
-		Torrent:  path,
-		SavePath: dir,
-		Seed:     true,
-		TCP:      true,
-	})
-	if err := lt.WaitSeeding(ctxFor(t, 30*time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	mi, _, dir, lt := ltSeedsV2(t, false)
 	h2, _ := mi.InfoHashV2()
 	m, err := magnet.Parse(fmt.Sprintf("magnet:?xt=urn:btmh:1220%x&x.pe=%s", h2, lt.Addr()))
 	if err != nil {
