@@ -57,7 +57,17 @@ func v2Torrent(t *testing.T, hybrid bool) (*metainfo.MetaInfo, string, string) {
 // ready to serve when it returns.
 func ltSeedsV2(t *testing.T, hybrid bool) (*metainfo.MetaInfo, string, string, *thirdparty.LT) {
 	t.Helper()
-	mi, path, dir, lt := ltSeedsV2(t, hybrid)
+	mi, path, dir := v2Torrent(t, hybrid)
+	lt := thirdparty.StartLibtorrent(t, thirdparty.LTConfig{
+		Listen:   testutil.Addr("127.0.0.2", testutil.FreePort(t, "127.0.0.2")),
+		Torrent:  path,
+		SavePath: dir,
+		Seed:     true,
+		TCP:      true,
+	})
+	if err := lt.WaitSeeding(ctxFor(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	return mi, path, dir, lt
 }
 
