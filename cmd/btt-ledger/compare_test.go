@@ -23,7 +23,9 @@ import (
 //
 //	BTT_LEDGER_COMPARE=1 go test -count=1 -v -run CompareStores ./cmd/btt-ledger/
 //
-// BTT_LEDGER_COMPARE_OPS scales the operation counts (default 1.0).
+// BTT_LEDGER_COMPARE_OPS scales the operation counts (default 1.0). BTT_LEDGER_COMPARE_BIN
+// runs a prebuilt btt-ledger (another commit's, for before and after in one session) instead
+// of building this tree's.
 func TestCompareStores(t *testing.T) {
 	if os.Getenv("BTT_LEDGER_COMPARE") == "" {
 		t.Skip("measurement; set BTT_LEDGER_COMPARE=1 to run it")
@@ -32,7 +34,10 @@ func TestCompareStores(t *testing.T) {
 	if s := os.Getenv("BTT_LEDGER_COMPARE_OPS"); s != "" {
 		scale, _ = strconv.ParseFloat(s, 64)
 	}
-	bin := testutil.BuildCmd(t, "btt-ledger")
+	bin := os.Getenv("BTT_LEDGER_COMPARE_BIN")
+	if bin == "" {
+		bin = testutil.BuildCmd(t, "btt-ledger")
+	}
 	pg := testutil.StartPostgres(t)
 	dir := t.TempDir()
 	type server struct {

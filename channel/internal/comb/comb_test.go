@@ -1,6 +1,7 @@
 package comb
 
 import (
+	"encoding/binary"
 	"math/big"
 	"math/rand/v2"
 	"testing"
@@ -77,6 +78,10 @@ func TestFieldMatchesBig(t *testing.T) {
 			check("mul", new(big.Int).Mul(bx, by))
 			got.sqr(&y)
 			check("sqr", new(big.Int).Mul(by, by))
+			got.mulGeneric(&x, &y)
+			check("mulGeneric", new(big.Int).Mul(bx, by))
+			got.sqrGeneric(&y)
+			check("sqrGeneric", new(big.Int).Mul(by, by))
 			// The result may be an operand (the point formulas do that).
 			got = x
 			got.sub(&got, &y)
@@ -97,6 +102,108 @@ func TestFieldMatchesBig(t *testing.T) {
 		if toBig(&got).Cmp(want) != 0 {
 			t.Fatalf("inv(%x) = %x, want %x", toBig(&x), toBig(&got), want)
 		}
+	}
+}
+
+// TestFieldADX checks the assembly multiplication and squaring against math/big and against
+// mulGeneric and sqrGeneric, on edge values, values whose limbs are all ones, and random
+// 256-bit operands, reduced or not (the reduction handles any 512-bit product).
+func TestFieldADX(t *testing.T) {
+	if !useADX {
+		t.Skip("no BMI2 and ADX (or not amd64, or purego)")
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	vals := fieldValues(t, rng, 200)
+	n := 200000
+	if testing.Short() {
+		n = 20000
+	}
+	for len(vals) < n {
+		var f fe
+		for i := range f {
+			switch rng.IntN(4) {
+			case 0:
+				f[i] = ^uint64(0)
+			case 1:
+				f[i] = rng.Uint64() >> rng.IntN(64)
+			default:
+				f[i] = rng.Uint64()
+			}
+		}
+		vals = append(vals, f)
+	}
+	for i, x := range vals {
+		y := vals[(i*7919+1)%len(vals)]
+		checkFieldADX(t, &x, &y)
+	}
+}
+
+func checkFieldADX(t *testing.T, x, y *fe) {
+	t.Helper()
+	bx, by := new(big.Int), new(big.Int)
+	for i := 3; i >= 0; i-- { // toBig, without the reduced-input assumption of bytes
+		bx.Lsh(bx, 64).Or(bx, new(big.Int).SetUint64(x[i]))
+		by.Lsh(by, 64).Or(by, new(big.Int).SetUint64(y[i]))
+	}
+	var got, gen fe
+	mulADX(&got, x, y)
+	gen.mulGeneric(x, y)
+	want := new(big.Int).Mul(bx, by)
+	want.Mod(want, bigP)
+	if toBig(&got).Cmp(want) != 0 || got != gen {
+		t.Fatalf("mulADX(%x, %x) = %x, generic %x, want %x", bx, by, toBig(&got), toBig(&gen), want)
+	}
+	sqrADX(&got, x)
+	gen.sqrGeneric(x)
+	want.Mul(bx, bx).Mod(want, bigP)
+	if toBig(&got).Cmp(want) != 0 || got != gen {
+		t.Fatalf("sqrADX(%x) = %x, generic %x, want %x", bx, toBig(&got), toBig(&gen), want)
+	}
+	got = *x // in place, as the point formulas do
+	mulADX(&got, &got, y)
+	if got != gen.mulGenericRet(x, y) {
+		t.Fatalf("mulADX in place (%x, %x) = %x", bx, by, toBig(&got))
+	}
+}
+
+func (z *fe) mulGenericRet(x, y *fe) fe {
+	var r fe
+	r.mulGeneric(x, y)
+	return r
+}
+
+// FuzzFieldMul compares the assembly field arithmetic with math/big and the generic code.
+func FuzzFieldMul(f *testing.F) {
+	f.Add(make([]byte, 64))
+	ones := make([]byte, 64)
+	for i := range ones {
+		ones[i] = 0xff
+	}
+	f.Add(ones)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !useADX || len(b) < 64 {
+			return
+		}
+		var x, y fe
+		for i := range 4 {
+			x[i] = binary.LittleEndian.Uint64(b[8*i:])
+			y[i] = binary.LittleEndian.Uint64(b[32+8*i:])
+		}
+		checkFieldADX(t, &x, &y)
+	})
+}
+
+func BenchmarkFieldMulGeneric(b *testing.B) {
+	x, y := Generator().x, Generator().y
+	for b.Loop() {
+		x.mulGeneric(&x, &y)
+	}
+}
+
+func BenchmarkFieldSqrGeneric(b *testing.B) {
+	x := Generator().x
+	for b.Loop() {
+		x.sqrGeneric(&x)
 	}
 }
 

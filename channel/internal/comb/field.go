@@ -107,8 +107,27 @@ func madd(a, b, c, d uint64) (hi, lo uint64) {
 	return hi, lo
 }
 
-// mul sets z = x * y: schoolbook, unrolled so the limbs stay in registers.
+// mul sets z = x * y: in assembly with MULX and ADX where the CPU has them (field_amd64.s),
+// mulGeneric otherwise.
 func (z *fe) mul(x, y *fe) {
+	if useADX {
+		mulADX(z, x, y)
+		return
+	}
+	z.mulGeneric(x, y)
+}
+
+// sqr sets z = x * x, as mul.
+func (z *fe) sqr(x *fe) {
+	if useADX {
+		sqrADX(z, x)
+		return
+	}
+	z.sqrGeneric(x)
+}
+
+// mulGeneric sets z = x * y: schoolbook, unrolled so the limbs stay in registers.
+func (z *fe) mulGeneric(x, y *fe) {
 	x0, x1, x2, x3 := x[0], x[1], x[2], x[3]
 	y0, y1, y2, y3 := y[0], y[1], y[2], y[3]
 	var k, t0, t1, t2, t3, t4, t5, t6, t7 uint64
@@ -134,8 +153,8 @@ func (z *fe) mul(x, y *fe) {
 	z.reduce(t0, t1, t2, t3, t4, t5, t6, t7)
 }
 
-// sqr sets z = x * x: each cross product once, doubled, plus the squares.
-func (z *fe) sqr(x *fe) {
+// sqrGeneric sets z = x * x: each cross product once, doubled, plus the squares.
+func (z *fe) sqrGeneric(x *fe) {
 	x0, x1, x2, x3 := x[0], x[1], x[2], x[3]
 	var k, t0, t1, t2, t3, t4, t5, t6, t7 uint64
 	k, t1 = madd(x0, x1, 0, 0)
