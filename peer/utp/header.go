@@ -44,6 +44,18 @@ const HeaderSize = 20
 // ExtSelectiveAck is the extension type of the selective-ack bitmask.
 const ExtSelectiveAck = 1
 
+// ExtPacketSize is our extension advertising, on ST_SYN and on the ST_STATE that answers
+// it, the largest payload (4 bytes, big-endian) one datagram to the sender may carry. It
+// lets two of our sockets on one host use datagrams up to 64 KiB instead of 1400 bytes
+// (Config.LocalPacketSize). Type 2 is libutp's extension bits and 3 libtorrent's close
+// reason; 0x21 is used by no implementation we know of. libtorrent and libutp walk the
+// extension chain by its length bytes and skip types they do not know.
+const ExtPacketSize = 0x21
+
+// maxRecvPayload is the most uTP payload one UDP datagram can hold (65507 bytes of UDP
+// payload over IPv4, minus our header); the reader's buffer takes a whole datagram.
+const maxRecvPayload = 65507 - HeaderSize
+
 // maxExtensions bounds the extension chain a packet may carry; real peers send at most two.
 const maxExtensions = 8
 
@@ -77,6 +89,16 @@ func (h *Header) SelectiveAck() []byte {
 		}
 	}
 	return nil
+}
+
+// PacketSize returns the payload size advertised by an ExtPacketSize extension, or 0.
+func (h *Header) PacketSize() int {
+	for _, e := range h.Extensions {
+		if e.Type == ExtPacketSize && len(e.Data) >= 4 {
+			return int(binary.BigEndian.Uint32(e.Data))
+		}
+	}
+	return 0
 }
 
 // Decode parses a uTP packet into h and returns its payload. It reuses h.Extensions'
