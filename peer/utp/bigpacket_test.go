@@ -2,7 +2,6 @@ package utp
 
 import (
 	"bytes"
-	"encoding/binary"
 	"io"
 	"net"
 	"net/netip"
@@ -89,8 +88,8 @@ func TestPacketSizeNegotiation(t *testing.T) {
 	}
 }
 
-func packetSizeExt(n uint32) Extension {
-	return Extension{Type: ExtPacketSize, Data: binary.BigEndian.AppendUint32(nil, n)}
+func bigDatagramsExt() Extension {
+	return Extension{Type: ExtBits, Data: extBitsBigDatagrams[:]}
 }
 
 // rawPeer is a plain UDP socket on loopback that speaks uTP by hand.
@@ -147,8 +146,8 @@ func TestPacketSizePeerWithoutExtension(t *testing.T) {
 		}()
 		var syn Header
 		_, from := readPacket(t, peer, &syn)
-		if syn.Type != TypeSyn || syn.PacketSize() != maxRecvPayload {
-			t.Fatalf("SYN to a loopback peer: %v advertising %d, want ST_SYN advertising %d", syn.Type, syn.PacketSize(), maxRecvPayload)
+		if syn.Type != TypeSyn || !syn.BigDatagrams() || syn.Extensions[0].Type != ExtBits {
+			t.Fatalf("SYN to a loopback peer: %v with %v, want ST_SYN with the big-datagram bit in ExtBits", syn.Type, syn.Extensions)
 		}
 		answer := Header{Type: TypeState, ConnID: syn.ConnID, Seq: 500, Ack: syn.Seq, WindowSize: 1 << 20}
 		writePacket(t, peer, &answer, nil, from)
@@ -196,13 +195,13 @@ func TestPacketSizePeerWithoutExtension(t *testing.T) {
 // datagram as big as UDP allows is read whole through the socket's reader.
 func TestPacketSizeLargestDatagram(t *testing.T) {
 	b, peer := listen(t, Config{}), rawPeer(t)
-	syn := Header{Type: TypeSyn, ConnID: 2000, Seq: 7, Extensions: []Extension{packetSizeExt(maxRecvPayload)}}
+	syn := Header{Type: TypeSyn, ConnID: 2000, Seq: 7, Extensions: []Extension{bigDatagramsExt()}}
 	writePacket(t, peer, &syn, nil, b.Addr())
 	var answer Header
 	readPacket(t, peer, &answer)
-	if answer.Type != TypeState || answer.PacketSize() != maxRecvPayload || answer.Ack != 7 {
-		t.Fatalf("answer: %v advertising %d acking %d; want ST_STATE advertising %d acking 7",
-			answer.Type, answer.PacketSize(), answer.Ack, maxRecvPayload)
+	if answer.Type != TypeState || !answer.BigDatagrams() || answer.Ack != 7 {
+		t.Fatalf("answer: %v with %v acking %d; want ST_STATE with the big-datagram bit acking 7",
+			answer.Type, answer.Extensions, answer.Ack)
 	}
 	s := acceptWithin(t, b, 10*time.Second)
 	defer s.Close()

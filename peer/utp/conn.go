@@ -62,7 +62,7 @@ type packet struct {
 	seq           uint16
 	transmissions int
 	sentAt        time.Time
-	ext           uint8 // first extension (a SYN's ExtPacketSize, already in buf), or 0
+	ext           uint8 // first extension (a SYN's ExtBits, already in buf), or 0
 	needResend    bool  // declared lost; not counted in flight
 	acked         bool  // selectively acknowledged; waiting for the cumulative ack
 }
@@ -102,7 +102,7 @@ type Conn struct {
 	// receive side
 	synSeq     uint16 // acceptor: the SYN's sequence number, to answer retransmitted SYNs
 	isn        uint16 // acceptor: our first sequence number, repeated to a retransmitted SYN
-	answerSize bool   // acceptor: the SYN advertised ExtPacketSize, so our answer does too
+	answerSize bool   // acceptor: the SYN set the big-datagram bit, so our answer does too
 	ackNr      uint16 // last sequence number received in order
 	rbuf       ring
 	ooo        map[uint16][]byte
@@ -368,8 +368,8 @@ func (c *Conn) enqueue(b []byte) {
 func (c *Conn) packetLimit(p *packet) int { return min(HeaderSize+c.mss, cap(p.buf)) }
 
 // setPacketSize raises the payload per packet for a peer on a local path that
-// advertised (ExtPacketSize) that it takes datagrams of peer payload bytes: to the least
-// of that and Config.LocalPacketSize. It runs during the handshake, before any data is
+// advertised (the ExtBits big-datagram bit) that it takes datagrams of peer payload
+// bytes: to the least of that and Config.LocalPacketSize. It runs during the handshake, before any data is
 // queued, so every data packet is cut to one size.
 func (c *Conn) setPacketSize(peer int) {
 	size := min(peer, c.s.cfg.LocalPacketSize, maxRecvPayload)

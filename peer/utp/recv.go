@@ -47,8 +47,8 @@ func (c *Conn) handle(h *Header, payload []byte, now time.Time, deferAck bool) (
 		}
 		c.state = stateConnected
 		c.ackNr = h.Seq - 1
-		if peer := h.PacketSize(); peer > 0 && len(c.q) > 0 && c.q[0].typ == TypeSyn && c.q[0].ext == ExtPacketSize {
-			c.setPacketSize(peer) // we offered big datagrams (a local path) and the peer takes them
+		if h.BigDatagrams() && len(c.q) > 0 && c.q[0].typ == TypeSyn && c.q[0].ext == ExtBits {
+			c.setPacketSize(maxRecvPayload) // we offered big datagrams (a local path) and the peer takes them
 		}
 		close(c.connected)
 	}

@@ -1,9 +1,6 @@
 package utp
 
-import (
-	"encoding/binary"
-	"time"
-)
+import "time"
 
 // The send side of a connection: packetizing, windows, pacing, segmentation offload,
 // acks we send, and what the peer's acks tell us.
@@ -242,16 +239,16 @@ func (c *Conn) sendStateSeq(now time.Time, seq uint16) {
 }
 
 // sendSynAck answers the peer's SYN with an ST_STATE carrying our first sequence number
-// and, if the SYN advertised ExtPacketSize on a local path, ours.
+// and, if the SYN set the big-datagram bit on a local path, ours.
 func (c *Conn) sendSynAck(now time.Time) {
 	if !c.answerSize {
 		c.sendStateSeq(now, c.isn)
 		return
 	}
-	b := append(c.scratch[:HeaderSize], 0, 4)
-	b = binary.BigEndian.AppendUint32(b, maxRecvPayload)
+	b := append(c.scratch[:HeaderSize], 0, 8)
+	b = append(b, extBitsBigDatagrams[:]...)
 	w := c.window()
-	putHeader(b, TypeState, ExtPacketSize, c.sendID, c.s.micros(now), c.replyMicro, uint32(w), c.isn, c.ackNr)
+	putHeader(b, TypeState, ExtBits, c.sendID, c.s.micros(now), c.replyMicro, uint32(w), c.isn, c.ackNr)
 	c.s.send(b, c.remote)
 	c.stats.Sent++
 	c.advertised = w

@@ -2,7 +2,6 @@ package utp
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -29,7 +28,7 @@ type Config struct {
 	// LocalPacketSize is the payload per packet toward a peer on this host (a loopback
 	// address or one of this host's own addresses, routed over the loopback device with
 	// its 64 KiB MTU) when the peer advertises that it takes datagrams that big (the
-	// ExtPacketSize extension; our sockets always do). Fewer, bigger packets cost fewer
+	// ExtBits big-datagram bit; our sockets always do). Fewer, bigger packets cost fewer
 	// headers, acks and LEDBAT updates per byte, which is what limits uTP on loopback.
 	// Default 16 KiB + 64; a negative value turns it off (every peer gets PacketSize).
 	// Other paths keep PacketSize: there is no path MTU discovery.
@@ -351,9 +350,9 @@ func (s *Socket) DialContext(ctx context.Context, addr string) (net.Conn, error)
 	syn := c.newPacket(TypeSyn)
 	if s.localPath(ap.Addr()) {
 		// Offer big datagrams; the answer's extension (or its absence) sets c.mss.
-		syn.ext = ExtPacketSize
-		syn.buf = append(syn.buf, 0, 4)
-		syn.buf = binary.BigEndian.AppendUint32(syn.buf, maxRecvPayload)
+		syn.ext = ExtBits
+		syn.buf = append(syn.buf, 0, 8)
+		syn.buf = append(syn.buf, extBitsBigDatagrams[:]...)
 	}
 	now := time.Now()
 	c.lastRecv = now
@@ -677,9 +676,9 @@ func (s *Socket) accept(h *Header, from netip.AddrPort, now time.Time) {
 	c.ackNr = h.Seq
 	c.seqNr = uint16(rand.Uint32())
 	c.isn = c.seqNr
-	if peer := h.PacketSize(); peer > 0 && s.localPath(from.Addr()) {
+	if h.BigDatagrams() && s.localPath(from.Addr()) {
 		c.answerSize = true
-		c.setPacketSize(peer)
+		c.setPacketSize(maxRecvPayload)
 	}
 	// libtorrent's SYN advertises a zero window: the real one comes with its first
 	// data packet, so start from a small guess instead of waiting on a zero window.
