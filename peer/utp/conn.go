@@ -62,8 +62,9 @@ type packet struct {
 	seq           uint16
 	transmissions int
 	sentAt        time.Time
-	needResend    bool // declared lost; not counted in flight
-	acked         bool // selectively acknowledged; waiting for the cumulative ack
+	ext           uint8 // first extension (a SYN's ExtBits, already in buf), or 0
+	needResend    bool  // declared lost; not counted in flight
+	acked         bool  // selectively acknowledged; waiting for the cumulative ack
 }
 
 func (p *packet) size() int { return len(p.buf) }
@@ -90,7 +91,7 @@ type Conn struct {
 	recvID   uint16 // the id on packets we receive
 	sendID   uint16 // the id on packets we send (except SYN)
 	acceptor bool
-	mss      int
+	mss      int  // payload per packet; set before the connection carries data (setPacketSize)
 	halfOpen bool // counted in the socket's half-open caps; guarded by s.mu
 
 	mu      sync.Mutex
@@ -101,6 +102,7 @@ type Conn struct {
 	// receive side
 	synSeq     uint16 // acceptor: the SYN's sequence number, to answer retransmitted SYNs
 	isn        uint16 // acceptor: our first sequence number, repeated to a retransmitted SYN
+	answerSize bool   // acceptor: the SYN set the big-datagram bit, so our answer does too
 	ackNr      uint16 // last sequence number received in order
 	rbuf       ring
 	ooo        map[uint16][]byte
@@ -344,18 +346,36 @@ func (c *Conn) queueFin() {
 }
 
 // enqueue splits b into packets, topping up the last unsent one first so that small
-// writes share packets.
+// writes share packets. A packet holds at most c.mss bytes of payload and no more than
+// its buffer does: a small write gets a small buffer (getPacket), and is topped up only
+// to that buffer's size.
 func (c *Conn) enqueue(b []byte) {
 	for len(b) > 0 {
 		var p *packet
-		if n := len(c.q); n > c.nsent && c.q[n-1].typ == TypeData && len(c.q[n-1].buf) < HeaderSize+c.mss {
+		if n := len(c.q); n > c.nsent && c.q[n-1].typ == TypeData && len(c.q[n-1].buf) < c.packetLimit(c.q[n-1]) {
 			p = c.q[n-1]
 		} else {
-			p = c.newPacket(TypeData)
+			p = c.newPacketFor(TypeData, len(b))
 		}
-		k := min(HeaderSize+c.mss-len(p.buf), len(b))
+		k := min(c.packetLimit(p)-len(p.buf), len(b))
 		p.buf = append(p.buf, b[:k]...)
 		b = b[k:]
 		c.queued += k
 	}
+}
+
+// packetLimit is the most bytes, header included, that p may hold.
+func (c *Conn) packetLimit(p *packet) int { return min(HeaderSize+c.mss, cap(p.buf)) }
+
+// setPacketSize raises the payload per packet for a peer on a local path that
+// advertised (the ExtBits big-datagram bit) that it takes datagrams of peer payload
+// bytes: to the least of that and Config.LocalPacketSize. It runs during the handshake, before any data is
+// queued, so every data packet is cut to one size.
+func (c *Conn) setPacketSize(peer int) {
+	size := min(peer, c.s.cfg.LocalPacketSize, maxRecvPayload)
+	if size <= c.mss {
+		return
+	}
+	c.mss = size
+	c.cc.setMSS(size + HeaderSize)
 }

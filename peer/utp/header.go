@@ -44,6 +44,31 @@ const HeaderSize = 20
 // ExtSelectiveAck is the extension type of the selective-ack bitmask.
 const ExtSelectiveAck = 1
 
+// ExtBits is the extension-bits extension (8 bytes) that libutp defined for feature
+// negotiation and sends, all zero, on its SYN.
+const ExtBits = 2
+
+// bigDatagramsByte and bigDatagramsBit locate our one feature bit in ExtBits: set on a
+// SYN, or on the ST_STATE that answers one, it says this end takes datagrams of any size
+// UDP allows (maxRecvPayload of uTP payload), so that two of our sockets on one host can
+// use big packets instead of 1400-byte ones (Config.LocalPacketSize). It is a bit, not a
+// size, because both libutp (Transmission) and Wireshark's bt-utp dissector refuse any
+// packet whose extension types are not 1 or 2 (libutp's UTP_IsV1 checks ext < 3): a new
+// extension type on our SYN made Transmission drop it. libtorrent skips type 2, libutp
+// copies the bits and uses none of them. The last bit of the field, as no
+// implementation we know of assigns any.
+const (
+	bigDatagramsByte = 7
+	bigDatagramsBit  = 0x80
+)
+
+// extBitsBigDatagrams is the ExtBits payload we send: only our feature bit set.
+var extBitsBigDatagrams = [8]byte{bigDatagramsByte: bigDatagramsBit}
+
+// maxRecvPayload is the most uTP payload one UDP datagram can hold (65507 bytes of UDP
+// payload over IPv4, minus our header); the reader's buffer takes a whole datagram.
+const maxRecvPayload = 65507 - HeaderSize
+
 // maxExtensions bounds the extension chain a packet may carry; real peers send at most two.
 const maxExtensions = 8
 
@@ -77,6 +102,16 @@ func (h *Header) SelectiveAck() []byte {
 		}
 	}
 	return nil
+}
+
+// BigDatagrams reports whether h carries ExtBits with our big-datagram bit set.
+func (h *Header) BigDatagrams() bool {
+	for _, e := range h.Extensions {
+		if e.Type == ExtBits && len(e.Data) == 8 && e.Data[bigDatagramsByte]&bigDatagramsBit != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Decode parses a uTP packet into h and returns its payload. It reuses h.Extensions'

@@ -41,6 +41,16 @@ func newLedbat(mss int, target time.Duration) *ledbat {
 	return &ledbat{mss: mss, cwnd: initCwndPkts * mss, ssthresh: 1 << 30, target: target.Microseconds()}
 }
 
+// setMSS changes the packet size during the handshake (setPacketSize); a window still
+// at its initial size of packets grows with it, so that big packets start with the same
+// number in flight as small ones.
+func (l *ledbat) setMSS(mss int) {
+	if l.cwnd == initCwndPkts*l.mss {
+		l.cwnd = initCwndPkts * mss
+	}
+	l.mss = mss
+}
+
 func (l *ledbat) minCwnd() int { return minCwndPkts * l.mss }
 
 // wrapLess compares microsecond timestamps that may have wrapped.

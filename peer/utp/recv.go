@@ -15,7 +15,7 @@ func (c *Conn) handleSyn(h *Header, now time.Time) {
 	c.lastRecv = now
 	// The dialler takes our first sequence number from this answer, so repeat the one
 	// the lost answer carried, even if data has been sent since.
-	c.sendStateSeq(now, c.isn)
+	c.sendSynAck(now)
 }
 
 // handle processes one packet from the peer; it runs on the socket's reader. With
@@ -47,6 +47,9 @@ func (c *Conn) handle(h *Header, payload []byte, now time.Time, deferAck bool) (
 		}
 		c.state = stateConnected
 		c.ackNr = h.Seq - 1
+		if h.BigDatagrams() && len(c.q) > 0 && c.q[0].typ == TypeSyn && c.q[0].ext == ExtBits {
+			c.setPacketSize(maxRecvPayload) // we offered big datagrams (a local path) and the peer takes them
+		}
 		close(c.connected)
 	}
 	c.lastRecv = now

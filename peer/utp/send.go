@@ -5,8 +5,11 @@ import "time"
 // The send side of a connection: packetizing, windows, pacing, segmentation offload,
 // acks we send, and what the peer's acks tell us.
 
-func (c *Conn) newPacket(t Type) *packet {
-	p := c.s.getPacket()
+func (c *Conn) newPacket(t Type) *packet { return c.newPacketFor(t, 0) }
+
+// newPacketFor queues a packet of type t whose buffer fits payload bytes, up to c.mss.
+func (c *Conn) newPacketFor(t Type, payload int) *packet {
+	p := c.s.getPacket(min(payload, c.mss))
 	p.typ, p.seq = t, c.seqNr
 	c.seqNr++
 	c.q = append(c.q, p)
@@ -174,7 +177,7 @@ func (c *Conn) transmit(p *packet, now time.Time) {
 	if p.typ == TypeSyn {
 		ack = 0
 	}
-	putHeader(p.buf, p.typ, 0, c.connIDFor(p.typ), c.s.micros(now), c.replyMicro, uint32(w), p.seq, ack)
+	putHeader(p.buf, p.typ, p.ext, c.connIDFor(p.typ), c.s.micros(now), c.replyMicro, uint32(w), p.seq, ack)
 	c.queueSend(p.buf)
 	c.stats.Sent++
 	c.advertised = w
@@ -235,6 +238,24 @@ func (c *Conn) sendStateSeq(now time.Time, seq uint16) {
 	c.lastSend = now
 }
 
+// sendSynAck answers the peer's SYN with an ST_STATE carrying our first sequence number
+// and, if the SYN set the big-datagram bit on a local path, ours.
+func (c *Conn) sendSynAck(now time.Time) {
+	if !c.answerSize {
+		c.sendStateSeq(now, c.isn)
+		return
+	}
+	b := append(c.scratch[:HeaderSize], 0, 8)
+	b = append(b, extBitsBigDatagrams[:]...)
+	w := c.window()
+	putHeader(b, TypeState, ExtBits, c.sendID, c.s.micros(now), c.replyMicro, uint32(w), c.isn, c.ackNr)
+	c.s.send(b, c.remote)
+	c.stats.Sent++
+	c.advertised = w
+	c.ackPending = 0
+	c.lastSend = now
+}
+
 func (c *Conn) sendReset() {
 	var b [HeaderSize]byte
 	putHeader(b[:], TypeReset, 0, c.sendID, c.s.micros(time.Now()), c.replyMicro, 0, c.nextSendSeq(), c.ackNr)
@@ -264,7 +285,9 @@ func (c *Conn) onAck(h *Header, now time.Time) {
 		if p.typ == TypeFin {
 			c.finAcked = true
 		}
-		c.queued -= len(p.buf) - HeaderSize
+		if p.typ == TypeData {
+			c.queued -= len(p.buf) - HeaderSize // a SYN's bytes are its extension, never queued
+		}
 		c.q[0] = nil
 		c.q = c.q[1:]
 		c.nsent--

@@ -25,6 +25,15 @@ type Config struct {
 	// fragmented.
 	PacketSize int
 
+	// LocalPacketSize is the payload per packet toward a peer on this host (a loopback
+	// address or one of this host's own addresses, routed over the loopback device with
+	// its 64 KiB MTU) when the peer advertises that it takes datagrams that big (the
+	// ExtBits big-datagram bit; our sockets always do). Fewer, bigger packets cost fewer
+	// headers, acks and LEDBAT updates per byte, which is what limits uTP on loopback.
+	// Default 16 KiB + 64; a negative value turns it off (every peer gets PacketSize).
+	// Other paths keep PacketSize: there is no path MTU discovery.
+	LocalPacketSize int
+
 	// ReadBuffer is each connection's receive window in bytes (default 1 MiB).
 	ReadBuffer int
 
@@ -77,11 +86,19 @@ type Config struct {
 	NoOffload bool
 }
 
+// defaultLocalPacketSize carries a 16 KiB BitTorrent block with its 13-byte message header
+// in one packet.
+const defaultLocalPacketSize = 16<<10 + 64
+
 func (c Config) withDefaults() Config {
 	if c.PacketSize <= 0 {
 		c.PacketSize = 1400
 	}
-	c.PacketSize = min(c.PacketSize, 65507-HeaderSize)
+	c.PacketSize = min(c.PacketSize, maxRecvPayload)
+	if c.LocalPacketSize == 0 {
+		c.LocalPacketSize = defaultLocalPacketSize
+	}
+	c.LocalPacketSize = min(c.LocalPacketSize, maxRecvPayload)
 	if c.ReadBuffer <= 0 {
 		c.ReadBuffer = 1 << 20
 	}
@@ -150,7 +167,9 @@ type Socket struct {
 	done       chan struct{}
 	readerDone chan struct{}
 	closeOnce  sync.Once
-	packets    sync.Pool   // *packet, recycled once acknowledged
+	packets    sync.Pool   // *packet of PacketSize payload, recycled once acknowledged
+	bigPackets sync.Pool   // *packet of LocalPacketSize payload, when that is bigger
+	local      localAddrs  // this host's addresses, for Config.LocalPacketSize
 	gro        bool        // reads may return several datagrams (UDP_GRO)
 	gsoOff     atomic.Bool // sends go one datagram per call
 
@@ -193,6 +212,10 @@ func NewSocket(pc net.PacketConn, cfg Config) (*Socket, error) {
 	}
 	size := HeaderSize + cfg.PacketSize
 	s.packets.New = func() any { return &packet{buf: make([]byte, 0, size)} }
+	if cfg.LocalPacketSize > cfg.PacketSize {
+		big := HeaderSize + cfg.LocalPacketSize
+		s.bigPackets.New = func() any { return &packet{buf: make([]byte, 0, big)} }
+	}
 	if u, ok := pc.(*net.UDPConn); ok {
 		s.udp = u
 		if cfg.SocketBuffer > 0 {
@@ -324,7 +347,13 @@ func (s *Socket) DialContext(ctx context.Context, addr string) (net.Conn, error)
 	c.state = stateSynSent
 	c.seqNr = uint16(rand.Uint32())
 	c.peerWnd = c.mss * initCwndPkts
-	c.newPacket(TypeSyn)
+	syn := c.newPacket(TypeSyn)
+	if s.localPath(ap.Addr()) {
+		// Offer big datagrams; the answer's extension (or its absence) sets c.mss.
+		syn.ext = ExtBits
+		syn.buf = append(syn.buf, 0, 8)
+		syn.buf = append(syn.buf, extBitsBigDatagrams[:]...)
+	}
 	now := time.Now()
 	c.lastRecv = now
 	c.flush(now)
@@ -398,14 +427,69 @@ func (s *Socket) sendSegments(buf []byte, seg int, to netip.AddrPort, oob []byte
 }
 
 // getPacket returns a cleared packet whose buffer holds PacketSize bytes of payload
-// after the header.
-func (s *Socket) getPacket() *packet {
-	p := s.packets.Get().(*packet)
+// after the header, or LocalPacketSize bytes if payload needs more than PacketSize. Small
+// writes get small buffers even on a connection with big packets, so that a queue of
+// BitTorrent messages does not pin 16 KiB or more per message.
+func (s *Socket) getPacket(payload int) *packet {
+	pool := &s.packets
+	if payload > s.cfg.PacketSize && s.bigPackets.New != nil {
+		pool = &s.bigPackets
+	}
+	p := pool.Get().(*packet)
 	*p = packet{buf: p.buf[:HeaderSize]}
 	return p
 }
 
-func (s *Socket) putPacket(p *packet) { s.packets.Put(p) }
+func (s *Socket) putPacket(p *packet) {
+	if cap(p.buf) > HeaderSize+s.cfg.PacketSize && s.bigPackets.New != nil {
+		s.bigPackets.Put(p)
+		return
+	}
+	s.packets.Put(p)
+}
+
+// localPath reports whether packets to addr stay on this host, where the loopback
+// device's 64 KiB MTU carries datagrams of Config.LocalPacketSize unfragmented: addr is a
+// loopback address or one of this host's own. Anything else keeps Config.PacketSize,
+// since we do no path MTU discovery.
+func (s *Socket) localPath(addr netip.Addr) bool {
+	if s.cfg.LocalPacketSize <= s.cfg.PacketSize {
+		return false
+	}
+	addr = addr.Unmap()
+	return addr.IsLoopback() || s.local.has(addr, time.Now())
+}
+
+// localAddrs caches this host's interface addresses: listing them takes a netlink round
+// trip, too slow to do for every SYN of a flood.
+type localAddrs struct {
+	mu    sync.Mutex
+	at    time.Time
+	addrs map[netip.Addr]bool
+}
+
+// localAddrsTTL is how long a listing of the host's addresses is trusted.
+const localAddrsTTL = 30 * time.Second
+
+func (l *localAddrs) has(a netip.Addr, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.addrs == nil || now.Sub(l.at) > localAddrsTTL {
+		l.at = now
+		l.addrs = make(map[netip.Addr]bool)
+		ifas, err := net.InterfaceAddrs()
+		if err == nil {
+			for _, ifa := range ifas {
+				if pn, ok := ifa.(*net.IPNet); ok {
+					if ip, ok := netip.AddrFromSlice(pn.IP); ok {
+						l.addrs[ip.Unmap()] = true
+					}
+				}
+			}
+		}
+	}
+	return l.addrs[a]
+}
 
 // readLoop is the socket's only reader: it demultiplexes by packet shape and hands uTP
 // packets to their connection, all on this goroutine.
@@ -592,12 +676,16 @@ func (s *Socket) accept(h *Header, from netip.AddrPort, now time.Time) {
 	c.ackNr = h.Seq
 	c.seqNr = uint16(rand.Uint32())
 	c.isn = c.seqNr
+	if h.BigDatagrams() && s.localPath(from.Addr()) {
+		c.answerSize = true
+		c.setPacketSize(maxRecvPayload)
+	}
 	// libtorrent's SYN advertises a zero window: the real one comes with its first
 	// data packet, so start from a small guess instead of waiting on a zero window.
 	c.peerWnd = c.mss * initCwndPkts
 	c.lastRecv = now
 	c.replyMicro = s.micros(now) - h.Timestamp
-	c.sendState(now)
+	c.sendSynAck(now)
 	c.armNext(now)
 	c.mu.Unlock()
 
