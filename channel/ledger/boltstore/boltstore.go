@@ -1,5 +1,6 @@
-// Package boltstore is the ledger's embedded durable store, on go.etcd.io/bbolt: one file,
-// one read-write transaction per committed batch, fsync on every commit.
+// Package boltstore is the ledger's embedded durable store, on go.etcd.io/bbolt: a committed
+// batch is one record appended to a write-ahead log and flushed, and bbolt receives the
+// logged batches in the background, a few per transaction.
 package boltstore
 
 import (
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -24,21 +26,62 @@ var (
 	bucketReceipts = []byte("receipts")   // written before the idempotency window; read only
 	bucketTimed    = []byte("receipts_t") // receipts keyed by their nonce's time
 	keyMeta        = []byte("meta")
+	keyLogged      = []byte("logged") // the LSN of the last logged batch bbolt holds (8, big-endian)
 )
 
 // ErrCorrupt is returned by Load when a stored record does not decode.
 var ErrCorrupt = errors.New("boltstore: corrupt record")
 
-// Store is a ledger.Store in a bbolt file.
+// Store is a ledger.Store in a bbolt file with a write-ahead log beside it (wal.go): Commit
+// appends the batch to the log and returns once it is on disk; a background checkpointer
+// (checkpoint.go) moves logged batches into bbolt a few at a time.
+//
+// Commit is called by one goroutine at a time (the ledger's writer); Channel and Load may be
+// called from any.
 type Store struct {
-	db *bolt.DB
+	db   *bolt.DB
+	dir  string // the log's
+	log  *wal   // Commit's
+	stop chan struct{}
+	done chan struct{}
+	wake chan struct{} // a checkpoint is due early; capacity 1
+	tune tuning
+
+	ckptMu sync.Mutex // one checkpoint at a time (the checkpointer's, Load's, Close's)
+
+	mu       sync.Mutex
+	cond     *sync.Cond // on mu: a checkpoint ended
+	pending  []logged   // logged and not yet in bbolt, in LSN order
+	bytes    int        // of pending's records
+	channels map[channel.ChannelID]pendingChannel
+	segs     []uint64 // the log's segments on disk, oldest first
+	failed   error    // a checkpoint failed: Commit fails from then on
+}
+
+// pendingChannel is a channel's newest state in the log while bbolt has an older one.
+type pendingChannel struct {
+	lsn uint64
+	ch  ledger.Channel
 }
 
 var _ ledger.Store = (*Store)(nil)
 
-// Open opens or creates the database at path. Only one process may hold it: a second Open
-// waits up to a few seconds for the file lock and then fails.
+// Open opens or creates the database at path, with its log in the directory path+"-wal".
+// Logged batches that bbolt lacks (a crash came before their checkpoint) are moved into it
+// before Open returns. Only one process may hold the store: a second Open waits up to a few
+// seconds for the file lock and then fails.
 func Open(path string) (*Store, error) {
+	return open(path, tuning{every: checkpointEvery, early: checkpointBytes, max: maxPendingBytes})
+}
+
+// tuning is when checkpoints run: every so often, or once early bytes are pending; Commit
+// waits while max bytes are.
+type tuning struct {
+	every      time.Duration
+	early, max int
+}
+
+func open(path string, tune tuning) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout: 5 * time.Second,
 		// The freelist is rebuilt from the pages on open instead of being written on every
@@ -49,11 +92,15 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
+	var last uint64 // the last logged batch bbolt holds
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketMeta, bucketAccounts, bucketChannels, bucketReceipts, bucketTimed, bucketWithdrawals, bucketDeposits} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
+		}
+		if v := tx.Bucket(bucketMeta).Get(keyLogged); len(v) == 8 {
+			last = binary.BigEndian.Uint64(v)
 		}
 		return nil
 	})
@@ -61,11 +108,48 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("boltstore: init %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db, stop: make(chan struct{}), done: make(chan struct{}), wake: make(chan struct{}, 1),
+		tune: tune, channels: map[channel.ChannelID]pendingChannel{}}
+	s.cond = sync.NewCond(&s.mu)
+	dir := path + "-wal"
+	s.dir = dir
+	recs, next, segs, err := readLog(dir, last+1)
+	if err == nil {
+		s.pending, s.segs = recs, segs
+		err = s.checkpoint()
+	}
+	if err == nil {
+		s.log, err = newLog(dir, next)
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("boltstore: log %s: %w", dir, err)
+	}
+	s.mu.Lock()
+	if n := len(s.segs); n > 0 && s.segs[n-1] == next {
+		s.segs = s.segs[:n-1] // newLog replaced it
+	}
+	s.segs = append(s.segs, next)
+	del := s.dropSegments(next - 1)
+	s.mu.Unlock()
+	s.removeSegments(del)
+	go s.checkpointLoop()
+	return s, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close stops the checkpointer, moves what is logged into bbolt, and closes both.
+func (s *Store) Close() error {
+	close(s.stop)
+	<-s.done
+	err := s.checkpoint()
+	if cerr := s.log.close(); err == nil {
+		err = cerr
+	}
+	if cerr := s.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
 
 // Account record: balance (8) | faucet claims (4), big-endian.
 const accountSize = 12
@@ -84,6 +168,9 @@ const (
 
 // Load reads the whole ledger.
 func (s *Store) Load(ctx context.Context) (*ledger.Data, error) {
+	if err := s.checkpoint(); err != nil {
+		return nil, err
+	}
 	d := &ledger.Data{Accounts: map[channel.Address]ledger.AccountState{}}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketMeta).Get(keyMeta); v != nil {
@@ -147,67 +234,107 @@ func (s *Store) Load(ctx context.Context) (*ledger.Data, error) {
 	return d, nil
 }
 
-// Commit writes d in one transaction and fsyncs before returning.
+// Commit appends d to the log and returns once it is on disk; bbolt receives it at the next
+// checkpoint. After a failed Commit or checkpoint the store must be closed and reopened.
 func (s *Store) Commit(ctx context.Context, d *ledger.Data) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		if d.Meta != nil {
-			v, err := json.Marshal(d.Meta)
-			if err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketMeta).Put(keyMeta, v); err != nil {
-				return err
-			}
-		}
-		ab := tx.Bucket(bucketAccounts)
-		for a, st := range d.Accounts {
-			var v [accountSize]byte
-			binary.BigEndian.PutUint64(v[:], st.Balance)
-			binary.BigEndian.PutUint32(v[8:], st.FaucetClaims)
-			if err := ab.Put(a[:], v[:]); err != nil {
-				return err
-			}
-		}
-		cb := tx.Bucket(bucketChannels)
-		for i := range d.Channels {
-			v, err := json.Marshal(&d.Channels[i])
-			if err != nil {
-				return err
-			}
-			if err := cb.Put(d.Channels[i].ID[:], v); err != nil {
-				return err
-			}
-		}
-		if err := commitBridge(tx, d); err != nil {
+	rec, err := appendRecord(make([]byte, recHeaderSize, recHeaderSize+512*len(d.Receipts)+64*len(d.Accounts)+256), d)
+	if err != nil {
+		return fmt.Errorf("boltstore: encode: %w", err)
+	}
+	s.mu.Lock()
+	for s.bytes >= s.tune.max && s.failed == nil {
+		s.due()
+		s.cond.Wait()
+	}
+	err = s.failed
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	lsn, err := s.log.append(rec)
+	if err != nil {
+		return err
+	}
+	if s.log.size >= segmentSize {
+		if err := s.log.rotate(); err != nil {
 			return err
 		}
-		rb := tx.Bucket(bucketTimed)
-		// Nearly append-only (nonce times arrive almost in order): nearly full pages.
-		rb.FillPercent = 0.95
-		for _, r := range d.Receipts {
-			seq, err := rb.NextSequence()
-			if err != nil {
-				return err
-			}
-			var k [16]byte
-			binary.BigEndian.PutUint64(k[:], ledger.NonceTime(r.Nonce))
-			binary.BigEndian.PutUint64(k[8:], seq)
-			v := make([]byte, 0, receiptHeadSize+len(r.Body))
-			v = append(v, r.Account[:]...)
-			v = binary.BigEndian.AppendUint64(v, r.Nonce)
-			v = append(append(v, r.Digest[:]...), r.Body...)
-			if err := rb.Put(k[:], v); err != nil {
-				return err
-			}
+		s.mu.Lock()
+		s.segs = append(s.segs, s.log.next)
+		s.mu.Unlock()
+	}
+	s.mu.Lock()
+	s.pending = append(s.pending, logged{lsn: lsn, payload: rec[recHeaderSize:]})
+	s.bytes += len(rec)
+	for i := range d.Channels {
+		s.channels[d.Channels[i].ID] = pendingChannel{lsn: lsn, ch: d.Channels[i]}
+	}
+	if s.bytes >= s.tune.early {
+		s.due()
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// apply writes one batch's changes into tx.
+func apply(tx *bolt.Tx, d *ledger.Data) error {
+	if d.Meta != nil {
+		v, err := json.Marshal(d.Meta)
+		if err != nil {
+			return err
 		}
-		if d.ExpireReceipts > 0 {
-			return expireReceipts(rb, d.ExpireReceipts)
+		if err := tx.Bucket(bucketMeta).Put(keyMeta, v); err != nil {
+			return err
 		}
-		return nil
-	})
+	}
+	ab := tx.Bucket(bucketAccounts)
+	for a, st := range d.Accounts {
+		var v [accountSize]byte
+		binary.BigEndian.PutUint64(v[:], st.Balance)
+		binary.BigEndian.PutUint32(v[8:], st.FaucetClaims)
+		if err := ab.Put(a[:], v[:]); err != nil {
+			return err
+		}
+	}
+	cb := tx.Bucket(bucketChannels)
+	for i := range d.Channels {
+		v, err := json.Marshal(&d.Channels[i])
+		if err != nil {
+			return err
+		}
+		if err := cb.Put(d.Channels[i].ID[:], v); err != nil {
+			return err
+		}
+	}
+	if err := commitBridge(tx, d); err != nil {
+		return err
+	}
+	rb := tx.Bucket(bucketTimed)
+	// Nearly append-only (nonce times arrive almost in order): nearly full pages.
+	rb.FillPercent = 0.95
+	for _, r := range d.Receipts {
+		seq, err := rb.NextSequence()
+		if err != nil {
+			return err
+		}
+		var k [16]byte
+		binary.BigEndian.PutUint64(k[:], ledger.NonceTime(r.Nonce))
+		binary.BigEndian.PutUint64(k[8:], seq)
+		v := make([]byte, 0, receiptHeadSize+len(r.Body))
+		v = append(v, r.Account[:]...)
+		v = binary.BigEndian.AppendUint64(v, r.Nonce)
+		v = append(append(v, r.Digest[:]...), r.Body...)
+		if err := rb.Put(k[:], v); err != nil {
+			return err
+		}
+	}
+	if d.ExpireReceipts > 0 {
+		return expireReceipts(rb, d.ExpireReceipts)
+	}
+	return nil
 }
 
 // maxExpiredPerCommit bounds the deletions one commit carries; the ledger asks again at
@@ -235,6 +362,12 @@ func expireReceipts(rb *bolt.Bucket, cutoff uint64) error {
 
 // Channel reads one channel (the archive of channels that left the ledger's memory).
 func (s *Store) Channel(_ context.Context, id channel.ChannelID) (ledger.Channel, bool, error) {
+	s.mu.Lock()
+	pc, ok := s.channels[id]
+	s.mu.Unlock()
+	if ok {
+		return pc.ch, true, nil
+	}
 	var c ledger.Channel
 	found := false
 	err := s.db.View(func(tx *bolt.Tx) error {

@@ -1,0 +1,33 @@
+package boltstore
+
+import "time"
+
+// OpenLazy opens a store whose checkpointer runs only when max bytes are pending (or at
+// Load and Close), so that tests choose what bbolt holds when they Crash it.
+func OpenLazy(path string, max int) (*Store, error) {
+	return open(path, tuning{every: time.Hour, early: max, max: max})
+}
+
+// Crash stops s as kill -9 would leave it: the log written, nothing more moved into bbolt.
+func Crash(s *Store) {
+	s.mu.Lock()
+	s.failed = errCrashed // the checkpointer, if running, stops at its next turn
+	s.mu.Unlock()
+	close(s.stop)
+	<-s.done
+	s.log.close()
+	s.db.Close()
+}
+
+var errCrashed = errorString("crashed")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// Pending reports the batches and bytes logged and not yet in bbolt, and the segments.
+func Pending(s *Store) (batches, bytes, segments int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending), s.bytes, len(s.segs)
+}
