@@ -49,12 +49,16 @@ type Store struct {
 
 	ckptMu sync.Mutex // one checkpoint at a time (the checkpointer's, Load's, Close's)
 
+	spareMu sync.Mutex // held while the spare segment (spare.go) is renamed, either way
+	spare   bool       // a whole spare is in place
+
 	mu       sync.Mutex
 	cond     *sync.Cond // on mu: a checkpoint ended
 	pending  []logged   // logged and not yet in bbolt, in LSN order
 	bytes    int        // of pending's records
 	channels map[channel.ChannelID]pendingChannel
 	segs     []uint64 // the log's segments on disk, oldest first
+	segBytes int64    // written to the newest segment
 	failed   error    // a checkpoint failed: Commit fails from then on
 }
 
@@ -259,7 +263,11 @@ func (s *Store) Commit(ctx context.Context, d *ledger.Data) error {
 		return err
 	}
 	if s.log.size >= segmentSize {
-		if err := s.log.rotate(); err != nil {
+		s.spareMu.Lock()
+		err := s.log.rotate(s.spare)
+		s.spare = false
+		s.spareMu.Unlock()
+		if err != nil {
 			return err
 		}
 		s.mu.Lock()
@@ -267,6 +275,7 @@ func (s *Store) Commit(ctx context.Context, d *ledger.Data) error {
 		s.mu.Unlock()
 	}
 	s.mu.Lock()
+	s.segBytes = s.log.size
 	s.pending = append(s.pending, logged{lsn: lsn, payload: rec[recHeaderSize:]})
 	s.bytes += len(rec)
 	for i := range d.Channels {

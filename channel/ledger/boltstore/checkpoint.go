@@ -38,6 +38,22 @@ func (s *Store) checkpointLoop() {
 		if s.checkpoint() != nil {
 			return
 		}
+		s.mu.Lock()
+		full := s.segBytes >= segmentSize/4
+		s.mu.Unlock()
+		s.spareMu.Lock()
+		ready := s.spare
+		s.spareMu.Unlock()
+		if full && !ready {
+			// Written under another name, then renamed under spareMu, so that the writer
+			// never renames a spare that is still being written. Failing to write one is
+			// not fatal: the next segment then starts empty.
+			if prepareSpare(s.dir) == nil {
+				s.spareMu.Lock()
+				s.spare = os.Rename(sparePath(s.dir)+".tmp", sparePath(s.dir)) == nil
+				s.spareMu.Unlock()
+			}
+		}
 	}
 }
 

@@ -31,3 +31,10 @@ func Pending(s *Store) (batches, bytes, segments int) {
 	defer s.mu.Unlock()
 	return len(s.pending), s.bytes, len(s.segs)
 }
+
+// OpenEvery opens a store that checkpoints every so often.
+func OpenEvery(path string, every time.Duration) (*Store, error) {
+	return open(path, tuning{every: every, early: checkpointBytes, max: maxPendingBytes})
+}
+
+const SegmentSize = segmentSize

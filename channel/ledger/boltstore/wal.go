@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -34,9 +35,10 @@ const (
 	// maxRecord bounds one batch's record: a batch is at most a few hundred operations
 	// (MaxBatch), but a sweep can archive or expire many channels at once.
 	maxRecord = 256 << 20
-	// segmentSize is when the writer starts a new segment. Checkpointed segments are deleted
-	// whole, so this is also about how much disk a log holds beyond what bbolt lacks.
-	segmentSize = 16 << 20
+	// segmentSize is when the writer starts a new segment: about 1.4 s of records at 10,000
+	// transfers/s. Checkpointed segments are deleted whole, so this is also about how much
+	// disk a log holds beyond what bbolt lacks.
+	segmentSize = 4 << 20
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -48,7 +50,7 @@ var errCorruptLog = fmt.Errorf("%w: log", ErrCorrupt)
 // wal is the log's writing end, used by one goroutine at a time: Store.Commit's caller.
 type wal struct {
 	dir  string
-	f    *os.File // the newest segment, O_APPEND|O_DSYNC
+	f    *os.File // the newest segment, O_DSYNC, written at size
 	size int64
 	next uint64 // LSN of the next record
 }
@@ -101,14 +103,15 @@ func readLog(dir string, from uint64) (recs []logged, next uint64, segs []uint64
 	return recs, next, segs, nil
 }
 
-// newLog starts the log's writing end with a fresh segment at LSN next.
-// A segment already named next holds no record (readLog found none there): it is replaced.
+// newLog starts the log's writing end with a fresh segment at LSN next (from the spare, if
+// an earlier run left one). A segment already named next holds no record (readLog found
+// none there): it is replaced.
 func newLog(dir string, next uint64) (*wal, error) {
 	if err := os.Remove(segPath(dir, next)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
 	w := &wal{dir: dir, next: next}
-	if err := w.rotate(); err != nil {
+	if err := w.rotate(spareReady(dir)); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -129,34 +132,51 @@ func readSegment(path string, first uint64) ([]logged, int64, error) {
 	off := 0
 	for off < len(b) {
 		rest := b[off:]
-		torn := fmt.Errorf("%w: %w: %s at %d", errCorruptLog, errTorn, path, off)
-		if len(rest) < recHeaderSize {
-			return rs, int64(off), torn
+		if allZero(rest) {
+			break // the rest of a segment made of zeros (spare.go): a clean end
 		}
-		n := uint64(binary.BigEndian.Uint32(rest))
-		end := recHeaderSize + n
-		if n > maxRecord || end > uint64(len(rest)) {
-			return rs, int64(off), torn // runs past the end: the write a crash interrupted
-		}
-		if crc32.Checksum(rest[8:end], castagnoli) != binary.BigEndian.Uint32(rest[4:]) {
-			// A write that a crash interrupted is the last thing in the file: nothing, or
-			// zeros never written, follow it. Anything else is damage to acknowledged
-			// records, and must not be cut off silently.
-			if allZero(rest[end:]) {
-				return rs, int64(off), torn
+		want := first + uint64(len(rs))
+		if !goodRecord(rest, want) {
+			// A write that a crash interrupted is the last thing in the segment. If a good
+			// record follows this bad one, acknowledged records were damaged instead: they
+			// must not be cut off silently.
+			if laterRecord(rest[1:], want+1) {
+				return nil, 0, fmt.Errorf("%w: %s at %d: a bad record before record %d", errCorruptLog, path, off, want+1)
 			}
-			return nil, 0, fmt.Errorf("%w: %s at %d: a bad record with %d bytes after it", errCorruptLog, path, off, uint64(len(rest))-end)
+			return rs, int64(off), fmt.Errorf("%w: %w: %s at %d", errCorruptLog, errTorn, path, off)
 		}
-		body := rest[8:end]
-		lsn := binary.BigEndian.Uint64(body)
-		if want := first + uint64(len(rs)); lsn != want {
-			// A whole record with the wrong number is not a torn write.
-			return nil, 0, fmt.Errorf("%w: %s at %d: record %d where %d belongs", errCorruptLog, path, off, lsn, want)
-		}
-		rs = append(rs, logged{lsn: lsn, payload: body[8:]})
-		off += int(end)
+		n := binary.BigEndian.Uint32(rest)
+		rs = append(rs, logged{lsn: want, payload: rest[recHeaderSize : recHeaderSize+n]})
+		off += recHeaderSize + int(n)
 	}
 	return rs, int64(off), nil
+}
+
+// goodRecord reports whether b starts with a whole record numbered lsn.
+func goodRecord(b []byte, lsn uint64) bool {
+	if len(b) < recHeaderSize {
+		return false
+	}
+	n := uint64(binary.BigEndian.Uint32(b))
+	return n <= maxRecord && recHeaderSize+n <= uint64(len(b)) && binary.BigEndian.Uint64(b[8:]) == lsn &&
+		crc32.Checksum(b[8:recHeaderSize+n], castagnoli) == binary.BigEndian.Uint32(b[4:])
+}
+
+// laterRecord reports whether a whole record numbered lsn starts anywhere in b. Only
+// offsets holding lsn where a record keeps it are checksummed, so this costs a scan.
+func laterRecord(b []byte, lsn uint64) bool {
+	key := binary.BigEndian.AppendUint64(nil, lsn)
+	for i := 0; i+recHeaderSize <= len(b); i++ {
+		j := bytes.Index(b[i+8:], key)
+		if j < 0 {
+			return false
+		}
+		i += j
+		if goodRecord(b[i:], lsn) {
+			return true
+		}
+	}
+	return false
 }
 
 // append writes one record, rec = 16 bytes of room for the header followed by the payload,
@@ -170,7 +190,7 @@ func (w *wal) append(rec []byte) (uint64, error) {
 	binary.BigEndian.PutUint32(rec, uint32(len(rec)-recHeaderSize))
 	binary.BigEndian.PutUint64(rec[8:], lsn)
 	binary.BigEndian.PutUint32(rec[4:], crc32.Checksum(rec[8:], castagnoli))
-	if _, err := w.f.Write(rec); err != nil {
+	if _, err := w.f.WriteAt(rec, w.size); err != nil {
 		return 0, fmt.Errorf("boltstore: log: %w", err)
 	}
 	w.size += int64(len(rec))
@@ -178,10 +198,21 @@ func (w *wal) append(rec []byte) (uint64, error) {
 	return lsn, nil
 }
 
-// rotate starts a new segment at w.next. The directory is flushed before anything is
-// written to it, so the new segment's name survives a crash with its records.
-func (w *wal) rotate() error {
-	f, err := os.OpenFile(segPath(w.dir, w.next), os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL|syncFlag, 0o600)
+// rotate starts a new segment at w.next: the spare (spare.go) renamed, when one is ready,
+// else an empty file. The directory is flushed before anything is written to it, so the new
+// segment's name survives a crash with its records.
+func (w *wal) rotate(spare bool) error {
+	path := segPath(w.dir, w.next)
+	var f *os.File
+	var err error
+	if spare {
+		if err = os.Rename(sparePath(w.dir), path); err == nil {
+			f, err = os.OpenFile(path, os.O_WRONLY|syncFlag, 0)
+		}
+	}
+	if !spare || errors.Is(err, os.ErrNotExist) {
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syncFlag, 0o600)
+	}
 	if err != nil {
 		return fmt.Errorf("boltstore: log: %w", err)
 	}
