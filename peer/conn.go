@@ -42,6 +42,7 @@ type conn struct {
 	// Shared: the connection's place in the session's send scheduler; its weight is set by
 	// the loop (setSendWeight) and read by the scheduler under its lock.
 	flow sendFlow
+	ck   corker // nc, if it can cork (cork.go)
 
 	// Shared: blocks requested from this peer, so the reader can tell wanted blocks from
 	// unsolicited ones before it writes anything to disk.
@@ -124,6 +125,7 @@ func newConn(t *torrent, nc net.Conn, h wire.Handshake, outgoing bool) *conn {
 	}
 	c.out.init(t.s.settings.MaxSendQueueBytes, t.s.settings.MaxSendQueueMsgs)
 	c.flow.weight = 1
+	c.initCork()
 	c.ls.amChoking = true
 	c.ls.peerChoking = true
 	return c
@@ -388,6 +390,7 @@ func (c *conn) writeMessages() error {
 		if err := bw.Flush(); err != nil {
 			return err
 		}
+		c.cork(false)
 		ka.Reset(c.t.s.settings.KeepAliveInterval)
 	}
 }
@@ -408,6 +411,7 @@ func (c *conn) uploadBlock(bw *bufio.Writer, m wire.Message) error {
 		if err != nil {
 			return err
 		}
+		c.cork(true) // acquire uncorks before it waits
 		// The stall clock starts when the block may go, not when the batch began: waiting
 		// for the grant is not the peer's fault.
 		if err := c.nc.SetWriteDeadline(time.Now().Add(c.t.s.settings.WriteStallTimeout)); err != nil {

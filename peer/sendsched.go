@@ -41,6 +41,9 @@ type sendFlow struct {
 	finish float64
 	slow   bool      // its last exclusive write outlasted the hold
 	since  time.Time // when its current grant began
+	// beforeWait, if set, runs on the flow's writer before acquire blocks for a grant: a
+	// writer that corked its connection sends what corking holds back (see corker).
+	beforeWait func()
 }
 
 // sendWaiter is one block waiting for its grant.
@@ -246,6 +249,9 @@ func (s *sendScheduler) acquire(ctx context.Context, f *sendFlow, n int, prev ui
 		return w.gen, nil // nobody ahead
 	}
 	s.mu.Unlock()
+	if f.beforeWait != nil {
+		f.beforeWait()
+	}
 	select {
 	case <-w.ready:
 		return w.gen, nil

@@ -249,3 +249,43 @@ func TestFairQueueSetRate(t *testing.T) {
 		t.Errorf("lifted limit still waits %v", d)
 	}
 }
+
+// TestSendSchedulerBeforeWait: a flow's beforeWait runs when its writer must wait for a
+// grant (so a corked connection sends what it holds first), and not when the grant is
+// immediate.
+func TestSendSchedulerBeforeWait(t *testing.T) {
+	s := newSendScheduler(0, 50*time.Millisecond)
+	defer s.stop()
+	ctx := context.Background()
+	waited := 0
+	f := &sendFlow{weight: 1, beforeWait: func() { waited++ }}
+	g, err := s.acquire(ctx, f, 16<<10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waited != 0 {
+		t.Fatalf("beforeWait ran %d times for an immediate grant", waited)
+	}
+	// Another flow holds the turn: f waits, after running beforeWait.
+	s.release(f, g)
+	other, err := s.acquire(ctx, &sendFlow{weight: 1}, 16<<10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan uint64)
+	go func() {
+		g, _ := s.acquire(ctx, f, 16<<10, 0)
+		done <- g
+	}()
+	for queued := 0; queued == 0; {
+		time.Sleep(time.Millisecond)
+		s.mu.Lock()
+		queued = len(s.q.q)
+		s.mu.Unlock()
+	}
+	s.release(nil, other)
+	s.release(f, <-done)
+	if waited != 1 {
+		t.Errorf("beforeWait ran %d times for one wait, want 1", waited)
+	}
+}

@@ -144,6 +144,7 @@ type Conn struct {
 	gsoSeg      int    // size of each packet in gsoBuf
 	gsoShort    bool   // the last packet in gsoBuf is shorter: nothing may follow it
 	gsoOOB      []byte
+	corked      bool // the writer has more to write at once (SetCork)
 	timer       *time.Timer
 	timerAt     time.Time
 	ackTimer    *time.Timer
@@ -279,6 +280,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		}
 		space := c.sendQueueLimit() - c.queued
 		if space <= 0 {
+			c.sendBatch() // a corked run must not wait with us
 			c.mu.Unlock()
 			select {
 			case <-c.writable:
@@ -293,8 +295,10 @@ func (c *Conn) Write(b []byte) (int, error) {
 		c.enqueue(b[:k])
 		n += k
 		b = b[k:]
-		now := time.Now()
-		c.flush(now)
+		c.flushWindow(time.Now())
+		if !c.holdRun() {
+			c.sendBatch()
+		}
 		c.mu.Unlock()
 	}
 	return n, nil
