@@ -169,6 +169,7 @@ type Socket struct {
 	closeOnce  sync.Once
 	packets    sync.Pool   // *packet of PacketSize payload, recycled once acknowledged
 	bigPackets sync.Pool   // *packet of LocalPacketSize payload, when that is bigger
+	gsoBufs    sync.Pool   // *[]byte of maxGSOBytes capacity: connections' segmentation-offload runs
 	local      localAddrs  // this host's addresses, for Config.LocalPacketSize
 	gro        bool        // reads may return several datagrams (UDP_GRO)
 	gsoOff     atomic.Bool // sends go one datagram per call
@@ -212,6 +213,7 @@ func NewSocket(pc net.PacketConn, cfg Config) (*Socket, error) {
 	}
 	size := HeaderSize + cfg.PacketSize
 	s.packets.New = func() any { return &packet{buf: make([]byte, 0, size)} }
+	s.gsoBufs.New = func() any { b := make([]byte, 0, maxGSOBytes); return &b }
 	if cfg.LocalPacketSize > cfg.PacketSize {
 		big := HeaderSize + cfg.LocalPacketSize
 		s.bigPackets.New = func() any { return &packet{buf: make([]byte, 0, big)} }
