@@ -277,7 +277,10 @@ func TestSendSchedulerBeforeWait(t *testing.T) {
 		g, _ := s.acquire(ctx, f, 16<<10, 0)
 		done <- g
 	}()
-	for queued := 0; queued == 0; {
+	for queued, end := 0, time.Now().Add(10*time.Second); queued == 0; {
+		if time.Now().After(end) {
+			t.Fatal("the second acquire never queued")
+		}
 		time.Sleep(time.Millisecond)
 		s.mu.Lock()
 		queued = len(s.q.q)

@@ -140,9 +140,10 @@ type Conn struct {
 	lingerAt    time.Time
 	stats       Stats
 	scratch     [HeaderSize + 2 + 32]byte
-	gsoBuf      []byte // a run of packets for one segmentation-offload send
-	gsoSeg      int    // size of each packet in gsoBuf
-	gsoShort    bool   // the last packet in gsoBuf is shorter: nothing may follow it
+	gsoBuf      []byte  // a run of packets for one segmentation-offload send
+	gsoRun      *[]byte // gsoBuf's holder in the socket's pool, while it is taken
+	gsoSeg      int     // size of each packet in gsoBuf
+	gsoShort    bool    // the last packet in gsoBuf is shorter: nothing may follow it
 	gsoOOB      []byte
 	corked      bool // the writer has more to write at once (SetCork)
 	timer       *time.Timer

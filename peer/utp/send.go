@@ -62,7 +62,8 @@ func (c *Conn) queueSend(b []byte) {
 		c.sendBatch()
 	}
 	if c.gsoBuf == nil {
-		c.gsoBuf = (*c.s.gsoBufs.Get().(*[]byte))[:0]
+		c.gsoRun = c.s.gsoBufs.Get().(*[]byte)
+		c.gsoBuf = (*c.gsoRun)[:0]
 		if c.gsoOOB == nil {
 			c.gsoOOB = make([]byte, gsoOOBLen)
 		}
@@ -81,9 +82,10 @@ func (c *Conn) sendBatch() {
 	c.s.sendSegments(c.gsoBuf, c.gsoSeg, c.remote, c.gsoOOB)
 	// An empty run goes back to the socket's pool: a connection holds a 64 KiB buffer only
 	// while packets wait in it (corked), not for its whole life (200 connections held 12.5 MiB).
-	buf := c.gsoBuf[:0]
-	c.s.gsoBufs.Put(&buf)
-	c.gsoBuf, c.gsoShort = nil, false
+	// The pointer it came in is reused, so handing it back allocates nothing.
+	*c.gsoRun = c.gsoBuf[:0]
+	c.s.gsoBufs.Put(c.gsoRun)
+	c.gsoRun, c.gsoBuf, c.gsoShort = nil, nil, false
 }
 
 func (c *Conn) flushWindow(now time.Time) {

@@ -288,14 +288,19 @@ func (s *Store) Commit(ctx context.Context, d *ledger.Data) error {
 	return nil
 }
 
+// putJSON stores v's JSON under k: meta, channels and the bridge's records are stored so.
+func putJSON(b *bolt.Bucket, k []byte, v any) error {
+	j, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(k, j)
+}
+
 // apply writes one batch's changes into tx.
 func apply(tx *bolt.Tx, d *ledger.Data) error {
 	if d.Meta != nil {
-		v, err := json.Marshal(d.Meta)
-		if err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketMeta).Put(keyMeta, v); err != nil {
+		if err := putJSON(tx.Bucket(bucketMeta), keyMeta, d.Meta); err != nil {
 			return err
 		}
 	}
@@ -310,11 +315,7 @@ func apply(tx *bolt.Tx, d *ledger.Data) error {
 	}
 	cb := tx.Bucket(bucketChannels)
 	for i := range d.Channels {
-		v, err := json.Marshal(&d.Channels[i])
-		if err != nil {
-			return err
-		}
-		if err := cb.Put(d.Channels[i].ID[:], v); err != nil {
+		if err := putJSON(cb, d.Channels[i].ID[:], &d.Channels[i]); err != nil {
 			return err
 		}
 	}

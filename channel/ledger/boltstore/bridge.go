@@ -48,31 +48,19 @@ func loadBridge(tx *bolt.Tx, d *ledger.Data) error {
 
 func commitBridge(tx *bolt.Tx, d *ledger.Data) error {
 	if d.Bridge != nil {
-		v, err := json.Marshal(d.Bridge)
-		if err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketMeta).Put(keyBridge, v); err != nil {
+		if err := putJSON(tx.Bucket(bucketMeta), keyBridge, d.Bridge); err != nil {
 			return err
 		}
 	}
 	wb := tx.Bucket(bucketWithdrawals)
 	for i := range d.Withdrawals {
-		v, err := json.Marshal(&d.Withdrawals[i])
-		if err != nil {
-			return err
-		}
-		if err := wb.Put(d.Withdrawals[i].ID[:], v); err != nil {
+		if err := putJSON(wb, d.Withdrawals[i].ID[:], &d.Withdrawals[i]); err != nil {
 			return err
 		}
 	}
 	db := tx.Bucket(bucketDeposits)
 	for i := range d.Deposits {
-		v, err := json.Marshal(&d.Deposits[i])
-		if err != nil {
-			return err
-		}
-		if err := db.Put(d.Deposits[i].TxID[:], v); err != nil {
+		if err := putJSON(db, d.Deposits[i].TxID[:], &d.Deposits[i]); err != nil {
 			return err
 		}
 	}

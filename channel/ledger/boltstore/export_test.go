@@ -1,6 +1,9 @@
 package boltstore
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // OpenLazy opens a store whose checkpointer runs only when max bytes are pending (or at
 // Load and Close), so that tests choose what bbolt holds when they Crash it.
@@ -19,11 +22,7 @@ func Crash(s *Store) {
 	s.db.Close()
 }
 
-var errCrashed = errorString("crashed")
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
+var errCrashed = errors.New("crashed")
 
 // Pending reports the batches and bytes logged and not yet in bbolt, and the segments.
 func Pending(s *Store) (batches, bytes, segments int) {

@@ -52,13 +52,8 @@ func appendRecord(b []byte, d *ledger.Data) ([]byte, error) {
 			b = binary.BigEndian.AppendUint32(b, st.FaucetClaims)
 		}
 	}
-	if len(d.Channels) > 0 {
-		b = binary.AppendUvarint(append(b, secChannels), uint64(len(d.Channels)))
-		for i := range d.Channels {
-			if b, err = appendJSON(b, &d.Channels[i]); err != nil {
-				return nil, err
-			}
-		}
+	if b, err = appendJSONs(b, secChannels, d.Channels); err != nil {
+		return nil, err
 	}
 	if len(d.Receipts) > 0 {
 		b = binary.AppendUvarint(append(b, secReceipts), uint64(len(d.Receipts)))
@@ -83,20 +78,25 @@ func appendRecord(b []byte, d *ledger.Data) ([]byte, error) {
 			return nil, err
 		}
 	}
-	if len(d.Withdrawals) > 0 {
-		b = binary.AppendUvarint(append(b, secWithdrawals), uint64(len(d.Withdrawals)))
-		for i := range d.Withdrawals {
-			if b, err = appendJSON(b, &d.Withdrawals[i]); err != nil {
-				return nil, err
-			}
-		}
+	if b, err = appendJSONs(b, secWithdrawals, d.Withdrawals); err != nil {
+		return nil, err
 	}
-	if len(d.Deposits) > 0 {
-		b = binary.AppendUvarint(append(b, secDeposits), uint64(len(d.Deposits)))
-		for i := range d.Deposits {
-			if b, err = appendJSON(b, &d.Deposits[i]); err != nil {
-				return nil, err
-			}
+	if b, err = appendJSONs(b, secDeposits, d.Deposits); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// appendJSONs appends a section of JSON elements; none, no section.
+func appendJSONs[T any](b []byte, tag byte, xs []T) ([]byte, error) {
+	if len(xs) == 0 {
+		return b, nil
+	}
+	b = binary.AppendUvarint(append(b, tag), uint64(len(xs)))
+	for i := range xs {
+		var err error
+		if b, err = appendJSON(b, &xs[i]); err != nil {
+			return nil, err
 		}
 	}
 	return b, nil
@@ -141,10 +141,7 @@ func decodeRecord(p []byte) (*ledger.Data, error) {
 				return nil, fmt.Errorf("%w: an account twice", errRecord)
 			}
 		case secChannels:
-			d.Channels = make([]ledger.Channel, r.count(2))
-			for i := range d.Channels {
-				r.json(&d.Channels[i])
-			}
+			d.Channels = readJSONs[ledger.Channel](&r)
 		case secReceipts:
 			d.Receipts = make([]ledger.Receipt, r.count(recReceiptMin))
 			for i := range d.Receipts {
@@ -168,15 +165,9 @@ func decodeRecord(p []byte) (*ledger.Data, error) {
 			d.Bridge = new(ledger.BridgeMeta)
 			r.json(d.Bridge)
 		case secWithdrawals:
-			d.Withdrawals = make([]ledger.Withdrawal, r.count(2))
-			for i := range d.Withdrawals {
-				r.json(&d.Withdrawals[i])
-			}
+			d.Withdrawals = readJSONs[ledger.Withdrawal](&r)
 		case secDeposits:
-			d.Deposits = make([]ledger.Deposit, r.count(2))
-			for i := range d.Deposits {
-				r.json(&d.Deposits[i])
-			}
+			d.Deposits = readJSONs[ledger.Deposit](&r)
 		}
 	}
 	if r.err != nil {
@@ -238,6 +229,15 @@ func (r *recReader) bytes() []byte {
 		return nil
 	}
 	return append([]byte(nil), r.take(int(n))...)
+}
+
+// readJSONs reads a section made by appendJSONs (after its tag).
+func readJSONs[T any](r *recReader) []T {
+	xs := make([]T, r.count(2)) // an element is at least a length byte and "{}"
+	for i := range xs {
+		r.json(&xs[i])
+	}
+	return xs
 }
 
 func (r *recReader) json(v any) {
