@@ -35,7 +35,7 @@ func (t *torrent) fillRequests(c *conn) {
 	if choked && len(c.ls.allowedFast) == 0 {
 		return
 	}
-	depth := t.depth.Depth(c.ls.downRate.perSecond(), c.ls.snubbed)
+	depth := t.depth.Depth(c.ls.downRate.perSecond(), c.downloaded.Load(), c.ls.snubbed)
 	if c.ls.ext.reqq > 0 {
 		depth = min(depth, c.ls.ext.reqq)
 	}

@@ -33,13 +33,56 @@ func TestDepth(t *testing.T) {
 		{"depth grows with rate 2", 16384.0 * 100 / 3, false, 100}, // linear
 	}
 	for _, tc := range tests {
-		if got := c.Depth(tc.rate, tc.snubbed); got != tc.want {
+		if got := c.Depth(tc.rate, 0, tc.snubbed); got != tc.want {
 			t.Errorf("%s: Depth(%v, %v) = %d, want %d", tc.name, tc.rate, tc.snubbed, got, tc.want)
 		}
 	}
 	// a config with Max < Min still returns at least Min, and Min 0 means 1
-	if got := (DepthConfig{Min: 0, Max: 0, Target: time.Second}).Depth(1e9, false); got != 1 {
+	if got := (DepthConfig{Min: 0, Max: 0, Target: time.Second}).Depth(1e9, 0, false); got != 1 {
 		t.Errorf("degenerate config: %d", got)
+	}
+}
+
+// Until the rate is measured the depth is Min plus one per block delivered (slow start),
+// capped at Max; once it is measured the rate decides, whatever was delivered before.
+func TestDepthSlowStart(t *testing.T) {
+	c := DefaultDepth()
+	tests := []struct {
+		name      string
+		rate      float64
+		delivered int64
+		snubbed   bool
+		want      int
+	}{
+		{"nothing delivered", 0, 0, false, 4},
+		{"a partial block", 0, BlockSize - 1, false, 4},
+		{"one block", 0, BlockSize, false, 5},
+		{"four blocks: doubled", 0, 4 * BlockSize, false, 8},
+		{"a short last block counts as what it is", 0, 10*BlockSize + 100, false, 14},
+		{"capped at max", 0, 1 << 30, false, 500},
+		{"just below max", 0, 495 * BlockSize, false, 499},
+		{"at max", 0, 496 * BlockSize, false, 500},
+		{"no overflow", 0, math.MaxInt64, false, 500},
+		{"negative count", 0, -BlockSize, false, 4},
+		{"NaN rate is no rate", math.NaN(), 8 * BlockSize, false, 12},
+		{"measured rate decides", 10 << 10, 1 << 30, false, 4},
+		{"measured fast rate", 100 << 20, 0, false, 500},
+		{"snub wins", 0, 1 << 30, true, 1},
+	}
+	for _, tc := range tests {
+		if got := c.Depth(tc.rate, tc.delivered, tc.snubbed); got != tc.want {
+			t.Errorf("%s: Depth(%v, %d, %v) = %d, want %d", tc.name, tc.rate, tc.delivered, tc.snubbed, got, tc.want)
+		}
+	}
+	// Property: in slow start the depth never shrinks as blocks arrive, stays in [Min,
+	// Max], and is never more than Min plus what was delivered (no over-commit).
+	prev := 0
+	for blocks := int64(0); blocks < 1000; blocks++ {
+		d := c.Depth(0, blocks*BlockSize, false)
+		if d < prev || d < c.Min || d > c.Max || int64(d) > int64(c.Min)+blocks {
+			t.Fatalf("after %d blocks: depth %d (before %d)", blocks, d, prev)
+		}
+		prev = d
 	}
 }
 
