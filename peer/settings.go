@@ -30,8 +30,12 @@ type Settings struct {
 	// MaxMessageLen bounds one incoming message: a 16 KiB block plus headers, bitfields of
 	// very large torrents, extension payloads. See wire.DefaultMaxMessageLen.
 	MaxMessageLen int
-	// ReadBufferSize is each connection's read-ahead. 64 KiB (four blocks) lets one system call
-	// bring in several piece messages; it is a fixed cost per connection.
+	// ReadBufferSize is each connection's read-ahead: small messages are decoded in it, and
+	// a block's head is copied out of it while its tail is read from the socket straight
+	// into the block's buffer (wire.Reader.ReadPayload). 16 KiB holds a window of requests
+	// and haves; a bigger one only makes more of each block pass through it. 1 GiB over
+	// loopback TCP, three rounds: 64 KiB 518 MB/s and 2.91 downloader CPU-s/GiB, 16 KiB
+	// 528 MB/s and 2.78, and 48 KiB less per connection.
 	ReadBufferSize int
 	// RechokeInterval is the tit-for-tat period; BEP 3 clients use 10 s.
 	RechokeInterval time.Duration
@@ -135,7 +139,7 @@ func (s Settings) withDefaults() Settings {
 	defd(&s.IdleTimeout, 3*time.Minute)
 	defd(&s.KeepAliveInterval, 90*time.Second)
 	def(&s.MaxMessageLen, wire.DefaultMaxMessageLen)
-	def(&s.ReadBufferSize, 64<<10)
+	def(&s.ReadBufferSize, 16<<10)
 	defd(&s.RechokeInterval, 10*time.Second)
 	def(&s.UploadSlots, 4)
 	defd(&s.OptimisticInterval, 3*s.RechokeInterval)

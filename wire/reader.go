@@ -15,8 +15,8 @@ import (
 const DefaultMaxMessageLen = 256 << 10
 
 // readBufferSize is the Reader's own read-ahead. Small messages (have, request, cancel)
-// are served from it without a system call each; reads of a whole block go around it
-// straight into the caller's buffer.
+// are served from it without a system call each; a block's tail goes around it straight
+// into the caller's buffer.
 const readBufferSize = 4 << 10
 
 // directAllocLimit is the largest body buffer a Reader allocates in one step. A longer
@@ -31,6 +31,7 @@ const directAllocLimit = 64 << 10
 // message is not skipped), so the Reader is to be abandoned with its connection. Errors
 // in payloads decoded later (ParseExtendedHandshake and the like) leave it usable.
 type Reader struct {
+	src     io.Reader // what br reads from: a block's tail is read from it directly
 	br      *bufio.Reader
 	maxLen  int
 	buf     []byte // bodies too long for the read-ahead buffer, reused between messages
@@ -45,15 +46,14 @@ func NewReader(r io.Reader, maxLen int) *Reader {
 	return NewReaderSize(r, maxLen, readBufferSize)
 }
 
-// NewReaderSize is NewReader with a read-ahead of bufSize bytes. A connection that mostly
-// receives blocks reads faster with a read-ahead of several blocks: one system call then
-// brings in many messages, and copying a block out of the buffer costs far less than the
-// call it saves. A connection that mostly sends (a seed's) does well with the small default.
+// NewReaderSize is NewReader with a read-ahead of bufSize bytes. Only the part of a block
+// that is already in the read-ahead is copied out of it (ReadPayload reads the rest
+// straight into the caller's buffer), so a read-ahead bigger than a block buys little.
 func NewReaderSize(r io.Reader, maxLen, bufSize int) *Reader {
 	if maxLen <= 0 {
 		maxLen = DefaultMaxMessageLen
 	}
-	return &Reader{br: bufio.NewReaderSize(r, max(bufSize, readBufferSize)), maxLen: maxLen}
+	return &Reader{src: r, br: bufio.NewReaderSize(r, max(bufSize, readBufferSize)), maxLen: maxLen}
 }
 
 // MaxLen returns the largest length prefix the Reader accepts.
@@ -80,7 +80,15 @@ func (r *Reader) ReadPayload(dst []byte) error {
 	}
 	n := r.pending
 	r.pending, r.inPiece = 0, false
-	if _, err := io.ReadFull(r.br, dst); err != nil {
+	// What the read-ahead holds is copied out; the rest of the block is read from the
+	// stream straight into dst. Once the read-ahead is empty that is the same stream
+	// position, and it saves copying the tail through the buffer (at loopback speed the
+	// copy costs more than the system call).
+	head := min(r.br.Buffered(), len(dst))
+	if _, err := io.ReadFull(r.br, dst[:head]); err != nil {
+		return r.bodyError(Piece, lenPieceHead+n, err)
+	}
+	if _, err := io.ReadFull(r.src, dst[head:]); err != nil {
 		return r.bodyError(Piece, lenPieceHead+n, err)
 	}
 	return nil

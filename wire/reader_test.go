@@ -19,6 +19,9 @@ func TestReaderShortReads(t *testing.T) {
 		{Type: Request, Index: 3, Begin: 0, Length: 16384},
 		{Type: Extended, ExtID: 1, Payload: []byte("d5:added0:e")},
 		{Type: Piece, Index: 4, Begin: 0, Length: 100, Payload: bytes.Repeat([]byte{1}, 100)},
+		{Type: Piece, Index: 5, Begin: 0, Length: 16384, Payload: bytes.Repeat([]byte{7, 8, 9}, 16384/3+1)[:16384]},
+		{Type: Piece, Index: 5, Begin: 16384, Length: 16384, Payload: bytes.Repeat([]byte{3}, 16384)},
+		{Type: Have, Index: 6},
 	}
 	var stream []byte
 	for _, m := range msgs {
@@ -29,27 +32,31 @@ func TestReaderShortReads(t *testing.T) {
 		"half":     iotest.HalfReader,
 		"data+EOF": iotest.DataErrReader,
 	}
+	// Read-aheads smaller and larger than a block: a block's head comes from the
+	// read-ahead and its tail straight from the stream, which must stay in step.
 	for name, wrap := range wrappers {
-		for _, split := range []bool{false, true} {
-			r := NewReader(wrap(bytes.NewReader(stream)), 1<<20)
-			for i, want := range msgs {
-				var m Message
-				var err error
-				if split {
-					m, err = r.ReadHeader()
-					if err == nil && m.Type == Piece {
-						m.Payload = make([]byte, m.Length)
-						err = r.ReadPayload(m.Payload)
+		for _, size := range []int{0, 16 << 10, 64 << 10} {
+			for _, split := range []bool{false, true} {
+				r := NewReaderSize(wrap(bytes.NewReader(stream)), 1<<20, size)
+				for i, want := range msgs {
+					var m Message
+					var err error
+					if split {
+						m, err = r.ReadHeader()
+						if err == nil && m.Type == Piece {
+							m.Payload = make([]byte, m.Length)
+							err = r.ReadPayload(m.Payload)
+						}
+					} else {
+						m, err = r.ReadMessage()
 					}
-				} else {
-					m, err = r.ReadMessage()
+					if err != nil || !sameMessage(m, want) {
+						t.Fatalf("%s size=%d split=%v message %d: %v %v", name, size, split, i, m.Type, err)
+					}
 				}
-				if err != nil || !sameMessage(m, want) {
-					t.Fatalf("%s split=%v message %d: %v %v", name, split, i, m.Type, err)
+				if _, err := r.ReadMessage(); err != io.EOF {
+					t.Errorf("%s size=%d split=%v: at end %v, want io.EOF", name, size, split, err)
 				}
-			}
-			if _, err := r.ReadMessage(); err != io.EOF {
-				t.Errorf("%s split=%v: at end %v, want io.EOF", name, split, err)
 			}
 		}
 	}
