@@ -15,7 +15,7 @@ import (
 
 // connBudget is the memory one more connection may cost our seeder, as growth of its
 // anonymous memory (RssAnon) over the run divided by the connections. What a connection holds is bounded in code: the read-ahead
-// (Settings.ReadBufferSize, 64 KiB, peer/settings.go, used by conn.reader in peer/conn.go),
+// (Settings.ReadBufferSize, 16 KiB, peer/settings.go, used by conn.reader in peer/conn.go),
 // the write buffer (64 KiB, conn.writer in peer/conn.go), at most Settings.MaxPeerRequests
 // (500) queued requests, and its goroutines' stacks; 256 KiB leaves room for the allocator's
 // rounding and for pooled block buffers in flight. Memory, unlike time, does not depend on
