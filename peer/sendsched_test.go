@@ -18,7 +18,7 @@ func drive(t *testing.T, q *fairQueue, flows []*sendFlow, block int, writeTime, 
 	byFlow := map[*sendFlow]int{}
 	for i, f := range flows {
 		byFlow[f] = i
-		q.push(&sendWaiter{f: f, n: block})
+		q.push(&sendWaiter{f: f, n: block}, false)
 	}
 	for now.Sub(start) < span {
 		w, d := q.grant(now)
@@ -33,7 +33,7 @@ func drive(t *testing.T, q *fairQueue, flows []*sendFlow, block int, writeTime, 
 		now = now.Add(writeTime)
 		sent[i] += int64(w.n)
 		q.release(w.f, w.gen, now)
-		q.push(&sendWaiter{f: w.f, n: block})
+		q.push(&sendWaiter{f: w.f, n: block}, true)
 	}
 	return sent
 }
@@ -106,7 +106,7 @@ func TestFairQueueNoBankedCredit(t *testing.T) {
 	drive(t, &q, []*sendFlow{busy}, 16<<10, 0, 10*time.Second, start)
 	// drive left one block of busy queued; late joins now.
 	now := start.Add(10 * time.Second)
-	q.push(&sendWaiter{f: late, n: 16 << 10})
+	q.push(&sendWaiter{f: late, n: 16 << 10}, false)
 	run := 0
 	for range 20 {
 		w, d := q.grant(now)
@@ -120,7 +120,7 @@ func TestFairQueueNoBankedCredit(t *testing.T) {
 			t.Fatal("the busy flow got two blocks in a row while the late flow waited")
 		}
 		q.release(w.f, w.gen, now)
-		q.push(&sendWaiter{f: w.f, n: 16 << 10})
+		q.push(&sendWaiter{f: w.f, n: 16 << 10}, true)
 	}
 }
 
@@ -130,8 +130,8 @@ func TestFairQueueHold(t *testing.T) {
 	start := time.Unix(1e9, 0)
 	q := newFairQueue(0, 50*time.Millisecond, start)
 	stuck, other := &sendFlow{weight: 8}, &sendFlow{weight: 1}
-	q.push(&sendWaiter{f: stuck, n: 16 << 10})
-	q.push(&sendWaiter{f: other, n: 16 << 10})
+	q.push(&sendWaiter{f: stuck, n: 16 << 10}, false)
+	q.push(&sendWaiter{f: other, n: 16 << 10}, false)
 	w, _ := q.grant(start)
 	if w.f != stuck {
 		t.Fatal("the heavier flow should go first")
@@ -144,21 +144,21 @@ func TestFairQueueHold(t *testing.T) {
 		t.Fatal("after the hold the next flow did not get the turn")
 	}
 	q.release(w.f, w.gen, start.Add(60*time.Millisecond)) // the stuck write returns late
-	if !q.busy {
+	if !q.busy() {
 		t.Fatal("a stale release ended the current grant")
 	}
 	// The slow flow's next block goes at once, without waiting for or taking the turn.
-	q.push(&sendWaiter{f: stuck, n: 16 << 10})
+	q.push(&sendWaiter{f: stuck, n: 16 << 10}, false)
 	w3, _ := q.grant(start.Add(61 * time.Millisecond))
-	if w3 == nil || w3.f != stuck || !stuck.slow || q.holder != other {
+	if w3 == nil || w3.f != stuck || !stuck.slow || q.active[len(q.active)-1].f != other {
 		t.Fatalf("slow flow: grant %v, slow %v", w3, stuck.slow)
 	}
 	// Its write returns within the hold: it is no longer slow, and waits its turn again.
 	q.release(stuck, w3.gen, start.Add(62*time.Millisecond))
-	if stuck.slow || !q.busy {
-		t.Fatalf("after a quick write: slow %v, busy %v", stuck.slow, q.busy)
+	if stuck.slow || !q.busy() {
+		t.Fatalf("after a quick write: slow %v, busy %v", stuck.slow, q.busy())
 	}
-	q.push(&sendWaiter{f: stuck, n: 16 << 10})
+	q.push(&sendWaiter{f: stuck, n: 16 << 10}, false)
 	if w4, _ := q.grant(start.Add(63 * time.Millisecond)); w4 != nil {
 		t.Fatal("a flow no longer slow went during another's exclusive grant")
 	}
@@ -179,8 +179,9 @@ func TestSendSchedulerBlocking(t *testing.T) {
 	const stop = 3000 * (16 << 10)
 	// A gate holds the turn until every writer has queued its first block, so that all
 	// three are backlogged from the first grant on (a writer that held the turn alone at
-	// the start would get everything the bucket's burst allows).
-	gate, err := s.acquire(ctx, &sendFlow{weight: 1}, 1, 0)
+	// the start would get everything the bucket's burst allows). Its weight dwarfs theirs,
+	// so that while it holds its grant no other may be in the kernel beside it.
+	gate, err := s.acquire(ctx, &sendFlow{weight: 1000}, 1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,8 +223,8 @@ func TestSendSchedulerBlocking(t *testing.T) {
 			t.Errorf("writer %d (weight %v): share %.3f, want %.3f", i, weights[i], got, want)
 		}
 	}
-	if len(s.q.q) != 0 || s.q.busy {
-		t.Errorf("after cancel: %d queued, busy %v", len(s.q.q), s.q.busy)
+	if len(s.q.q) != 0 || s.q.busy() {
+		t.Errorf("after cancel: %d queued, busy %v", len(s.q.q), s.q.busy())
 	}
 }
 
@@ -266,9 +267,11 @@ func TestSendSchedulerBeforeWait(t *testing.T) {
 	if waited != 0 {
 		t.Fatalf("beforeWait ran %d times for an immediate grant", waited)
 	}
-	// Another flow holds the turn: f waits, after running beforeWait.
+	// Another flow holds the turn: f waits, after running beforeWait. (Its weight is four
+	// times f's, so that only one grant may be in the kernel: two flows of equal weight
+	// would both go at once.)
 	s.release(f, g)
-	other, err := s.acquire(ctx, &sendFlow{weight: 1}, 16<<10, 0)
+	other, err := s.acquire(ctx, &sendFlow{weight: 4}, 16<<10, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,5 +293,101 @@ func TestSendSchedulerBeforeWait(t *testing.T) {
 	s.release(f, <-done)
 	if waited != 1 {
 		t.Errorf("beforeWait ran %d times for one wait, want 1", waited)
+	}
+}
+
+// driveConcurrent is drive with writes that overlap: whenever the queue grants, the write
+// starts, and each takes writeTime, so as many grants are in the kernel as the queue allows.
+// It returns the bytes each flow sent in span and the most grants that were out at once.
+func driveConcurrent(t *testing.T, q *fairQueue, flows []*sendFlow, block int, writeTime, span time.Duration, start time.Time) ([]int64, int) {
+	t.Helper()
+	type write struct {
+		w    *sendWaiter
+		done time.Time
+	}
+	now := start
+	sent := make([]int64, len(flows))
+	byFlow := map[*sendFlow]int{}
+	for i, f := range flows {
+		byFlow[f] = i
+		q.push(&sendWaiter{f: f, n: block}, false)
+	}
+	var out []write
+	most := 0
+	for now.Sub(start) < span {
+		for {
+			w, _ := q.grant(now)
+			if w == nil {
+				break
+			}
+			out = append(out, write{w, now.Add(writeTime)})
+		}
+		most = max(most, len(out))
+		if len(out) == 0 {
+			t.Fatal("queue stalled: nothing granted and nothing in the kernel")
+		}
+		// The earliest write returns; its flow queues its next block.
+		first := 0
+		for i := range out {
+			if out[i].done.Before(out[first].done) {
+				first = i
+			}
+		}
+		wr := out[first]
+		out = append(out[:first], out[first+1:]...)
+		now = wr.done
+		sent[byFlow[wr.w.f]] += int64(wr.w.n)
+		q.release(wr.w.f, wr.w.gen, now)
+		q.push(&sendWaiter{f: wr.w.f, n: block}, true)
+	}
+	return sent, most
+}
+
+// TestFairQueueConcurrency: writes overlap in the kernel only as far as the weights stay
+// exact. A flow has one block out at a time, so with k grants out it cannot have more than
+// 1/k of the link: 4:1:1 and 8:1 go one at a time, a crowd of equal peers (with a few paid
+// ones among them) goes sendSlots at a time, and the shares follow the weights in every case.
+func TestFairQueueConcurrency(t *testing.T) {
+	start := time.Unix(1e9, 0)
+	crowd := func(n, paid int) []float64 {
+		w := make([]float64, n)
+		for i := range w {
+			w[i] = 1
+			if i < paid {
+				w[i] = 4
+			}
+		}
+		return w
+	}
+	for _, tc := range []struct {
+		name    string
+		weights []float64
+		most    int
+	}{
+		{"4:1:1", []float64{4, 1, 1}, 1},
+		{"8:1", []float64{8, 1}, 1},
+		{"two equal", []float64{1, 1}, 2},
+		{"4:4:1:1", []float64{4, 4, 1, 1}, 2},
+		{"200 equal", crowd(200, 0), sendSlots},
+		{"40 with 4 paid", crowd(40, 4), sendSlots},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := newFairQueue(0, 50*time.Millisecond, start)
+			var flows []*sendFlow
+			var sum float64
+			for _, w := range tc.weights {
+				flows = append(flows, &sendFlow{weight: w})
+				sum += w
+			}
+			sent, most := driveConcurrent(t, &q, flows, 16<<10, time.Millisecond, 120*time.Second, start)
+			if most != tc.most {
+				t.Errorf("at most %d grants out at once, want %d", most, tc.most)
+			}
+			for i, got := range shares(sent) {
+				if want := tc.weights[i] / sum; math.Abs(got-want) > 0.01*max(want, 0.1) {
+					t.Errorf("flow %d (weight %v): share %.4f, want %.4f", i, tc.weights[i], got, want)
+				}
+			}
+		})
 	}
 }
