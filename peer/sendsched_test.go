@@ -14,12 +14,7 @@ import (
 func drive(t *testing.T, q *fairQueue, flows []*sendFlow, block int, writeTime, span time.Duration, start time.Time) []int64 {
 	t.Helper()
 	now := start
-	sent := make([]int64, len(flows))
-	byFlow := map[*sendFlow]int{}
-	for i, f := range flows {
-		byFlow[f] = i
-		q.push(&sendWaiter{f: f, n: block}, false)
-	}
+	sent, byFlow := queueFirstBlocks(q, flows, block)
 	for now.Sub(start) < span {
 		w, d := q.grant(now)
 		if w == nil {
@@ -36,6 +31,17 @@ func drive(t *testing.T, q *fairQueue, flows []*sendFlow, block int, writeTime, 
 		q.push(&sendWaiter{f: w.f, n: block}, true)
 	}
 	return sent
+}
+
+// queueFirstBlocks queues one block of every flow and returns a byte count per flow and
+// each flow's index.
+func queueFirstBlocks(q *fairQueue, flows []*sendFlow, block int) ([]int64, map[*sendFlow]int) {
+	byFlow := map[*sendFlow]int{}
+	for i, f := range flows {
+		byFlow[f] = i
+		q.push(&sendWaiter{f: f, n: block}, false)
+	}
+	return make([]int64, len(flows)), byFlow
 }
 
 func shares(sent []int64) []float64 {
@@ -306,12 +312,7 @@ func driveConcurrent(t *testing.T, q *fairQueue, flows []*sendFlow, block int, w
 		done time.Time
 	}
 	now := start
-	sent := make([]int64, len(flows))
-	byFlow := map[*sendFlow]int{}
-	for i, f := range flows {
-		byFlow[f] = i
-		q.push(&sendWaiter{f: f, n: block}, false)
-	}
+	sent, byFlow := queueFirstBlocks(q, flows, block)
 	var out []write
 	most := 0
 	for now.Sub(start) < span {
