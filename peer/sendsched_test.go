@@ -2,6 +2,7 @@ package peer
 
 import (
 	"context"
+	"maps"
 	"math"
 	"sync"
 	"testing"
@@ -31,6 +32,25 @@ func drive(t *testing.T, q *fairQueue, flows []*sendFlow, block int, writeTime, 
 		q.push(&sendWaiter{f: w.f, n: block}, true)
 	}
 	return sent
+}
+
+// busy reports whether an exclusive grant is in the kernel.
+func busy(q *fairQueue) bool { return len(q.active) > 0 }
+
+// checkPresent fails unless q's running count of blocks by weight is what its queue and
+// exclusive grants hold.
+func checkPresent(t *testing.T, q *fairQueue) {
+	t.Helper()
+	want := map[float64]int{}
+	for _, w := range q.q {
+		want[w.wt]++
+	}
+	for _, a := range q.active {
+		want[a.wt]++
+	}
+	if !maps.Equal(want, q.present) {
+		t.Fatalf("counted %v, queue and grants hold %v", q.present, want)
+	}
 }
 
 // queueFirstBlocks queues one block of every flow and returns a byte count per flow and
@@ -150,7 +170,7 @@ func TestFairQueueHold(t *testing.T) {
 		t.Fatal("after the hold the next flow did not get the turn")
 	}
 	q.release(w.f, w.gen, start.Add(60*time.Millisecond)) // the stuck write returns late
-	if !q.busy() {
+	if !busy(&q) {
 		t.Fatal("a stale release ended the current grant")
 	}
 	// The slow flow's next block goes at once, without waiting for or taking the turn.
@@ -161,13 +181,14 @@ func TestFairQueueHold(t *testing.T) {
 	}
 	// Its write returns within the hold: it is no longer slow, and waits its turn again.
 	q.release(stuck, w3.gen, start.Add(62*time.Millisecond))
-	if stuck.slow || !q.busy() {
-		t.Fatalf("after a quick write: slow %v, busy %v", stuck.slow, q.busy())
+	if stuck.slow || !busy(&q) {
+		t.Fatalf("after a quick write: slow %v, busy %v", stuck.slow, busy(&q))
 	}
 	q.push(&sendWaiter{f: stuck, n: 16 << 10}, false)
 	if w4, _ := q.grant(start.Add(63 * time.Millisecond)); w4 != nil {
 		t.Fatal("a flow no longer slow went during another's exclusive grant")
 	}
+	checkPresent(t, &q) // after an eviction at the hold and a slow flow's shared grant
 }
 
 // TestSendSchedulerBlocking runs the blocking scheduler with real goroutines: three writers
@@ -229,8 +250,8 @@ func TestSendSchedulerBlocking(t *testing.T) {
 			t.Errorf("writer %d (weight %v): share %.3f, want %.3f", i, weights[i], got, want)
 		}
 	}
-	if len(s.q.q) != 0 || s.q.busy() {
-		t.Errorf("after cancel: %d queued, busy %v", len(s.q.q), s.q.busy())
+	if len(s.q.q) != 0 || busy(&s.q) || len(s.q.present) != 0 {
+		t.Errorf("after cancel: %d queued, busy %v, counted %v", len(s.q.q), busy(&s.q), s.q.present)
 	}
 }
 
@@ -334,6 +355,7 @@ func driveConcurrent(t *testing.T, q *fairQueue, flows []*sendFlow, block int, w
 				first = i
 			}
 		}
+		checkPresent(t, q)
 		wr := out[first]
 		out = append(out[:first], out[first+1:]...)
 		now = wr.done
@@ -390,5 +412,57 @@ func TestFairQueueConcurrency(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFairQueueSlowWriteBanksNoCredit: a flow whose write took long (a peer that stopped
+// reading for a while) continues from its last tag, but the virtual time the others moved
+// on meanwhile is not credit: once it reads again it alternates with an equal flow instead
+// of taking the turn for as many blocks as the others sent while it was stuck.
+func TestFairQueueSlowWriteBanksNoCredit(t *testing.T) {
+	start := time.Unix(1e9, 0)
+	q := newFairQueue(0, 50*time.Millisecond, start)
+	q.slots = 1
+	stuck, other := &sendFlow{weight: 1}, &sendFlow{weight: 1}
+	q.push(&sendWaiter{f: stuck, n: 16 << 10}, false)
+	q.push(&sendWaiter{f: other, n: 16 << 10}, false)
+	ws, _ := q.grant(start)
+	if ws == nil || ws.f != stuck {
+		t.Fatal("the first flow queued should go first")
+	}
+	// stuck's write does not return; after the hold, other sends 100 blocks.
+	now := start.Add(50 * time.Millisecond)
+	for range 100 {
+		w, _ := q.grant(now)
+		if w == nil || w.f != other {
+			t.Fatalf("while the first write is stuck: grant %v", w)
+		}
+		now = now.Add(time.Millisecond)
+		q.release(other, w.gen, now)
+		q.push(&sendWaiter{f: other, n: 16 << 10}, true)
+	}
+	// stuck's write returns; from now on every write takes 1 ms.
+	q.release(stuck, ws.gen, now)
+	q.push(&sendWaiter{f: stuck, n: 16 << 10}, true)
+	run, longest := 0, 0
+	for range 40 {
+		w, d := q.grant(now)
+		for w == nil {
+			now = now.Add(d)
+			w, d = q.grant(now)
+		}
+		if w.f == stuck {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+		now = now.Add(time.Millisecond)
+		q.release(w.f, w.gen, now)
+		q.push(&sendWaiter{f: w.f, n: 16 << 10}, true)
+		checkPresent(t, &q)
+	}
+	if longest > 2 {
+		t.Errorf("the flow that was stuck took %d turns in a row after it came back", longest)
 	}
 }

@@ -6,37 +6,45 @@ import (
 	"time"
 )
 
-func TestDepth(t *testing.T) {
-	c := DefaultDepth()
-	tests := []struct {
-		name    string
-		rate    float64
-		snubbed bool
-		want    int
-	}{
-		{"no rate yet", 0, false, 4},
-		{"negative", -5, false, 4},
-		{"NaN", math.NaN(), false, 4},
-		{"slow peer gets the minimum", 10 << 10, false, 4},         // 30 KiB in 3 s = 2 blocks
-		{"1 MB/s", 1 << 20, false, 192},                            // 3 MiB / 16 KiB
-		{"rounds to nearest", 16384.0 * 10 / 3, false, 10},         // exactly 10 blocks
-		{"100 MB/s capped", 100 << 20, false, 500},                 // would be 19200
-		{"infinite", math.Inf(1), false, 500},                      // no overflow
-		{"snubbed fast peer", 100 << 20, true, 1},                  // snub wins
-		{"snubbed idle peer", 0, true, 1},                          // snub wins
-		{"huge", 1e300, false, 500},                                // float compare first
-		{"just below min", 16384.0 * 3.4 / 3, false, 4},            // 3.4 blocks -> min
-		{"just above min", 16384.0 * 4.6 / 3, false, 5},            // 4.6 blocks -> 5
-		{"one block per target", BlockSize / 3.0, false, 4},        // 1 block -> min
-		{"at max", 16384.0 * 500 / 3, false, 500},                  // exactly max
-		{"depth grows with rate", 16384.0 * 50 / 3, false, 50},     // linear
-		{"depth grows with rate 2", 16384.0 * 100 / 3, false, 100}, // linear
-	}
-	for _, tc := range tests {
-		if got := c.Depth(tc.rate, 0, tc.snubbed); got != tc.want {
-			t.Errorf("%s: Depth(%v, %v) = %d, want %d", tc.name, tc.rate, tc.snubbed, got, tc.want)
+// depthCase is one call of Depth and what it should return.
+type depthCase struct {
+	name      string
+	rate      float64
+	delivered int64
+	snubbed   bool
+	want      int
+}
+
+func checkDepths(t *testing.T, c DepthConfig, cases []depthCase) {
+	t.Helper()
+	for _, tc := range cases {
+		if got := c.Depth(tc.rate, tc.delivered, tc.snubbed); got != tc.want {
+			t.Errorf("%s: Depth(%v, %d, %v) = %d, want %d", tc.name, tc.rate, tc.delivered, tc.snubbed, got, tc.want)
 		}
 	}
+}
+
+func TestDepth(t *testing.T) {
+	c := DefaultDepth()
+	checkDepths(t, c, []depthCase{
+		{"no rate yet", 0, 0, false, 4},
+		{"negative", -5, 0, false, 4},
+		{"NaN", math.NaN(), 0, false, 4},
+		{"slow peer gets the minimum", 10 << 10, 0, false, 4},         // 30 KiB in 3 s = 2 blocks
+		{"1 MB/s", 1 << 20, 0, false, 192},                            // 3 MiB / 16 KiB
+		{"rounds to nearest", 16384.0 * 10 / 3, 0, false, 10},         // exactly 10 blocks
+		{"100 MB/s capped", 100 << 20, 0, false, 500},                 // would be 19200
+		{"infinite", math.Inf(1), 0, false, 500},                      // no overflow
+		{"snubbed fast peer", 100 << 20, 0, true, 1},                  // snub wins
+		{"snubbed idle peer", 0, 0, true, 1},                          // snub wins
+		{"huge", 1e300, 0, false, 500},                                // float compare first
+		{"just below min", 16384.0 * 3.4 / 3, 0, false, 4},            // 3.4 blocks -> min
+		{"just above min", 16384.0 * 4.6 / 3, 0, false, 5},            // 4.6 blocks -> 5
+		{"one block per target", BlockSize / 3.0, 0, false, 4},        // 1 block -> min
+		{"at max", 16384.0 * 500 / 3, 0, false, 500},                  // exactly max
+		{"depth grows with rate", 16384.0 * 50 / 3, 0, false, 50},     // linear
+		{"depth grows with rate 2", 16384.0 * 100 / 3, 0, false, 100}, // linear
+	})
 	// a config with Max < Min still returns at least Min, and Min 0 means 1
 	if got := (DepthConfig{Min: 0, Max: 0, Target: time.Second}).Depth(1e9, 0, false); got != 1 {
 		t.Errorf("degenerate config: %d", got)
@@ -47,13 +55,7 @@ func TestDepth(t *testing.T) {
 // capped at Max; once it is measured the rate decides, whatever was delivered before.
 func TestDepthSlowStart(t *testing.T) {
 	c := DefaultDepth()
-	tests := []struct {
-		name      string
-		rate      float64
-		delivered int64
-		snubbed   bool
-		want      int
-	}{
+	checkDepths(t, c, []depthCase{
 		{"nothing delivered", 0, 0, false, 4},
 		{"a partial block", 0, BlockSize - 1, false, 4},
 		{"one block", 0, BlockSize, false, 5},
@@ -68,12 +70,7 @@ func TestDepthSlowStart(t *testing.T) {
 		{"measured rate decides", 10 << 10, 1 << 30, false, 4},
 		{"measured fast rate", 100 << 20, 0, false, 500},
 		{"snub wins", 0, 1 << 30, true, 1},
-	}
-	for _, tc := range tests {
-		if got := c.Depth(tc.rate, tc.delivered, tc.snubbed); got != tc.want {
-			t.Errorf("%s: Depth(%v, %d, %v) = %d, want %d", tc.name, tc.rate, tc.delivered, tc.snubbed, got, tc.want)
-		}
-	}
+	})
 	// Property: in slow start the depth never shrinks as blocks arrive, stays in [Min,
 	// Max], and is never more than Min plus what was delivered (no over-commit).
 	prev := 0
