@@ -34,6 +34,21 @@ func drive(t *testing.T, q *fairQueue, flows []*sendFlow, block int, writeTime, 
 	return sent
 }
 
+// grantNext returns the next grant, advancing the clock to when the queue gives it.
+func grantNext(t *testing.T, q *fairQueue, now time.Time) (*sendWaiter, time.Time) {
+	t.Helper()
+	for {
+		w, d := q.grant(now)
+		if w != nil {
+			return w, now
+		}
+		if d <= 0 {
+			t.Fatal("queue stalled: no grant and no wake-up")
+		}
+		now = now.Add(d)
+	}
+}
+
 // busy reports whether an exclusive grant is in the kernel.
 func busy(q *fairQueue) bool { return len(q.active) > 0 }
 
@@ -135,11 +150,8 @@ func TestFairQueueNoBankedCredit(t *testing.T) {
 	q.push(&sendWaiter{f: late, n: 16 << 10}, false)
 	run := 0
 	for range 20 {
-		w, d := q.grant(now)
-		for w == nil {
-			now = now.Add(d)
-			w, d = q.grant(now)
-		}
+		var w *sendWaiter
+		w, now = grantNext(t, &q, now)
 		if w.f == late {
 			run = 0
 		} else if run++; run > 1 {
@@ -446,11 +458,8 @@ func TestFairQueueSlowWriteBanksNoCredit(t *testing.T) {
 	q.push(&sendWaiter{f: stuck, n: 16 << 10}, true)
 	run, longest := 0, 0
 	for range 40 {
-		w, d := q.grant(now)
-		for w == nil {
-			now = now.Add(d)
-			w, d = q.grant(now)
-		}
+		var w *sendWaiter
+		w, now = grantNext(t, &q, now)
 		if w.f == stuck {
 			run++
 			longest = max(longest, run)
