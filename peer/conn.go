@@ -53,6 +53,8 @@ type conn struct {
 	// grant is the send scheduler's turn the writer holds (0: none); writer-owned.
 	grant uint64
 
+	hangUpErr error // the reason for closeAfterSend; set by the loop before it queues the hang-up
+
 	closeOnce sync.Once
 	closed    chan struct{}
 	closeErr  error // set before closed is closed
@@ -64,11 +66,13 @@ type conn struct {
 // loopState is the part of a connection only the torrent loop reads and writes.
 type loopState struct {
 	amChoking      bool
+	hangingUp      bool // closeAfterSend was called
 	amInterested   bool
 	peerChoking    bool
 	peerInterested bool
 	has            piece.Bitfield
 	seed           bool
+	uploadOnly     bool                // its extension handshake said upload_only (BEP 21)
 	allowedFast    map[uint32]struct{} // pieces the peer lets us request while choked
 	grantedFast    []uint32            // pieces we let it request while choked (allowedfast.go)
 	ext            extState
@@ -108,6 +112,7 @@ func (e *extState) update(m map[string]int) {
 type outMsg struct {
 	m        wire.Message
 	metadata bool
+	hangUp   bool // not a message: the writer closes the connection here (conn.closeAfterSend)
 }
 
 func newConn(t *torrent, nc net.Conn, h wire.Handshake, outgoing bool) *conn {
@@ -145,6 +150,21 @@ func (c *conn) close(err error) {
 	})
 }
 
+// closeAfterSend closes c with err once the writer has sent what is queued before it, so
+// that a peer we leave still gets our last messages: a seed that hangs up on a seed before
+// its bitfield went out would be taken for an ordinary dropped peer and dialled again.
+// WriteStallTimeout bounds the wait. Loop-only.
+func (c *conn) closeAfterSend(err error) {
+	if c.ls.hangingUp {
+		return
+	}
+	c.ls.hangingUp = true
+	c.hangUpErr = err // published to the writer by the queue's lock
+	if !c.out.push(outMsg{hangUp: true}) {
+		c.close(err)
+	}
+}
+
 // send queues a control message. It never blocks the loop; a peer that lets the queue
 // reach its cap is disconnected (ErrSendQueueFull).
 func (c *conn) send(m wire.Message) {
@@ -159,37 +179,18 @@ func (c *conn) sendOut(o outMsg) {
 
 // cancelUpload removes a queued piece upload; it reports false when the writer already took it.
 func (c *conn) cancelUpload(b piece.Block) bool {
-	c.out.mu.Lock()
-	defer c.out.mu.Unlock()
-	for i, o := range c.out.msgs {
-		if o.m.Type == wire.Piece && o.m.Index == b.Piece && o.m.Begin == b.Begin && o.m.Length == b.Length {
-			c.out.msgs = append(c.out.msgs[:i], c.out.msgs[i+1:]...)
-			c.out.bytes -= msgCost(o)
-			c.out.n--
-			c.queuedUploads.Add(-1)
-			return true
-		}
+	if !c.out.removePiece(b) {
+		return false
 	}
-	return false
+	c.queuedUploads.Add(-1)
+	return true
 }
 
-// dropUploads removes every queued piece upload (we choked the peer) and returns them.
+// dropUploads removes every queued piece upload (we choked the peer) and returns them. At
+// most the one block the writer is sending escapes it (sendQueue.take).
 func (c *conn) dropUploads() []piece.Block {
-	c.out.mu.Lock()
-	defer c.out.mu.Unlock()
-	var dropped []piece.Block
-	kept := c.out.msgs[:0]
-	for _, o := range c.out.msgs {
-		if o.m.Type == wire.Piece {
-			dropped = append(dropped, piece.Block{Piece: o.m.Index, Begin: o.m.Begin, Length: o.m.Length})
-			c.out.bytes -= msgCost(o)
-			c.out.n--
-			c.queuedUploads.Add(-1)
-			continue
-		}
-		kept = append(kept, o)
-	}
-	c.out.msgs = kept
+	dropped := c.out.dropPieces()
+	c.queuedUploads.Add(-int32(len(dropped)))
 	return dropped
 }
 
@@ -371,6 +372,12 @@ func (c *conn) writeMessages() error {
 						return err
 					}
 					continue
+				}
+				if o.hangUp {
+					if err := bw.Flush(); err != nil {
+						return err
+					}
+					return c.hangUpErr
 				}
 				if o.metadata {
 					if err := c.writeMetadata(bw, o.m); err != nil {

@@ -50,8 +50,9 @@ func (t *torrent) onExtended(c *conn, m wire.Message) error {
 		t.speedPeerHandshake(c, h)
 		t.pexHandshake(c, h)
 		t.learnListenAddr(c, h)
-		if peerUploadOnly(h) && t.picker.Complete() {
-			c.close(errBothUploadOnly)
+		c.ls.uploadOnly = peerUploadOnly(h)
+		if c.ls.uploadOnly && t.picker.Complete() {
+			c.closeAfterSend(errBothUploadOnly)
 		}
 	case extIDMetadata:
 		return t.onMetadata(c, m.Payload)

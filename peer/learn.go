@@ -111,8 +111,8 @@ func (t *torrent) forgetKnown(ap netip.AddrPort) {
 	delete(t.claims, ap.Addr())
 }
 
-// forgetSeed forgets where a seed listens once its connection to us, a seed too, is gone
-// (whichever side closed it): dialling it again would only close again, and as a dial that
+// forgetSeed forgets where a seed (or an upload-only peer) listens once its connection to
+// us, a seed too, is gone (whichever side closed it): dialling it again would only close again, and as a dial that
 // succeeds clears the address's failures, it would be dialled every tick.
 func (t *torrent) forgetSeed(c *conn) {
 	if la, ok := t.pexListenAddr(c); ok {

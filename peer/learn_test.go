@@ -145,6 +145,6 @@ func TestSeedForgetsSeed(t *testing.T) {
 	known := make(chan bool)
 	ta.t.do(func() { _, ok := ta.t.known[bAddr]; known <- ok })
 	if <-known {
-		t.Errorf("seed still knows seed %v after their connection closed: it will dial it again", bAddr)
+		t.Errorf("seed still knows seed %v after their connection closed: it will dial it again (%+v)", bAddr, ta.Stats())
 	}
 }

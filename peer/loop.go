@@ -211,7 +211,7 @@ func (t *torrent) removeConn(c *conn, err error) {
 	t.s.conns.Add(-1)
 	t.stats.peers.Store(int32(len(t.conns)))
 	t.noteClose(c, err)
-	if t.picker.Complete() && c.ls.seed {
+	if t.picker.Complete() && (c.ls.seed || c.ls.uploadOnly) {
 		t.forgetSeed(c)
 	}
 	if !c.ls.amChoking {

@@ -325,9 +325,10 @@ func (t *torrent) speedKeepOpen(c *conn) bool {
 	return len(ps.unacked) > 0 || ps.opening || t.payeeOwes(c) || (t.billing(c) && c.ls.sp.bid > 0)
 }
 
-// closeIfBothSeeds closes a connection between two seeds once no payment holds it.
+// closeIfBothSeeds closes a connection between two seeds once no payment holds it, after
+// what we queued for it (our bitfield, so that it knows we are a seed too).
 func (t *torrent) closeIfBothSeeds(c *conn) {
 	if t.picker.Complete() && c.ls.seed && !t.speedKeepOpen(c) {
-		c.close(errBothSeeds)
+		c.closeAfterSend(errBothSeeds)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/speedbt/btt/piece"
 	"github.com/speedbt/btt/wire"
 )
 
@@ -16,7 +17,13 @@ var ErrSendQueueFull = errors.New("peer: send queue full (peer is not reading)")
 // outMsgCost is what a queued message holds besides its payload: the queue's slot.
 const outMsgCost = int(unsafe.Sizeof(outMsg{}))
 
-// sendQueue is the writer's inbox: the loop appends, the writer takes everything at once.
+// sendQueue is the writer's inbox: the loop appends, the writer takes from the front.
+//
+// The writer takes messages up to and including the next block (take), never further: a
+// block not yet started stays in the queue, where a choke (dropPieces) or a cancel
+// (removePiece) still finds it. Were the writer to take the whole queue, a seeder that
+// paces its upload would hold seconds of a peer's requests in the writer's hands, and a
+// choke, or the bid-response that starts a paid slot, would wait behind all of them.
 //
 // It counts what it holds, including what the writer took and has not written yet, so that
 // the memory held for one peer is bounded: bytes is the queue slots plus payloads (piece and
@@ -26,7 +33,8 @@ const outMsgCost = int(unsafe.Sizeof(outMsg{}))
 // connection is closed with ErrSendQueueFull. All fields are guarded by mu.
 type sendQueue struct {
 	mu       sync.Mutex
-	msgs     []outMsg
+	msgs     []outMsg // msgs[head:] are queued; msgs[:head] were taken and are zeroed
+	head     int
 	bytes    int // held: queued plus taken and not yet written
 	n        int // messages, counted as bytes is
 	maxBytes int
@@ -51,6 +59,14 @@ func (q *sendQueue) push(o outMsg) bool {
 		q.mu.Unlock()
 		return false
 	}
+	if len(q.msgs) == cap(q.msgs) && q.head >= len(q.msgs)/2 {
+		// Reuse the taken front rather than grow: the queue of a peer that never drains it
+		// would otherwise grow by what was taken. Half or more is free, so each message is
+		// moved O(1) times on average.
+		n := copy(q.msgs, q.msgs[q.head:])
+		clear(q.msgs[n:])
+		q.msgs, q.head = q.msgs[:n], 0
+	}
 	q.msgs = append(q.msgs, o)
 	q.bytes += cost
 	q.n++
@@ -62,14 +78,68 @@ func (q *sendQueue) push(o outMsg) bool {
 	return true
 }
 
-// take hands the writer everything queued, swapping in its emptied previous batch. What it
-// takes stays counted until the writer releases it.
+// take hands the writer the queued messages up to and including the first block (all of
+// them if none is a block), appended to prev[:0]. What it takes stays counted until the
+// writer releases it.
 func (q *sendQueue) take(prev []outMsg) []outMsg {
 	q.mu.Lock()
-	batch := q.msgs
-	q.msgs = prev[:0]
+	queued := q.msgs[q.head:]
+	end := len(queued)
+	for i := range queued {
+		if queued[i].m.Type == wire.Piece {
+			end = i + 1
+			break
+		}
+	}
+	batch := append(prev[:0], queued[:end]...)
+	clear(queued[:end]) // drop payload references
+	q.head += end
+	if q.head == len(q.msgs) {
+		q.msgs, q.head = q.msgs[:0], 0
+	}
 	q.mu.Unlock()
 	return batch
+}
+
+// removePiece removes the queued reply for block b and reports whether it was still queued
+// (false: the writer has taken it, or it never was).
+func (q *sendQueue) removePiece(b piece.Block) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	queued := q.msgs[q.head:]
+	for i, o := range queued {
+		if o.m.Type == wire.Piece && o.m.Index == b.Piece && o.m.Begin == b.Begin && o.m.Length == b.Length {
+			copy(queued[i:], queued[i+1:])
+			queued[len(queued)-1] = outMsg{}
+			q.msgs = q.msgs[:len(q.msgs)-1]
+			q.bytes -= msgCost(o)
+			q.n--
+			return true
+		}
+	}
+	return false
+}
+
+// dropPieces removes every queued block reply and returns their blocks; the other messages
+// keep their order.
+func (q *sendQueue) dropPieces() []piece.Block {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var dropped []piece.Block
+	queued := q.msgs[q.head:]
+	kept := queued[:0]
+	for _, o := range queued {
+		if o.m.Type == wire.Piece {
+			dropped = append(dropped, piece.Block{Piece: o.m.Index, Begin: o.m.Begin, Length: o.m.Length})
+			q.bytes -= msgCost(o)
+			q.n--
+			continue
+		}
+		kept = append(kept, o)
+	}
+	clear(queued[len(kept):])
+	q.msgs = q.msgs[:q.head+len(kept)]
+	return dropped
 }
 
 // release uncounts a batch the writer has written (or a message removed from the queue).
