@@ -29,19 +29,19 @@ const (
 // payerSide is what a requester keeps per provider connection: the terms it was given, the
 // bytes it received under them, and the channel it pays on.
 type payerSide struct {
-	terms      bool                     // unchoked after a bid_response and not choked since
-	key        channel.PublicKey        // the provider's payment key
-	ledger     string                   // the provider's ledger
-	billable   map[uint32]billableBytes // piece -> bytes received under paid terms
-	meter      bidext.Meter             // what we owe the provider in total
-	payer      *channel.Payer           // the open channel; nil until opened
-	expiry     time.Time                // when payer's channel expires
-	paidBefore uint64                   // paid on channels used up before this one
-	opening    bool                     // a channel open is in flight at the ledger
-	withdrawn  bool                     // we cannot pay this provider: bid 0 sent, no more bids
-	moves      int                      // new channels opened because the provider refused one
-	unacked    []sentVoucher            // vouchers sent and not yet acknowledged, oldest first
-	acked      uint64                   // total the provider acknowledged
+	terms      bool                       // unchoked after a bid_response and not choked since
+	key        channel.PublicKey          // the provider's payment key
+	ledger     string                     // the provider's ledger
+	billable   map[uint32][]billableBytes // piece -> bytes received under each paid price
+	meter      bidext.Meter               // what we owe the provider in total
+	payer      *channel.Payer             // the open channel; nil until opened
+	expiry     time.Time                  // when payer's channel expires
+	paidBefore uint64                     // paid on channels used up before this one
+	opening    bool                       // a channel open is in flight at the ledger
+	withdrawn  bool                       // we cannot pay this provider: bid 0 sent, no more bids
+	moves      int                        // new channels opened because the provider refused one
+	unacked    []sentVoucher              // vouchers sent and not yet acknowledged, oldest first
+	acked      uint64                     // total the provider acknowledged
 }
 
 // sentVoucher is a voucher in flight: the total it brings the provider to.
@@ -56,9 +56,32 @@ type sentVoucher struct {
 // cumulative, is covered by any later one).
 const maxUnacked = 1024
 
-// billableBytes are bytes of one piece moved under one price.
+// billableBytes are bytes of one piece moved under one price. A piece's blocks can come
+// under two prices (the provider re-priced us between them), and the provider bills each
+// block at its own price, so each price is kept apart. A price changes only with a choke and
+// a bid-response between two blocks, so a piece has at most one entry per block.
 type billableBytes struct {
 	price, bytes uint64
+}
+
+// addBillable counts n bytes at price in a piece's entries.
+func addBillable(bs []billableBytes, price, n uint64) []billableBytes {
+	if k := len(bs); k > 0 && bs[k-1].price == price {
+		bs[k-1].bytes += n
+		return bs
+	}
+	return append(bs, billableBytes{price: price, bytes: n})
+}
+
+// meterPiece adds a verified piece's billable bytes to what we owe c's provider.
+func (t *torrent) meterPiece(c *conn, bs []billableBytes) error {
+	for _, b := range bs {
+		if _, err := c.ls.sp.pr.meter.Add(b.price, b.bytes); err != nil {
+			t.s.log.Error("speed: meter", "err", err)
+			return err
+		}
+	}
+	return nil
 }
 
 // wallet is the session's payment key, nil when payments are off.
@@ -173,15 +196,13 @@ func (t *torrent) billReceived(c *conn, piece, n uint32) {
 		return
 	}
 	if ps.billable == nil {
-		ps.billable = map[uint32]billableBytes{}
+		ps.billable = map[uint32][]billableBytes{}
 	}
-	b := ps.billable[piece]
-	b.price, b.bytes = c.ls.sp.quoted, b.bytes+uint64(n)
-	ps.billable[piece] = b
+	bs := addBillable(ps.billable[piece], c.ls.sp.quoted, uint64(n))
+	ps.billable[piece] = bs
 	if int(piece) < t.layout.NumPieces && t.picker.Have().Has(int(piece)) {
 		delete(ps.billable, piece)
-		if _, err := ps.meter.Add(b.price, b.bytes); err != nil {
-			t.s.log.Error("speed: meter", "err", err)
+		if t.meterPiece(c, bs) != nil {
 			return
 		}
 		t.payUp(c, piece)
@@ -192,13 +213,12 @@ func (t *torrent) billReceived(c *conn, piece, n uint32) {
 func (t *torrent) payForPiece(piece uint32) {
 	for _, c := range t.conns {
 		ps := &c.ls.sp.pr
-		b, ok := ps.billable[piece]
+		bs, ok := ps.billable[piece]
 		if !ok {
 			continue
 		}
 		delete(ps.billable, piece)
-		if _, err := ps.meter.Add(b.price, b.bytes); err != nil {
-			t.s.log.Error("speed: meter", "err", err)
+		if t.meterPiece(c, bs) != nil {
 			continue
 		}
 		t.payUp(c, piece)
