@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/speedbt/btt/piece"
-	"github.com/speedbt/btt/wire"
 )
 
 // diskJob is a received block on its way to storage.
@@ -94,8 +93,7 @@ func (t *torrent) onBlockData(c *conn, ev event) {
 	}
 	for _, k := range cancels {
 		if o := t.conns[k]; o != nil {
-			o.removeRequested(b)
-			o.send(wire.Message{Type: wire.Cancel, Index: b.Piece, Begin: b.Begin, Length: b.Length})
+			t.cancelAt(o, b)
 		}
 	}
 	t.billReceived(c, b.Piece, b.Length)

@@ -5,7 +5,6 @@ import (
 
 	"github.com/speedbt/btt/piece"
 	"github.com/speedbt/btt/storage"
-	"github.com/speedbt/btt/wire"
 )
 
 // Blocks that lie wholly in padding (BEP 47 pad files of a hybrid torrent, the gaps that
@@ -58,8 +57,7 @@ func (t *torrent) fillPad(c *conn, b piece.Block) {
 	}
 	for _, k := range cancels {
 		if o := t.conns[k]; o != nil {
-			o.removeRequested(b)
-			o.send(wire.Message{Type: wire.Cancel, Index: b.Piece, Begin: b.Begin, Length: b.Length})
+			t.cancelAt(o, b)
 		}
 	}
 	t.stats.padBlocks.Add(1)

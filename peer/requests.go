@@ -10,6 +10,18 @@ func (t *torrent) releaseAll(c *conn) {
 	c.clearRequested()
 }
 
+// cancelAt cancels our request of b at o, which another peer has just delivered. A
+// provider bills the blocks it sends (docs/speed-payments.md, rule 3), so under paid terms a
+// block already on its way when the cancel arrives must still be read and paid: it stays
+// among o's requested blocks until it arrives, o rejects it (BEP 6), o chokes us or the
+// connection ends. Otherwise it is forgotten at once and skipped on arrival.
+func (t *torrent) cancelAt(o *conn, b piece.Block) {
+	if !o.ls.sp.pr.terms {
+		o.removeRequested(b)
+	}
+	o.send(wire.Message{Type: wire.Cancel, Index: b.Piece, Begin: b.Begin, Length: b.Length})
+}
+
 // updateInterest tells the peer whether we want anything it has.
 func (t *torrent) updateInterest(c *conn) {
 	c.ls.seed = c.ls.has.All()
