@@ -97,9 +97,9 @@ func TestRepriceWireOrder(t *testing.T) {
 			break
 		}
 	}
-	// Sixteen requests at a pace of one block a second after a burst of four: the writer has
-	// at most one of them in hand at any time, and the rest wait in the send queue, where the
-	// choke finds them.
+	// Sixteen requests at a pace of one block a second after a 64 KiB burst (four blocks, and
+	// a fifth on credit): the writer has at most one of them in hand at any time, and the rest
+	// wait in the send queue, where the choke finds them.
 	const asked = 16
 	var reqs []wire.Message
 	for i := range asked {
@@ -132,9 +132,9 @@ func TestRepriceWireOrder(t *testing.T) {
 		return n == 2
 	})
 	rechoke()
-	// What the pace let out by now, plus the block in the writer's hands: the choke comes
-	// after these and no others.
-	sendable := 4 + int(time.Since(start).Seconds()+1) + 1
+	// What the pace let out by now (the burst, then one a second), plus the block in the
+	// writer's hands: the choke comes after these and no others.
+	sendable := 5 + int(time.Since(start).Seconds()) + 1
 	for {
 		h, err := hear(t, rw)
 		if err != nil {
