@@ -12,7 +12,6 @@ import (
 	"github.com/speedbt/btt/internal/ledgertest"
 	"github.com/speedbt/btt/piece"
 	"github.com/speedbt/btt/wire"
-	"github.com/speedbt/btt/wire/bencode"
 	"github.com/speedbt/btt/wire/metainfo"
 )
 
@@ -101,21 +100,12 @@ func (p *rawProvider) accept(mi *metainfo.MetaInfo) {
 	if err := wire.WriteHandshake(nc, h); err != nil {
 		t.Fatal(err)
 	}
-	ext := wire.ExtendedHandshake{M: map[string]int{wire.SpeedExtName: 9}, Extra: map[string]bencode.RawMessage{wire.SpeedVersionKey: wire.SpeedVersionValue()}}
 	p.nc, p.r = nc, wire.NewReader(nc, 0)
-	p.send(wire.Message{Type: wire.Extended, Payload: wire.AppendExtendedHandshake(nil, ext)}, wire.Message{Type: wire.HaveAll})
+	p.send(speedExtHandshake(), wire.Message{Type: wire.HaveAll})
 	for p.bid == 0 {
 		m := p.read()
-		if m.Type == wire.Extended && m.ExtID == 0 {
-			eh, err := wire.ParseExtendedHandshake(m.Payload)
-			if err != nil {
-				t.Fatal(err)
-			}
-			id, _, ok := wire.SpeedAdvertised(eh.M, eh.Extra)
-			if !ok {
-				t.Fatal("requester does not advertise Speed")
-			}
-			p.ext = uint8(id)
+		if id, ok := speedIDOf(t, m); ok {
+			p.ext = id
 		}
 		if sm, ok := p.speed(m); ok && sm.Type == wire.SpeedBid {
 			p.bid = sm.Price

@@ -303,8 +303,7 @@ func dialSpeedPeerFast(t *testing.T, s *Session, mi *metainfo.MetaInfo, fast boo
 	if _, err := wire.ReadHandshake(nc); err != nil {
 		t.Fatal(err)
 	}
-	ext := wire.ExtendedHandshake{M: map[string]int{wire.SpeedExtName: 9}, Extra: map[string]bencode.RawMessage{wire.SpeedVersionKey: wire.SpeedVersionValue()}}
-	if _, err := nc.Write(wire.AppendMessage(nil, wire.Message{Type: wire.Extended, Payload: wire.AppendExtendedHandshake(nil, ext)})); err != nil {
+	if _, err := nc.Write(wire.AppendMessage(nil, speedExtHandshake())); err != nil {
 		t.Fatal(err)
 	}
 	r := wire.NewReader(nc, 0)
@@ -313,18 +312,34 @@ func dialSpeedPeerFast(t *testing.T, s *Session, mi *metainfo.MetaInfo, fast boo
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.Type == wire.Extended && m.ExtID == 0 {
-			eh, err := wire.ParseExtendedHandshake(m.Payload)
-			if err != nil {
-				t.Fatal(err)
-			}
-			id, _, ok := wire.SpeedAdvertised(eh.M, eh.Extra)
-			if !ok {
-				t.Fatal("seeder does not advertise Speed")
-			}
-			return nc, r, uint8(id)
+		if id, ok := speedIDOf(t, m); ok {
+			return nc, r, id
 		}
 	}
+}
+
+// speedExtHandshake is a raw peer's extension handshake, advertising Speed as message 9.
+func speedExtHandshake() wire.Message {
+	ext := wire.ExtendedHandshake{M: map[string]int{wire.SpeedExtName: 9}, Extra: map[string]bencode.RawMessage{wire.SpeedVersionKey: wire.SpeedVersionValue()}}
+	return wire.Message{Type: wire.Extended, Payload: wire.AppendExtendedHandshake(nil, ext)}
+}
+
+// speedIDOf returns the Speed message id our session gives in m, if m is its extension
+// handshake; a handshake without Speed fails the test.
+func speedIDOf(t *testing.T, m wire.Message) (uint8, bool) {
+	t.Helper()
+	if m.Type != wire.Extended || m.ExtID != 0 {
+		return 0, false
+	}
+	eh, err := wire.ParseExtendedHandshake(m.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _, ok := wire.SpeedAdvertised(eh.M, eh.Extra)
+	if !ok {
+		t.Fatal("our session does not advertise Speed")
+	}
+	return uint8(id), true
 }
 
 func readSpeed(t *testing.T, r *wire.Reader) wire.SpeedMessage {
